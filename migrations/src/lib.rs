@@ -1,0 +1,18 @@
+//! Sceneboard's schema history: one module per change, each with a working `down()`.
+//!
+//! The same migrations run on SQLite and PostgreSQL; `sceneboard serve` and
+//! `sceneboard migrate` apply whatever is pending.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261126_000001_initial;
+
+/// The ordered list of schema changes.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261126_000001_initial::Migration)]
+    }
+}

@@ -1,0 +1,68 @@
+//! Connecting to SQLite or PostgreSQL and bringing the schema up to date.
+
+use migrations::{Migrator, MigratorTrait};
+use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
+use std::time::Duration;
+
+/// Open a connection pool for `url` (`sqlite://PATH?mode=rwc` or `postgres://...`).
+///
+/// For SQLite the file's folder is created, and the pool is tuned for one writer:
+/// WAL journal (readers never block the writer), a 5 s busy timeout, foreign keys on.
+pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
+    let mut opts = ConnectOptions::new(url.to_owned());
+    opts.sqlx_logging(false)
+        .connect_timeout(Duration::from_secs(5))
+        .acquire_timeout(Duration::from_secs(5));
+    if is_sqlite(url) {
+        if let Some(dir) = sqlite_path(url).and_then(|p| std::path::Path::new(p).parent().map(|d| d.to_owned())) {
+            if !dir.as_os_str().is_empty() {
+                std::fs::create_dir_all(&dir)
+                    .map_err(|e| DbErr::Custom(format!("cannot create {}: {e}", dir.display())))?;
+            }
+        }
+        opts.max_connections(8).min_connections(1).map_sqlx_sqlite_opts(|o| {
+            o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+                .busy_timeout(Duration::from_secs(5))
+                .foreign_keys(true)
+        });
+    } else {
+        opts.max_connections(16).min_connections(1);
+    }
+    Database::connect(opts).await
+}
+
+/// Apply every pending migration.
+pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
+    Migrator::up(db, None).await
+}
+
+/// Is this a SQLite URL?
+pub fn is_sqlite(url: &str) -> bool {
+    url.starts_with("sqlite:")
+}
+
+/// The file path of a `sqlite://PATH?…` URL, if it names a file.
+pub fn sqlite_path(url: &str) -> Option<&str> {
+    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or(rest);
+    (!path.is_empty() && path != ":memory:").then_some(path)
+}
+
+/// Does the database answer? (For `/healthz`.)
+pub async fn ping(db: &DatabaseConnection) -> bool {
+    matches!(tokio::time::timeout(Duration::from_secs(2), db.ping()).await, Ok(Ok(())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_paths() {
+        assert_eq!(sqlite_path("sqlite://data/sceneboard.db?mode=rwc"), Some("data/sceneboard.db"));
+        assert_eq!(sqlite_path("sqlite:///tmp/x.db"), Some("/tmp/x.db"));
+        assert_eq!(sqlite_path("sqlite::memory:"), None);
+        assert!(is_sqlite("sqlite://x"));
+        assert!(!is_sqlite("postgres://u@h/db"));
+    }
+}

@@ -1,0 +1,17 @@
+//! SeaORM entities: one module per table of `migrations`. Server-only; pages see the small
+//! serde types of the `app` crate instead.
+
+pub mod access_token;
+pub mod account_hourly;
+pub mod audit_log;
+pub mod campaign;
+pub mod campaign_hourly;
+pub mod event;
+pub mod follower_profile;
+pub mod job;
+pub mod qr_code;
+pub mod scanner_hour;
+pub mod session;
+pub mod subscription;
+pub mod user;
+pub mod wechat_account;

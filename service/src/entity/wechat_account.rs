@@ -1,0 +1,30 @@
+//! A WeChat Official Account we receive pushes for. Secrets are stored sealed
+//! ([`crate::secrets`]); `token` is the callback Token admins paste into WeChat.
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "wechat_accounts")]
+pub struct Model {
+    #[sea_orm(primary_key)]
+    pub id: i32,
+    pub name: String,
+    #[sea_orm(unique)]
+    pub app_id: String,
+    pub app_secret_enc: String,
+    pub token: String,
+    pub aes_key_enc: Option<String>,
+    /// `plain`, `compat` or `safe`.
+    pub message_mode: String,
+    pub api_base_url: String,
+    /// `stable` (cgi-bin/stable_token, default) or `classic` (cgi-bin/token).
+    pub token_endpoint: String,
+    /// IANA zone for charts and exports.
+    pub timezone: String,
+    pub created_at: DateTimeUtc,
+    pub updated_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

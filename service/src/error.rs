@@ -1,0 +1,37 @@
+//! The one error type of the service layer. Each variant says what the caller should tell the
+//! user; database detail is logged by the door that maps it, never shown.
+
+use sea_orm::DbErr;
+
+/// Why a service call did not do what was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// Bad input on one field (HTTP 422): the message is for the user.
+    #[error("{field}: {message}")]
+    Validation { field: &'static str, message: String },
+    /// The request clashes with stored data (HTTP 409), e.g. a duplicate name.
+    #[error("{field}: {message}")]
+    Conflict { field: &'static str, message: String },
+    /// The thing asked for does not exist (HTTP 404).
+    #[error("not found")]
+    NotFound,
+    /// Wrong credentials or no session (HTTP 401).
+    #[error("unauthorized")]
+    Unauthorized,
+    /// Signed in, but not allowed (HTTP 403).
+    #[error("forbidden")]
+    Forbidden,
+    /// The database failed (HTTP 500/503); detail is logged, not shown.
+    #[error("database error: {0}")]
+    Db(#[from] DbErr),
+    /// Anything else that is our fault (HTTP 500).
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ServiceError {
+    /// A validation error on `field`.
+    pub fn invalid(field: &'static str, message: impl Into<String>) -> Self {
+        Self::Validation { field, message: message.into() }
+    }
+}

@@ -1,0 +1,164 @@
+//! The secret key of CONTRACT.md (`SCENEBOARD_SECRET_KEY`) and the sub-keys derived from it.
+//!
+//! One 32-byte key is configured; HKDF-SHA256 derives an independent key per purpose so that
+//! encrypting secrets, naming sessions and hashing OpenIDs never share key material.
+
+use base64::Engine;
+use base64::alphabet;
+use base64::engine::general_purpose::STANDARD;
+use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+use hkdf::Hkdf;
+use hmac::{Hmac, Mac};
+use rand::RngCore;
+use sha2::Sha256;
+use std::fmt;
+use std::path::Path;
+
+/// Length of the configured secret key in bytes.
+pub const SECRET_KEY_LEN: usize = 32;
+
+/// Purpose-bound keys derived from the secret key. `Debug` never shows key bytes.
+#[derive(Clone)]
+pub struct Keys {
+    pub(crate) secrets: [u8; 32],
+    pub(crate) sessions: [u8; 32],
+    pub(crate) openids: [u8; 32],
+}
+
+impl fmt::Debug for Keys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Keys(..)")
+    }
+}
+
+/// Why a secret key could not be had.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("SCENEBOARD_SECRET_KEY must be base64 of exactly 32 bytes")]
+    BadKey,
+    #[error("cannot read or write the secret key file {path}: {source}")]
+    Io { path: String, source: std::io::Error },
+}
+
+impl Keys {
+    /// Derive the purpose keys from the 32-byte secret.
+    pub fn derive(secret: &[u8; SECRET_KEY_LEN]) -> Self {
+        let hk = Hkdf::<Sha256>::new(Some(b"sceneboard"), secret);
+        let expand = |info: &[u8]| {
+            let mut out = [0u8; 32];
+            // 32 bytes is far below HKDF-SHA256's 8160-byte limit, so this cannot fail.
+            hk.expand(info, &mut out).expect("32-byte HKDF output");
+            out
+        };
+        Self {
+            secrets: expand(b"secrets-at-rest v1"),
+            sessions: expand(b"session-ids v1"),
+            openids: expand(b"openid-hash v1"),
+        }
+    }
+
+    /// Parse a base64 secret key (standard alphabet, padding optional).
+    pub fn from_base64(text: &str) -> Result<Self, KeyError> {
+        // Padding is optional: people paste keys with or without the trailing '='.
+        let engine = GeneralPurpose::new(
+            &alphabet::STANDARD,
+            GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+        );
+        let bytes = engine.decode(text.trim()).map_err(|_| KeyError::BadKey)?;
+        let arr: [u8; SECRET_KEY_LEN] = bytes.try_into().map_err(|_| KeyError::BadKey)?;
+        Ok(Self::derive(&arr))
+    }
+
+    /// Read the key file in `data_dir`, or create it (mode 0600) with a fresh random key.
+    pub fn load_or_create(data_dir: &Path) -> Result<Self, KeyError> {
+        let path = data_dir.join("secret.key");
+        let io = |source| KeyError::Io { path: path.display().to_string(), source };
+        match std::fs::read_to_string(&path) {
+            Ok(text) => Self::from_base64(&text),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                std::fs::create_dir_all(data_dir).map_err(io)?;
+                let mut key = [0u8; SECRET_KEY_LEN];
+                rand::rngs::OsRng.fill_bytes(&mut key);
+                write_private(&path, STANDARD.encode(key).as_bytes()).map_err(io)?;
+                Ok(Self::derive(&key))
+            }
+            Err(e) => Err(io(e)),
+        }
+    }
+
+    /// A fresh random key, for tests and throwaway sandboxes.
+    pub fn random() -> Self {
+        let mut key = [0u8; SECRET_KEY_LEN];
+        rand::rngs::OsRng.fill_bytes(&mut key);
+        Self::derive(&key)
+    }
+
+    /// Keyed hash of a follower's OpenID: stable for attribution and unique counts, and
+    /// useless to anyone without the secret key once the raw OpenID is erased.
+    pub fn openid_hash(&self, openid: &str) -> String {
+        hmac_hex(&self.openids, openid.as_bytes())
+    }
+
+    /// The stored id of a session token.
+    pub(crate) fn session_id(&self, token: &str) -> String {
+        hmac_hex(&self.sessions, token.as_bytes())
+    }
+}
+
+fn hmac_hex(key: &[u8; 32], data: &[u8]) -> String {
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes any key length");
+    mac.update(data);
+    hex::encode(mac.finalize().into_bytes())
+}
+
+#[cfg(unix)]
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    // create_new: two instances starting at once never overwrite each other's key.
+    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
+    f.write_all(bytes)?;
+    f.sync_all()
+}
+
+#[cfg(not(unix))]
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    std::fs::write(path, bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_file_is_created_private_and_reloaded() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = Keys::load_or_create(dir.path()).unwrap();
+        let b = Keys::load_or_create(dir.path()).unwrap();
+        assert_eq!(a.openid_hash("o1"), b.openid_hash("o1"));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir.path().join("secret.key")).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+    }
+
+    #[test]
+    fn bad_keys_are_refused() {
+        assert!(Keys::from_base64("c2hvcnQ=").is_err());
+        assert!(Keys::from_base64("not base64 at all!").is_err());
+        let ok = STANDARD.encode([7u8; 32]);
+        assert!(Keys::from_base64(&ok).is_ok());
+        assert!(Keys::from_base64(ok.trim_end_matches('=')).is_ok());
+    }
+
+    #[test]
+    fn purposes_are_separated() {
+        let k = Keys::derive(&[1u8; 32]);
+        assert_ne!(k.secrets, k.sessions);
+        assert_ne!(k.sessions, k.openids);
+        assert_ne!(k.openid_hash("x"), k.session_id("x"));
+        assert_eq!(format!("{k:?}"), "Keys(..)");
+    }
+}

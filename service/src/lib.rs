@@ -1,0 +1,23 @@
+//! Sceneboard's server-side domain: the database, its entities, and the services that pages,
+//! the CLI and the callback route call. Nothing here reaches the wasm build.
+//!
+//! Services take the connection first (`users::create(&db, ..)`), return [`ServiceError`], and
+//! hold the rules; the `app` crate's server functions and the `server` crate's routes are thin
+//! doors into them.
+
+pub mod audit;
+pub mod db;
+pub mod entity;
+pub mod error;
+pub mod keys;
+pub mod secrets;
+pub mod sessions;
+pub mod state;
+#[cfg(feature = "testing")]
+pub mod testing;
+pub mod users;
+
+pub use error::ServiceError;
+pub use keys::Keys;
+pub use sea_orm::DatabaseConnection;
+pub use state::AppState;

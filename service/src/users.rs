@@ -1,0 +1,185 @@
+//! Dashboard users: creation, credentials (argon2id), roles.
+
+use crate::entity::user;
+use crate::{ServiceError, audit};
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString, rand_core::OsRng};
+use argon2::Argon2;
+use chrono::Utc;
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set};
+use serde::{Deserialize, Serialize};
+use std::sync::LazyLock;
+
+/// What a user may do. Admins also manage WeChat accounts and users.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Admin,
+    Staff,
+}
+
+impl Role {
+    /// The stored spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Staff => "staff",
+        }
+    }
+}
+
+impl std::str::FromStr for Role {
+    type Err = ServiceError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "admin" => Ok(Role::Admin),
+            "staff" => Ok(Role::Staff),
+            _ => Err(ServiceError::invalid("role", "role must be admin or staff")),
+        }
+    }
+}
+
+/// A user as the rest of the system sees it: no password hash.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct User {
+    pub id: i32,
+    pub username: String,
+    pub role: Role,
+    pub disabled: bool,
+}
+
+impl TryFrom<user::Model> for User {
+    type Error = ServiceError;
+    fn try_from(m: user::Model) -> Result<Self, ServiceError> {
+        Ok(User { id: m.id, username: m.username, role: m.role.parse()?, disabled: m.disabled })
+    }
+}
+
+/// Shortest password accepted.
+pub const MIN_PASSWORD_LEN: usize = 8;
+
+/// Check a username: 1–64 characters of letters, digits, `.`, `_`, `-`, `@`.
+pub fn validate_username(name: &str) -> Result<(), ServiceError> {
+    if name.is_empty() || name.chars().count() > 64 {
+        return Err(ServiceError::invalid("username", "username must be 1–64 characters"));
+    }
+    if !name.chars().all(|c| c.is_alphanumeric() || matches!(c, '.' | '_' | '-' | '@')) {
+        return Err(ServiceError::invalid("username", "username may contain letters, digits, '.', '_', '-' and '@' only"));
+    }
+    Ok(())
+}
+
+/// Check a new password's length (at least 8, at most 1024 characters).
+pub fn validate_password(password: &str) -> Result<(), ServiceError> {
+    let n = password.chars().count();
+    if n < MIN_PASSWORD_LEN {
+        return Err(ServiceError::invalid("password", format!("password must have at least {MIN_PASSWORD_LEN} characters")));
+    }
+    if n > 1024 {
+        return Err(ServiceError::invalid("password", "password is too long"));
+    }
+    Ok(())
+}
+
+/// Hash a password with argon2id (the crate's defaults: 19 MiB, 2 passes), off the async threads.
+pub async fn hash_password(password: &str) -> Result<String, ServiceError> {
+    let password = password.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let salt = SaltString::generate(&mut OsRng);
+        Argon2::default()
+            .hash_password(password.as_bytes(), &salt)
+            .map(|h| h.to_string())
+            .map_err(|e| ServiceError::Internal(format!("hashing failed: {e}")))
+    })
+    .await
+    .map_err(|e| ServiceError::Internal(e.to_string()))?
+}
+
+async fn verify_password(password: &str, hash: &str) -> bool {
+    let (password, hash) = (password.to_owned(), hash.to_owned());
+    tokio::task::spawn_blocking(move || {
+        PasswordHash::new(&hash).is_ok_and(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
+    })
+    .await
+    .unwrap_or(false)
+}
+
+/// A hash of a random password, verified against when the username is unknown so that a
+/// wrong username costs as long as a wrong password (no user enumeration by timing).
+static DUMMY_HASH: LazyLock<String> = LazyLock::new(|| {
+    let salt = SaltString::generate(&mut OsRng);
+    Argon2::default()
+        .hash_password(b"no such user, no such password", &salt)
+        .map(|h| h.to_string())
+        .unwrap_or_default()
+});
+
+/// Create a user. Fails with a field error on a bad or taken username or a short password.
+pub async fn create<C: ConnectionTrait>(db: &C, username: &str, password: &str, role: Role, actor: Option<i32>) -> Result<User, ServiceError> {
+    let username = username.trim();
+    validate_username(username)?;
+    validate_password(password)?;
+    if user::Entity::find().filter(user::Column::Username.eq(username)).one(db).await?.is_some() {
+        return Err(ServiceError::Conflict { field: "username", message: format!("the username {username} is already taken") });
+    }
+    let hash = hash_password(password).await?;
+    let now = Utc::now();
+    let model = user::ActiveModel {
+        username: Set(username.to_owned()),
+        password_hash: Set(hash),
+        role: Set(role.as_str().to_owned()),
+        disabled: Set(false),
+        created_at: Set(now),
+        updated_at: Set(now),
+        last_login_at: Set(None),
+        ..Default::default()
+    }
+    .insert(db)
+    .await
+    .map_err(|e| match e.sql_err() {
+        // Lost a race with another creator of the same name.
+        Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) => {
+            ServiceError::Conflict { field: "username", message: format!("the username {username} is already taken") }
+        }
+        _ => ServiceError::Db(e),
+    })?;
+    audit::record(db, actor, "user.create", "user", Some(model.id.to_string()), serde_json::json!({"username": username, "role": role.as_str()})).await?;
+    User::try_from(model)
+}
+
+/// Check a username and password. Unknown user, wrong password and disabled user all give
+/// [`ServiceError::Unauthorized`], and take the same time.
+pub async fn authenticate<C: ConnectionTrait>(db: &C, username: &str, password: &str) -> Result<User, ServiceError> {
+    let found = user::Entity::find().filter(user::Column::Username.eq(username.trim())).one(db).await?;
+    let Some(model) = found else {
+        verify_password(password, &DUMMY_HASH).await;
+        return Err(ServiceError::Unauthorized);
+    };
+    if !verify_password(password, &model.password_hash).await || model.disabled {
+        return Err(ServiceError::Unauthorized);
+    }
+    let mut active: user::ActiveModel = model.clone().into();
+    active.last_login_at = Set(Some(Utc::now()));
+    active.update(db).await?;
+    User::try_from(model)
+}
+
+/// Find one user by id.
+pub async fn get<C: ConnectionTrait>(db: &C, id: i32) -> Result<User, ServiceError> {
+    user::Entity::find_by_id(id).one(db).await?.ok_or(ServiceError::NotFound)?.try_into()
+}
+
+/// Every user, by username.
+pub async fn list<C: ConnectionTrait>(db: &C) -> Result<Vec<User>, ServiceError> {
+    user::Entity::find()
+        .order_by_asc(user::Column::Username)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(User::try_from)
+        .collect()
+}
+
+/// How many users exist (the login page explains how to create the first admin when zero).
+pub async fn count<C: ConnectionTrait>(db: &C) -> Result<u64, ServiceError> {
+    Ok(user::Entity::find().count(db).await?)
+}
