@@ -1,0 +1,114 @@
+//! Who is signed in, and the one-line guards every server function starts with.
+//!
+//! Sign-in and sign-out are plain form posts handled by the server crate (`POST /api/login`,
+//! `POST /api/logout`), so they work before (or without) the wasm; this module reads the
+//! session they create.
+
+use crate::error::AppError;
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// The signed-in user, as pages see it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignedInUser {
+    pub id: i32,
+    pub username: String,
+    pub is_admin: bool,
+}
+
+/// A row of the Users page.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserRow {
+    pub id: i32,
+    pub username: String,
+    pub is_admin: bool,
+    pub disabled: bool,
+}
+
+/// The signed-in user, or `None`.
+#[server(endpoint = "current_user")]
+pub async fn current_user() -> Result<Option<SignedInUser>, AppError> {
+    Ok(ssr::session_user().await?.map(|u| SignedInUser {
+        id: u.id,
+        username: u.username,
+        is_admin: u.role == service::users::Role::Admin,
+    }))
+}
+
+/// True when no user exists yet: the login page then explains how to create the first admin.
+#[server(endpoint = "setup_needed")]
+pub async fn setup_needed() -> Result<bool, AppError> {
+    let st = ssr::state()?;
+    Ok(service::users::count(&st.db).await? == 0)
+}
+
+/// Every user (admins only).
+#[server(endpoint = "list_users")]
+pub async fn list_users() -> Result<Vec<UserRow>, AppError> {
+    ssr::require_admin().await?;
+    let st = ssr::state()?;
+    Ok(service::users::list(&st.db)
+        .await?
+        .into_iter()
+        .map(|u| UserRow {
+            id: u.id,
+            username: u.username,
+            is_admin: u.role == service::users::Role::Admin,
+            disabled: u.disabled,
+        })
+        .collect())
+}
+
+/// Server-side guards. Every server function starts with `require_user()` or
+/// `require_admin()`: the browser's view of roles is a convenience, this is the rule.
+#[cfg(feature = "ssr")]
+pub mod ssr {
+    use crate::error::{AppError, set_status};
+    use axum_extra::extract::CookieJar;
+    use leptos::prelude::use_context;
+    use service::users::{Role, User};
+    use service::{AppState, sessions};
+
+    /// The shared state provided to every request.
+    pub fn state() -> Result<AppState, AppError> {
+        use_context::<AppState>().ok_or_else(|| {
+            tracing::error!("AppState missing from the Leptos context");
+            AppError::Internal
+        })
+    }
+
+    /// The user of the request's session cookie, if it is live.
+    pub async fn session_user() -> Result<Option<User>, AppError> {
+        let jar: CookieJar = leptos_axum::extract().await.map_err(|e| {
+            tracing::error!(error = %e, "cannot read request cookies");
+            AppError::Internal
+        })?;
+        let Some(cookie) = jar.get(sessions::COOKIE_NAME) else {
+            return Ok(None);
+        };
+        let st = state()?;
+        Ok(sessions::lookup(&st.db, &st.keys, cookie.value()).await?)
+    }
+
+    /// The signed-in user, or 401.
+    pub async fn require_user() -> Result<User, AppError> {
+        match session_user().await? {
+            Some(u) => Ok(u),
+            None => {
+                set_status(401);
+                Err(AppError::Unauthorized)
+            }
+        }
+    }
+
+    /// The signed-in admin, or 401/403.
+    pub async fn require_admin() -> Result<User, AppError> {
+        let u = require_user().await?;
+        if u.role == Role::Admin {
+            Ok(u)
+        } else {
+            set_status(403);
+            Err(AppError::Forbidden)
+        }
+    }
+}

@@ -1,0 +1,4 @@
+//! Building blocks shared by pages: the app shell and small UI pieces.
+
+pub mod shell;
+pub mod ui;

@@ -1,0 +1,134 @@
+//! The signed-in frame: header with navigation, the user, language switch and logout.
+//! Routes inside it need a session; without one the visitor is sent to the login page.
+
+use crate::auth::{SignedInUser, current_user};
+use crate::components::ui::ErrorPanel;
+use crate::i18n::*;
+use leptos::prelude::*;
+use leptos_router::components::{A, Outlet, Redirect};
+use leptos_router::hooks::use_location;
+
+/// Loads the session's user, then renders the layout around the page, or redirects to
+/// `/login?next=…`.
+#[component]
+pub fn Shell() -> impl IntoView {
+    let user = Resource::new_blocking(|| (), |_| current_user());
+    let location = use_location();
+    view! {
+        <Suspense fallback=|| ()>
+            {move || Suspend::new(async move {
+                match user.await {
+                    Ok(Some(u)) => {
+                        provide_context(u.clone());
+                        view! { <Layout user=u /> }.into_any()
+                    }
+                    Ok(None) => {
+                        let next = location.pathname.get_untracked();
+                        let target = if next == "/" || next.is_empty() {
+                            "/login".to_string()
+                        } else {
+                            format!("/login?next={}", urlencode(&next))
+                        };
+                        view! { <Redirect path=target /> }.into_any()
+                    }
+                    Err(e) => view! { <ErrorPanel error=e /> }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+fn Layout(user: SignedInUser) -> impl IntoView {
+    let i18n = use_i18n();
+    let is_admin = user.is_admin;
+    let role = move || if is_admin { t_string!(i18n, role_admin) } else { t_string!(i18n, role_staff) };
+    view! {
+        <div class="app">
+            <header class="topbar">
+                <a class="brand" href="/" rel="external">
+                    <span class="brand-mark" aria-hidden="true">"▦"</span>
+                    <span class="brand-name">"Sceneboard"</span>
+                </a>
+                // <details> opens the menu on phones without any JavaScript.
+                <details class="nav-toggle">
+                    <summary>{t!(i18n, nav_menu)}</summary>
+                    <Nav is_admin=is_admin />
+                </details>
+                <nav class="nav-wide" aria-label="main">
+                    <NavLinks is_admin=is_admin />
+                </nav>
+                <div class="topbar-end">
+                    <LangSwitch />
+                    <span class="user-chip" title=move || t_string!(i18n, signed_in_as).to_string()>
+                        <span class="user-name" data-testid="current-user">{user.username.clone()}</span>
+                        <span class="badge">{role}</span>
+                    </span>
+                    <form method="post" action="/api/logout" class="inline-form">
+                        <button type="submit" class="btn btn-ghost btn-sm">{t!(i18n, logout)}</button>
+                    </form>
+                </div>
+            </header>
+            <main class="content">
+                <Outlet />
+            </main>
+        </div>
+    }
+}
+
+#[component]
+fn Nav(is_admin: bool) -> impl IntoView {
+    view! {
+        <nav class="nav-narrow" aria-label="main">
+            <NavLinks is_admin=is_admin />
+        </nav>
+    }
+}
+
+#[component]
+fn NavLinks(is_admin: bool) -> impl IntoView {
+    let i18n = use_i18n();
+    view! {
+        <ul class="nav-links">
+            <li><A href="/" exact=true>{t!(i18n, nav_dashboard)}</A></li>
+            <li><A href="/campaigns">{t!(i18n, nav_campaigns)}</A></li>
+            {is_admin.then(|| view! {
+                <li><A href="/settings">{t!(i18n, nav_settings)}</A></li>
+                <li><A href="/users">{t!(i18n, nav_users)}</A></li>
+            })}
+        </ul>
+    }
+}
+
+/// Links that switch the language through the server (`/lang/{code}`), which sets the locale
+/// cookie and comes back here: works the same hydrated and with JavaScript off.
+#[component]
+pub fn LangSwitch() -> impl IntoView {
+    let i18n = use_i18n();
+    let location = use_location();
+    let here = move || {
+        let q = location.search.get();
+        let path = location.pathname.get();
+        if q.is_empty() { path } else { format!("{path}?{q}") }
+    };
+    let link = move |code: &'static str| move || format!("/lang/{code}?next={}", urlencode(&here()));
+    let current = move |l: Locale| move || (i18n.get_locale() == l).then_some("true");
+    view! {
+        <div class="lang-switch" role="group" aria-label=move || t_string!(i18n, language).to_string()>
+            <a href=link("zh") rel="external" hreflang="zh" aria-current=current(Locale::zh) data-testid="lang-zh">"中文"</a>
+            <a href=link("en") rel="external" hreflang="en" aria-current=current(Locale::en) data-testid="lang-en">"EN"</a>
+        </div>
+    }
+}
+
+/// Percent-encode a path for a query parameter (only what a local path can contain).
+pub fn urlencode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => out.push(b as char),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}

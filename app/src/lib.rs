@@ -1,0 +1,89 @@
+//! Sceneboard's pages, shared types and server functions.
+//!
+//! Compiled with `ssr` into the server and with `hydrate` into the browser's wasm. Page code
+//! is the same on both sides; anything that touches the database sits behind `ssr`
+//! (`auth::ssr`, server-function bodies), and reaches the services of the `service` crate.
+
+#![recursion_limit = "256"]
+
+pub mod auth;
+pub mod components;
+pub mod error;
+pub mod pages;
+pub mod settings;
+
+include!(concat!(env!("OUT_DIR"), "/i18n/mod.rs"));
+
+use crate::i18n::*;
+use components::shell::Shell;
+use leptos::prelude::*;
+use leptos_meta::{Link, Meta, MetaTags, Stylesheet, Title, provide_meta_context};
+use leptos_router::components::{ParentRoute, Route, Router, Routes};
+use leptos_router::{SsrMode, path};
+use pages::{campaigns::CampaignsPage, dashboard::DashboardPage, errors::NotFound, login::LoginPage};
+use pages::{settings::SettingsPage, users::UsersPage};
+
+/// Marker put into the context by the server when a page must be served without the wasm
+/// (the 401 answer to a failed `POST /api/login`: the browser's URL is then `/api/login`,
+/// which no client route matches).
+#[derive(Clone, Copy, Debug)]
+pub struct StaticOnly;
+
+/// Marker put into the context by the server when a sign-in attempt failed.
+#[derive(Clone, Copy, Debug)]
+pub struct LoginFailed;
+
+/// The HTML document around the app.
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    let hydrate = use_context::<StaticOnly>().is_none();
+    view! {
+        <!DOCTYPE html>
+        <html>
+            <head>
+                <meta charset="utf-8" />
+                <meta name="viewport" content="width=device-width, initial-scale=1" />
+                {hydrate.then(|| view! { <HydrationScripts options=options.clone() /> })}
+                <MetaTags />
+            </head>
+            <body>
+                <App />
+            </body>
+        </html>
+    }
+}
+
+/// The application: i18n, metadata and routes. Every route renders completely on the server
+/// before it is sent (`SsrMode::Async`), so pages work with JavaScript off and redirects and
+/// status codes are real HTTP.
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    // Effects run only in the browser, after hydration: the mark lets tests (and curious
+    // operators) tell a hydrated page from server-rendered HTML.
+    Effect::new(|_| {
+        if let Some(body) = document().body() {
+            let _ = body.set_attribute("data-hydrated", "true");
+        }
+    });
+    view! {
+        <I18nContextProvider>
+            <Stylesheet id="leptos" href="/pkg/sceneboard.css" />
+            <Meta name="color-scheme" content="light dark" />
+            <Link rel="icon" href="/favicon.svg" type_="image/svg+xml" />
+            <Title formatter=|text: String| {
+                if text.is_empty() { "Sceneboard".to_string() } else { format!("{text} · Sceneboard") }
+            } />
+            <Router>
+                <Routes fallback=|| view! { <NotFound /> }>
+                    <Route path=path!("/login") view=LoginPage ssr=SsrMode::Async />
+                    <ParentRoute path=path!("") view=Shell ssr=SsrMode::Async>
+                        <Route path=path!("") view=DashboardPage />
+                        <Route path=path!("campaigns") view=CampaignsPage />
+                        <Route path=path!("settings") view=SettingsPage />
+                        <Route path=path!("users") view=UsersPage />
+                    </ParentRoute>
+                </Routes>
+            </Router>
+        </I18nContextProvider>
+    }
+}

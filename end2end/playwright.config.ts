@@ -1,0 +1,38 @@
+import { defineConfig } from "@playwright/test";
+
+// Every test runs twice: hydrated (wasm loaded) and with JavaScript off (server-rendered
+// HTML and plain forms only), so the product works before and without the wasm.
+const chromium = {
+  executablePath: process.env.CHROMIUM_PATH ?? "/usr/bin/chromium",
+  args: [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+  ],
+};
+const addr = process.env.E2E_ADDR ?? "127.0.0.1:3999";
+
+export default defineConfig({
+  testDir: "./tests",
+  timeout: 30_000,
+  retries: 0,
+  workers: 1,
+  reporter: [["list"]],
+  use: {
+    baseURL: `http://${addr}`,
+    locale: "zh-CN",
+    launchOptions: chromium,
+    trace: "off",
+  },
+  projects: [
+    { name: "hydrated", use: { javaScriptEnabled: true } },
+    { name: "no-js", use: { javaScriptEnabled: false } },
+  ],
+  webServer: {
+    command: "./start-server.sh",
+    url: `http://${addr}/healthz`,
+    timeout: 60_000,
+    reuseExistingServer: false,
+    stdout: "ignore",
+    stderr: "pipe",
+  },
+});

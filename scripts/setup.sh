@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Installs what a fresh Debian machine with only the Rust toolchain lacks. Each step skips
+# itself when already done, so it is cheap to run every time.
+#   - wasm32 target, cargo-leptos 0.3.10, wasm-bindgen-cli at exactly Cargo.lock's version
+#   - Debian's Chromium (end-to-end tests; never a downloaded browser) and a CJK font
+#   - the end2end npm packages (Playwright without its browser download)
+#   - wasm-opt from npm's binaryen, needed by `cargo leptos build --release` only
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+tools="${SCENEBOARD_TOOLS:-$HOME/.cache/sceneboard-tools}"
+mkdir -p "$tools"
+export PATH="$HOME/.cargo/bin:$tools/node_modules/.bin:$PATH"
+
+say() { printf '\033[1;32m==>\033[0m %s\n' "$*"; }
+
+if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+  say "adding the wasm32 target"
+  rustup target add wasm32-unknown-unknown
+fi
+
+if ! cargo leptos --version 2>/dev/null | grep -q '0\.3\.1[01]'; then
+  say "installing cargo-leptos 0.3.10 (about 15 minutes on 2 cores, once per machine)"
+  cargo install cargo-leptos --version 0.3.10 --locked
+fi
+
+# The CLI must match the wasm-bindgen version in Cargo.lock exactly, or hydration breaks.
+wbg="$(grep -A1 '^name = "wasm-bindgen"$' "$root/Cargo.lock" | sed -n 's/^version = "\(.*\)"/\1/p')"
+if ! wasm-bindgen --version 2>/dev/null | grep -q " $wbg\$"; then
+  say "installing wasm-bindgen-cli $wbg"
+  cargo install wasm-bindgen-cli --version "$wbg" --force
+fi
+
+if ! command -v chromium >/dev/null 2>&1; then
+  say "installing Debian's chromium"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq chromium fonts-noto-cjk >/dev/null
+fi
+
+if [ "${SCENEBOARD_RELEASE:-0}" = 1 ] && ! command -v wasm-opt >/dev/null 2>&1; then
+  say "installing wasm-opt (npm binaryen)"
+  npm install --prefix "$tools" --no-audit --no-fund binaryen@132.0.0 >/dev/null
+fi
+
+if [ ! -d "$root/end2end/node_modules/@playwright/test" ]; then
+  say "installing end2end npm packages"
+  (cd "$root/end2end" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund >/dev/null)
+fi

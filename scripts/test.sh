@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it:
+#   1. tools (scripts/setup.sh) and PostgreSQL (started if down)
+#   2. one `cargo leptos build` (server + wasm, debug)
+#   3. `cargo test` for every crate: unit, property, service and route tests; the database
+#      tests run each case on a fresh SQLite file AND a fresh PostgreSQL database
+#   4. Playwright in Debian's Chromium, hydrated and with JavaScript off
+# The test build uses the same RUSTFLAGS and LEPTOS_* as cargo-leptos' debug build, so the
+# dependencies compile once for both.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+"$root/scripts/setup.sh"
+export PATH="$HOME/.cargo/bin:$PATH"
+
+if ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
+  echo "==> starting PostgreSQL"
+  pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main start
+  for _ in $(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done
+fi
+export SCENEBOARD_TEST_PG="${SCENEBOARD_TEST_PG:-postgres://postgres@127.0.0.1:5432/test}"
+
+echo "==> cargo leptos build"
+cargo leptos build
+
+export RUSTFLAGS="--cfg erase_components"
+export LEPTOS_OUTPUT_NAME=sceneboard LEPTOS_SITE_ROOT=target/site LEPTOS_SITE_PKG_DIR=pkg \
+  LEPTOS_SITE_ADDR=127.0.0.1:3000 LEPTOS_RELOAD_PORT=3001 LEPTOS_LIB_DIR=frontend \
+  LEPTOS_BIN_DIR=server LEPTOS_HASH_FILES=false LEPTOS_JS_MINIFY=false
+echo "==> cargo test (SQLite and PostgreSQL)"
+cargo test --workspace --exclude frontend
+
+echo "==> Playwright (hydrated and JavaScript off)"
+export SCENEBOARD_BIN="${CARGO_TARGET_DIR:-$root/target}/debug/sceneboard"
+(cd end2end && npx playwright test)

@@ -1,0 +1,216 @@
+//! Configuration: one typed struct read at boot from the environment (CONTRACT.md), with an
+//! optional `sceneboard.toml` in the working directory that may set the same keys. The
+//! environment wins over the file.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// Everything the server needs to start.
+#[derive(Clone)]
+pub struct Config {
+    /// `DATABASE_URL`: `sqlite://PATH?mode=rwc` or `postgres://...`.
+    pub database_url: String,
+    /// `SCENEBOARD_ADDR`: where the HTTP server listens.
+    pub addr: SocketAddr,
+    /// `SCENEBOARD_DATA_DIR`: SQLite file, spool of unstored events, generated secret key.
+    pub data_dir: PathBuf,
+    /// `SCENEBOARD_SECRET_KEY`: base64 of 32 bytes; generated into the data dir when unset.
+    pub secret_key: Option<String>,
+    /// `SCENEBOARD_PUBLIC_URL`: base URL shown to admins for WeChat's server configuration.
+    pub public_url: String,
+    /// `SCENEBOARD_TIMEZONE`: default IANA time zone of charts and exports.
+    pub timezone: String,
+    /// `RUST_LOG`: log filter.
+    pub log: String,
+}
+
+/// `Debug` that never prints the secret key.
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("database_url", &redact_url(&self.database_url))
+            .field("addr", &self.addr)
+            .field("data_dir", &self.data_dir)
+            .field("secret_key", &self.secret_key.as_ref().map(|_| "<set>"))
+            .field("public_url", &self.public_url)
+            .field("timezone", &self.timezone)
+            .field("log", &self.log)
+            .finish()
+    }
+}
+
+/// A setting that cannot be used, named so the operator can fix it.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{key} is invalid: {reason}")]
+    Invalid { key: &'static str, reason: String },
+    #[error("cannot read sceneboard.toml: {0}")]
+    File(String),
+}
+
+/// The recognised keys, in the environment and in `sceneboard.toml`.
+pub const KEYS: &[&str] = &[
+    "DATABASE_URL",
+    "SCENEBOARD_ADDR",
+    "SCENEBOARD_DATA_DIR",
+    "SCENEBOARD_SECRET_KEY",
+    "SCENEBOARD_PUBLIC_URL",
+    "SCENEBOARD_TIMEZONE",
+    "RUST_LOG",
+];
+
+impl Config {
+    /// Read the process environment and `./sceneboard.toml` (if present).
+    pub fn load() -> Result<Self, ConfigError> {
+        let file = read_file(Path::new("sceneboard.toml"))?;
+        let env: HashMap<String, String> =
+            KEYS.iter().filter_map(|k| std::env::var(k).ok().map(|v| ((*k).to_owned(), v))).collect();
+        Self::from_sources(&env, &file)
+    }
+
+    /// Build from explicit sources (environment first, then file); used by tests.
+    pub fn from_sources(env: &HashMap<String, String>, file: &HashMap<String, String>) -> Result<Self, ConfigError> {
+        let get = |k: &str| env.get(k).or_else(|| file.get(k)).map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
+        let addr_text = get("SCENEBOARD_ADDR").unwrap_or_else(|| "127.0.0.1:3000".into());
+        let addr: SocketAddr = addr_text.parse().map_err(|_| ConfigError::Invalid {
+            key: "SCENEBOARD_ADDR",
+            reason: format!("'{addr_text}' is not an address like 127.0.0.1:3000"),
+        })?;
+        let data_dir = PathBuf::from(get("SCENEBOARD_DATA_DIR").unwrap_or_else(|| "data".into()));
+        let database_url = get("DATABASE_URL").unwrap_or_else(|| {
+            format!("sqlite://{}?mode=rwc", data_dir.join("sceneboard.db").display())
+        });
+        if !(database_url.starts_with("sqlite:") || database_url.starts_with("postgres://") || database_url.starts_with("postgresql://")) {
+            return Err(ConfigError::Invalid {
+                key: "DATABASE_URL",
+                reason: "must start with sqlite:// or postgres://".into(),
+            });
+        }
+        let public_url = get("SCENEBOARD_PUBLIC_URL").unwrap_or_else(|| format!("http://{addr}"));
+        match url::Url::parse(&public_url) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") => {}
+            _ => {
+                return Err(ConfigError::Invalid {
+                    key: "SCENEBOARD_PUBLIC_URL",
+                    reason: format!("'{public_url}' is not an http(s) URL"),
+                });
+            }
+        }
+        let timezone = get("SCENEBOARD_TIMEZONE").unwrap_or_else(|| "Asia/Shanghai".into());
+        if timezone.parse::<chrono_tz::Tz>().is_err() {
+            return Err(ConfigError::Invalid {
+                key: "SCENEBOARD_TIMEZONE",
+                reason: format!("'{timezone}' is not an IANA time zone such as Asia/Shanghai"),
+            });
+        }
+        Ok(Config {
+            database_url,
+            addr,
+            data_dir,
+            secret_key: get("SCENEBOARD_SECRET_KEY"),
+            public_url: public_url.trim_end_matches('/').to_owned(),
+            timezone,
+            log: get("RUST_LOG").unwrap_or_else(|| "info".into()),
+        })
+    }
+
+    /// Cookies get `Secure` when the public URL is https.
+    pub fn secure_cookies(&self) -> bool {
+        self.public_url.starts_with("https://")
+    }
+}
+
+fn read_file(path: &Path) -> Result<HashMap<String, String>, ConfigError> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(HashMap::new()),
+        Err(e) => return Err(ConfigError::File(e.to_string())),
+    };
+    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| ConfigError::File(e.message().to_owned()))?;
+    let mut out = HashMap::new();
+    for (k, v) in table {
+        if !KEYS.contains(&k.as_str()) {
+            return Err(ConfigError::File(format!("unknown key {k} (known: {})", KEYS.join(", "))));
+        }
+        let v = match v {
+            toml::Value::String(s) => s,
+            other => other.to_string(),
+        };
+        out.insert(k, v);
+    }
+    Ok(out)
+}
+
+/// A database URL without its password, for logs.
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+    }
+
+    #[test]
+    fn defaults_follow_the_contract() {
+        let c = Config::from_sources(&HashMap::new(), &HashMap::new()).unwrap();
+        assert_eq!(c.database_url, "sqlite://data/sceneboard.db?mode=rwc");
+        assert_eq!(c.addr.to_string(), "127.0.0.1:3000");
+        assert_eq!(c.public_url, "http://127.0.0.1:3000");
+        assert_eq!(c.timezone, "Asia/Shanghai");
+        assert_eq!(c.log, "info");
+        assert!(!c.secure_cookies());
+    }
+
+    #[test]
+    fn environment_wins_over_file() {
+        let file = env(&[("SCENEBOARD_ADDR", "0.0.0.0:8080"), ("SCENEBOARD_TIMEZONE", "Europe/Berlin")]);
+        let c = Config::from_sources(&env(&[("SCENEBOARD_ADDR", "127.0.0.1:9000")]), &file).unwrap();
+        assert_eq!(c.addr.to_string(), "127.0.0.1:9000");
+        assert_eq!(c.timezone, "Europe/Berlin");
+    }
+
+    #[test]
+    fn bad_values_name_the_key() {
+        for (k, v) in [
+            ("SCENEBOARD_ADDR", "nowhere"),
+            ("SCENEBOARD_TIMEZONE", "Mars/Olympus"),
+            ("DATABASE_URL", "mysql://x"),
+            ("SCENEBOARD_PUBLIC_URL", "ftp://x"),
+        ] {
+            let err = Config::from_sources(&env(&[(k, v)]), &HashMap::new()).unwrap_err().to_string();
+            assert!(err.starts_with(k), "{err}");
+        }
+    }
+
+    #[test]
+    fn debug_hides_secrets() {
+        let c = Config::from_sources(
+            &env(&[("SCENEBOARD_SECRET_KEY", "c2VjcmV0"), ("DATABASE_URL", "postgres://u:hunter2@h/db")]),
+            &HashMap::new(),
+        )
+        .unwrap();
+        let d = format!("{c:?}");
+        assert!(!d.contains("hunter2") && !d.contains("c2VjcmV0"), "{d}");
+    }
+
+    #[test]
+    fn toml_file_is_read_and_unknown_keys_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("sceneboard.toml");
+        std::fs::write(&p, "SCENEBOARD_TIMEZONE = \"UTC\"\n").unwrap();
+        assert_eq!(read_file(&p).unwrap()["SCENEBOARD_TIMEZONE"], "UTC");
+        std::fs::write(&p, "TIMEZONE = \"UTC\"\n").unwrap();
+        assert!(read_file(&p).unwrap_err().to_string().contains("unknown key TIMEZONE"));
+    }
+}

@@ -1,0 +1,9 @@
+//! The `sceneboard` server: configuration, CLI, and the axum router that serves the Leptos
+//! app, sign-in, language switching, health and metrics. `main.rs` only parses the command
+//! line and calls in here, so tests build the same router.
+
+pub mod cli;
+pub mod config;
+pub mod metrics;
+pub mod routes;
+pub mod startup;

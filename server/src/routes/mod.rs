@@ -1,0 +1,71 @@
+//! The HTTP surface: one module per route area, assembled by [`router`].
+
+pub mod auth;
+pub mod health;
+pub mod lang;
+
+use crate::metrics::track_requests;
+use app::{App, shell};
+use axum::extract::FromRef;
+use axum::routing::{get, post};
+use axum::{Router, middleware};
+use leptos::prelude::*;
+use leptos_axum::{LeptosRoutes, file_and_error_handler_with_context, generate_route_list};
+use service::AppState;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::trace::TraceLayer;
+
+/// Router state: the Leptos options (for rendering and static files) and the app state.
+#[derive(Clone, FromRef)]
+pub struct ServerState {
+    pub leptos: LeptosOptions,
+    pub app: AppState,
+}
+
+/// Largest request body accepted anywhere (forms, server functions). The WeChat callback
+/// sets its own, smaller cap.
+const BODY_LIMIT: usize = 1024 * 1024;
+
+/// The whole application router.
+pub fn router(state: ServerState) -> Router {
+    let routes = generate_route_list(App);
+    let app_state = state.app.clone();
+    let context = move || provide_context(app_state.clone());
+    let leptos = state.leptos.clone();
+    Router::new()
+        .route("/api/login", post(auth::login))
+        .route("/api/logout", post(auth::logout))
+        .route("/lang/{code}", get(lang::switch))
+        .route("/healthz", get(health::healthz))
+        .route("/metrics", get(crate::metrics::render))
+        .leptos_routes_with_context(&state, routes, context.clone(), move || shell(leptos.clone()))
+        .fallback(file_and_error_handler_with_context::<ServerState, _>(context, shell))
+        .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
+        .layer(middleware::from_fn(track_requests))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// A local path to return to after sign-in or a language switch: anything that is not a
+/// plain absolute path on this site (`//evil`, `https://…`, `\\`) becomes `/`, so these
+/// redirects can never send a user elsewhere.
+pub fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') && !n.chars().any(char::is_control) => n.to_owned(),
+        _ => "/".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_next;
+
+    #[test]
+    fn next_stays_on_site() {
+        assert_eq!(safe_next(Some("/campaigns?x=1")), "/campaigns?x=1");
+        for bad in ["//evil.example", "https://evil.example", "/\\evil", "", "campaigns", "/a\r\nb"] {
+            assert_eq!(safe_next(Some(bad)), "/", "{bad}");
+        }
+        assert_eq!(safe_next(None), "/");
+    }
+}

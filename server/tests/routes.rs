@@ -1,0 +1,204 @@
+//! The HTTP surface over a real listener, on SQLite and PostgreSQL: sign-in, sessions, roles,
+//! languages, error statuses, health and metrics.
+
+use reqwest::StatusCode;
+use reqwest::header::{ACCEPT, COOKIE, LOCATION, SET_COOKIE};
+use server::routes::{ServerState, router};
+use service::testing::TestDb;
+use service::users::{self, Role};
+use service::dual_test;
+
+struct Running {
+    base: String,
+    http: reqwest::Client,
+    t: TestDb,
+}
+
+async fn start(t: TestDb) -> Running {
+    let state = ServerState {
+        leptos: leptos::prelude::LeptosOptions::builder().output_name("sceneboard").site_root("target/site").build(),
+        app: t.state(),
+    };
+    users::create(&t.db, "admin", "admin-password", Role::Admin, None).await.unwrap();
+    users::create(&t.db, "staff", "staff-password", Role::Staff, None).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router(state)).await.unwrap() });
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    Running { base: format!("http://{addr}"), http, t }
+}
+
+impl Running {
+    /// Sign in and return the `name=value` of the session cookie.
+    async fn login(&self, user: &str, password: &str) -> String {
+        let res = self
+            .http
+            .post(format!("{}/api/login", self.base))
+            .form(&[("username", user), ("password", password), ("next", "/campaigns")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::SEE_OTHER);
+        assert_eq!(res.headers()[LOCATION], "/campaigns");
+        let set = res.headers()[SET_COOKIE].to_str().unwrap().to_owned();
+        assert!(set.starts_with("sb_session="), "{set}");
+        assert!(set.contains("HttpOnly"), "{set}");
+        assert!(set.contains("SameSite=Lax"), "{set}");
+        set.split(';').next().unwrap().to_owned()
+    }
+
+    async fn get(&self, path: &str, cookie: &str) -> reqwest::Response {
+        self.http.get(format!("{}{path}", self.base)).header(COOKIE, cookie).send().await.unwrap()
+    }
+
+    async fn server_fn(&self, name: &str, cookie: &str) -> reqwest::Response {
+        self.http
+            .post(format!("{}/api/{name}", self.base))
+            .header(COOKIE, cookie)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("")
+            .send()
+            .await
+            .unwrap()
+    }
+}
+
+dual_test!(login_logout_and_wrong_password, |t: TestDb| async move {
+    let r = start(t).await;
+    // Wrong password: 401, for a script and for a browser (which gets the page with the error).
+    let res = r.http.post(format!("{}/api/login", r.base)).form(&[("username", "admin"), ("password", "nope")]).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    assert!(res.headers().get(SET_COOKIE).is_none());
+    let res = r
+        .http
+        .post(format!("{}/api/login", r.base))
+        .header(ACCEPT, "text/html")
+        .header(COOKIE, "i18n_pref_locale=en")
+        .form(&[("username", "ghost"), ("password", "whatever-password")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    let html = res.text().await.unwrap();
+    assert!(html.contains("Wrong username or password"), "{html}");
+    assert!(!html.contains("sceneboard.wasm"), "the failure page is static");
+
+    // Right password: a session that the server recognises.
+    let cookie = r.login("admin", "admin-password").await;
+    let me = r.server_fn("current_user", &cookie).await;
+    assert_eq!(me.status(), StatusCode::OK);
+    assert!(me.text().await.unwrap().contains("\"username\":\"admin\""));
+
+    // Logout ends it server-side: the old cookie no longer works.
+    let res = r.http.post(format!("{}/api/logout", r.base)).header(COOKIE, &cookie).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(res.headers()[LOCATION], "/login");
+    let me = r.server_fn("current_user", &cookie).await;
+    assert_eq!(me.text().await.unwrap(), "null");
+    let page = r.get("/", &cookie).await;
+    assert!(page.status().is_redirection());
+    assert_eq!(page.headers()[LOCATION], "/login");
+});
+
+dual_test!(open_redirects_are_refused, |t: TestDb| async move {
+    let r = start(t).await;
+    let res = r
+        .http
+        .post(format!("{}/api/login", r.base))
+        .form(&[("username", "admin"), ("password", "admin-password"), ("next", "//evil.example/x")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()[LOCATION], "/");
+    let res = r.get("/lang/en?next=https://evil.example", "").await;
+    assert_eq!(res.headers()[LOCATION], "/");
+});
+
+dual_test!(roles_are_enforced_on_the_server, |t: TestDb| async move {
+    let r = start(t).await;
+    // No session: 401 from the admin-only server function.
+    assert_eq!(r.server_fn("list_users", "").await.status(), StatusCode::UNAUTHORIZED);
+    // Staff: 403, and no user data in the answer.
+    let staff = r.login("staff", "staff-password").await;
+    let res = r.server_fn("list_users", &staff).await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    assert!(!res.text().await.unwrap().contains("admin"));
+    assert_eq!(r.server_fn("settings_overview", &staff).await.status(), StatusCode::FORBIDDEN);
+    // Staff asking for an admin page: the page says so, with a 403.
+    let page = r.get("/users", &format!("{staff}; i18n_pref_locale=en")).await;
+    assert_eq!(page.status(), StatusCode::FORBIDDEN);
+    assert!(page.text().await.unwrap().contains("administrators only"));
+    // Admin: allowed.
+    let admin = r.login("admin", "admin-password").await;
+    let res = r.server_fn("list_users", &admin).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let body = res.text().await.unwrap();
+    assert!(body.contains("\"staff\"") && body.contains("\"admin\""), "{body}");
+    let page = r.get("/users", &admin).await;
+    assert_eq!(page.status(), StatusCode::OK);
+    assert!(page.text().await.unwrap().contains("staff"));
+});
+
+dual_test!(pages_render_in_both_languages, |t: TestDb| async move {
+    let r = start(t).await;
+    let admin = r.login("admin", "admin-password").await;
+    // Chinese is the default.
+    let zh = r.get("/", &admin).await;
+    assert_eq!(zh.status(), StatusCode::OK);
+    let zh = zh.text().await.unwrap();
+    assert!(zh.contains("lang=\"zh\""), "html lang set");
+    assert!(zh.contains("概览") && zh.contains("退出登录"), "Chinese shell");
+    // English through the cookie the language switch sets.
+    let res = r.get("/lang/en?next=/campaigns", "").await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(res.headers()[LOCATION], "/campaigns");
+    let lang = res.headers()[SET_COOKIE].to_str().unwrap().split(';').next().unwrap().to_owned();
+    assert_eq!(lang, "i18n_pref_locale=en");
+    let en = r.get("/", &format!("{admin}; {lang}")).await.text().await.unwrap();
+    assert!(en.contains("lang=\"en\""));
+    assert!(en.contains("Dashboard") && en.contains("Log out") && en.contains("Welcome back, admin"));
+    assert!(!en.contains("退出登录"));
+    // The login page too, and its first-admin hint only while there are users... (there are).
+    let login = r.get("/login", "i18n_pref_locale=en").await.text().await.unwrap();
+    assert!(login.contains("Log in") && !login.contains("No users yet"));
+    assert_eq!(r.get("/lang/fr", "").await.status(), StatusCode::NOT_FOUND);
+});
+
+dual_test!(first_admin_hint_when_no_users, |t: TestDb| async move {
+    // A server over a database with no user yet.
+    let state = ServerState {
+        leptos: leptos::prelude::LeptosOptions::builder().output_name("sceneboard").build(),
+        app: t.state(),
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router(state)).await.unwrap() });
+    let html = reqwest::get(format!("http://{addr}/login")).await.unwrap().text().await.unwrap();
+    assert!(html.contains("sceneboard user add --username admin --role admin"), "{html}");
+    drop(t);
+});
+
+dual_test!(error_pages_have_real_statuses, |t: TestDb| async move {
+    let r = start(t).await;
+    let admin = r.login("admin", "admin-password").await;
+    let res = r.get("/no/such/page", &format!("{admin}; i18n_pref_locale=en")).await;
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    assert!(res.text().await.unwrap().contains("Page not found"));
+    let res = r.get("/campaigns", "").await;
+    assert!(res.status().is_redirection());
+    assert_eq!(res.headers()[LOCATION], "/login?next=/campaigns");
+});
+
+dual_test!(healthz_and_metrics, |t: TestDb| async move {
+    let mut r = start(t).await;
+    let res = r.get("/healthz", "").await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.text().await.unwrap(), "ok");
+    let m = r.get("/metrics", "").await.text().await.unwrap();
+    assert!(m.contains("http_requests_total"), "{m}");
+    assert!(m.contains("route=\"/healthz\""), "{m}");
+    assert!(m.contains("http_request_duration_seconds"), "{m}");
+    r.t.make_unreachable().await;
+    let res = r.get("/healthz", "").await;
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+});
