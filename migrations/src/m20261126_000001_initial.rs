@@ -220,6 +220,11 @@ fn big_id_pk(col: impl IntoIden) -> ColumnDef {
     ColumnDef::new(col).big_integer().not_null().auto_increment().primary_key().to_owned()
 }
 
+/// A foreign key from `(table, column)` to `(table, column)`.
+fn fk(from: (impl IntoIden, impl IntoIden), to: (impl IntoIden, impl IntoIden), on_delete: ForeignKeyAction) -> ForeignKeyCreateStatement {
+    ForeignKey::create().from(from.0, from.1).to(to.0, to.1).on_delete(on_delete).to_owned()
+}
+
 fn counter(col: impl IntoIden) -> ColumnDef {
     ColumnDef::new(col).big_integer().not_null().default(0).to_owned()
 }
@@ -253,12 +258,7 @@ impl MigrationTrait for Migration {
                 .col(ts(Sessions::ExpiresAt))
                 .col(ts(Sessions::LastSeenAt))
                 .col(ColumnDef::new(Sessions::UserAgent).string_len(255).null())
-                .foreign_key(
-                    ForeignKey::create()
-                        .from(Sessions::Table, Sessions::UserId)
-                        .to(Users::Table, Users::Id)
-                        .on_delete(ForeignKeyAction::Cascade),
-                )
+                .foreign_key(&mut fk((Sessions::Table, Sessions::UserId), (Users::Table, Users::Id), ForeignKeyAction::Cascade))
                 .to_owned(),
         )
         .await?;
@@ -296,12 +296,7 @@ impl MigrationTrait for Migration {
                 .col(ts_null(AccessTokens::LeaseUntil))
                 .col(ColumnDef::new(AccessTokens::LeaseHolder).string_len(64).null())
                 .col(ts_null(AccessTokens::FetchedAt))
-                .foreign_key(
-                    ForeignKey::create()
-                        .from(AccessTokens::Table, AccessTokens::AccountId)
-                        .to(WechatAccounts::Table, WechatAccounts::Id)
-                        .on_delete(ForeignKeyAction::Cascade),
-                )
+                .foreign_key(&mut fk((AccessTokens::Table, AccessTokens::AccountId), (WechatAccounts::Table, WechatAccounts::Id), ForeignKeyAction::Cascade))
                 .to_owned(),
         )
         .await?;
@@ -327,18 +322,8 @@ impl MigrationTrait for Migration {
                 .col(ColumnDef::new(Campaigns::CreatedBy).integer().null())
                 .col(ts(Campaigns::CreatedAt))
                 .col(ts(Campaigns::UpdatedAt))
-                .foreign_key(
-                    ForeignKey::create()
-                        .from(Campaigns::Table, Campaigns::AccountId)
-                        .to(WechatAccounts::Table, WechatAccounts::Id)
-                        .on_delete(ForeignKeyAction::Restrict),
-                )
-                .foreign_key(
-                    ForeignKey::create()
-                        .from(Campaigns::Table, Campaigns::CreatedBy)
-                        .to(Users::Table, Users::Id)
-                        .on_delete(ForeignKeyAction::SetNull),
-                )
+                .foreign_key(&mut fk((Campaigns::Table, Campaigns::AccountId), (WechatAccounts::Table, WechatAccounts::Id), ForeignKeyAction::Restrict))
+                .foreign_key(&mut fk((Campaigns::Table, Campaigns::CreatedBy), (Users::Table, Users::Id), ForeignKeyAction::SetNull))
                 .to_owned(),
         )
         .await?;
@@ -356,12 +341,7 @@ impl MigrationTrait for Migration {
                 .col(ColumnDef::new(QrCodes::Url).text().not_null())
                 .col(ts_null(QrCodes::ExpiresAt))
                 .col(ts(QrCodes::CreatedAt))
-                .foreign_key(
-                    ForeignKey::create()
-                        .from(QrCodes::Table, QrCodes::CampaignId)
-                        .to(Campaigns::Table, Campaigns::Id)
-                        .on_delete(ForeignKeyAction::Cascade),
-                )
+                .foreign_key(&mut fk((QrCodes::Table, QrCodes::CampaignId), (Campaigns::Table, Campaigns::Id), ForeignKeyAction::Cascade))
                 .to_owned(),
         )
         .await?;
@@ -389,18 +369,8 @@ impl MigrationTrait for Migration {
                 .col(ColumnDef::new(Events::CampaignId).integer().null())
                 .col(ColumnDef::new(Events::RawXml).text().not_null())
                 .col(ts(Events::ReceivedAt))
-                .foreign_key(
-                    ForeignKey::create()
-                        .from(Events::Table, Events::AccountId)
-                        .to(WechatAccounts::Table, WechatAccounts::Id)
-                        .on_delete(ForeignKeyAction::Restrict),
-                )
-                .foreign_key(
-                    ForeignKey::create()
-                        .from(Events::Table, Events::CampaignId)
-                        .to(Campaigns::Table, Campaigns::Id)
-                        .on_delete(ForeignKeyAction::SetNull),
-                )
+                .foreign_key(&mut fk((Events::Table, Events::AccountId), (WechatAccounts::Table, WechatAccounts::Id), ForeignKeyAction::Restrict))
+                .foreign_key(&mut fk((Events::Table, Events::CampaignId), (Campaigns::Table, Campaigns::Id), ForeignKeyAction::SetNull))
                 .to_owned(),
         )
         .await?;
@@ -428,18 +398,8 @@ impl MigrationTrait for Migration {
                 .col(ts_null(Subscriptions::UnsubscribedAt))
                 .col(ColumnDef::new(Subscriptions::SubscribeEventId).big_integer().null())
                 .col(ColumnDef::new(Subscriptions::UnsubscribeEventId).big_integer().null())
-                .foreign_key(
-                    ForeignKey::create()
-                        .from(Subscriptions::Table, Subscriptions::AccountId)
-                        .to(WechatAccounts::Table, WechatAccounts::Id)
-                        .on_delete(ForeignKeyAction::Restrict),
-                )
-                .foreign_key(
-                    ForeignKey::create()
-                        .from(Subscriptions::Table, Subscriptions::CampaignId)
-                        .to(Campaigns::Table, Campaigns::Id)
-                        .on_delete(ForeignKeyAction::SetNull),
-                )
+                .foreign_key(&mut fk((Subscriptions::Table, Subscriptions::AccountId), (WechatAccounts::Table, WechatAccounts::Id), ForeignKeyAction::Restrict))
+                .foreign_key(&mut fk((Subscriptions::Table, Subscriptions::CampaignId), (Campaigns::Table, Campaigns::Id), ForeignKeyAction::SetNull))
                 .to_owned(),
         )
         .await?;
@@ -463,12 +423,7 @@ impl MigrationTrait for Migration {
                 .col(ColumnDef::new(FollowerProfiles::InfoJson).text().not_null())
                 .col(ts(FollowerProfiles::FetchedAt))
                 .primary_key(Index::create().col(FollowerProfiles::AccountId).col(FollowerProfiles::OpenidHash))
-                .foreign_key(
-                    ForeignKey::create()
-                        .from(FollowerProfiles::Table, FollowerProfiles::AccountId)
-                        .to(WechatAccounts::Table, WechatAccounts::Id)
-                        .on_delete(ForeignKeyAction::Cascade),
-                )
+                .foreign_key(&mut fk((FollowerProfiles::Table, FollowerProfiles::AccountId), (WechatAccounts::Table, WechatAccounts::Id), ForeignKeyAction::Cascade))
                 .to_owned(),
         )
         .await?;
@@ -483,12 +438,7 @@ impl MigrationTrait for Migration {
                 .col(counter(CampaignHourly::NewFollowers))
                 .col(counter(CampaignHourly::Unsubscribes))
                 .primary_key(Index::create().col(CampaignHourly::CampaignId).col(CampaignHourly::Hour))
-                .foreign_key(
-                    ForeignKey::create()
-                        .from(CampaignHourly::Table, CampaignHourly::CampaignId)
-                        .to(Campaigns::Table, Campaigns::Id)
-                        .on_delete(ForeignKeyAction::Cascade),
-                )
+                .foreign_key(&mut fk((CampaignHourly::Table, CampaignHourly::CampaignId), (Campaigns::Table, Campaigns::Id), ForeignKeyAction::Cascade))
                 .to_owned(),
         )
         .await?;
@@ -503,12 +453,7 @@ impl MigrationTrait for Migration {
                 .col(counter(AccountHourly::Unsubscribes))
                 .col(counter(AccountHourly::UnknownSceneEvents))
                 .primary_key(Index::create().col(AccountHourly::AccountId).col(AccountHourly::Hour))
-                .foreign_key(
-                    ForeignKey::create()
-                        .from(AccountHourly::Table, AccountHourly::AccountId)
-                        .to(WechatAccounts::Table, WechatAccounts::Id)
-                        .on_delete(ForeignKeyAction::Cascade),
-                )
+                .foreign_key(&mut fk((AccountHourly::Table, AccountHourly::AccountId), (WechatAccounts::Table, WechatAccounts::Id), ForeignKeyAction::Cascade))
                 .to_owned(),
         )
         .await?;
@@ -527,12 +472,7 @@ impl MigrationTrait for Migration {
                         .col(ScannerHours::Hour)
                         .col(ScannerHours::OpenidHash),
                 )
-                .foreign_key(
-                    ForeignKey::create()
-                        .from(ScannerHours::Table, ScannerHours::CampaignId)
-                        .to(Campaigns::Table, Campaigns::Id)
-                        .on_delete(ForeignKeyAction::Cascade),
-                )
+                .foreign_key(&mut fk((ScannerHours::Table, ScannerHours::CampaignId), (Campaigns::Table, Campaigns::Id), ForeignKeyAction::Cascade))
                 .to_owned(),
         )
         .await?;
@@ -569,12 +509,7 @@ impl MigrationTrait for Migration {
                 .col(ColumnDef::new(AuditLog::TargetId).string_len(64).null())
                 .col(ColumnDef::new(AuditLog::Detail).text().not_null())
                 .col(ts(AuditLog::CreatedAt))
-                .foreign_key(
-                    ForeignKey::create()
-                        .from(AuditLog::Table, AuditLog::UserId)
-                        .to(Users::Table, Users::Id)
-                        .on_delete(ForeignKeyAction::SetNull),
-                )
+                .foreign_key(&mut fk((AuditLog::Table, AuditLog::UserId), (Users::Table, Users::Id), ForeignKeyAction::SetNull))
                 .to_owned(),
         )
         .await?;

@@ -77,6 +77,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         return Ok(());
     }
     let cfg = Config::load()?;
+    // One-shot commands check (or create) the secret key too, as `serve` does: a malformed
+    // SCENEBOARD_SECRET_KEY is caught by `migrate` in a deploy script, not by the first login.
+    if !matches!(command, Command::Serve) {
+        startup::load_keys(&cfg)?;
+    }
     match command {
         Command::Serve => startup::serve(cfg).await,
         Command::Migrate => {

@@ -8,7 +8,11 @@ use tracing_subscriber::EnvFilter;
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // The server logs at info; one-shot commands stay quiet unless something is wrong, so
+    // their output is the one line they print.
+    let serving = matches!(cli.command, None | Some(server::cli::Command::Serve));
+    let default = if serving { "info" } else { "warn" };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
     match run(cli).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
