@@ -63,3 +63,47 @@ fn user_add_migrate_and_clear_errors() {
     assert!(!out.status.success());
     assert!(text(&out.stderr).contains("SCENEBOARD_SECRET_KEY"));
 }
+
+#[test]
+fn wechat_sim_serves_the_api() {
+    // A free port: bind, read, release.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sceneboard"))
+        .args(["wechat-sim", "--addr", &addr])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let result = rt.block_on(async {
+        let http = reqwest::Client::new();
+        for _ in 0..100 {
+            if http.get(format!("http://{addr}/")).send().await.is_ok() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        let token = |secret: &'static str| {
+            let http = http.clone();
+            let addr = addr.clone();
+            async move {
+                http.get(format!("http://{addr}/cgi-bin/token"))
+                    .query(&[("grant_type", "client_credential"), ("appid", "wx5ce0b0a4d0000001"), ("secret", secret)])
+                    .send()
+                    .await
+                    .unwrap()
+                    .json::<serde_json::Value>()
+                    .await
+                    .unwrap()
+            }
+        };
+        (token("wrong-secret").await, token("sandbox-secret-0123456789abcdef").await)
+    });
+    child.kill().ok();
+    child.wait().ok();
+    let (wrong, right) = result;
+    assert_eq!(wrong["errcode"], 40125, "{wrong}");
+    assert!(right["access_token"].as_str().is_some_and(|t| !t.is_empty()), "{right}");
+    assert_eq!(right["expires_in"], 7200, "{right}");
+}
