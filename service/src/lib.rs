@@ -15,6 +15,7 @@ pub mod sessions;
 pub mod state;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod token_store;
 pub mod users;
 
 pub use error::ServiceError;
