@@ -56,11 +56,25 @@ pub fn leptos_options(cfg: &Config) -> LeptosOptions {
 /// Run the HTTP server until Ctrl-C or SIGTERM.
 pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     let state = ServerState { leptos: leptos_options(&cfg), app: app_state(&cfg).await? };
+    tokio::spawn(purge_sessions(state.app.db.clone()));
     let app = router(state);
     let listener = tokio::net::TcpListener::bind(cfg.addr).await.with_context(|| format!("cannot listen on {}", cfg.addr))?;
     tracing::info!(addr = %cfg.addr, database = %redact_url(&cfg.database_url), "Sceneboard listening on http://{}", cfg.addr);
     axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
     Ok(())
+}
+
+/// Delete expired sessions once an hour (any instance may do it; the delete is idempotent).
+async fn purge_sessions(db: service::DatabaseConnection) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(3600));
+    loop {
+        tick.tick().await;
+        match service::sessions::purge_expired(&db).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(sessions = n, "expired sessions removed"),
+            Err(e) => tracing::warn!(error = %e, "cannot remove expired sessions"),
+        }
+    }
 }
 
 async fn shutdown_signal() {

@@ -200,7 +200,12 @@ dual_test!(healthz_and_metrics, |t: TestDb| async move {
     assert!(m.contains("http_requests_total"), "{m}");
     assert!(m.contains("route=\"/healthz\""), "{m}");
     assert!(m.contains("http_request_duration_seconds"), "{m}");
+    let admin = r.login("admin", "admin-password").await;
     r.t.make_unreachable().await;
     let res = r.get("/healthz", "").await;
     assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    // Pages say so too, with a 500 and a readable page rather than a blank screen.
+    let res = r.get("/", &format!("{admin}; i18n_pref_locale=en")).await;
+    assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(res.text().await.unwrap().contains("Something went wrong"));
 });
