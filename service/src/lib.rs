@@ -10,6 +10,7 @@ pub mod db;
 pub mod entity;
 pub mod error;
 pub mod keys;
+pub mod qr;
 pub mod secrets;
 pub mod sessions;
 pub mod state;
