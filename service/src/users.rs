@@ -5,7 +5,10 @@ use crate::{ServiceError, audit};
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString, rand_core::OsRng};
 use argon2::Argon2;
 use chrono::Utc;
-use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set,
+    TransactionTrait,
+};
 use serde::{Deserialize, Serialize};
 use std::sync::LazyLock;
 
@@ -114,7 +117,8 @@ static DUMMY_HASH: LazyLock<String> = LazyLock::new(|| {
 });
 
 /// Create a user. Fails with a field error on a bad or taken username or a short password.
-pub async fn create<C: ConnectionTrait>(db: &C, username: &str, password: &str, role: Role, actor: Option<i32>) -> Result<User, ServiceError> {
+/// The user and its audit row are written in one transaction: both or neither.
+pub async fn create(db: &sea_orm::DatabaseConnection, username: &str, password: &str, role: Role, actor: Option<i32>) -> Result<User, ServiceError> {
     let username = username.trim();
     validate_username(username)?;
     validate_password(password)?;
@@ -123,6 +127,7 @@ pub async fn create<C: ConnectionTrait>(db: &C, username: &str, password: &str, 
     }
     let hash = hash_password(password).await?;
     let now = Utc::now();
+    let txn = db.begin().await?;
     let model = user::ActiveModel {
         username: Set(username.to_owned()),
         password_hash: Set(hash),
@@ -133,7 +138,7 @@ pub async fn create<C: ConnectionTrait>(db: &C, username: &str, password: &str, 
         last_login_at: Set(None),
         ..Default::default()
     }
-    .insert(db)
+    .insert(&txn)
     .await
     .map_err(|e| match e.sql_err() {
         // Lost a race with another creator of the same name.
@@ -142,7 +147,8 @@ pub async fn create<C: ConnectionTrait>(db: &C, username: &str, password: &str, 
         }
         _ => ServiceError::Db(e),
     })?;
-    audit::record(db, actor, "user.create", "user", Some(model.id.to_string()), serde_json::json!({"username": username, "role": role.as_str()})).await?;
+    audit::record(&txn, actor, "user.create", "user", Some(model.id.to_string()), serde_json::json!({"username": username, "role": role.as_str()})).await?;
+    txn.commit().await?;
     User::try_from(model)
 }
 
