@@ -189,3 +189,83 @@ pub async fn list<C: ConnectionTrait>(db: &C) -> Result<Vec<User>, ServiceError>
 pub async fn count<C: ConnectionTrait>(db: &C) -> Result<u64, ServiceError> {
     Ok(user::Entity::find().count(db).await?)
 }
+
+/// A change an admin makes to a user on the Users page.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UserChange {
+    /// Block sign-in and end every session of the user.
+    Disable,
+    /// Allow sign-in again.
+    Enable,
+    /// Give the user another role.
+    SetRole(Role),
+}
+
+/// Apply `change` to user `id`. The last active admin can be neither disabled nor demoted:
+/// the rule is part of the single UPDATE (an EXISTS sub-select looks for another active admin), so
+/// two admins demoting each other at once cannot both succeed on the same snapshot.
+pub async fn change(db: &sea_orm::DatabaseConnection, id: i32, change: UserChange, actor: Option<i32>) -> Result<User, ServiceError> {
+    use sea_orm::ExprTrait;
+    use sea_orm::sea_query::{Expr, Query};
+    let target = get(db, id).await?;
+    let txn = db.begin().await?;
+    let mut update = user::Entity::update_many().col_expr(user::Column::UpdatedAt, Expr::value(Utc::now())).filter(user::Column::Id.eq(id));
+    let (action, removes_admin) = match change {
+        UserChange::Disable => {
+            update = update.col_expr(user::Column::Disabled, Expr::value(true));
+            ("user.disable", target.role == Role::Admin && !target.disabled)
+        }
+        UserChange::Enable => {
+            update = update.col_expr(user::Column::Disabled, Expr::value(false));
+            ("user.enable", false)
+        }
+        UserChange::SetRole(role) => {
+            update = update.col_expr(user::Column::Role, Expr::value(role.as_str()));
+            ("user.role", target.role == Role::Admin && role != Role::Admin && !target.disabled)
+        }
+    };
+    if removes_admin {
+        let other_admins = Query::select()
+            .expr(Expr::val(1))
+            .from(user::Entity)
+            .and_where(Expr::col(user::Column::Role).eq(Role::Admin.as_str()))
+            .and_where(Expr::col(user::Column::Disabled).eq(false))
+            .and_where(Expr::col(user::Column::Id).ne(id))
+            .to_owned();
+        update = update.filter(Expr::exists(other_admins));
+    }
+    let changed = update.exec(&txn).await?.rows_affected;
+    if changed == 0 {
+        return Err(ServiceError::Conflict {
+            field: "user",
+            message: "this is the last administrator: make someone else an administrator first".into(),
+        });
+    }
+    if change == UserChange::Disable {
+        crate::sessions::destroy_all_for(&txn, id).await?;
+    }
+    let detail = match change {
+        UserChange::SetRole(role) => serde_json::json!({"username": target.username, "role": role.as_str()}),
+        _ => serde_json::json!({"username": target.username}),
+    };
+    audit::record(&txn, actor, action, "user", Some(id.to_string()), detail).await?;
+    txn.commit().await?;
+    get(db, id).await
+}
+
+/// Set a new password for user `id` and end their sessions (whoever had the old one is out).
+pub async fn reset_password(db: &sea_orm::DatabaseConnection, id: i32, password: &str, actor: Option<i32>) -> Result<(), ServiceError> {
+    validate_password(password)?;
+    let target = get(db, id).await?;
+    let hash = hash_password(password).await?;
+    let txn = db.begin().await?;
+    let model = user::Entity::find_by_id(id).one(&txn).await?.ok_or(ServiceError::NotFound)?;
+    let mut active: user::ActiveModel = model.into();
+    active.password_hash = Set(hash);
+    active.updated_at = Set(Utc::now());
+    active.update(&txn).await?;
+    crate::sessions::destroy_all_for(&txn, id).await?;
+    audit::record(&txn, actor, "user.password", "user", Some(id.to_string()), serde_json::json!({"username": target.username})).await?;
+    txn.commit().await?;
+    Ok(())
+}
