@@ -5,6 +5,7 @@
 //! hold the rules; the `app` crate's server functions and the `server` crate's routes are thin
 //! doors into them.
 
+pub mod accounts;
 pub mod audit;
 pub mod db;
 pub mod entity;

@@ -16,6 +16,9 @@ use image::imageops::{self, FilterType};
 use image::{DynamicImage, ExtendedColorType, ImageDecoder, ImageEncoder, Rgba, RgbaImage};
 use qrcode::{Color, EcLevel, QrCode};
 
+/// The decoded logo type of [`QrOptions::logo`], re-exported so callers need no `image` dependency.
+pub use image::RgbaImage as LogoImage;
+
 /// The pixel sizes WeChat offers for its own codes; the UI shows these as presets.
 pub const SIZES: [u32; 4] = [258, 430, 860, 1280];
 
@@ -501,4 +504,16 @@ mod tests {
         assert_eq!(img.get_pixel(10, 10).0[0], 255);
         assert_eq!(img.get_pixel(0, 10).0[0], 255);
     }
+}
+
+/// Validates an uploaded logo ([`load_logo`]) and re-encodes it as a fresh PNG: only pixels
+/// survive, so nothing else that was in the upload (metadata, trailing data) is ever stored
+/// or served.
+pub fn reencode_logo(bytes: &[u8]) -> Result<Vec<u8>, QrError> {
+    let image = load_logo(bytes)?;
+    let mut png = Vec::new();
+    PngEncoder::new(&mut png)
+        .write_image(image.as_raw(), image.width(), image.height(), ExtendedColorType::Rgba8)
+        .map_err(|e| QrError::Png(e.to_string()))?;
+    Ok(png)
 }

@@ -163,6 +163,7 @@ fn api_message(errcode: i64, errmsg: &str) -> String {
         42001 => Some("the access token has expired".into()),
         45009 => Some("daily quota exhausted for this API; it resets at midnight (Beijing time)".into()),
         45011 => Some("calls are too frequent; slow down".into()),
+        45029 => Some("this account has used all 100 000 permanent codes; use temporary codes".into()),
         48001 => Some("this account is not authorized for this API (verify the account type)".into()),
         50001 | 50002 => Some("this account is not authorized for this API".into()),
         40097 => Some("invalid arguments".into()),

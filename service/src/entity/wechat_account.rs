@@ -22,6 +22,8 @@ pub struct Model {
     pub timezone: String,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+    /// Default logo of the account's codes: a PNG re-encoded on upload (`crate::qr::reencode_logo`).
+    pub logo: Option<Vec<u8>>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

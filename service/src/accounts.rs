@@ -1,0 +1,649 @@
+//! WeChat Official Accounts: the credentials Sceneboard uses to call WeChat's API and to check
+//! the pushes it receives, their validation, and the door to an API client.
+//!
+//! The AppSecret and the EncodingAESKey are sealed at rest ([`crate::secrets`]) under contexts
+//! that bind them to the column and the AppID; nothing this module returns to a page, a log or
+//! the audit trail carries either of them in the clear.
+
+use std::str::FromStr;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, IntoActiveModel, Iterable, QueryFilter,
+    QueryOrder, QuerySelect, Set, TransactionTrait,
+};
+use secrecy::SecretString;
+use serde_json::json;
+
+use crate::entity::{access_token, campaign, wechat_account};
+use crate::token_store::DbTokenStore;
+use crate::{AppState, ServiceError, audit};
+
+/// WeChat's limit of permanent codes per account. They can never be deleted, so every
+/// permanent campaign ever created counts against it, archived or not.
+pub const PERMANENT_QUOTA: i64 = 100_000;
+
+/// The sealing context of an account's AppSecret (fixed: other modules open it too).
+fn secret_context(app_id: &str) -> String {
+    format!("wechat_accounts.app_secret:{app_id}")
+}
+
+/// The sealing context of an account's EncodingAESKey (fixed: other modules open it too).
+fn aes_key_context(app_id: &str) -> String {
+    format!("wechat_accounts.aes_key:{app_id}")
+}
+
+/// How WeChat delivers pushes to the account (its "message encryption mode").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MessageMode {
+    /// Plaintext (明文模式).
+    Plain,
+    /// Plaintext and ciphertext side by side (兼容模式); needs the EncodingAESKey.
+    Compat,
+    /// Ciphertext only (安全模式); needs the EncodingAESKey.
+    Safe,
+}
+
+impl MessageMode {
+    /// The stored spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageMode::Plain => "plain",
+            MessageMode::Compat => "compat",
+            MessageMode::Safe => "safe",
+        }
+    }
+
+    /// Whether pushes are encrypted, so an EncodingAESKey is needed.
+    pub fn needs_aes_key(self) -> bool {
+        self != MessageMode::Plain
+    }
+}
+
+impl FromStr for MessageMode {
+    type Err = ServiceError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "plain" => Ok(MessageMode::Plain),
+            "compat" => Ok(MessageMode::Compat),
+            "safe" => Ok(MessageMode::Safe),
+            _ => Err(ServiceError::invalid("message_mode", "message mode must be plain, compat or safe")),
+        }
+    }
+}
+
+/// What an admin (or `sceneboard account add`) submits to add or change an account.
+///
+/// On update, a `None` or blank `app_secret` / `aes_key` keeps the stored one, so the form never
+/// has to show a secret again. `api_base_url` and `timezone` default when `None` or blank.
+#[derive(Clone)]
+pub struct AccountInput {
+    pub name: String,
+    pub app_id: String,
+    pub app_secret: Option<String>,
+    pub token: String,
+    pub aes_key: Option<String>,
+    pub message_mode: String,
+    pub api_base_url: Option<String>,
+    pub timezone: Option<String>,
+}
+
+/// `Debug` without the secrets: inputs may end up in a log line.
+impl std::fmt::Debug for AccountInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccountInput")
+            .field("name", &self.name)
+            .field("app_id", &self.app_id)
+            .field("app_secret", &self.app_secret.as_ref().map(|_| "[REDACTED]"))
+            .field("aes_key", &self.aes_key.as_ref().map(|_| "[REDACTED]"))
+            .field("message_mode", &self.message_mode)
+            .field("api_base_url", &self.api_base_url)
+            .field("timezone", &self.timezone)
+            .finish_non_exhaustive()
+    }
+}
+
+/// An account as pages see it: whether secrets are set, never the secrets.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccountView {
+    pub id: i32,
+    pub name: String,
+    pub app_id: String,
+    pub secret_set: bool,
+    /// The callback Token. Shown on purpose: admins paste it into WeChat's server configuration,
+    /// and it only proves that a push came from WeChat (it grants no API access).
+    pub token: String,
+    pub aes_key_set: bool,
+    pub message_mode: String,
+    pub api_base_url: String,
+    pub timezone: String,
+    pub has_logo: bool,
+    /// Permanent codes issued for this account (see [`PERMANENT_QUOTA`]).
+    pub permanent_codes: i64,
+    pub created_at: DateTime<Utc>,
+}
+
+/// The outcome of [`test_connection`], in words for the admin.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConnectionReport {
+    pub ok: bool,
+    pub message: String,
+}
+
+/// The columns of an account minus the logo, so listing accounts never loads logo images.
+#[derive(Debug, FromQueryResult)]
+struct AccountRow {
+    id: i32,
+    name: String,
+    app_id: String,
+    app_secret_enc: String,
+    token: String,
+    aes_key_enc: Option<String>,
+    message_mode: String,
+    api_base_url: String,
+    timezone: String,
+    created_at: DateTime<Utc>,
+}
+
+fn rows_query() -> sea_orm::Select<wechat_account::Entity> {
+    wechat_account::Entity::find()
+        .select_only()
+        .columns(wechat_account::Column::iter().filter(|c| !matches!(c, wechat_account::Column::Logo)))
+}
+
+/// Permanent campaigns per account, for the given accounts (all when `ids` is `None`).
+async fn permanent_counts<C: ConnectionTrait>(db: &C, ids: Option<&[i32]>) -> Result<std::collections::HashMap<i32, i64>, ServiceError> {
+    let mut query = campaign::Entity::find()
+        .select_only()
+        .column(campaign::Column::AccountId)
+        .column_as(campaign::Column::Id.count(), "n")
+        .filter(campaign::Column::Kind.eq("permanent"))
+        .group_by(campaign::Column::AccountId);
+    if let Some(ids) = ids {
+        query = query.filter(campaign::Column::AccountId.is_in(ids.iter().copied()));
+    }
+    Ok(query.into_tuple::<(i32, i64)>().all(db).await?.into_iter().collect())
+}
+
+/// Ids (among `ids`, or all) of accounts that have a logo.
+async fn ids_with_logo<C: ConnectionTrait>(db: &C, ids: Option<&[i32]>) -> Result<std::collections::HashSet<i32>, ServiceError> {
+    let mut query = wechat_account::Entity::find()
+        .select_only()
+        .column(wechat_account::Column::Id)
+        .filter(wechat_account::Column::Logo.is_not_null());
+    if let Some(ids) = ids {
+        query = query.filter(wechat_account::Column::Id.is_in(ids.iter().copied()));
+    }
+    Ok(query.into_tuple::<i32>().all(db).await?.into_iter().collect())
+}
+
+async fn views<C: ConnectionTrait>(db: &C, rows: Vec<AccountRow>, only: Option<&[i32]>) -> Result<Vec<AccountView>, ServiceError> {
+    let counts = permanent_counts(db, only).await?;
+    let logos = ids_with_logo(db, only).await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| AccountView {
+            id: r.id,
+            secret_set: !r.app_secret_enc.is_empty(),
+            aes_key_set: r.aes_key_enc.as_deref().is_some_and(|k| !k.is_empty()),
+            has_logo: logos.contains(&r.id),
+            permanent_codes: counts.get(&r.id).copied().unwrap_or(0),
+            name: r.name,
+            app_id: r.app_id,
+            token: r.token,
+            message_mode: r.message_mode,
+            api_base_url: r.api_base_url,
+            timezone: r.timezone,
+            created_at: r.created_at,
+        })
+        .collect())
+}
+
+/// Every account, by name.
+pub async fn list<C: ConnectionTrait>(db: &C) -> Result<Vec<AccountView>, ServiceError> {
+    let rows = rows_query()
+        .order_by_asc(wechat_account::Column::Name)
+        .order_by_asc(wechat_account::Column::Id)
+        .into_model::<AccountRow>()
+        .all(db)
+        .await?;
+    views(db, rows, None).await
+}
+
+/// One account; [`ServiceError::NotFound`] when there is none with this id.
+pub async fn get<C: ConnectionTrait>(db: &C, id: i32) -> Result<AccountView, ServiceError> {
+    let row = rows_query()
+        .filter(wechat_account::Column::Id.eq(id))
+        .into_model::<AccountRow>()
+        .one(db)
+        .await?
+        .ok_or(ServiceError::NotFound)?;
+    views(db, vec![row], Some(&[id])).await?.pop().ok_or(ServiceError::NotFound)
+}
+
+/// The stored row of the account with this AppID (the callback route and the CLI look
+/// accounts up by AppID).
+pub async fn find_by_app_id<C: ConnectionTrait>(db: &C, app_id: &str) -> Result<Option<wechat_account::Model>, ServiceError> {
+    Ok(wechat_account::Entity::find().filter(wechat_account::Column::AppId.eq(app_id.trim())).one(db).await?)
+}
+
+/// The stored row of account `id`; [`ServiceError::NotFound`] when there is none.
+pub async fn model<C: ConnectionTrait>(db: &C, id: i32) -> Result<wechat_account::Model, ServiceError> {
+    wechat_account::Entity::find_by_id(id).one(db).await?.ok_or(ServiceError::NotFound)
+}
+
+/// Input that passed validation, normalised for storage.
+struct Checked {
+    name: String,
+    app_id: String,
+    /// A new AppSecret, if one was given.
+    app_secret: Option<String>,
+    token: String,
+    /// A new EncodingAESKey, if one was given.
+    aes_key: Option<String>,
+    mode: MessageMode,
+    api_base_url: String,
+    timezone: String,
+}
+
+/// `Some(trimmed)` unless absent or blank.
+fn given(value: &Option<String>) -> Option<&str> {
+    value.as_deref().map(str::trim).filter(|v| !v.is_empty())
+}
+
+/// Checks a display name: 1–64 characters once trimmed.
+fn check_name(name: &str) -> Result<String, ServiceError> {
+    let name = name.trim();
+    let n = name.chars().count();
+    if n == 0 {
+        return Err(ServiceError::invalid("name", "enter a name for the account"));
+    }
+    if n > 64 {
+        return Err(ServiceError::invalid("name", format!("the name has {n} characters; at most 64 are allowed")));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(ServiceError::invalid("name", "the name may not contain control characters"));
+    }
+    Ok(name.to_owned())
+}
+
+/// Checks an AppID: `wx` and 16 lowercase hexadecimal digits, as WeChat issues them.
+pub fn check_app_id(app_id: &str) -> Result<String, ServiceError> {
+    let app_id = app_id.trim();
+    let ok = app_id.len() == 18
+        && app_id.starts_with("wx")
+        && app_id[2..].bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    if !ok {
+        return Err(ServiceError::invalid(
+            "app_id",
+            "the AppID is \"wx\" followed by 16 characters 0–9 and a–f; copy it from the WeChat admin console (Settings and Development › Basic Configuration)",
+        ));
+    }
+    Ok(app_id.to_owned())
+}
+
+/// Checks an AppSecret. WeChat's are 32 hexadecimal digits, but simulators and sandboxes use
+/// other shapes, so only what could never be a secret is refused.
+fn check_app_secret(secret: &str) -> Result<(), ServiceError> {
+    if secret.len() > 128 {
+        return Err(ServiceError::invalid("app_secret", "the AppSecret is too long (at most 128 characters)"));
+    }
+    if !secret.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(ServiceError::invalid("app_secret", "the AppSecret may contain only letters, digits and punctuation, without spaces"));
+    }
+    Ok(())
+}
+
+/// Checks the callback Token: 3–32 letters or digits (WeChat's rule).
+fn check_token(token: &str) -> Result<String, ServiceError> {
+    let token = token.trim();
+    if !(3..=32).contains(&token.len()) || !token.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return Err(ServiceError::invalid(
+            "token",
+            "the Token must be 3–32 letters or digits, the same as entered in WeChat's server configuration",
+        ));
+    }
+    Ok(token.to_owned())
+}
+
+/// Checks an API base URL: http(s), a host, no query or fragment; stored without trailing slash.
+fn check_api_base(url: Option<&str>) -> Result<String, ServiceError> {
+    let Some(text) = url else { return Ok(wechat::client::DEFAULT_API_BASE.to_owned()) };
+    let bad = |why: &str| ServiceError::invalid("api_base_url", format!("the API base URL {why}"));
+    let parsed = url::Url::parse(text).map_err(|_| bad("is not a valid URL, e.g. https://api.weixin.qq.com"))?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(bad("must start with http:// or https://"));
+    }
+    if parsed.host_str().is_none_or(str::is_empty) {
+        return Err(bad("must name a host"));
+    }
+    if parsed.query().is_some() || parsed.fragment().is_some() {
+        return Err(bad("may not have a query (?…) or fragment (#…)"));
+    }
+    // Credentials in the URL would be shown to every admin on the settings page.
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(bad("may not contain a user name or password"));
+    }
+    let stored = parsed.as_str().trim_end_matches('/').to_owned();
+    if stored.len() > 255 {
+        return Err(bad("is too long (at most 255 characters)"));
+    }
+    Ok(stored)
+}
+
+/// Checks an IANA time zone name (`Asia/Shanghai`); `None` means the server's default.
+fn check_timezone(st: &AppState, tz: Option<&str>) -> Result<String, ServiceError> {
+    let name = tz.unwrap_or(&st.settings.timezone);
+    let tz = chrono_tz::Tz::from_str(name).map_err(|_| {
+        ServiceError::invalid("timezone", format!("{name} is not a known time zone; use an IANA name such as Asia/Shanghai"))
+    })?;
+    Ok(tz.name().to_owned())
+}
+
+/// Validates `input` against the stored account (`None` when creating). Field by field, in
+/// form order, so the first error names the first wrong field.
+fn check(st: &AppState, input: &AccountInput, stored: Option<&wechat_account::Model>) -> Result<Checked, ServiceError> {
+    let name = check_name(&input.name)?;
+    let app_id = check_app_id(&input.app_id)?;
+    let app_secret = given(&input.app_secret);
+    match app_secret {
+        Some(s) => check_app_secret(s)?,
+        None if stored.is_none() => {
+            return Err(ServiceError::invalid("app_secret", "enter the AppSecret (WeChat admin console › Basic Configuration)"));
+        }
+        None => {}
+    }
+    let token = check_token(&input.token)?;
+    let mode: MessageMode = input.message_mode.parse()?;
+    let aes_key = given(&input.aes_key);
+    if let Some(key) = aes_key {
+        wechat::crypto::decode_aes_key(key).map_err(|_| {
+            ServiceError::invalid("aes_key", "the EncodingAESKey must be exactly 43 letters, digits, '+' or '/', as shown in WeChat")
+        })?;
+    }
+    let key_stored = stored.and_then(|m| m.aes_key_enc.as_deref()).is_some_and(|k| !k.is_empty());
+    if mode.needs_aes_key() && aes_key.is_none() && !key_stored {
+        return Err(ServiceError::invalid(
+            "aes_key",
+            format!("the {} message mode needs the EncodingAESKey; enter it or choose the plain mode", mode.as_str()),
+        ));
+    }
+    let api_base_url = check_api_base(given(&input.api_base_url))?;
+    let timezone = check_timezone(st, given(&input.timezone))?;
+    Ok(Checked {
+        name,
+        app_id,
+        app_secret: app_secret.map(str::to_owned),
+        token,
+        aes_key: aes_key.map(str::to_owned),
+        mode,
+        api_base_url,
+        timezone,
+    })
+}
+
+/// The Conflict error for an AppID another account already has.
+fn taken(app_id: &str, holder: Option<&str>) -> ServiceError {
+    let message = match holder {
+        Some(name) => format!("the AppID {app_id} is already used by the account \"{name}\""),
+        None => format!("the AppID {app_id} is already used by another account"),
+    };
+    ServiceError::Conflict { field: "app_id", message }
+}
+
+/// Another account (not `except`) with this AppID, if any.
+async fn holder_of<C: ConnectionTrait>(db: &C, app_id: &str, except: Option<i32>) -> Result<Option<String>, ServiceError> {
+    let mut query = wechat_account::Entity::find()
+        .select_only()
+        .column(wechat_account::Column::Name)
+        .filter(wechat_account::Column::AppId.eq(app_id));
+    if let Some(id) = except {
+        query = query.filter(wechat_account::Column::Id.ne(id));
+    }
+    Ok(query.into_tuple::<String>().one(db).await?)
+}
+
+/// A unique-key violation on write means another admin took the AppID meanwhile.
+fn write_error(app_id: &str) -> impl FnOnce(sea_orm::DbErr) -> ServiceError + '_ {
+    move |e| match e.sql_err() {
+        Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) => taken(app_id, None),
+        _ => ServiceError::Db(e),
+    }
+}
+
+/// Add an account. The AppSecret is required; the account and its audit row are stored in
+/// one transaction.
+pub async fn create(st: &AppState, input: AccountInput, actor: Option<i32>) -> Result<AccountView, ServiceError> {
+    let c = check(st, &input, None)?;
+    if let Some(name) = holder_of(&st.db, &c.app_id, None).await? {
+        return Err(taken(&c.app_id, Some(&name)));
+    }
+    let secret = c.app_secret.as_deref().ok_or_else(|| ServiceError::invalid("app_secret", "enter the AppSecret"))?;
+    let now = Utc::now();
+    let txn = st.db.begin().await?;
+    let model = wechat_account::ActiveModel {
+        name: Set(c.name.clone()),
+        app_id: Set(c.app_id.clone()),
+        app_secret_enc: Set(st.keys.seal(&secret_context(&c.app_id), secret)),
+        token: Set(c.token.clone()),
+        aes_key_enc: Set(c.aes_key.as_deref().map(|k| st.keys.seal(&aes_key_context(&c.app_id), k))),
+        message_mode: Set(c.mode.as_str().to_owned()),
+        api_base_url: Set(c.api_base_url.clone()),
+        token_endpoint: Set("stable".to_owned()),
+        timezone: Set(c.timezone.clone()),
+        created_at: Set(now),
+        updated_at: Set(now),
+        logo: Set(None),
+        ..Default::default()
+    }
+    .insert(&txn)
+    .await
+    .map_err(write_error(&c.app_id))?;
+    audit::record(
+        &txn,
+        actor,
+        "account.create",
+        "account",
+        Some(model.id.to_string()),
+        json!({"name": c.name, "app_id": c.app_id, "mode": c.mode.as_str()}),
+    )
+    .await?;
+    txn.commit().await?;
+    get(&st.db, model.id).await
+}
+
+/// Change account `id`. Blank secrets keep the stored ones; a changed AppID re-seals them under
+/// the new AppID. Changing the AppID, the AppSecret or the API base URL forgets the shared
+/// access token, which belonged to the old credentials or server.
+pub async fn update(st: &AppState, id: i32, input: AccountInput, actor: Option<i32>) -> Result<AccountView, ServiceError> {
+    let stored = model(&st.db, id).await?;
+    let c = check(st, &input, Some(&stored))?;
+    if let Some(name) = holder_of(&st.db, &c.app_id, Some(id)).await? {
+        return Err(taken(&c.app_id, Some(&name)));
+    }
+    let app_id_changed = c.app_id != stored.app_id;
+    // The secrets to store: the new ones, else the stored ones (re-sealed if the AppID moved,
+    // because the AppID is part of the sealing context).
+    let secret = match &c.app_secret {
+        Some(s) => Some(s.clone()),
+        None if app_id_changed => Some(open_secret(st, &stored)?),
+        None => None,
+    };
+    let aes_key = match &c.aes_key {
+        Some(k) => Some(k.clone()),
+        None if app_id_changed => aes_key(st, &stored)?,
+        None => None,
+    };
+    let forget_token = app_id_changed || c.app_secret.is_some() || c.api_base_url != stored.api_base_url;
+
+    let txn = st.db.begin().await?;
+    let mut active = stored.clone().into_active_model();
+    active.name = Set(c.name.clone());
+    active.app_id = Set(c.app_id.clone());
+    if let Some(secret) = &secret {
+        active.app_secret_enc = Set(st.keys.seal(&secret_context(&c.app_id), secret));
+    }
+    if let Some(key) = &aes_key {
+        active.aes_key_enc = Set(Some(st.keys.seal(&aes_key_context(&c.app_id), key)));
+    }
+    active.token = Set(c.token.clone());
+    active.message_mode = Set(c.mode.as_str().to_owned());
+    active.api_base_url = Set(c.api_base_url.clone());
+    active.timezone = Set(c.timezone.clone());
+    active.updated_at = Set(Utc::now());
+    active.update(&txn).await.map_err(write_error(&c.app_id))?;
+    if forget_token {
+        access_token::Entity::update_many()
+            .col_expr(access_token::Column::TokenEnc, Expr::value(Option::<String>::None))
+            .col_expr(access_token::Column::ExpiresAt, Expr::value(Option::<DateTime<Utc>>::None))
+            .filter(access_token::Column::AccountId.eq(id))
+            .exec(&txn)
+            .await?;
+    }
+    audit::record(
+        &txn,
+        actor,
+        "account.update",
+        "account",
+        Some(id.to_string()),
+        // Whether secrets changed is worth auditing; their values never are.
+        json!({
+            "name": c.name,
+            "app_id": c.app_id,
+            "mode": c.mode.as_str(),
+            "app_secret_changed": c.app_secret.is_some(),
+            "aes_key_changed": c.aes_key.is_some(),
+        }),
+    )
+    .await?;
+    txn.commit().await?;
+    get(&st.db, id).await
+}
+
+/// The error for a sealed value that no longer opens; names the account, never the value.
+fn undecryptable(what: &str, m: &wechat_account::Model) -> ServiceError {
+    ServiceError::Internal(format!(
+        "the {what} of account {} ({}) cannot be decrypted: SCENEBOARD_SECRET_KEY changed since it was saved; restore the old key or enter the {what} again in Settings",
+        m.name, m.app_id
+    ))
+}
+
+fn open_secret(st: &AppState, m: &wechat_account::Model) -> Result<String, ServiceError> {
+    st.keys.open(&secret_context(&m.app_id), &m.app_secret_enc).map_err(|_| undecryptable("AppSecret", m))
+}
+
+/// The account's EncodingAESKey in the clear (for the callback's crypto), if it has one.
+pub fn aes_key(st: &AppState, m: &wechat_account::Model) -> Result<Option<String>, ServiceError> {
+    match m.aes_key_enc.as_deref().filter(|k| !k.is_empty()) {
+        None => Ok(None),
+        Some(sealed) => st.keys.open(&aes_key_context(&m.app_id), sealed).map(Some).map_err(|_| undecryptable("EncodingAESKey", m)),
+    }
+}
+
+/// The account's API credentials for the `wechat` crate (AppSecret opened, endpoint and base
+/// URL from the row).
+pub fn account_config(st: &AppState, m: &wechat_account::Model) -> Result<wechat::AccountConfig, ServiceError> {
+    let secret = SecretString::from(open_secret(st, m)?);
+    let endpoint = match m.token_endpoint.as_str() {
+        "classic" => wechat::TokenEndpoint::Classic,
+        _ => wechat::TokenEndpoint::Stable,
+    };
+    Ok(wechat::AccountConfig::new(m.app_id.clone(), secret).with_api_base(m.api_base_url.clone()).with_token_endpoint(endpoint))
+}
+
+/// An API client for the account, sharing its access token with every instance through the
+/// database ([`DbTokenStore`]).
+pub fn api_client(st: &AppState, m: &wechat_account::Model) -> Result<Arc<dyn wechat::WechatApi>, ServiceError> {
+    let store = Arc::new(DbTokenStore::new(st.db.clone(), st.keys.clone()));
+    let client = wechat::WechatClient::new(account_config(st, m)?, store)
+        .map_err(|e| ServiceError::Internal(format!("cannot build the WeChat client: {e}")))?;
+    Ok(Arc::new(client))
+}
+
+/// Why a token fetch failed, in words for the admin. WeChat's own errors already carry a hint
+/// per code (wrong AppSecret, IP whitelist...); transport errors name the server we tried.
+fn describe(e: &wechat::WechatError, base: &str) -> String {
+    use wechat::WechatError as W;
+    match e {
+        W::Api { .. } => e.to_string(),
+        W::Http(detail) => format!("cannot reach {base}: {detail}"),
+        W::Timeout(detail) => format!("{base} did not answer in time ({detail})"),
+        W::Decode(detail) => format!("{base} did not answer like WeChat's API ({detail}); check the API base URL"),
+        W::InvalidInput(detail) => format!("the request was refused before sending: {detail}"),
+        W::TokenStore(detail) => {
+            tracing::error!(error = %detail, "token store failed during a connection test");
+            "the server could not read or store the access token; see the server log".into()
+        }
+    }
+}
+
+/// Ask WeChat for an access token with the account's stored credentials and say how it went.
+///
+/// The test runs on its own in-memory token store with `stable_token`, so it always really
+/// asks WeChat (a cached token would prove nothing) without replacing or invalidating the
+/// token the running instances share: WeChat keeps stable tokens apart from classic ones, and
+/// repeated `stable_token` calls return the current token. An audit row records the outcome.
+pub async fn test_connection(st: &AppState, id: i32, actor: Option<i32>) -> Result<ConnectionReport, ServiceError> {
+    let m = model(&st.db, id).await?;
+    let config = account_config(st, &m)?.with_token_endpoint(wechat::TokenEndpoint::Stable);
+    let client = wechat::WechatClient::new(config, Arc::new(wechat::MemoryTokenStore::new()))
+        .map_err(|e| ServiceError::Internal(format!("cannot build the WeChat client: {e}")))?;
+    let report = match wechat::WechatApi::access_token(&client).await {
+        Ok(_) => ConnectionReport { ok: true, message: "Connected: WeChat issued an access token.".into() },
+        Err(e) => ConnectionReport { ok: false, message: format!("Not connected: {}", describe(&e, &m.api_base_url)) },
+    };
+    audit::record(
+        &st.db,
+        actor,
+        "account.test",
+        "account",
+        Some(id.to_string()),
+        json!({"name": m.name, "app_id": m.app_id, "ok": report.ok, "message": report.message}),
+    )
+    .await?;
+    Ok(report)
+}
+
+/// Store the account's logo (the default of its codes), or clear it with `None`. The upload is
+/// validated and re-encoded ([`crate::qr::reencode_logo`]): only its pixels are stored.
+pub async fn set_logo(st: &AppState, id: i32, png: Option<&[u8]>, actor: Option<i32>) -> Result<(), ServiceError> {
+    let m = get(&st.db, id).await?;
+    let logo = match png {
+        None => None,
+        Some(bytes) => {
+            // Decoding up to 2048×2048 pixels is CPU work: keep it off the async threads.
+            let bytes = bytes.to_vec();
+            let encoded = tokio::task::spawn_blocking(move || crate::qr::reencode_logo(&bytes))
+                .await
+                .map_err(|e| ServiceError::Internal(format!("logo re-encoding stopped: {e}")))?;
+            Some(encoded.map_err(|e| match e {
+                crate::qr::QrError::Png(_) => ServiceError::Internal(e.to_string()),
+                other => ServiceError::invalid("logo", other.to_string()),
+            })?)
+        }
+    };
+    let action = if logo.is_some() { "account.logo" } else { "account.logo_remove" };
+    let txn = st.db.begin().await?;
+    wechat_account::Entity::update_many()
+        .col_expr(wechat_account::Column::Logo, Expr::value(logo))
+        .col_expr(wechat_account::Column::UpdatedAt, Expr::value(Utc::now()))
+        .filter(wechat_account::Column::Id.eq(id))
+        .exec(&txn)
+        .await?;
+    audit::record(&txn, actor, action, "account", Some(id.to_string()), json!({"name": m.name, "app_id": m.app_id})).await?;
+    txn.commit().await?;
+    Ok(())
+}
+
+/// The account's logo (a PNG), if it has one; [`ServiceError::NotFound`] for an unknown account.
+pub async fn logo<C: ConnectionTrait>(db: &C, id: i32) -> Result<Option<Vec<u8>>, ServiceError> {
+    wechat_account::Entity::find_by_id(id)
+        .select_only()
+        .column(wechat_account::Column::Logo)
+        .into_tuple::<Option<Vec<u8>>>()
+        .one(db)
+        .await?
+        .ok_or(ServiceError::NotFound)
+}
