@@ -10,6 +10,7 @@ pub mod audit;
 pub mod db;
 pub mod entity;
 pub mod error;
+pub mod jobs;
 pub mod keys;
 pub mod qr;
 pub mod secrets;
