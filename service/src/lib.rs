@@ -7,6 +7,7 @@
 
 pub mod accounts;
 pub mod audit;
+pub mod campaigns;
 pub mod db;
 pub mod entity;
 pub mod error;
