@@ -59,6 +59,46 @@ pub async fn list_users() -> Result<Vec<UserRow>, AppError> {
         .collect())
 }
 
+/// Create a user (admins only); back to the Users page.
+#[server(endpoint = "create_user")]
+pub async fn create_user(username: String, password: String, role: String) -> Result<i32, AppError> {
+    let admin = ssr::require_admin().await?;
+    let st = ssr::state()?;
+    let role = role.parse()?;
+    let user = service::users::create(&st.db, &username, &password, role, Some(admin.id)).await?;
+    leptos_axum::redirect(&format!("/users?created={}", user.id));
+    Ok(user.id)
+}
+
+/// Disable, enable, or change the role of a user (admins only). `change` is `disable`,
+/// `enable`, `admin` or `staff`. The last active admin stays an admin.
+#[server(endpoint = "change_user")]
+pub async fn change_user(id: i32, change: String) -> Result<(), AppError> {
+    use service::users::{Role, UserChange};
+    let admin = ssr::require_admin().await?;
+    let st = ssr::state()?;
+    let change = match change.as_str() {
+        "disable" => UserChange::Disable,
+        "enable" => UserChange::Enable,
+        "admin" => UserChange::SetRole(Role::Admin),
+        "staff" => UserChange::SetRole(Role::Staff),
+        _ => return Err(AppError::field("change", "unknown change")),
+    };
+    service::users::change(&st.db, id, change, Some(admin.id)).await?;
+    leptos_axum::redirect(&format!("/users?changed={id}"));
+    Ok(())
+}
+
+/// Set a new password for a user and end their sessions (admins only).
+#[server(endpoint = "reset_user_password")]
+pub async fn reset_user_password(id: i32, password: String) -> Result<(), AppError> {
+    let admin = ssr::require_admin().await?;
+    let st = ssr::state()?;
+    service::users::reset_password(&st.db, id, &password, Some(admin.id)).await?;
+    leptos_axum::redirect(&format!("/users?reset={id}"));
+    Ok(())
+}
+
 /// Server-side guards. Every server function starts with `require_user()` or
 /// `require_admin()`: the browser's view of roles is a convenience, this is the rule.
 #[cfg(feature = "ssr")]

@@ -29,9 +29,32 @@ pub enum AppError {
     /// The server failed; details are in its log (500).
     #[error("internal server error")]
     Internal,
+    /// WeChat refused or could not be reached; the message says why in words (502).
+    #[error("WeChat: {0}")]
+    Wechat(String),
+    /// Bad rows of an uploaded file, each with its line number (422).
+    #[error("{} rows have problems", .0.len())]
+    Rows(Vec<RowProblem>),
     /// The request itself could not be carried out (network, encoding).
     #[error("request failed: {0}")]
     Request(String),
+}
+
+/// One bad row of a CSV import.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RowProblem {
+    pub line: u64,
+    pub message: String,
+}
+
+impl AppError {
+    /// The message for a form field, if this error is about that field.
+    pub fn for_field(&self, name: &str) -> Option<String> {
+        match self {
+            AppError::Field { field, message } | AppError::Conflict { field, message } if field == name => Some(message.clone()),
+            _ => None,
+        }
+    }
 }
 
 impl AppError {
@@ -44,6 +67,8 @@ impl AppError {
             AppError::Field { .. } => 422,
             AppError::Conflict { .. } => 409,
             AppError::Internal => 500,
+            AppError::Wechat(_) => 502,
+            AppError::Rows(_) => 422,
             AppError::Request(_) => 400,
         }
     }
@@ -59,9 +84,30 @@ impl FromServerFnError for AppError {
 
 #[cfg(feature = "ssr")]
 impl From<service::ServiceError> for AppError {
+    /// Also sets the response's status to the error's, so scripts and tests see 404/409/422
+    /// rather than the 500 a server function answers by default.
     fn from(e: service::ServiceError) -> Self {
+        let err = Self::from_service(e);
+        set_status(err.status_code());
+        err
+    }
+}
+
+impl AppError {
+    /// A bad value in form field `field` (422), with the status set on the response.
+    pub fn field(field: &str, message: impl Into<String>) -> Self {
+        let err = AppError::Field { field: field.to_owned(), message: message.into() };
+        set_status(err.status_code());
+        err
+    }
+}
+
+#[cfg(feature = "ssr")]
+impl AppError {
+    fn from_service(e: service::ServiceError) -> Self {
         use service::ServiceError as S;
         match e {
+            S::Validation { field: "wechat", message } => AppError::Wechat(message),
             S::Validation { field, message } => AppError::Field { field: field.into(), message },
             S::Conflict { field, message } => AppError::Conflict { field: field.into(), message },
             S::NotFound => AppError::NotFound,
@@ -80,7 +126,15 @@ impl From<service::ServiceError> for AppError {
 }
 
 /// Set the HTTP status of the current SSR response (no-op in the browser).
+///
+/// Skipped for a server function posted by a plain HTML form (JavaScript off): Leptos answers
+/// those with a redirect back to the form's page carrying the error in the URL, and a 4xx
+/// status would stop the browser from following it.
 pub fn set_status(code: u16) {
+    #[cfg(feature = "ssr")]
+    if is_plain_form_post() {
+        return;
+    }
     #[cfg(feature = "ssr")]
     if let Some(opts) = leptos::prelude::use_context::<leptos_axum::ResponseOptions>() {
         if let Ok(status) = axum::http::StatusCode::from_u16(code) {
@@ -89,4 +143,15 @@ pub fn set_status(code: u16) {
     }
     #[cfg(not(feature = "ssr"))]
     let _ = code;
+}
+
+/// True while serving a server function that a browser posted as an ordinary form.
+#[cfg(feature = "ssr")]
+pub fn is_plain_form_post() -> bool {
+    use axum::http::{Method, header};
+    leptos::prelude::use_context::<axum::http::request::Parts>().is_some_and(|p| {
+        p.method == Method::POST
+            && p.uri.path().starts_with("/api/")
+            && p.headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("text/html"))
+    })
 }

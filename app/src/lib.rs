@@ -7,6 +7,7 @@
 #![recursion_limit = "256"]
 
 pub mod auth;
+pub mod campaigns;
 pub mod components;
 pub mod error;
 pub mod pages;
@@ -22,6 +23,7 @@ use leptos_router::components::{ParentRoute, Route, Router, Routes};
 use leptos_router::{SsrMode, path};
 use pages::{campaigns::CampaignsPage, dashboard::DashboardPage, errors::NotFound, login::LoginPage};
 use pages::{settings::SettingsPage, users::UsersPage};
+use pages::{audit::AuditPage, campaign::CampaignPage, campaign_form::NewCampaignPage, campaign_import::ImportPage};
 
 /// Marker put into the context by the server when a page must be served without the wasm
 /// (the 401 answer to a failed `POST /api/login`: the browser's URL is then `/api/login`,
@@ -79,6 +81,10 @@ pub fn App() -> impl IntoView {
                     <ParentRoute path=path!("") view=Shell ssr=SsrMode::Async>
                         <Route path=path!("") view=DashboardPage />
                         <Route path=path!("campaigns") view=CampaignsPage />
+                        <Route path=path!("campaigns/new") view=NewCampaignPage />
+                        <Route path=path!("campaigns/import") view=ImportPage />
+                        <Route path=path!("campaigns/:id") view=CampaignPage />
+                        <Route path=path!("audit") view=AuditPage />
                         <Route path=path!("settings") view=SettingsPage />
                         <Route path=path!("users") view=UsersPage />
                     </ParentRoute>

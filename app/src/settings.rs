@@ -1,4 +1,7 @@
-//! Settings data for admins: the WeChat accounts and the callback URL to configure.
+//! Settings for admins: WeChat accounts, the callback URL to configure, the audit log.
+//!
+//! Secrets travel one way only: the browser may send an AppSecret or EncodingAESKey, the
+//! server stores them sealed and answers only whether one is set.
 
 use crate::error::AppError;
 use leptos::prelude::*;
@@ -7,10 +10,20 @@ use serde::{Deserialize, Serialize};
 /// One connected WeChat account (never its secrets).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccountSummary {
+    pub id: i32,
     pub name: String,
     pub app_id: String,
     pub message_mode: String,
     pub callback_url: String,
+    /// The callback Token admins paste into WeChat next to the URL.
+    pub token: String,
+    pub secret_set: bool,
+    pub aes_key_set: bool,
+    pub api_base_url: String,
+    pub timezone: String,
+    pub permanent_codes: i64,
+    pub permanent_quota: i64,
+    pub has_logo: bool,
 }
 
 /// What the Settings page shows.
@@ -19,28 +32,150 @@ pub struct SettingsData {
     /// `{public_url}/wechat/callback/{app_id}` with a placeholder app id.
     pub callback_template: String,
     pub accounts: Vec<AccountSummary>,
+    /// The server's default time zone, preselected for a new account.
+    pub default_timezone: String,
+    /// The built-in simulator's address when this server runs one (demo), for sandbox accounts.
+    pub simulator_url: Option<String>,
+}
+
+/// An entry of the audit log.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditRow {
+    pub id: i64,
+    pub at: String,
+    pub username: Option<String>,
+    pub action: String,
+    pub target: String,
+    pub detail: String,
+}
+
+/// A page of the audit log.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditPage {
+    pub rows: Vec<AuditRow>,
+    pub total: u64,
+    pub page: u64,
+    pub per_page: u64,
 }
 
 /// Accounts and the callback URL form (admins only).
 #[server(endpoint = "settings_overview")]
 pub async fn settings_overview() -> Result<SettingsData, AppError> {
-    use sea_orm::{EntityTrait, QueryOrder};
-    use service::entity::wechat_account;
     crate::auth::ssr::require_admin().await?;
     let st = crate::auth::ssr::state()?;
     let base = st.settings.public_url.trim_end_matches('/').to_owned();
-    let accounts = wechat_account::Entity::find()
-        .order_by_asc(wechat_account::Column::Name)
-        .all(&st.db)
-        .await
-        .map_err(service::ServiceError::from)?
+    let accounts = service::accounts::list(&st.db)
+        .await?
         .into_iter()
         .map(|a| AccountSummary {
             callback_url: format!("{base}/wechat/callback/{}", a.app_id),
+            id: a.id,
             name: a.name,
             app_id: a.app_id,
             message_mode: a.message_mode,
+            token: a.token,
+            secret_set: a.secret_set,
+            aes_key_set: a.aes_key_set,
+            api_base_url: a.api_base_url,
+            timezone: a.timezone,
+            permanent_codes: a.permanent_codes,
+            permanent_quota: service::accounts::PERMANENT_QUOTA,
+            has_logo: a.has_logo,
         })
         .collect();
-    Ok(SettingsData { callback_template: format!("{base}/wechat/callback/{{AppID}}"), accounts })
+    Ok(SettingsData {
+        callback_template: format!("{base}/wechat/callback/{{AppID}}"),
+        accounts,
+        default_timezone: st.settings.timezone.clone(),
+        simulator_url: use_context::<SimulatorUrl>().map(|s| s.0),
+    })
+}
+
+/// The address of the in-process WeChat simulator, provided by the server when it runs one.
+#[derive(Clone, Debug)]
+pub struct SimulatorUrl(pub String);
+
+/// Add (`id` empty) or change a WeChat account. Blank secret fields keep the stored ones.
+#[server(endpoint = "save_account")]
+#[allow(clippy::too_many_arguments)]
+pub async fn save_account(
+    id: Option<String>,
+    name: String,
+    app_id: String,
+    app_secret: Option<String>,
+    token: String,
+    aes_key: Option<String>,
+    message_mode: String,
+    api_base_url: Option<String>,
+    timezone: Option<String>,
+) -> Result<i32, AppError> {
+    use service::accounts::{self, AccountInput};
+    let user = crate::auth::ssr::require_admin().await?;
+    let st = crate::auth::ssr::state()?;
+    let blank = |v: Option<String>| v.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
+    let input = AccountInput {
+        name,
+        app_id: app_id.trim().to_owned(),
+        app_secret: blank(app_secret),
+        token: token.trim().to_owned(),
+        aes_key: blank(aes_key),
+        message_mode,
+        api_base_url: blank(api_base_url),
+        timezone: blank(timezone),
+    };
+    let saved = match blank(id).map(|s| s.parse::<i32>()) {
+        Some(Ok(id)) => accounts::update(&st, id, input, Some(user.id)).await?,
+        Some(Err(_)) => return Err(service::ServiceError::NotFound.into()),
+        None => accounts::create(&st, input, Some(user.id)).await?,
+    };
+    leptos_axum::redirect(&format!("/settings?saved={}#account-{}", saved.id, saved.id));
+    Ok(saved.id)
+}
+
+/// Fetch an access token with the account's credentials and say in words how it went. The
+/// result travels in the URL of the settings page, so it shows with JavaScript on or off.
+#[server(endpoint = "test_account")]
+pub async fn test_account(id: i32) -> Result<bool, AppError> {
+    let admin = crate::auth::ssr::require_admin().await?;
+    let st = crate::auth::ssr::state()?;
+    let report = service::accounts::test_connection(&st, id, Some(admin.id)).await?;
+    let ok = if report.ok { 1 } else { 0 };
+    leptos_axum::redirect(&format!(
+        "/settings?tested={id}&ok={ok}&msg={}#account-{id}",
+        crate::components::shell::urlencode(&report.message)
+    ));
+    Ok(report.ok)
+}
+
+/// The audit log, newest first (admins only).
+#[server(endpoint = "audit_log")]
+pub async fn audit_log(page: Option<u64>, kind: Option<String>) -> Result<AuditPage, AppError> {
+    const PER_PAGE: u64 = 50;
+    crate::auth::ssr::require_admin().await?;
+    let st = crate::auth::ssr::state()?;
+    let page = page.unwrap_or(1).max(1);
+    let prefix = kind.filter(|k| ["campaign", "account", "user", "export"].contains(&k.as_str())).map(|k| format!("{k}."));
+    let (rows, total) = service::audit::list(&st.db, prefix.as_deref(), PER_PAGE, (page - 1) * PER_PAGE)
+        .await
+        .map_err(service::ServiceError::from)?;
+    let tz: chrono_tz::Tz = st.settings.timezone.parse().unwrap_or(chrono_tz::Asia::Shanghai);
+    Ok(AuditPage {
+        rows: rows
+            .into_iter()
+            .map(|e| AuditRow {
+                id: e.entry.id,
+                at: e.entry.created_at.with_timezone(&tz).format("%Y-%m-%d %H:%M:%S").to_string(),
+                username: e.username,
+                action: e.entry.action,
+                target: match e.entry.target_id {
+                    Some(id) => format!("{} #{id}", e.entry.target_type),
+                    None => e.entry.target_type,
+                },
+                detail: e.entry.detail,
+            })
+            .collect(),
+        total,
+        page,
+        per_page: PER_PAGE,
+    })
 }

@@ -57,6 +57,7 @@ pub fn leptos_options(cfg: &Config) -> LeptosOptions {
 pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     let state = ServerState { leptos: leptos_options(&cfg), app: app_state(&cfg).await? };
     tokio::spawn(purge_sessions(state.app.db.clone()));
+    crate::worker::spawn(state.app.clone());
     let app = router(state);
     let listener = tokio::net::TcpListener::bind(cfg.addr).await.with_context(|| format!("cannot listen on {}", cfg.addr))?;
     tracing::info!(addr = %cfg.addr, database = %redact_url(&cfg.database_url), "Sceneboard listening on http://{}", cfg.addr);

@@ -107,3 +107,62 @@ fn wechat_sim_serves_the_api() {
     assert!(right["access_token"].as_str().is_some_and(|t| !t.is_empty()), "{right}");
     assert_eq!(right["expires_in"], 7200, "{right}");
 }
+
+#[test]
+fn account_and_campaigns_from_the_command_line() {
+    // The simulator runs on its own thread's runtime for the whole test.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async {
+            let sim = wechat::sim::spawn(wechat::sim::SimConfig::with_apps(vec![wechat::sim::SimApp::sandbox()])).await.unwrap();
+            tx.send(sim.base_url()).unwrap();
+            std::future::pending::<()>().await;
+        });
+    });
+    let api = rx.recv().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let secret = "sandbox-secret-0123456789abcdef";
+    let app_id = "wx5ce0b0a4d0000001";
+
+    let out = run(
+        d,
+        &["account", "add", "--name", "Sandbox", "--app-id", app_id, "--token", "sandboxtoken", "--api-base", &api],
+        &format!("{secret}\n"),
+        &[("SCENEBOARD_PUBLIC_URL", "https://sb.example.com")],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout).trim(), format!("https://sb.example.com/wechat/callback/{app_id}"));
+    assert!(!text(&out.stdout).contains(secret) && !text(&out.stderr).contains(secret), "no secret printed");
+
+    let out = run(d, &["campaign", "add", "--app-id", app_id, "--name", "Poster", "--scene", "42", "--kind", "permanent"], "", &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let id: i32 = text(&out.stdout).trim().parse().expect("prints the campaign id");
+    assert!(id > 0);
+    let out = run(d, &["campaign", "add", "--app-id", app_id, "--name", "Again", "--scene", "42", "--kind", "permanent"], "", &[]);
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(err.contains("Poster"), "names the campaign that has scene 42: {err}");
+    let out = run(d, &["campaign", "add", "--app-id", "wx0000000000000000", "--name", "X", "--kind", "permanent"], "", &[]);
+    assert!(!out.status.success() && text(&out.stderr).contains("no WeChat account"));
+
+    // A hundred campaigns from a script, then a file with bad rows: all reported, none stored.
+    let mut csv = String::from("name,scene,kind,group,expire_days\n");
+    for i in 1..=100 {
+        csv.push_str(&format!("Store {i},store-{i},temporary,Stores,30\n"));
+    }
+    std::fs::write(d.join("good.csv"), &csv).unwrap();
+    let out = run(d, &["campaign", "import", "--app-id", app_id, "good.csv"], "", &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout).lines().count(), 100, "one id per line");
+    std::fs::write(d.join("bad.csv"), "name,scene,kind\nOk,500,permanent\nDup,store-1,permanent\nBad kind,501,forever\n").unwrap();
+    let out = run(d, &["campaign", "import", "--app-id", app_id, "bad.csv"], "", &[]);
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(err.contains("bad.csv:3:") && err.contains("bad.csv:4:") && !err.contains("bad.csv:2:"), "{err}");
+    assert!(err.contains("nothing was imported"), "{err}");
+    let out = run(d, &["campaign", "add", "--app-id", app_id, "--name", "Ok", "--scene", "500", "--kind", "permanent"], "", &[]);
+    assert!(out.status.success(), "row 2 of the bad file was not stored: {}", text(&out.stderr));
+}

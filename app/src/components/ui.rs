@@ -51,3 +51,59 @@ pub fn ErrorPanel(error: AppError) -> impl IntoView {
         _ => view! { <ServerError /> }.into_any(),
     }
 }
+
+/// The message under a form field when the last submission failed on that field.
+#[component]
+pub fn FieldError(error: Signal<Option<AppError>>, name: &'static str) -> impl IntoView {
+    move || {
+        error.get().and_then(|e| e.for_field(name)).map(|m| view! { <span class="field-error" role="alert" data-field=name>{m}</span> })
+    }
+}
+
+/// The alert above a form when the last submission failed for a reason that is not about one
+/// field (WeChat refused, server error, rows of an import).
+#[component]
+pub fn FormError(error: Signal<Option<AppError>>, #[prop(optional)] fields: &'static [&'static str]) -> impl IntoView {
+    let i18n = use_i18n();
+    move || {
+        let e = error.get()?;
+        if fields.iter().any(|f| e.for_field(f).is_some()) {
+            return None;
+        }
+        let body = match e {
+            AppError::Rows(rows) => view! {
+                <p>{t!(i18n, import_rows_failed)}</p>
+                <ul class="row-problems" data-testid="row-problems">
+                    {rows.into_iter().map(|r| view! {
+                        <li><strong>{t!(i18n, import_line, line = r.line)}</strong>" "{r.message}</li>
+                    }).collect_view()}
+                </ul>
+            }.into_any(),
+            AppError::Wechat(m) => view! { <p><strong>{t!(i18n, wechat_refused)}</strong>" "{m}</p> }.into_any(),
+            AppError::Unauthorized => view! { <p>{t!(i18n, error_session)}</p> }.into_any(),
+            AppError::Forbidden => view! { <p>{t!(i18n, forbidden_body)}</p> }.into_any(),
+            AppError::Internal | AppError::Request(_) => view! { <p>{t!(i18n, error_body)}</p> }.into_any(),
+            other => view! { <p>{other.to_string()}</p> }.into_any(),
+        };
+        Some(view! { <div class="alert alert-error" role="alert" data-testid="form-error">{body}</div> })
+    }
+}
+
+/// A one-line confirmation, shown when the page's query string carries `key`.
+#[component]
+pub fn Notice(key: &'static str, text: Signal<String>) -> impl IntoView {
+    let q = leptos_router::hooks::use_query_map();
+    move || {
+        q.with(|q| q.get(key).is_some())
+            .then(|| view! { <p class="alert alert-ok" role="status" data-testid="notice">{text.get()}</p> })
+    }
+}
+
+/// The error of a server action's last result, as a signal.
+pub fn action_error<I, O>(action: ServerAction<I>) -> Signal<Option<AppError>>
+where
+    I: leptos::server_fn::ServerFn<Output = O, Error = AppError> + Clone + Send + Sync + 'static,
+    O: Clone + Send + Sync + 'static,
+{
+    Signal::derive(move || action.value().get().and_then(|r| r.err()))
+}

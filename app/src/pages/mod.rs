@@ -6,3 +6,7 @@ pub mod errors;
 pub mod login;
 pub mod settings;
 pub mod users;
+pub mod audit;
+pub mod campaign;
+pub mod campaign_form;
+pub mod campaign_import;

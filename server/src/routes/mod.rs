@@ -1,6 +1,7 @@
 //! The HTTP surface: one module per route area, assembled by [`router`].
 
 pub mod auth;
+pub mod codes;
 pub mod health;
 pub mod lang;
 
@@ -38,6 +39,7 @@ pub fn router(state: ServerState) -> Router {
         .route("/lang/{code}", get(lang::switch))
         .route("/healthz", get(health::healthz))
         .route("/metrics", get(crate::metrics::render))
+        .merge(codes::routes())
         .leptos_routes_with_context(&state, routes, context.clone(), move || shell(leptos.clone()))
         .fallback(file_and_error_handler_with_context::<ServerState, _>(context, shell))
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT))

@@ -1,0 +1,449 @@
+//! Campaigns as pages see them, and the server functions behind the campaign pages.
+//!
+//! Every function checks the session first; creating, editing, renewing and importing are
+//! open to staff as well as admins (it is their daily work), and each change lands in the
+//! audit log through the service layer. Forms post here with JavaScript on or off: on success
+//! the functions redirect to the page that shows the result, so both modes end up in the same
+//! place.
+
+use crate::error::AppError;
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// A row of the campaigns list.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CampaignRow {
+    pub id: i32,
+    pub name: String,
+    pub group: Option<String>,
+    pub account_name: String,
+    pub kind: String,
+    pub scene: String,
+    /// `active`, `expiring`, `expired`, `archived` or `no_code`.
+    pub status: String,
+    /// When the current code stops working, in the account's time zone.
+    pub expires_at: Option<String>,
+    pub scans: i64,
+    pub new_followers: i64,
+    pub unsubscribes: i64,
+    pub has_code: bool,
+}
+
+/// One page of the list, with what the filter form needs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CampaignList {
+    pub rows: Vec<CampaignRow>,
+    pub total: u64,
+    pub page: u64,
+    pub per_page: u64,
+    pub groups: Vec<String>,
+    pub has_accounts: bool,
+}
+
+/// Everything the campaign page shows and its edit form needs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CampaignInfo {
+    pub row: CampaignRow,
+    pub app_id: String,
+    pub expire_days: Option<i32>,
+    pub auto_renew: bool,
+    /// `none`, `text` or `news`.
+    pub welcome_kind: String,
+    pub welcome_text: String,
+    pub news_title: String,
+    pub news_description: String,
+    pub news_url: String,
+    pub tag_name: String,
+    pub created_at: String,
+    /// The text inside the QR code.
+    pub code_url: Option<String>,
+    pub archived: bool,
+    pub has_logo: bool,
+}
+
+/// A WeChat account to pick in the new-campaign and import forms.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountChoice {
+    pub id: i32,
+    pub name: String,
+    pub app_id: String,
+}
+
+/// What the new-campaign and import forms offer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FormChoices {
+    pub accounts: Vec<AccountChoice>,
+    pub groups: Vec<String>,
+}
+
+/// A row of an import preview.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportPreviewRow {
+    pub line: u64,
+    pub name: String,
+    /// The scene as typed, or the one that will be assigned.
+    pub scene: String,
+    pub kind: String,
+    pub group: Option<String>,
+    pub expire_days: Option<i32>,
+}
+
+/// The answer to an import: the checked rows, and how many were created (0 for a preview).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportOutcome {
+    pub rows: Vec<ImportPreviewRow>,
+    pub imported: usize,
+}
+
+/// Rows per page of the list.
+pub const PER_PAGE: u64 = 25;
+
+/// A page of campaigns, filtered and sorted as the query string says.
+#[server(endpoint = "list_campaigns")]
+pub async fn list_campaigns(
+    q: Option<String>,
+    group: Option<String>,
+    status: Option<String>,
+    sort: Option<String>,
+    page: Option<u64>,
+) -> Result<CampaignList, AppError> {
+    use service::campaigns::{self, ListQuery, Sort};
+    ssr::require_user().await?;
+    let st = crate::auth::ssr::state()?;
+    let (sort, desc) = match sort.as_deref().unwrap_or("created") {
+        "name" => (Sort::Name, false),
+        "scans" => (Sort::Scans, true),
+        _ => (Sort::Created, true),
+    };
+    let query = ListQuery {
+        q: q.filter(|s| !s.trim().is_empty()),
+        group: group.filter(|s| !s.is_empty()),
+        status: status.filter(|s| !s.is_empty()),
+        sort,
+        desc,
+        page: page.unwrap_or(1).max(1),
+        per_page: PER_PAGE,
+        ..Default::default()
+    };
+    let result = campaigns::list(&st.db, &query).await?;
+    let zones = ssr::zones(&st).await?;
+    Ok(CampaignList {
+        rows: result.rows.iter().map(|c| ssr::row(c, &zones)).collect(),
+        total: result.total,
+        page: result.page,
+        per_page: result.per_page,
+        groups: campaigns::groups(&st.db).await?,
+        has_accounts: !zones.is_empty(),
+    })
+}
+
+/// One campaign.
+#[server(endpoint = "campaign_detail")]
+pub async fn campaign_detail(id: i32) -> Result<CampaignInfo, AppError> {
+    ssr::require_user().await?;
+    let st = crate::auth::ssr::state()?;
+    let c = service::campaigns::get(&st.db, id).await?;
+    let zones = ssr::zones(&st).await?;
+    Ok(ssr::detail(&c, &zones))
+}
+
+/// Accounts and groups for the new-campaign and import forms.
+#[server(endpoint = "campaign_form_data")]
+pub async fn campaign_form_data() -> Result<FormChoices, AppError> {
+    ssr::require_user().await?;
+    let st = crate::auth::ssr::state()?;
+    let accounts = service::accounts::list(&st.db)
+        .await?
+        .into_iter()
+        .map(|a| AccountChoice { id: a.id, name: a.name, app_id: a.app_id })
+        .collect();
+    Ok(FormChoices { accounts, groups: service::campaigns::groups(&st.db).await? })
+}
+
+/// Create a campaign and issue its code; goes to the campaign's page.
+#[server(endpoint = "create_campaign")]
+#[allow(clippy::too_many_arguments)]
+pub async fn create_campaign(
+    account_id: String,
+    name: String,
+    group: Option<String>,
+    kind: String,
+    scene: Option<String>,
+    expire_days: Option<String>,
+    auto_renew: Option<String>,
+    welcome_kind: Option<String>,
+    welcome_text: Option<String>,
+    news_title: Option<String>,
+    news_description: Option<String>,
+    news_url: Option<String>,
+    tag_name: Option<String>,
+) -> Result<i32, AppError> {
+    use service::campaigns::{self, CampaignInput};
+    let user = ssr::require_user().await?;
+    let st = crate::auth::ssr::state()?;
+    let account_id: i32 = account_id
+        .trim()
+        .parse()
+        .map_err(|_| AppError::field("account_id", "choose a WeChat account"))?;
+    let kind_is_temporary = kind == "temporary";
+    let input = CampaignInput {
+        account_id,
+        name,
+        group: ssr::blank_none(group),
+        kind,
+        scene: ssr::blank_none(scene),
+        expire_days: if kind_is_temporary { ssr::parse_days(expire_days)? } else { None },
+        auto_renew: auto_renew.is_some(),
+        welcome: ssr::welcome(welcome_kind, welcome_text, news_title, news_description, news_url),
+        tag_name: ssr::blank_none(tag_name),
+    };
+    let account = service::accounts::model(&st.db, account_id)
+        .await
+        .map_err(|_| AppError::field("account_id", "choose a WeChat account"))?;
+    let api = service::accounts::api_client(&st, &account)?;
+    let created = campaigns::create(&st, api.as_ref(), input, Some(user.id)).await?;
+    leptos_axum::redirect(&format!("/campaigns/{}?created=1", created.id));
+    Ok(created.id)
+}
+
+/// Save the editable fields of a campaign (name, group, expiry, welcome, tag).
+#[server(endpoint = "update_campaign")]
+#[allow(clippy::too_many_arguments)]
+pub async fn update_campaign(
+    id: i32,
+    name: String,
+    group: Option<String>,
+    expire_days: Option<String>,
+    auto_renew: Option<String>,
+    welcome_kind: Option<String>,
+    welcome_text: Option<String>,
+    news_title: Option<String>,
+    news_description: Option<String>,
+    news_url: Option<String>,
+    tag_name: Option<String>,
+) -> Result<(), AppError> {
+    use service::campaigns::{self, CampaignEdit};
+    let user = ssr::require_user().await?;
+    let st = crate::auth::ssr::state()?;
+    let current = campaigns::get(&st.db, id).await?;
+    let edit = CampaignEdit {
+        name,
+        group: ssr::blank_none(group),
+        expire_days: if current.kind == "temporary" { ssr::parse_days(expire_days)? } else { None },
+        auto_renew: auto_renew.is_some(),
+        welcome: ssr::welcome(welcome_kind, welcome_text, news_title, news_description, news_url),
+        tag_name: ssr::blank_none(tag_name),
+    };
+    campaigns::update(&st, id, edit, Some(user.id)).await?;
+    leptos_axum::redirect(&format!("/campaigns/{id}?saved=1"));
+    Ok(())
+}
+
+/// Issue a fresh ticket for a temporary campaign (same scene).
+#[server(endpoint = "renew_campaign")]
+pub async fn renew_campaign(id: i32) -> Result<(), AppError> {
+    let user = ssr::require_user().await?;
+    let st = crate::auth::ssr::state()?;
+    let c = service::campaigns::get(&st.db, id).await?;
+    let account = service::accounts::model(&st.db, c.account_id).await?;
+    let api = service::accounts::api_client(&st, &account)?;
+    service::campaigns::renew(&st, api.as_ref(), id, Some(user.id)).await?;
+    leptos_axum::redirect(&format!("/campaigns/{id}?renewed=1"));
+    Ok(())
+}
+
+/// Archive, restore or delete a campaign (`action` = `archive`, `unarchive` or `delete`).
+/// Delete is refused once the campaign has recorded events: archive keeps its history.
+#[server(endpoint = "campaign_lifecycle")]
+pub async fn campaign_lifecycle(id: i32, action: String) -> Result<(), AppError> {
+    use service::campaigns;
+    let user = ssr::require_user().await?;
+    let st = crate::auth::ssr::state()?;
+    match action.as_str() {
+        "archive" => {
+            campaigns::archive(&st, id, Some(user.id)).await?;
+            leptos_axum::redirect(&format!("/campaigns/{id}?archived=1"));
+        }
+        "unarchive" => {
+            campaigns::unarchive(&st, id, Some(user.id)).await?;
+            leptos_axum::redirect(&format!("/campaigns/{id}?restored=1"));
+        }
+        "delete" => {
+            campaigns::delete(&st, id, Some(user.id)).await?;
+            leptos_axum::redirect("/campaigns?deleted=1");
+        }
+        _ => return Err(AppError::field("action", "unknown action")),
+    }
+    Ok(())
+}
+
+/// Check (`preview` set) or import a CSV of campaigns, all or nothing. Bad rows come back as
+/// [`AppError::Rows`] with their line numbers.
+#[server(endpoint = "import_campaigns")]
+pub async fn import_campaigns(account_id: String, csv: String, preview: Option<String>) -> Result<ImportOutcome, AppError> {
+    use service::campaigns;
+    let user = ssr::require_user().await?;
+    let st = crate::auth::ssr::state()?;
+    let account_id: i32 = account_id
+        .trim()
+        .parse()
+        .map_err(|_| AppError::field("account_id", "choose a WeChat account"))?;
+    let account = service::accounts::model(&st.db, account_id)
+        .await
+        .map_err(|_| AppError::field("account_id", "choose a WeChat account"))?;
+    if csv.trim().is_empty() {
+        return Err(AppError::field("csv", "paste or choose a CSV file first"));
+    }
+    let plan = campaigns::plan_import(&st.db, account_id, &csv).await?;
+    if !plan.errors.is_empty() {
+        return Err(ssr::rows_error(plan.errors));
+    }
+    let rows: Vec<ImportPreviewRow> = plan
+        .rows
+        .iter()
+        .map(|r| ImportPreviewRow {
+            line: r.line,
+            name: r.name.clone(),
+            scene: r.scene.clone().unwrap_or_default(),
+            kind: r.kind.clone(),
+            group: r.group.clone(),
+            expire_days: r.expire_days,
+        })
+        .collect();
+    if preview.is_some() {
+        return Ok(ImportOutcome { rows, imported: 0 });
+    }
+    let api = service::accounts::api_client(&st, &account)?;
+    let ids = campaigns::import(&st, api.as_ref(), account_id, &csv, Some(user.id)).await.map_err(|e| match e {
+        campaigns::ImportFailed::Rows(rows) => ssr::rows_error(rows),
+        campaigns::ImportFailed::Service(e) => e.into(),
+    })?;
+    leptos_axum::redirect(&format!("/campaigns?imported={}", ids.len()));
+    Ok(ImportOutcome { rows, imported: ids.len() })
+}
+
+#[cfg(feature = "ssr")]
+pub(crate) mod ssr {
+    use super::{CampaignInfo, CampaignRow};
+    use crate::error::{AppError, RowProblem};
+    use service::AppState;
+    use service::campaigns::{CampaignView, RowError, Welcome};
+    use std::collections::HashMap;
+
+    pub use crate::auth::ssr::require_user;
+
+    /// Rows reported to the browser at most: enough to fix a file, small enough for the URL
+    /// that carries errors back to a form when JavaScript is off.
+    const MAX_ROW_PROBLEMS: usize = 50;
+
+    /// Each account's time zone, by account id.
+    pub async fn zones(st: &AppState) -> Result<HashMap<i32, chrono_tz::Tz>, AppError> {
+        Ok(service::accounts::list(&st.db)
+            .await?
+            .into_iter()
+            .map(|a| (a.id, a.timezone.parse().unwrap_or(chrono_tz::Asia::Shanghai)))
+            .collect())
+    }
+
+    /// A time in the account's zone, to the minute.
+    pub fn local(t: chrono::DateTime<chrono::Utc>, tz: chrono_tz::Tz) -> String {
+        t.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string()
+    }
+
+    pub fn row(c: &CampaignView, zones: &HashMap<i32, chrono_tz::Tz>) -> CampaignRow {
+        let tz = zones.get(&c.account_id).copied().unwrap_or(chrono_tz::Asia::Shanghai);
+        CampaignRow {
+            id: c.id,
+            name: c.name.clone(),
+            group: c.group.clone(),
+            account_name: c.account_name.clone(),
+            kind: c.kind.clone(),
+            scene: c.scene.clone(),
+            status: c.status.as_str().to_owned(),
+            expires_at: c.code.as_ref().and_then(|k| k.expires_at).map(|t| local(t, tz)),
+            scans: c.scans,
+            new_followers: c.new_followers,
+            unsubscribes: c.unsubscribes,
+            has_code: c.code.is_some(),
+        }
+    }
+
+    pub fn detail(c: &CampaignView, zones: &HashMap<i32, chrono_tz::Tz>) -> CampaignInfo {
+        let tz = zones.get(&c.account_id).copied().unwrap_or(chrono_tz::Asia::Shanghai);
+        let (mut welcome_kind, mut welcome_text) = ("none".to_owned(), String::new());
+        let (mut news_title, mut news_description, mut news_url) = (String::new(), String::new(), String::new());
+        match &c.welcome {
+            Some(Welcome::Text { content }) => {
+                welcome_kind = "text".into();
+                welcome_text = content.clone();
+            }
+            Some(Welcome::News { title, description, url, .. }) => {
+                welcome_kind = "news".into();
+                news_title = title.clone();
+                news_description = description.clone();
+                news_url = url.clone();
+            }
+            None => {}
+        }
+        CampaignInfo {
+            row: row(c, zones),
+            app_id: c.app_id.clone(),
+            expire_days: c.expire_days,
+            auto_renew: c.auto_renew,
+            welcome_kind,
+            welcome_text,
+            news_title,
+            news_description,
+            news_url,
+            tag_name: c.tag_name.clone().unwrap_or_default(),
+            created_at: local(c.created_at, tz),
+            code_url: c.code.as_ref().map(|k| k.url.clone()),
+            archived: c.archived_at.is_some(),
+            has_logo: c.has_logo,
+        }
+    }
+
+    /// A form field that was left empty counts as not given.
+    pub fn blank_none(v: Option<String>) -> Option<String> {
+        v.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty())
+    }
+
+    /// The expiry field of a temporary code: a whole number of days (range checked by the
+    /// service, which knows WeChat's limits).
+    pub fn parse_days(v: Option<String>) -> Result<Option<i32>, AppError> {
+        match blank_none(v) {
+            None => Ok(None),
+            Some(s) => s.parse::<i32>().map(Some).map_err(|_| AppError::field("expire_days", "enter the number of days (1 to 30)")),
+        }
+    }
+
+    /// The welcome message fields of the form, as the service's type.
+    pub fn welcome(
+        kind: Option<String>,
+        text: Option<String>,
+        title: Option<String>,
+        description: Option<String>,
+        url: Option<String>,
+    ) -> Option<Welcome> {
+        match kind.as_deref() {
+            Some("text") => Some(Welcome::Text { content: text.unwrap_or_default() }),
+            Some("news") => Some(Welcome::News {
+                title: title.unwrap_or_default(),
+                description: description.unwrap_or_default(),
+                url: url.unwrap_or_default(),
+                pic_url: None,
+            }),
+            _ => None,
+        }
+    }
+
+    pub fn rows_error(rows: Vec<RowError>) -> AppError {
+        crate::error::set_status(422);
+        AppError::Rows(
+            rows.into_iter()
+                .take(MAX_ROW_PROBLEMS)
+                .map(|r| RowProblem { line: r.line, message: r.message })
+                .collect(),
+        )
+    }
+}

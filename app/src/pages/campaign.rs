@@ -1,0 +1,197 @@
+//! One campaign: its code with downloads, its numbers, renewal, editing and archiving.
+
+use crate::campaigns::{CampaignInfo, CampaignLifecycle, RenewCampaign, UpdateCampaign, campaign_detail, campaign_form_data};
+use crate::components::ui::{ErrorPanel, FieldError, FormError, Loading, Notice, PageHeader, action_error};
+use crate::i18n::*;
+use crate::pages::campaign_form::{CAMPAIGN_FIELDS, ExpiryFields, GroupField, TagField, WelcomeFields};
+use crate::pages::campaigns::{StatusBadge, service_sizes};
+use leptos::form::ActionForm;
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::{use_params_map, use_query_map};
+
+#[component]
+pub fn CampaignPage() -> impl IntoView {
+    let params = use_params_map();
+    let id = move || params.with(|p| p.get("id").and_then(|s| s.parse::<i32>().ok()));
+    let data = Resource::new_blocking(id, |id| async move {
+        match id {
+            Some(id) => Ok((campaign_detail(id).await?, campaign_form_data().await?.groups)),
+            None => Err(crate::error::AppError::NotFound),
+        }
+    });
+    view! {
+        <Suspense fallback=|| view! { <Loading /> }>
+            {move || Suspend::new(async move {
+                match data.await {
+                    Err(e) => view! { <ErrorPanel error=e /> }.into_any(),
+                    Ok((d, groups)) => view! {
+                        <Title text=d.row.name.clone() />
+                        <Detail d=d groups=groups />
+                    }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+fn Detail(d: CampaignInfo, groups: Vec<String>) -> impl IntoView {
+    let i18n = use_i18n();
+    let id = d.row.id;
+    let name = d.row.name.clone();
+    let temporary = d.row.kind == "temporary";
+    let net = d.row.new_followers - d.row.unsubscribes;
+    let query = use_query_map();
+    let logo_error = move || query.with(|q| q.get("logo_error"));
+    let status = d.row.status.clone();
+    let archived = d.archived;
+    view! {
+        <PageHeader title=Signal::derive(move || name.clone())>
+            <StatusBadge status=status expires_at=None />
+        </PageHeader>
+        <p class="muted"><a href="/campaigns">{t!(i18n, back_to_campaigns)}</a></p>
+        <Notice key="created" text=Signal::derive(move || t_string!(i18n, campaign_created_notice).to_string()) />
+        <Notice key="saved" text=Signal::derive(move || t_string!(i18n, campaign_saved_notice).to_string()) />
+        <Notice key="renewed" text=Signal::derive(move || t_string!(i18n, campaign_renewed_notice).to_string()) />
+        <Notice key="archived" text=Signal::derive(move || t_string!(i18n, campaign_archived_notice).to_string()) />
+        <Notice key="restored" text=Signal::derive(move || t_string!(i18n, campaign_restored_notice).to_string()) />
+        <Notice key="logo" text=Signal::derive(move || t_string!(i18n, logo_saved_notice).to_string()) />
+        {move || logo_error().map(|m| view! { <p class="alert alert-error" role="alert">{m}</p> })}
+        <div class="detail-grid">
+            <section class="card code-card">
+                <h2>{t!(i18n, campaign_code)}</h2>
+                {if d.row.has_code {
+                    view! {
+                        <img class="qr-large" src=format!("/campaigns/{id}/qr.svg") width="258" height="258" alt=move || t_string!(i18n, campaign_code).to_string() data-testid="qr-image" />
+                        <div class="downloads">
+                            <span class="muted small">{t!(i18n, download_png)}</span>
+                            {service_sizes().into_iter().map(|s| view! {
+                                <a class="btn btn-sm" href=format!("/campaigns/{id}/qr.png?size={s}") download=format!("campaign-{id}-{s}.png") rel="external" data-testid=format!("png-{s}")>{format!("{s} px")}</a>
+                            }).collect_view()}
+                        </div>
+                        <div class="downloads">
+                            <span class="muted small">{t!(i18n, download_svg)}</span>
+                            <a class="btn btn-sm" href=format!("/campaigns/{id}/qr.svg") download=format!("campaign-{id}.svg") rel="external" data-testid="svg-download">"SVG"</a>
+                            <a class="btn btn-sm" href=format!("/campaigns/{id}/qr.svg?caption=1") download=format!("campaign-{id}-caption.svg") rel="external">{t!(i18n, download_svg_caption)}</a>
+                        </div>
+                    }.into_any()
+                } else {
+                    view! { <p class="muted">{t!(i18n, status_campaign_no_code)}</p> }.into_any()
+                }}
+                {(temporary && !d.archived).then(|| view! { <RenewForm id=id /> })}
+                <form method="post" action=format!("/campaigns/{id}/logo") enctype="multipart/form-data" class="logo-form">
+                    <label class="field">
+                        <span>{t!(i18n, field_logo)}</span>
+                        <input type="file" name="logo" accept="image/png" />
+                        <small class="hint">{t!(i18n, field_logo_hint)}</small>
+                    </label>
+                    <div class="form-actions">
+                        <button type="submit" class="btn btn-sm">{t!(i18n, logo_upload)}</button>
+                        {d.has_logo.then(|| view! { <button type="submit" name="remove" value="1" class="btn btn-sm btn-ghost">{t!(i18n, logo_remove)}</button> })}
+                    </div>
+                </form>
+            </section>
+            <section class="card">
+                <h2>{t!(i18n, campaign_facts)}</h2>
+                <dl class="facts">
+                    <dt>{t!(i18n, field_account)}</dt><dd>{d.row.account_name.clone()}" "<code>{d.app_id.clone()}</code></dd>
+                    <dt>{t!(i18n, field_kind)}</dt>
+                    <dd>{if temporary { t_string!(i18n, kind_temporary) } else { t_string!(i18n, kind_permanent) }}</dd>
+                    <dt>{t!(i18n, field_scene)}</dt><dd><code data-testid="scene-value">{d.row.scene.clone()}</code></dd>
+                    {d.row.expires_at.clone().map(|t| view! { <dt>{t!(i18n, expires_on)}</dt><dd data-testid="expires-at">{t}</dd> })}
+                    <dt>{t!(i18n, created_on)}</dt><dd>{d.created_at.clone()}</dd>
+                </dl>
+                <div class="metric-cards">
+                    <div class="metric"><span class="metric-label">{t!(i18n, metric_scans)}</span><span class="metric-value" data-testid="m-scans">{d.row.scans}</span></div>
+                    <div class="metric"><span class="metric-label">{t!(i18n, metric_new_followers)}</span><span class="metric-value" data-testid="m-new">{d.row.new_followers}</span></div>
+                    <div class="metric"><span class="metric-label">{t!(i18n, metric_unsubscribes)}</span><span class="metric-value" data-testid="m-unsub">{d.row.unsubscribes}</span></div>
+                    <div class="metric"><span class="metric-label">{t!(i18n, metric_net)}</span><span class="metric-value" data-testid="m-net">{net}</span></div>
+                </div>
+            </section>
+        </div>
+        <EditForm d=d.clone() groups=groups />
+        <LifecycleForm id=id archived=archived />
+    }
+}
+
+#[component]
+fn RenewForm(id: i32) -> impl IntoView {
+    let i18n = use_i18n();
+    let action = ServerAction::<RenewCampaign>::new();
+    let error = action_error(action);
+    view! {
+        <ActionForm action=action attr:class="inline-form renew-form">
+            <input type="hidden" name="id" value=id.to_string() />
+            <FormError error=error />
+            <button type="submit" class="btn btn-primary btn-sm" data-testid="renew" disabled=move || action.pending().get()>{t!(i18n, campaign_renew)}</button>
+            <small class="hint">{t!(i18n, campaign_renew_hint)}</small>
+        </ActionForm>
+    }
+}
+
+#[component]
+fn EditForm(d: CampaignInfo, groups: Vec<String>) -> impl IntoView {
+    let i18n = use_i18n();
+    let action = ServerAction::<UpdateCampaign>::new();
+    let error = action_error(action);
+    let temporary = d.row.kind == "temporary";
+    view! {
+        <details class="card edit-card" open=move || error.get().is_some()>
+            <summary><h2>{t!(i18n, campaign_edit)}</h2></summary>
+            <ActionForm action=action attr:class="form" attr:data-testid="edit-form">
+                <input type="hidden" name="id" value=d.row.id.to_string() />
+                <FormError error=error fields=CAMPAIGN_FIELDS />
+                <label class="field">
+                    <span>{t!(i18n, field_name)}</span>
+                    <input name="name" required maxlength="64" value=d.row.name.clone() />
+                    <FieldError error=error name="name" />
+                </label>
+                <GroupField groups=groups value=d.row.group.clone().unwrap_or_default() error=error />
+                {temporary.then(|| view! { <ExpiryFields value=d.expire_days auto_renew=d.auto_renew error=error /> })}
+                <WelcomeFields kind=d.welcome_kind.clone() text=d.welcome_text.clone() title=d.news_title.clone()
+                    description=d.news_description.clone() url=d.news_url.clone() error=error />
+                <TagField value=d.tag_name.clone() error=error />
+                <div class="form-actions">
+                    <button type="submit" class="btn btn-primary" data-testid="save-campaign">{t!(i18n, save)}</button>
+                </div>
+            </ActionForm>
+        </details>
+    }
+}
+
+#[component]
+fn LifecycleForm(id: i32, archived: bool) -> impl IntoView {
+    let i18n = use_i18n();
+    let action = ServerAction::<CampaignLifecycle>::new();
+    let error = action_error(action);
+    view! {
+        <section class="card danger-zone">
+            <h2>{t!(i18n, campaign_lifecycle)}</h2>
+            <p class="muted small">{t!(i18n, campaign_lifecycle_hint)}</p>
+            <FormError error=error />
+            // One form per button: each carries its own `action`, with or without JavaScript.
+            <div class="form-actions">
+                <ActionForm action=action attr:class="inline-form">
+                    <input type="hidden" name="id" value=id.to_string() />
+                    {if archived {
+                        view! {
+                            <input type="hidden" name="action" value="unarchive" />
+                            <button type="submit" class="btn" data-testid="unarchive">{t!(i18n, campaign_unarchive)}</button>
+                        }.into_any()
+                    } else {
+                        view! {
+                            <input type="hidden" name="action" value="archive" />
+                            <button type="submit" class="btn" data-testid="archive">{t!(i18n, campaign_archive)}</button>
+                        }.into_any()
+                    }}
+                </ActionForm>
+                <ActionForm action=action attr:class="inline-form">
+                    <input type="hidden" name="id" value=id.to_string() />
+                    <input type="hidden" name="action" value="delete" />
+                    <button type="submit" class="btn btn-danger" data-testid="delete">{t!(i18n, campaign_delete)}</button>
+                </ActionForm>
+            </div>
+        </section>
+    }
+}

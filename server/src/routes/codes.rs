@@ -1,0 +1,291 @@
+//! Campaign code images (CONTRACT.md: `/campaigns/{id}/qr.png?size=N` and `qr.svg`), the
+//! ZIP of several codes, and logo uploads. Behind login like every page: the session is
+//! checked here, in each handler, not by the browser.
+//!
+//! Images are rendered on request from the ticket's `url` (never fetched from WeChat's
+//! `showqrcode`), so downloads work offline and at any size.
+
+use super::ServerState;
+use axum::Router;
+use axum::extract::{Multipart, Path, Query, RawQuery, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum_extra::extract::CookieJar;
+use sea_orm::{EntityTrait, QuerySelect};
+use serde::Deserialize;
+use service::campaigns::{self, CampaignView};
+use service::entity::{campaign, wechat_account};
+use service::qr::{self, QrOptions};
+use service::users::{Role, User};
+use service::{AppState, ServiceError, sessions};
+
+/// Largest logo upload accepted (the service checks the 1 MiB image limit itself; the
+/// multipart envelope gets a little room on top).
+const LOGO_UPLOAD_LIMIT: usize = qr::MAX_LOGO_BYTES + 64 * 1024;
+
+/// At most this many codes in one ZIP: 200 PNGs at 1280 px are about 10 MB.
+const MAX_ZIP_CODES: usize = 200;
+
+/// Routes of this module.
+pub fn routes() -> Router<ServerState> {
+    Router::new()
+        .route("/campaigns/{id}/qr.png", get(png))
+        .route("/campaigns/{id}/qr.svg", get(svg))
+        .route("/campaigns/codes.zip", get(zip))
+        .route(
+            "/campaigns/{id}/logo",
+            post(campaign_logo).layer(axum::extract::DefaultBodyLimit::max(LOGO_UPLOAD_LIMIT)),
+        )
+        .route(
+            "/settings/accounts/{id}/logo",
+            post(account_logo).layer(axum::extract::DefaultBodyLimit::max(LOGO_UPLOAD_LIMIT)),
+        )
+}
+
+/// Why a request for an image or an upload was refused, as an HTTP answer.
+#[derive(Debug)]
+pub enum Refusal {
+    /// No session: 401 for scripts, the login page for browsers.
+    SignIn,
+    Forbidden,
+    NotFound,
+    /// Bad input, with words for the user (400).
+    Bad(String),
+    Internal,
+}
+
+impl From<ServiceError> for Refusal {
+    fn from(e: ServiceError) -> Self {
+        match e {
+            ServiceError::NotFound => Refusal::NotFound,
+            ServiceError::Unauthorized => Refusal::SignIn,
+            ServiceError::Forbidden => Refusal::Forbidden,
+            ServiceError::Validation { message, .. } | ServiceError::Conflict { message, .. } => Refusal::Bad(message),
+            other => {
+                tracing::error!(error = %other, "code route failed");
+                Refusal::Internal
+            }
+        }
+    }
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        match self {
+            Refusal::SignIn => (StatusCode::UNAUTHORIZED, "please sign in\n").into_response(),
+            Refusal::Forbidden => (StatusCode::FORBIDDEN, "this needs an administrator\n").into_response(),
+            Refusal::NotFound => (StatusCode::NOT_FOUND, "not found\n").into_response(),
+            Refusal::Bad(m) => (StatusCode::BAD_REQUEST, format!("{m}\n")).into_response(),
+            Refusal::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal server error\n").into_response(),
+        }
+    }
+}
+
+/// The user of the request's session, or [`Refusal::SignIn`].
+pub async fn signed_in(st: &AppState, jar: &CookieJar) -> Result<User, Refusal> {
+    let Some(cookie) = jar.get(sessions::COOKIE_NAME) else {
+        return Err(Refusal::SignIn);
+    };
+    sessions::lookup(&st.db, &st.keys, cookie.value()).await?.ok_or(Refusal::SignIn)
+}
+
+#[derive(Deserialize)]
+pub struct ImageQuery {
+    size: Option<String>,
+    /// `1`: draw the campaign name under the code (SVG).
+    caption: Option<String>,
+}
+
+/// The campaign's logo, else its account's, decoded for drawing.
+async fn logo_for(st: &AppState, c: &CampaignView) -> Result<Option<qr::LogoImage>, Refusal> {
+    let own: Option<Option<Vec<u8>>> = campaign::Entity::find_by_id(c.id)
+        .select_only()
+        .column(campaign::Column::Logo)
+        .into_tuple()
+        .one(&st.db)
+        .await
+        .map_err(ServiceError::from)?;
+    let bytes = match own.flatten() {
+        Some(b) => Some(b),
+        None => wechat_account::Entity::find_by_id(c.account_id)
+            .select_only()
+            .column(wechat_account::Column::Logo)
+            .into_tuple::<Option<Vec<u8>>>()
+            .one(&st.db)
+            .await
+            .map_err(ServiceError::from)?
+            .flatten(),
+    };
+    // Stored logos were validated and re-encoded on upload; one that no longer decodes is
+    // skipped rather than breaking every download.
+    Ok(bytes.and_then(|b| qr::load_logo(&b).ok()))
+}
+
+/// The campaign and the text of its current code.
+async fn code_of(st: &AppState, id: i32) -> Result<(CampaignView, String), Refusal> {
+    let c = campaigns::get(&st.db, id).await?;
+    let url = c.code.as_ref().map(|k| k.url.clone()).ok_or(Refusal::NotFound)?;
+    Ok((c, url))
+}
+
+fn image_response(content_type: &'static str, body: impl IntoResponse) -> Response {
+    let mut res = body.into_response();
+    let h = res.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    // Private: codes are behind login. Short: a renewed code must show up soon.
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, max-age=60"));
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    res
+}
+
+async fn png(State(s): State<ServerState>, jar: CookieJar, Path(id): Path<i32>, Query(q): Query<ImageQuery>) -> Result<Response, Refusal> {
+    signed_in(&s.app, &jar).await?;
+    let size = qr::parse_size(q.size.as_deref()).map_err(|e| Refusal::Bad(e.to_string()))?;
+    let (c, url) = code_of(&s.app, id).await?;
+    let opts = QrOptions { size, caption: None, logo: logo_for(&s.app, &c).await? };
+    let bytes = qr::render_png(&url, &opts).map_err(|e| Refusal::Bad(e.to_string()))?;
+    Ok(image_response("image/png", bytes))
+}
+
+async fn svg(State(s): State<ServerState>, jar: CookieJar, Path(id): Path<i32>, Query(q): Query<ImageQuery>) -> Result<Response, Refusal> {
+    signed_in(&s.app, &jar).await?;
+    let size = qr::parse_size(q.size.as_deref()).map_err(|e| Refusal::Bad(e.to_string()))?;
+    let (c, url) = code_of(&s.app, id).await?;
+    let caption = matches!(q.caption.as_deref(), Some("1" | "true" | "on")).then(|| c.name.clone());
+    let opts = QrOptions { size, caption, logo: logo_for(&s.app, &c).await? };
+    let text = qr::render_svg(&url, &opts).map_err(|e| Refusal::Bad(e.to_string()))?;
+    Ok(image_response("image/svg+xml; charset=utf-8", text))
+}
+
+/// `GET /campaigns/codes.zip?ids=1&ids=2&size=430`: the PNGs of the ticked campaigns.
+async fn zip(State(s): State<ServerState>, jar: CookieJar, RawQuery(raw): RawQuery) -> Result<Response, Refusal> {
+    let user = signed_in(&s.app, &jar).await?;
+    let raw = raw.unwrap_or_default();
+    let mut ids = Vec::new();
+    let mut size = None;
+    for (k, v) in form_urlencoded::parse(raw.as_bytes()) {
+        match k.as_ref() {
+            "ids" => ids.push(v.parse::<i32>().map_err(|_| Refusal::Bad(format!("{v:?} is not a campaign id")))?),
+            "size" => size = Some(v.into_owned()),
+            _ => {}
+        }
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    if ids.is_empty() {
+        return Err(Refusal::Bad("tick at least one campaign to download its code".into()));
+    }
+    if ids.len() > MAX_ZIP_CODES {
+        return Err(Refusal::Bad(format!("at most {MAX_ZIP_CODES} codes fit in one download")));
+    }
+    let size = qr::parse_size(size.as_deref()).map_err(|e| Refusal::Bad(e.to_string()))?;
+    let mut files = Vec::with_capacity(ids.len());
+    for id in &ids {
+        let (c, url) = code_of(&s.app, *id).await?;
+        let opts = QrOptions { size, caption: None, logo: logo_for(&s.app, &c).await? };
+        let bytes = qr::render_png(&url, &opts).map_err(|e| Refusal::Bad(e.to_string()))?;
+        files.push((campaigns::code_file_name(&c, "png"), bytes));
+    }
+    let archive = campaigns::zip_files(&files)?;
+    service::audit::record(&s.app.db, Some(user.id), "export.codes_zip", "campaign", None, serde_json::json!({ "ids": ids, "size": size }))
+        .await
+        .map_err(ServiceError::from)?;
+    let mut res = image_response("application/zip", archive);
+    res.headers_mut().insert(
+        header::CONTENT_DISPOSITION,
+        HeaderValue::from_static("attachment; filename=\"sceneboard-codes.zip\""),
+    );
+    Ok(res)
+}
+
+/// Reads the `logo` file (or the `remove` button) of a logo form.
+async fn read_logo_form(mut form: Multipart) -> Result<Option<Vec<u8>>, String> {
+    let mut logo = None;
+    let mut remove = false;
+    while let Some(field) = form.next_field().await.map_err(|e| format!("the upload could not be read: {e}"))? {
+        match field.name() {
+            Some("remove") => remove = true,
+            Some("logo") => {
+                let bytes = field.bytes().await.map_err(|e| format!("the upload could not be read: {e}"))?;
+                if !bytes.is_empty() {
+                    logo = Some(bytes.to_vec());
+                }
+            }
+            _ => {}
+        }
+    }
+    match (remove, logo) {
+        (true, _) => Ok(None),
+        (false, Some(b)) => Ok(Some(b)),
+        (false, None) => Err("choose a PNG file first".into()),
+    }
+}
+
+/// Where a browser goes after a logo form: back to `page` with `logo=1` or the error.
+fn after_upload(page: &str, result: Result<(), String>) -> Response {
+    let target = match result {
+        Ok(()) => format!("{page}?logo=1"),
+        Err(m) => format!("{page}?logo_error={}", app::components::shell::urlencode(&m)),
+    };
+    Redirect::to(&target).into_response()
+}
+
+async fn campaign_logo(
+    State(s): State<ServerState>,
+    jar: CookieJar,
+    Path(id): Path<i32>,
+    form: Multipart,
+) -> Result<Response, Refusal> {
+    let user = signed_in(&s.app, &jar).await?;
+    campaigns::get(&s.app.db, id).await?;
+    let page = format!("/campaigns/{id}");
+    let logo = match read_logo_form(form).await {
+        Ok(l) => l,
+        Err(m) => return Ok(after_upload(&page, Err(m))),
+    };
+    let result = set_campaign_logo(&s.app, id, logo.as_deref(), user.id).await;
+    Ok(after_upload(&page, result))
+}
+
+/// Store a campaign's logo (validated and re-encoded) or clear it, with an audit row.
+async fn set_campaign_logo(st: &AppState, id: i32, upload: Option<&[u8]>, actor: i32) -> Result<(), String> {
+    use sea_orm::{ActiveModelTrait, ActiveValue::Set, TransactionTrait};
+    let png = upload.map(qr::reencode_logo).transpose().map_err(|e| e.to_string())?;
+    let stored = async {
+        let txn = st.db.begin().await?;
+        campaign::ActiveModel { id: Set(id), logo: Set(png.clone()), updated_at: Set(chrono::Utc::now()), ..Default::default() }
+            .update(&txn)
+            .await?;
+        let action = if png.is_some() { "campaign.logo" } else { "campaign.logo_remove" };
+        service::audit::record(&txn, Some(actor), action, "campaign", Some(id.to_string()), serde_json::json!({})).await?;
+        txn.commit().await
+    };
+    stored.await.map_err(|e: sea_orm::DbErr| user_words(e.into()))
+}
+
+async fn account_logo(State(s): State<ServerState>, jar: CookieJar, Path(id): Path<i32>, form: Multipart) -> Result<Response, Refusal> {
+    let user = signed_in(&s.app, &jar).await?;
+    if user.role != Role::Admin {
+        return Err(Refusal::Forbidden);
+    }
+    service::accounts::get(&s.app.db, id).await?;
+    let logo = match read_logo_form(form).await {
+        Ok(l) => l,
+        Err(m) => return Ok(after_upload("/settings", Err(m))),
+    };
+    let result = service::accounts::set_logo(&s.app, id, logo.as_deref(), Some(user.id)).await;
+    Ok(after_upload("/settings", result.map_err(user_words)))
+}
+
+/// The message of a service error that a user may read.
+fn user_words(e: ServiceError) -> String {
+    match e {
+        ServiceError::Validation { message, .. } | ServiceError::Conflict { message, .. } => message,
+        ServiceError::NotFound => "not found".into(),
+        other => {
+            tracing::error!(error = %other, "logo upload failed");
+            "the server could not save the logo; please try again".into()
+        }
+    }
+}

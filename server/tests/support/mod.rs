@@ -1,0 +1,100 @@
+//! A running server over a test database, signed-in clients, and the WeChat simulator: shared
+//! by the HTTP test files that need them.
+#![allow(dead_code)]
+
+use reqwest::StatusCode;
+use reqwest::header::{ACCEPT, COOKIE, LOCATION, SET_COOKIE};
+use server::routes::{ServerState, router};
+use service::testing::TestDb;
+use service::users::{self, Role};
+
+pub struct Running {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub t: TestDb,
+    pub state: service::AppState,
+}
+
+/// The app on a free port, with an `admin` and a `staff` user.
+pub async fn start(t: TestDb) -> Running {
+    let app = t.state();
+    let state = ServerState {
+        leptos: leptos::prelude::LeptosOptions::builder().output_name("sceneboard").site_root("target/site").build(),
+        app: app.clone(),
+    };
+    users::create(&t.db, "admin", "admin-password", Role::Admin, None).await.unwrap();
+    users::create(&t.db, "staff", "staff-password", Role::Staff, None).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router(state)).await.unwrap() });
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    Running { base: format!("http://{addr}"), http, t, state: app }
+}
+
+impl Running {
+    /// Sign in and return the `name=value` of the session cookie.
+    pub async fn login(&self, user: &str, password: &str) -> String {
+        let res = self
+            .http
+            .post(format!("{}/api/login", self.base))
+            .form(&[("username", user), ("password", password)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::SEE_OTHER);
+        let set = res.headers()[SET_COOKIE].to_str().unwrap().to_owned();
+        set.split(';').next().unwrap().to_owned()
+    }
+
+    /// GET as a browser navigating.
+    pub async fn get(&self, path: &str, cookie: &str) -> reqwest::Response {
+        self.http.get(format!("{}{path}", self.base)).header(COOKIE, cookie).header(ACCEPT, "text/html").send().await.unwrap()
+    }
+
+    /// Call a server function as the hydrated app does (form-encoded arguments).
+    pub async fn call(&self, name: &str, cookie: &str, args: &[(&str, &str)]) -> reqwest::Response {
+        self.http
+            .post(format!("{}/api/{name}", self.base))
+            .header(COOKIE, cookie)
+            .form(args)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Post a server function's form as a browser with JavaScript off does: the answer is a
+    /// redirect, to the result page or back to the form with the error in the URL.
+    pub async fn post_form(&self, name: &str, cookie: &str, referer: &str, args: &[(&str, &str)]) -> (StatusCode, String) {
+        let res = self
+            .http
+            .post(format!("{}/api/{name}", self.base))
+            .header(COOKIE, cookie)
+            .header(ACCEPT, "text/html")
+            .header("referer", format!("{}{referer}", self.base))
+            .form(args)
+            .send()
+            .await
+            .unwrap();
+        let status = res.status();
+        let location = res.headers().get(LOCATION).map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
+        (status, location)
+    }
+}
+
+/// A simulator with the sandbox app, and an account row pointing at it (plain mode).
+pub async fn sandbox_account(r: &Running) -> (wechat::sim::SimHandle, i32) {
+    let sim = wechat::sim::spawn(wechat::sim::SimConfig::with_apps(vec![wechat::sim::SimApp::sandbox()])).await.unwrap();
+    let app = wechat::sim::SimApp::sandbox();
+    let input = service::accounts::AccountInput {
+        name: "Sandbox".into(),
+        app_id: app.app_id.clone(),
+        app_secret: Some(app.secret.clone()),
+        token: "sandboxtoken".into(),
+        aes_key: None,
+        message_mode: "plain".into(),
+        api_base_url: Some(sim.base_url()),
+        timezone: None,
+    };
+    let account = service::accounts::create(&r.state, input, None).await.unwrap();
+    (sim, account.id)
+}

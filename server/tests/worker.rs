@@ -1,0 +1,58 @@
+//! Background work on SQLite and PostgreSQL: temporary codes with auto-renew get a fresh
+//! ticket before they expire, through the job queue, exactly once.
+
+mod support;
+
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, EntityTrait, QueryOrder};
+use service::dual_test;
+use service::entity::qr_code;
+use service::jobs::JobHandler;
+use service::testing::TestDb;
+use support::{sandbox_account, start};
+
+dual_test!(auto_renew_issues_a_fresh_ticket_once, |t: TestDb| async move {
+    let r = start(t).await;
+    let (_sim, account) = sandbox_account(&r).await;
+    let model = service::accounts::model(&r.t.db, account).await.unwrap();
+    let api = service::accounts::api_client(&r.state, &model).unwrap();
+    let input = |name: &str, auto_renew: bool| service::campaigns::CampaignInput {
+        account_id: account,
+        name: name.into(),
+        group: None,
+        kind: "temporary".into(),
+        scene: None,
+        expire_days: Some(7),
+        auto_renew,
+        welcome: None,
+        tag_name: None,
+    };
+    let renewing = service::campaigns::create(&r.state, api.as_ref(), input("Auto", true), None).await.unwrap();
+    let manual = service::campaigns::create(&r.state, api.as_ref(), input("Manual", false), None).await.unwrap();
+
+    // Nothing is due while the codes have a week left.
+    assert_eq!(server::worker::schedule_renewals(&r.state).await.unwrap(), 0);
+
+    // Both codes now expire within the hour; only the auto-renewing one is queued, once.
+    for c in [&renewing, &manual] {
+        let code = qr_code::Entity::find().order_by_desc(qr_code::Column::Id).all(&r.t.db).await.unwrap();
+        let current = code.into_iter().find(|q| q.campaign_id == c.id).unwrap();
+        let mut active: qr_code::ActiveModel = current.into();
+        active.expires_at = Set(Some(chrono::Utc::now() + chrono::Duration::minutes(30)));
+        active.update(&r.t.db).await.unwrap();
+    }
+    assert_eq!(server::worker::schedule_renewals(&r.state).await.unwrap(), 1);
+    assert_eq!(server::worker::schedule_renewals(&r.state).await.unwrap(), 0, "a second instance queues nothing more");
+
+    let job = service::jobs::claim(&r.t.db, "test-worker", std::time::Duration::from_secs(60)).await.unwrap().expect("a job");
+    assert_eq!(job.kind, "renew_code");
+    server::worker::Handler.run(&r.state, &job).await.unwrap();
+    service::jobs::complete(&r.t.db, job.id, "test-worker").await.unwrap();
+    assert!(service::jobs::claim(&r.t.db, "test-worker", std::time::Duration::from_secs(60)).await.unwrap().is_none());
+
+    let after = service::campaigns::get(&r.t.db, renewing.id).await.unwrap();
+    let code = after.code.expect("a code");
+    assert_ne!(Some(code.url.clone()), renewing.code.map(|c| c.url), "a fresh ticket");
+    assert!(code.expires_at.unwrap() > chrono::Utc::now() + chrono::Duration::days(6), "valid for another week");
+    let untouched = service::campaigns::get(&r.t.db, manual.id).await.unwrap();
+    assert_eq!(untouched.code.map(|c| c.url), manual.code.map(|c| c.url), "no auto-renew, no new ticket");
+});
