@@ -112,7 +112,13 @@ pub mod ssr {
     /// The shared state provided to every request.
     pub fn state() -> Result<AppState, AppError> {
         use_context::<AppState>().ok_or_else(|| {
-            tracing::error!("AppState missing from the Leptos context");
+            // Without an owner this is the fetch of a resource whose component was already
+            // dropped (Suspense re-rendered it during SSR): its result is discarded anyway.
+            if leptos::prelude::Owner::current().is_some() {
+                tracing::error!("AppState missing from the Leptos context");
+            } else {
+                tracing::debug!("server function ran after its page was disposed");
+            }
             AppError::Internal
         })
     }

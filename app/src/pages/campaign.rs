@@ -13,8 +13,11 @@ use leptos_router::hooks::{use_params_map, use_query_map};
 #[component]
 pub fn CampaignPage() -> impl IntoView {
     let params = use_params_map();
-    let id = move || params.with(|p| p.get("id").and_then(|s| s.parse::<i32>().ok()));
-    let data = Resource::new_blocking(id, |id| async move {
+    let search = leptos_router::hooks::use_location().search;
+    // The query string is part of the key: saving, renewing or archiving comes back to this
+    // page with a new query (`?renewed=1`…), and must show the new state.
+    let id = move || (params.with(|p| p.get("id").and_then(|s| s.parse::<i32>().ok())), search.get());
+    let data = Resource::new_blocking(id, |(id, _)| async move {
         match id {
             Some(id) => Ok((campaign_detail(id).await?, campaign_form_data().await?.groups)),
             None => Err(crate::error::AppError::NotFound),

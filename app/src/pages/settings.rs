@@ -16,7 +16,10 @@ const ACCOUNT_FIELDS: &[&str] =
 #[component]
 pub fn SettingsPage() -> impl IntoView {
     let i18n = use_i18n();
-    let data = Resource::new_blocking(|| (), |_| settings_overview());
+    // Keyed on the query string: after a save or a test the app comes back to this same
+    // route with a new query, and the data must be fetched again.
+    let search = leptos_router::hooks::use_location().search;
+    let data = Resource::new_blocking(move || search.get(), |_| settings_overview());
     view! {
         <Title text=move || t_string!(i18n, settings_title).to_string() />
         <Suspense fallback=|| view! { <Loading /> }>

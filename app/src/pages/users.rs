@@ -10,7 +10,9 @@ use leptos_meta::Title;
 #[component]
 pub fn UsersPage() -> impl IntoView {
     let i18n = use_i18n();
-    let users = Resource::new_blocking(|| (), |_| list_users());
+    // Keyed on the query string, so a change (which returns here with `?changed=…`) refetches.
+    let search = leptos_router::hooks::use_location().search;
+    let users = Resource::new_blocking(move || search.get(), |_| list_users());
     view! {
         <Title text=move || t_string!(i18n, users_title).to_string() />
         <Suspense fallback=|| view! { <Loading /> }>
