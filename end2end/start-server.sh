@@ -14,4 +14,13 @@ export RUST_LOG="${RUST_LOG:-warn}"
 "$bin" migrate >/dev/null
 echo "admin-password" | "$bin" user add --username admin --role admin >/dev/null
 echo "staff-password" | "$bin" user add --username staff --role staff >/dev/null
-exec "$bin" serve
+# The WeChat simulator stands in for api.weixin.qq.com, with its sandbox app registered as an
+# account, so campaigns get real tickets; it stops with this script.
+sim_addr="${E2E_SIM_ADDR:-127.0.0.1:3998}"
+"$bin" wechat-sim --addr "$sim_addr" >/dev/null 2>&1 &
+sim_pid=$!
+trap 'kill $sim_pid 2>/dev/null || true' EXIT
+for _ in $(seq 1 50); do (exec 3<>"/dev/tcp/${sim_addr%:*}/${sim_addr##*:}") 2>/dev/null && break; sleep 0.1; done
+echo "sandbox-secret-0123456789abcdef" | "$bin" account add --name "Sandbox 沙箱" --app-id wx5ce0b0a4d0000001 \
+  --token sandboxtoken --api-base "http://$sim_addr" >/dev/null
+"$bin" serve

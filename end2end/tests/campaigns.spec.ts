@@ -1,0 +1,140 @@
+import { test, expect, Page } from "@playwright/test";
+import * as fs from "fs";
+
+async function login(page: Page, username: string, password: string) {
+  await page.goto("/login");
+  await page.locator('input[name="username"]').fill(username);
+  await page.locator('input[name="password"]').fill(password);
+  await page.locator('button[type="submit"]').click();
+  await expect(page).toHaveURL(/\/$/);
+}
+
+/** The sandbox account (added by the start script), picked in the account select. */
+const SANDBOX = "Sandbox 沙箱 (wx5ce0b0a4d0000001)";
+
+/** Hydrated pages must finish hydrating before a click is handled by the app. */
+async function ready(page: Page, js: boolean) {
+  if (js) await expect(page.locator("body")).toHaveAttribute("data-hydrated", "true");
+}
+
+test("create a campaign, see its code, download PNG and SVG", async ({ page, javaScriptEnabled }, info) => {
+  const name = `春季海报 ${info.project.name}`;
+  await login(page, "staff", "staff-password");
+  await page.goto("/campaigns/new");
+  await ready(page, javaScriptEnabled);
+  await page.locator('select[name="account_id"]').selectOption({ label: SANDBOX });
+  await page.locator('input[name="name"]').fill(name);
+  await page.locator('input[name="group"]').fill("海报");
+  await page.getByTestId("create-submit").click();
+  await expect(page).toHaveURL(/\/campaigns\/\d+\?created=1$/);
+  await expect(page.getByTestId("notice")).toBeVisible();
+  await expect(page.locator("h1")).toHaveText(name);
+  // The code image loads (rendered by the server from WeChat's ticket url).
+  const img = page.getByTestId("qr-image");
+  await expect(img).toBeVisible();
+  expect(await img.evaluate((el: HTMLImageElement) => el.complete && el.naturalWidth > 0)).toBe(true);
+
+  const [png] = await Promise.all([page.waitForEvent("download"), page.getByTestId("png-860").click()]);
+  const pngPath = await png.path();
+  const head = fs.readFileSync(pngPath!).subarray(0, 8);
+  expect(head.equals(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]))).toBe(true);
+  const [svg] = await Promise.all([page.waitForEvent("download"), page.getByTestId("svg-download").click()]);
+  expect(fs.readFileSync((await svg.path())!, "utf8")).toContain("<svg");
+
+  // It is in the list, with its thumbnail.
+  await page.goto("/campaigns");
+  await expect(page.getByTestId("campaigns-table")).toContainText(name);
+});
+
+test("a duplicate scene is refused, naming the campaign that has it", async ({ page, javaScriptEnabled }, info) => {
+  const scene = `dup-${info.project.name}`;
+  await login(page, "staff", "staff-password");
+  for (const [i, expectOk] of [[1, true], [2, false]] as const) {
+    await page.goto("/campaigns/new");
+    await ready(page, javaScriptEnabled);
+    await page.locator('select[name="account_id"]').selectOption({ label: SANDBOX });
+    await page.locator('input[name="name"]').fill(`Scene owner ${i} ${info.project.name}`);
+    await page.getByTestId("scene").fill(scene);
+    await page.getByTestId("create-submit").click();
+    if (expectOk) {
+      await expect(page).toHaveURL(/\/campaigns\/\d+\?created=1$/);
+    } else {
+      await expect(page.locator('[data-field="scene"]')).toContainText(`Scene owner 1 ${info.project.name}`);
+    }
+  }
+});
+
+test("renew a temporary code", async ({ page, javaScriptEnabled }, info) => {
+  await login(page, "staff", "staff-password");
+  await page.goto("/campaigns/new");
+  await ready(page, javaScriptEnabled);
+  await page.locator('select[name="account_id"]').selectOption({ label: SANDBOX });
+  await page.locator('input[name="name"]').fill(`门店收银台 ${info.project.name}`);
+  await page.locator('input[name="kind"][value="temporary"]').check();
+  await page.getByTestId("expire-days").fill("7");
+  await page.getByTestId("create-submit").click();
+  await expect(page).toHaveURL(/\/campaigns\/\d+\?created=1$/);
+  await expect(page.getByTestId("expires-at")).toBeVisible();
+  const before = await page.getByTestId("qr-image").getAttribute("src");
+  const beforePng = await (await page.request.get(before!)).body();
+  await ready(page, javaScriptEnabled);
+  await page.getByTestId("renew").click();
+  await expect(page).toHaveURL(/\?renewed=1$/);
+  await expect(page.getByTestId("notice")).toBeVisible();
+  await expect(page.getByTestId("qr-image")).toBeVisible();
+  const afterPng = await (await page.request.get(before!)).body();
+  expect(afterPng.equals(beforePng)).toBe(false);
+});
+
+test("import a CSV: a bad row is reported by line number, then a good file imports", async ({ page, javaScriptEnabled }, info) => {
+  const p = info.project.name;
+  await login(page, "staff", "staff-password");
+  await page.goto("/campaigns/import");
+  await ready(page, javaScriptEnabled);
+  await page.locator('select[name="account_id"]').selectOption({ label: SANDBOX });
+  await page.getByTestId("csv").fill(`name,scene,kind,group,expire_days\nImported A ${p},,permanent,Import,\nImported B ${p},,temporary,Import,99\n`);
+  await page.getByTestId("import-submit").click();
+  await expect(page.getByTestId("row-problems")).toContainText("3");
+  await expect(page.getByTestId("row-problems")).toContainText("30");
+
+  await page.goto("/campaigns/import");
+  await ready(page, javaScriptEnabled);
+  await page.locator('select[name="account_id"]').selectOption({ label: SANDBOX });
+  await page.getByTestId("csv").fill(`name,scene,kind,group,expire_days\nImported A ${p},,permanent,Import,\nImported B ${p},,temporary,Import,14\n`);
+  await page.getByTestId("import-submit").click();
+  await expect(page).toHaveURL(/\/campaigns\?imported=2$/);
+  await expect(page.getByTestId("campaigns-table")).toContainText(`Imported B ${p}`);
+});
+
+test("an admin adds an account and tests the connection against the simulator", async ({ page, javaScriptEnabled }, info) => {
+  await login(page, "admin", "admin-password");
+  await page.goto("/settings");
+  await ready(page, javaScriptEnabled);
+  // The sandbox account (added by the start script) connects to the simulator.
+  const sandbox = page.getByTestId("account-card").filter({ hasText: "wx5ce0b0a4d0000001" });
+  await expect(sandbox.getByTestId("callback-url")).toContainText("/wechat/callback/wx5ce0b0a4d0000001");
+  await sandbox.getByTestId("test-connection").click();
+  await expect(page.getByTestId("test-result")).toHaveAttribute("data-ok", "true");
+
+  // A new account whose AppID the simulator does not know: saved, and the test says why not.
+  const appId = info.project.name === "hydrated" ? "wx00000000000000a1" : "wx00000000000000b2";
+  await page.goto("/settings");
+  await ready(page, javaScriptEnabled);
+  const form = page.getByTestId("account-form");
+  await form.locator('input[name="name"]').fill(`Brand ${info.project.name}`);
+  await form.locator('input[name="app_id"]').fill(appId);
+  await form.locator('input[name="app_secret"]').fill("0123456789abcdef0123456789abcdef");
+  await form.locator('input[name="token"]').fill("brandtoken1");
+  await form.locator('select[name="message_mode"]').selectOption("plain");
+  await form.locator('input[name="api_base_url"]').fill("http://127.0.0.1:3998");
+  await page.getByTestId("save-account").click();
+  await expect(page).toHaveURL(/saved=/);
+  const card = page.getByTestId("account-card").filter({ hasText: appId });
+  await expect(card).toBeVisible();
+  // The secret is never shown back.
+  expect(await page.content()).not.toContain("0123456789abcdef0123456789abcdef");
+  await ready(page, javaScriptEnabled);
+  await card.getByTestId("test-connection").click();
+  await expect(page.getByTestId("test-result")).toHaveAttribute("data-ok", "false");
+  await expect(page.getByTestId("test-result")).not.toBeEmpty();
+});
