@@ -11,6 +11,7 @@ pub mod campaigns;
 pub mod db;
 pub mod entity;
 pub mod error;
+pub mod ingest;
 pub mod jobs;
 pub mod keys;
 pub mod qr;

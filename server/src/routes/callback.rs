@@ -1,0 +1,135 @@
+//! `GET/POST /wechat/callback/{app_id}`: WeChat's URL verification and event pushes
+//! (CONTRACT.md). The protocol is the `wechat` crate's; storing is `service::ingest`'s. This
+//! module maps their answers to HTTP and only answers `success` (or the reply) once the push
+//! is durable: committed, or fsynced to the spool.
+
+use super::ServerState;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use service::ingest::{Ingestor, Outcome, Push};
+use std::time::Duration;
+use wechat::{CallbackQuery, MAX_BODY, open_push, verify_url};
+
+/// Longest a push waits for its commit before we answer 503 (WeChat gives up at 5 s and
+/// retries; the retry is a no-op if the first try got stored after all).
+const ANSWER_WITHIN: Duration = Duration::from_millis(4500);
+/// AppIDs are 18 characters; anything much longer is not worth a database lookup.
+const APP_ID_MAX: usize = 32;
+
+/// Routes of this module, with the callback's own 64 KiB body cap.
+pub fn routes() -> Router<ServerState> {
+    Router::new().route("/wechat/callback/{app_id}", get(verify).post(receive)).layer(DefaultBodyLimit::max(MAX_BODY))
+}
+
+fn count(result: &'static str) {
+    metrics::counter!("sceneboard_callback_events_total", "result" => result).increment(1);
+}
+
+fn text(status: StatusCode, body: &'static str) -> Response {
+    (status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], body).into_response()
+}
+
+/// The account, or the answer to give instead (404 unknown, 503 database down).
+async fn account(ingest: &Ingestor, app_id: &str) -> Result<std::sync::Arc<service::ingest::CallbackAccount>, Response> {
+    if app_id.len() > APP_ID_MAX {
+        return Err(text(StatusCode::NOT_FOUND, "unknown account"));
+    }
+    match ingest.account(app_id).await {
+        Ok(Some(a)) => Ok(a),
+        Ok(None) => Err(text(StatusCode::NOT_FOUND, "unknown account")),
+        Err(_) => Err(text(StatusCode::SERVICE_UNAVAILABLE, "try again later")),
+    }
+}
+
+/// URL verification: echo `echostr` when the signature holds.
+async fn verify(State(ingest): State<Ingestor>, Path(app_id): Path<String>, Query(q): Query<CallbackQuery>) -> Response {
+    let account = match account(&ingest, &app_id).await {
+        Ok(a) => a,
+        Err(answer) => return answer,
+    };
+    match verify_url(&account.token, &q) {
+        Ok(echo) => ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], echo.to_owned()).into_response(),
+        Err(_) => {
+            tracing::debug!(app_id = %account.app_id, "URL verification with a bad signature");
+            text(StatusCode::FORBIDDEN, "bad signature")
+        }
+    }
+}
+
+/// An event push: verify, open, store durably, answer.
+async fn receive(
+    State(ingest): State<Ingestor>,
+    Path(app_id): Path<String>,
+    Query(q): Query<CallbackQuery>,
+    body: Bytes,
+) -> Response {
+    let account = match account(&ingest, &app_id).await {
+        Ok(a) => a,
+        Err(answer) => {
+            count("rejected");
+            return answer;
+        }
+    };
+    let Ok(body) = std::str::from_utf8(&body) else {
+        count("rejected");
+        return text(StatusCode::BAD_REQUEST, "the body is not UTF-8");
+    };
+    let opened = match open_push(&account.token, account.mode, account.crypt.as_ref(), &q, body) {
+        Ok(o) => o,
+        Err(e) => {
+            count("rejected");
+            let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST);
+            if status.is_server_error() {
+                tracing::error!(app_id = %account.app_id, error = %e, "cannot open a callback push");
+                return text(status, "this account's callback is not set up for encrypted pushes");
+            }
+            tracing::debug!(app_id = %account.app_id, error = %e, "callback push refused");
+            // The error text names the problem (signature, XML), never a secret.
+            return (status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], e.to_string()).into_response();
+        }
+    };
+    let push = Push::new(account.id, &opened.message, chrono::Utc::now());
+    let stored = match tokio::time::timeout(ANSWER_WITHIN, ingest.submit(push)).await {
+        Ok(Ok(stored)) => stored,
+        Ok(Err(e)) => {
+            count("failed");
+            tracing::warn!(app_id = %account.app_id, error = %e, "callback push not stored; WeChat will retry");
+            return text(StatusCode::SERVICE_UNAVAILABLE, "try again later");
+        }
+        Err(_) => {
+            count("failed");
+            tracing::warn!(app_id = %account.app_id, "callback push not stored in time; WeChat will retry");
+            return text(StatusCode::SERVICE_UNAVAILABLE, "try again later");
+        }
+    };
+    count(stored.outcome.as_str());
+    if stored.outcome == Outcome::Spooled {
+        return text(StatusCode::OK, "success");
+    }
+    let Some(reply) = stored.reply else {
+        return text(StatusCode::OK, "success");
+    };
+    let m = &opened.message;
+    let now = chrono::Utc::now().timestamp();
+    let xml = reply.to_xml(&m.from_user_name, &m.to_user_name, now);
+    let body = match (opened.encrypted, account.crypt.as_ref()) {
+        (true, Some(crypt)) => {
+            // The request's nonce is as good as any: it is only an input to the signature.
+            let nonce = q.nonce.as_deref().unwrap_or("0");
+            match crypt.seal_reply(&account.token, &xml, &now.to_string(), nonce) {
+                Ok(sealed) => sealed,
+                Err(e) => {
+                    // Stored already; without a reply WeChat simply shows nothing.
+                    tracing::error!(app_id = %account.app_id, error = %e, "cannot encrypt the welcome reply");
+                    return text(StatusCode::OK, "success");
+                }
+            }
+        }
+        _ => xml,
+    };
+    (StatusCode::OK, [(header::CONTENT_TYPE, "application/xml; charset=utf-8")], body).into_response()
+}

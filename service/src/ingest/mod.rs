@@ -1,0 +1,463 @@
+//! Callback ingestion: every push WeChat sends is stored exactly once, durably, with the
+//! hourly counters, subscriptions and tag jobs it implies updated in the same transaction.
+//!
+//! The callback route verifies and opens a push (the `wechat` crate), turns it into a
+//! [`Push`] and hands it to the [`Ingestor`]. One writer task owns all writes: it takes
+//! whatever pushes are queued (up to [`IngestOptions::max_batch`]), stores them in a single
+//! transaction (group commit: one fsync for many requests), and only then answers each
+//! request. If the database is unreachable the batch is appended to a spool file in the data
+//! dir (fsynced) and acknowledged; the writer replays the spool, in order, once the database
+//! answers again. Exactly-once rests on the events table's unique key (CONTRACT.md's "same
+//! push" rule): an insert that conflicts changes nothing else, so retries, replays and other
+//! instances can never count a push twice.
+//!
+//! Counting rules (CONTRACT.md "Event semantics"), all per UTC hour of the push's CreateTime:
+//! - `subscribe` with `qrscene_<scene>`: a scan and a new follower of the campaign (resolved
+//!   by scene, else by Ticket) and of the account; a new subscription attributed to it; the
+//!   scanner is recorded in `scanner_hours`. An unknown scene still counts on the account
+//!   (scans, new_followers) and adds to `unknown_scene_events`.
+//! - `subscribe` without a scene: organic. `account_hourly.new_followers` counts every new
+//!   follower; `organic_followers` is the organic part of it.
+//! - `SCAN`: a scan of the campaign and the account (unknown scene as above).
+//! - `unsubscribe`: closes the open subscription, one unsubscribe on its campaign (if any) and
+//!   on the account, and erases the follower's personal data (raw OpenIDs on events and
+//!   subscriptions, the fetched profile, pending tag jobs); the keyed hash stays.
+//! - A `subscribe` while a subscription is still open means we missed an `unsubscribe`: the
+//!   old subscription is closed and counted as unsubscribed, so net followers stay right.
+//! - Everything else is stored with kind `other`, raw XML kept.
+
+mod spool;
+mod store;
+mod writer;
+
+use crate::AppState;
+use crate::entity::wechat_account;
+use chrono::{DateTime, Utc};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, oneshot};
+use wechat::{EncryptMode, InboundMessage, MsgCrypt, Reply};
+
+/// Name of the spool file inside the data dir.
+pub const SPOOL_FILE: &str = "callback-spool.jsonl";
+/// Spooled lines that the database refused on replay for a reason other than being
+/// unreachable (kept for an operator, never dropped silently).
+pub const REJECTED_FILE: &str = "callback-spool.rejected.jsonl";
+
+/// Column widths of `events` (see the initial migration): values are cut to fit, so one odd
+/// push can never make a whole batch fail on PostgreSQL's `varchar(n)`.
+const OPENID_MAX: usize = 64;
+const MSG_TYPE_MAX: usize = 32;
+const EVENT_MAX: usize = 64;
+const EVENT_KEY_MAX: usize = 128;
+const TICKET_MAX: usize = 255;
+const TO_USER_MAX: usize = 64;
+
+/// One push as it will be stored: the de-duplication key already derived, text cleaned.
+///
+/// It is also the spool's line format (JSON), so a field added later must have a serde
+/// default to keep old spool files readable.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Push {
+    /// The account the push was sent to.
+    pub account_id: i32,
+    /// The account's original id (`ToUserName`), the sender of a reply.
+    pub to_user: String,
+    /// The follower's OpenID (`FromUserName`).
+    pub openid: String,
+    /// WeChat's CreateTime (Unix seconds).
+    pub create_time: i64,
+    /// `event`, `text`, `image`...
+    pub msg_type: String,
+    /// The Event name, or the MsgType for plain messages (part of the dedupe key).
+    pub event: String,
+    /// The EventKey, or the MsgId for plain messages; empty when absent (part of the key).
+    pub event_key: String,
+    /// The QR code's ticket, if any.
+    pub ticket: Option<String>,
+    /// The (decrypted) XML as received.
+    pub raw_xml: String,
+    /// When this server received it.
+    pub received_at: DateTime<Utc>,
+}
+
+impl Push {
+    /// Builds the push of an opened message for `account_id`.
+    pub fn new(account_id: i32, m: &InboundMessage, received_at: DateTime<Utc>) -> Self {
+        let is_event = m.msg_type.eq_ignore_ascii_case("event");
+        let (event, event_key) = if is_event {
+            (m.event.clone().unwrap_or_else(|| m.msg_type.clone()), m.event_key.clone().unwrap_or_default())
+        } else {
+            (m.msg_type.clone(), element_text(&m.raw, "MsgId").unwrap_or_default())
+        };
+        Self {
+            account_id,
+            to_user: clean(&m.to_user_name, TO_USER_MAX),
+            openid: clean(&m.from_user_name, OPENID_MAX),
+            create_time: m.create_time,
+            msg_type: clean(&m.msg_type, MSG_TYPE_MAX),
+            event: clean(&event, EVENT_MAX),
+            event_key: clean(&event_key, EVENT_KEY_MAX),
+            ticket: m.ticket.as_deref().map(|t| clean(t, TICKET_MAX)),
+            raw_xml: m.raw.replace('\0', "\u{FFFD}"),
+            received_at,
+        }
+    }
+}
+
+/// Drops NUL characters (PostgreSQL text refuses them) and cuts to `max` characters.
+fn clean(text: &str, max: usize) -> String {
+    text.chars().filter(|&c| c != '\0').take(max).collect()
+}
+
+/// The text of the first `<name>` element of a flat WeChat XML document (CDATA or not).
+/// Only used for `MsgId`, which `InboundMessage` does not carry.
+fn element_text(xml: &str, name: &str) -> Option<String> {
+    let open = format!("<{name}>");
+    let close = format!("</{name}>");
+    let start = xml.find(&open)? + open.len();
+    let end = start + xml[start..].find(&close)?;
+    let inner = xml[start..end].trim();
+    let inner = inner.strip_prefix("<![CDATA[").and_then(|s| s.strip_suffix("]]>")).unwrap_or(inner);
+    Some(inner.trim().to_owned()).filter(|s| !s.is_empty())
+}
+
+/// What happened to a push.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Newly stored (and counted).
+    Stored,
+    /// The same push was stored before: nothing changed.
+    Duplicate,
+    /// The database was unreachable: the push is in the spool (fsynced) and will be stored
+    /// when the database answers again.
+    Spooled,
+}
+
+impl Outcome {
+    /// A short label for logs and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Stored => "stored",
+            Outcome::Duplicate => "duplicate",
+            Outcome::Spooled => "spooled",
+        }
+    }
+}
+
+/// The durable result of [`Ingestor::submit`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Stored {
+    /// Stored, duplicate or spooled.
+    pub outcome: Outcome,
+    /// The event row, when known (not for spooled pushes).
+    pub event_id: Option<i64>,
+    /// The campaign the push was attributed to, if any.
+    pub campaign_id: Option<i32>,
+    /// The passive reply to send (the campaign's welcome message), if any. Duplicates get it
+    /// too: WeChat only retries when it did not get the first answer.
+    pub reply: Option<Reply>,
+}
+
+/// Why a push was not made durable; the callback answers 5xx so WeChat retries.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    /// The database is unreachable and there is no spool to fall back on.
+    #[error("the database is unavailable")]
+    Unavailable,
+    /// The database refused this push for a reason of its own (a bug, not an outage).
+    #[error("the push could not be stored: {0}")]
+    Rejected(String),
+    /// Neither the database nor the spool file could take the push.
+    #[error("the spool file could not be written: {0}")]
+    Spool(String),
+    /// The writer task is gone (shutting down).
+    #[error("the ingest writer has stopped")]
+    Stopped,
+}
+
+/// Tuning and the spool location.
+#[derive(Clone, Debug)]
+pub struct IngestOptions {
+    /// Directory of the spool file ([`SPOOL_FILE`]); `None` = no spool: pushes fail with
+    /// [`IngestError::Unavailable`] while the database is down.
+    pub spool_dir: Option<PathBuf>,
+    /// Most pushes stored in one transaction.
+    pub max_batch: usize,
+    /// Longest a batch transaction may take before the database counts as unreachable (the
+    /// batch then goes to the spool); keeps answers inside WeChat's 5 s.
+    pub store_timeout: Duration,
+    /// After the database failed, how long to send batches straight to the spool before
+    /// trying the database again.
+    pub retry_every: Duration,
+    /// How long a verified account stays cached (token, mode, AES key).
+    pub account_ttl: Duration,
+}
+
+impl Default for IngestOptions {
+    fn default() -> Self {
+        Self {
+            spool_dir: None,
+            max_batch: 256,
+            store_timeout: Duration::from_secs(3),
+            retry_every: Duration::from_secs(1),
+            account_ttl: Duration::from_secs(30),
+        }
+    }
+}
+
+impl IngestOptions {
+    /// Defaults, with the spool in `dir` (the server's data dir).
+    pub fn with_spool_dir(dir: impl Into<PathBuf>) -> Self {
+        Self { spool_dir: Some(dir.into()), ..Self::default() }
+    }
+}
+
+/// What the callback needs to know about an account to verify and open its pushes.
+pub struct CallbackAccount {
+    /// `wechat_accounts.id`.
+    pub id: i32,
+    /// The AppID.
+    pub app_id: String,
+    /// The callback Token (signatures).
+    pub token: String,
+    /// The configured message mode.
+    pub mode: EncryptMode,
+    /// The AES key, when one is configured (and could be opened).
+    pub crypt: Option<MsgCrypt>,
+}
+
+impl fmt::Debug for CallbackAccount {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CallbackAccount")
+            .field("id", &self.id)
+            .field("app_id", &self.app_id)
+            .field("mode", &self.mode)
+            .field("crypt", &self.crypt.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+struct Cached {
+    at: Instant,
+    account: Arc<CallbackAccount>,
+}
+
+pub(crate) struct Job {
+    pub(crate) push: Push,
+    pub(crate) answer: oneshot::Sender<Result<Stored, IngestError>>,
+}
+
+struct Inner {
+    st: AppState,
+    tx: mpsc::Sender<Job>,
+    accounts: Mutex<HashMap<String, Cached>>,
+    account_ttl: Duration,
+    spool_path: Option<PathBuf>,
+}
+
+/// The door into the ingest writer; cheap to clone (one per server, in its router state).
+#[derive(Clone)]
+pub struct Ingestor {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for Ingestor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Ingestor").field("spool", &self.inner.spool_path).finish_non_exhaustive()
+    }
+}
+
+/// Queued pushes beyond this make `submit` wait (back-pressure instead of unbounded memory).
+const QUEUE: usize = 8192;
+
+impl Ingestor {
+    /// Starts the writer task (and, when a spool file with pushes exists, their replay).
+    /// Needs a Tokio runtime. Fails only when the spool file cannot be opened.
+    pub fn spawn(st: AppState, opts: IngestOptions) -> std::io::Result<Self> {
+        let spool = match &opts.spool_dir {
+            Some(dir) => Some(spool::Spool::open(dir)?),
+            None => None,
+        };
+        let spool_path = spool.as_ref().map(|s| s.path().to_owned());
+        if let Some(s) = &spool
+            && s.pending()
+        {
+            tracing::warn!(path = %s.path().display(), "spooled pushes found: replaying them into the database");
+        }
+        let (tx, rx) = mpsc::channel(QUEUE);
+        tokio::spawn(writer::run(st.clone(), rx, spool, opts.clone()));
+        Ok(Self {
+            inner: Arc::new(Inner { st, tx, accounts: Mutex::new(HashMap::new()), account_ttl: opts.account_ttl, spool_path }),
+        })
+    }
+
+    /// An ingestor without a spool (tests and tools that do not serve WeChat for real).
+    pub fn without_spool(st: AppState) -> Self {
+        Self::spawn(st, IngestOptions::default()).expect("no spool file to open")
+    }
+
+    /// The spool file, when there is one.
+    pub fn spool_path(&self) -> Option<&Path> {
+        self.inner.spool_path.as_deref()
+    }
+
+    /// The account with this AppID, for verifying its pushes; `Ok(None)` when unknown.
+    ///
+    /// Cached for [`IngestOptions::account_ttl`]; while the database is unreachable a cached
+    /// entry is used however old, so pushes of known accounts can still be spooled.
+    pub async fn account(&self, app_id: &str) -> Result<Option<Arc<CallbackAccount>>, IngestError> {
+        let cached = {
+            let map = self.inner.accounts.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            map.get(app_id).map(|c| (c.at.elapsed() < self.inner.account_ttl, c.account.clone()))
+        };
+        if let Some((true, account)) = &cached {
+            return Ok(Some(account.clone()));
+        }
+        let found = tokio::time::timeout(
+            Duration::from_secs(2),
+            wechat_account::Entity::find().filter(wechat_account::Column::AppId.eq(app_id)).one(&self.inner.st.db),
+        )
+        .await;
+        let model = match found {
+            Ok(Ok(m)) => m,
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "cannot look up a WeChat account for its callback");
+                return cached.map(|(_, a)| Some(a)).ok_or(IngestError::Unavailable);
+            }
+            Err(_) => return cached.map(|(_, a)| Some(a)).ok_or(IngestError::Unavailable),
+        };
+        let mut map = self.inner.accounts.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let Some(model) = model else {
+            map.remove(app_id);
+            return Ok(None);
+        };
+        let account = Arc::new(callback_account(&self.inner.st, model));
+        map.insert(app_id.to_owned(), Cached { at: Instant::now(), account: account.clone() });
+        Ok(Some(account))
+    }
+
+    /// Forgets cached accounts (after an admin changed a Token or key, so the change applies
+    /// at once rather than after the TTL).
+    pub fn forget_accounts(&self) {
+        self.inner.accounts.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clear();
+    }
+
+    /// Stores one push, durably, and answers once it is committed (or fsynced to the spool).
+    pub async fn submit(&self, push: Push) -> Result<Stored, IngestError> {
+        let (answer, rx) = oneshot::channel();
+        self.inner.tx.send(Job { push, answer }).await.map_err(|_| IngestError::Stopped)?;
+        rx.await.map_err(|_| IngestError::Stopped)?
+    }
+}
+
+fn callback_account(st: &AppState, m: wechat_account::Model) -> CallbackAccount {
+    let mode = m.message_mode.parse().unwrap_or_else(|_| {
+        tracing::warn!(app_id = %m.app_id, "unknown message mode in the database; treating it as plain");
+        EncryptMode::Plain
+    });
+    let crypt = m.aes_key_enc.as_deref().and_then(|sealed| {
+        let opened = st.keys.open(&format!("wechat_accounts.aes_key:{}", m.app_id), sealed).ok().and_then(|key| {
+            MsgCrypt::new(&key, &m.app_id).ok()
+        });
+        if opened.is_none() {
+            // Wrong secret key or a damaged value: encrypted pushes will be refused as a
+            // setup error; the reason is never the key itself.
+            tracing::error!(app_id = %m.app_id, "the account's EncodingAESKey cannot be opened");
+        }
+        opened
+    });
+    CallbackAccount { id: m.id, app_id: m.app_id, token: m.token, mode, crypt }
+}
+
+/// A campaign's welcome message (`campaigns.welcome_message` JSON) as a passive reply.
+pub fn welcome_reply(json: &str) -> Option<Reply> {
+    #[derive(Deserialize)]
+    #[serde(tag = "type", rename_all = "lowercase")]
+    enum Welcome {
+        Text {
+            content: String,
+        },
+        News {
+            title: String,
+            #[serde(default)]
+            description: String,
+            #[serde(default)]
+            url: String,
+            #[serde(default)]
+            pic_url: String,
+        },
+    }
+    match serde_json::from_str::<Welcome>(json) {
+        Ok(Welcome::Text { content }) if !content.trim().is_empty() => Some(Reply::Text { content }),
+        Ok(Welcome::News { title, description, url, pic_url }) if !title.trim().is_empty() => {
+            Some(Reply::News { title, description, url, pic_url })
+        }
+        Ok(_) => None,
+        Err(e) => {
+            tracing::warn!(error = %e, "a campaign's welcome message is not valid JSON; no reply sent");
+            None
+        }
+    }
+}
+
+/// Unix seconds of the start of the UTC hour containing `t`.
+pub fn hour_bucket(t: i64) -> i64 {
+    t - t.rem_euclid(3600)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msg(xml: &str) -> InboundMessage {
+        InboundMessage::parse(xml).unwrap()
+    }
+
+    #[test]
+    fn dedupe_key_of_events_and_messages() {
+        let e = msg(&wechat::xml::event_xml("gh_a", "o1", 7, "subscribe", Some("qrscene_5"), Some("T")));
+        let p = Push::new(1, &e, Utc::now());
+        assert_eq!((p.event.as_str(), p.event_key.as_str(), p.ticket.as_deref()), ("subscribe", "qrscene_5", Some("T")));
+        let u = msg(&wechat::xml::event_xml("gh_a", "o1", 8, "unsubscribe", Some(""), None));
+        assert_eq!(Push::new(1, &u, Utc::now()).event_key, "");
+        let text = msg("<xml><ToUserName>gh_a</ToUserName><FromUserName>o1</FromUserName><CreateTime>9</CreateTime>\
+            <MsgType><![CDATA[text]]></MsgType><Content>hi</Content><MsgId>  <![CDATA[2345]]> </MsgId></xml>");
+        let p = Push::new(1, &text, Utc::now());
+        assert_eq!((p.event.as_str(), p.event_key.as_str()), ("text", "2345"));
+    }
+
+    #[test]
+    fn oversized_and_nul_values_are_cut_to_the_columns() {
+        let key = format!("{}\0x", "k".repeat(300));
+        let e = msg(&wechat::xml::event_xml("gh_a", &"o".repeat(100), 7, "CLICK", Some(&key), None));
+        let p = Push::new(1, &e, Utc::now());
+        assert_eq!(p.openid.chars().count(), OPENID_MAX);
+        assert_eq!(p.event_key, "k".repeat(EVENT_KEY_MAX));
+        assert!(!p.raw_xml.contains('\0'));
+    }
+
+    #[test]
+    fn welcome_messages() {
+        assert_eq!(welcome_reply(r#"{"type":"text","content":"hi"}"#), Some(Reply::Text { content: "hi".into() }));
+        assert_eq!(
+            welcome_reply(r#"{"type":"news","title":"T","description":"D","url":"https://u","pic_url":"https://p"}"#),
+            Some(Reply::News { title: "T".into(), description: "D".into(), url: "https://u".into(), pic_url: "https://p".into() })
+        );
+        assert_eq!(welcome_reply(r#"{"type":"text","content":"  "}"#), None);
+        assert_eq!(welcome_reply("not json"), None);
+        assert_eq!(welcome_reply(r#"{"type":"video"}"#), None);
+    }
+
+    #[test]
+    fn hours() {
+        assert_eq!(hour_bucket(1_714_035_600), 1_714_035_600);
+        assert_eq!(hour_bucket(1_714_039_199), 1_714_035_600);
+        assert_eq!(hour_bucket(-1), -3600);
+    }
+}

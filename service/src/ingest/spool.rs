@@ -1,0 +1,194 @@
+//! The spool: pushes acknowledged while the database was unreachable, one JSON line each,
+//! fsynced before the answer goes out. The writer replays it from the front; the file is
+//! emptied only once every line is committed. A crash at any point loses nothing: a line
+//! replayed twice is a duplicate push, which the events table's unique key turns into a no-op.
+
+use super::{Push, REJECTED_FILE, SPOOL_FILE};
+use serde::{Deserialize, Serialize};
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+/// The line format; `v` lets a later version read older spools.
+#[derive(Serialize, Deserialize)]
+struct Line {
+    v: u8,
+    push: Push,
+}
+
+/// A spooled push and the file offset just after its line.
+pub(crate) struct Spooled {
+    pub(crate) push: Push,
+    pub(crate) end: u64,
+}
+
+/// The spool file of this instance. Only the writer task touches it. Its I/O is blocking on
+/// purpose: the writer must wait for the fsync before answering anyway, and it only happens
+/// while the database is down.
+pub(crate) struct Spool {
+    path: PathBuf,
+    rejected: PathBuf,
+    file: File,
+    len: u64,
+    read_pos: u64,
+}
+
+impl Spool {
+    /// Opens (creating) the spool in `dir`. A torn last line (a crash in the middle of an
+    /// append that was therefore never acknowledged) is cut off, so later appends start on a
+    /// fresh line.
+    pub(crate) fn open(dir: &Path) -> io::Result<Self> {
+        std::fs::create_dir_all(dir)?;
+        let path = dir.join(SPOOL_FILE);
+        let mut file = OpenOptions::new().read(true).append(true).create(true).open(&path)?;
+        let mut data = Vec::new();
+        file.read_to_end(&mut data)?;
+        let keep = data.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        if keep < data.len() {
+            tracing::warn!(path = %path.display(), bytes = data.len() - keep, "cutting a torn line off the spool");
+            file.set_len(keep as u64)?;
+            file.sync_all()?;
+        }
+        Ok(Self { rejected: dir.join(REJECTED_FILE), path, file, len: keep as u64, read_pos: 0 })
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Lines not yet replayed?
+    pub(crate) fn pending(&self) -> bool {
+        self.read_pos < self.len
+    }
+
+    /// Appends the pushes and fsyncs; on failure the file is cut back, so no torn line is
+    /// left behind and nothing of this call counts as spooled.
+    pub(crate) fn append<'a>(&mut self, pushes: impl IntoIterator<Item = &'a Push>) -> io::Result<()> {
+        let mut buf = Vec::new();
+        for push in pushes {
+            serde_json::to_writer(&mut buf, &Line { v: 1, push: push.clone() }).map_err(io::Error::other)?;
+            buf.push(b'\n');
+        }
+        let written = self.file.write_all(&buf).and_then(|()| self.file.sync_data());
+        if let Err(e) = written {
+            let _ = self.file.set_len(self.len);
+            return Err(e);
+        }
+        self.len += buf.len() as u64;
+        Ok(())
+    }
+
+    /// Up to `max` pushes from the replay position (lines that cannot be read are moved to
+    /// the rejected file rather than blocking the spool forever).
+    pub(crate) fn read(&mut self, max: usize) -> io::Result<Vec<Spooled>> {
+        let mut reader = BufReader::new(File::open(&self.path)?);
+        reader.seek(SeekFrom::Start(self.read_pos))?;
+        let mut pos = self.read_pos;
+        let mut out = Vec::new();
+        let mut line = String::new();
+        while out.len() < max && pos < self.len {
+            line.clear();
+            let n = reader.read_line(&mut line)?;
+            if n == 0 {
+                break;
+            }
+            pos += n as u64;
+            match serde_json::from_str::<Line>(line.trim_end()) {
+                Ok(l) => out.push(Spooled { push: l.push, end: pos }),
+                // Set aside only when it is first in line, so it is moved exactly once; after
+                // good lines, stop and let the next call start with it.
+                Err(_) if !out.is_empty() => break,
+                Err(e) => {
+                    tracing::error!(error = %e, "unreadable spool line moved to {}", self.rejected.display());
+                    self.reject_raw(line.trim_end())?;
+                    self.read_pos = pos;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Everything up to `end` is committed.
+    pub(crate) fn advance(&mut self, end: u64) -> io::Result<()> {
+        self.read_pos = self.read_pos.max(end);
+        if self.read_pos >= self.len && self.len > 0 {
+            // All committed: empty the file (durably, so a restart does not replay again;
+            // replaying would be harmless, only slow).
+            self.file.set_len(0)?;
+            self.file.sync_all()?;
+            self.len = 0;
+            self.read_pos = 0;
+        }
+        Ok(())
+    }
+
+    /// Keeps a push the database refused (not an outage) for an operator to look at.
+    pub(crate) fn reject(&mut self, push: &Push) -> io::Result<()> {
+        let line = serde_json::to_string(&Line { v: 1, push: push.clone() }).map_err(io::Error::other)?;
+        self.reject_raw(&line)
+    }
+
+    fn reject_raw(&self, line: &str) -> io::Result<()> {
+        let mut f = OpenOptions::new().append(true).create(true).open(&self.rejected)?;
+        f.write_all(line.as_bytes())?;
+        f.write_all(b"\n")?;
+        f.sync_data()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Utc;
+
+    fn push(n: i64) -> Push {
+        Push {
+            account_id: 1,
+            to_user: "gh".into(),
+            openid: format!("o{n}"),
+            create_time: n,
+            msg_type: "event".into(),
+            event: "SCAN".into(),
+            event_key: "1".into(),
+            ticket: None,
+            raw_xml: "<xml/>".into(),
+            received_at: Utc::now(),
+        }
+    }
+
+    #[test]
+    fn append_read_advance_and_torn_tail() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Spool::open(dir.path()).unwrap();
+        assert!(!s.pending());
+        s.append(&[push(1), push(2), push(3)]).unwrap();
+        let first = s.read(2).unwrap();
+        assert_eq!(first.iter().map(|l| l.push.create_time).collect::<Vec<_>>(), vec![1, 2]);
+        s.advance(first[1].end).unwrap();
+        assert!(s.pending());
+        // A crash mid-append leaves a torn line; reopening cuts it and keeps the rest.
+        drop(s);
+        std::fs::OpenOptions::new().append(true).open(dir.path().join(SPOOL_FILE)).unwrap().write_all(b"{\"v\":1,\"pu").unwrap();
+        let mut s = Spool::open(dir.path()).unwrap();
+        let all = s.read(10).unwrap();
+        assert_eq!(all.iter().map(|l| l.push.create_time).collect::<Vec<_>>(), vec![1, 2, 3], "replay restarts from the front");
+        s.append(&[push(4)]).unwrap();
+        let all = s.read(10).unwrap();
+        assert_eq!(all.len(), 4);
+        s.advance(all[3].end).unwrap();
+        assert!(!s.pending());
+        assert_eq!(std::fs::metadata(dir.path().join(SPOOL_FILE)).unwrap().len(), 0);
+    }
+
+    #[test]
+    fn unreadable_lines_are_set_aside() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(SPOOL_FILE), "garbage\n").unwrap();
+        let mut s = Spool::open(dir.path()).unwrap();
+        s.append(&[push(5)]).unwrap();
+        let lines = s.read(10).unwrap();
+        assert_eq!(lines.len(), 1);
+        assert_eq!(lines[0].push.create_time, 5);
+        assert_eq!(std::fs::read_to_string(dir.path().join(REJECTED_FILE)).unwrap(), "garbage\n");
+    }
+}
