@@ -5,6 +5,8 @@
 #   3. `cargo test` for every crate: unit, property, service and route tests; the database
 #      tests run each case on a fresh SQLite file AND a fresh PostgreSQL database
 #   4. Playwright in Debian's Chromium, hydrated and with JavaScript off
+#   5. the callback fault drill (scripts/fault-drill.sh): PostgreSQL stopped and the server
+#      SIGKILLed under load; every acknowledged push must be stored exactly once
 # The test build uses the same RUSTFLAGS and LEPTOS_* as cargo-leptos' debug build, so the
 # dependencies compile once for both.
 set -euo pipefail
@@ -33,3 +35,6 @@ cargo test --workspace --exclude frontend
 echo "==> Playwright (hydrated and JavaScript off)"
 export SCENEBOARD_BIN="${CARGO_TARGET_DIR:-$root/target}/debug/sceneboard"
 (cd end2end && npx playwright test)
+
+echo "==> fault drill (PostgreSQL stopped and the server killed under load)"
+"$root/scripts/fault-drill.sh"

@@ -128,6 +128,11 @@ pub async fn save_account(
         Some(Err(_)) => return Err(service::ServiceError::NotFound.into()),
         None => accounts::create(&st, input, Some(user.id)).await?,
     };
+    // This instance's callback stops using the old Token/key at once; other instances pick
+    // the change up within their cache's 30 s.
+    if let Some(ingest) = use_context::<service::ingest::Ingestor>() {
+        ingest.forget_accounts();
+    }
     leptos_axum::redirect(&format!("/settings?saved={}#account-{}", saved.id, saved.id));
     Ok(saved.id)
 }

@@ -55,7 +55,11 @@ pub fn leptos_options(cfg: &Config) -> LeptosOptions {
 
 /// Run the HTTP server until Ctrl-C or SIGTERM.
 pub async fn serve(cfg: Config) -> anyhow::Result<()> {
-    let state = ServerState { leptos: leptos_options(&cfg), app: app_state(&cfg).await? };
+    let app = app_state(&cfg).await?;
+    // The callback's writer; replays any spool a previous run left behind.
+    let ingest = service::ingest::Ingestor::spawn(app.clone(), service::ingest::IngestOptions::with_spool_dir(&cfg.data_dir))
+        .with_context(|| format!("cannot open the callback spool in {}", cfg.data_dir.display()))?;
+    let state = ServerState { leptos: leptos_options(&cfg), app, ingest };
     tokio::spawn(purge_sessions(state.app.db.clone()));
     crate::worker::spawn(state.app.clone());
     let app = router(state);

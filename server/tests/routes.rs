@@ -15,9 +15,11 @@ struct Running {
 }
 
 async fn start(t: TestDb) -> Running {
+    let app = t.state();
     let state = ServerState {
         leptos: leptos::prelude::LeptosOptions::builder().output_name("sceneboard").site_root("target/site").build(),
-        app: t.state(),
+        ingest: service::ingest::Ingestor::without_spool(app.clone()),
+        app,
     };
     users::create(&t.db, "admin", "admin-password", Role::Admin, None).await.unwrap();
     users::create(&t.db, "staff", "staff-password", Role::Staff, None).await.unwrap();
@@ -168,9 +170,11 @@ dual_test!(pages_render_in_both_languages, |t: TestDb| async move {
 
 dual_test!(first_admin_hint_when_no_users, |t: TestDb| async move {
     // A server over a database with no user yet.
+    let app = t.state();
     let state = ServerState {
         leptos: leptos::prelude::LeptosOptions::builder().output_name("sceneboard").build(),
-        app: t.state(),
+        ingest: service::ingest::Ingestor::without_spool(app.clone()),
+        app,
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

@@ -1,6 +1,7 @@
 //! The HTTP surface: one module per route area, assembled by [`router`].
 
 pub mod auth;
+pub mod callback;
 pub mod codes;
 pub mod health;
 pub mod lang;
@@ -21,6 +22,8 @@ use tower_http::trace::TraceLayer;
 pub struct ServerState {
     pub leptos: LeptosOptions,
     pub app: AppState,
+    /// The callback's ingest writer (group commit, spool).
+    pub ingest: service::ingest::Ingestor,
 }
 
 /// Largest request body accepted anywhere (forms, server functions). The WeChat callback
@@ -31,7 +34,12 @@ const BODY_LIMIT: usize = 1024 * 1024;
 pub fn router(state: ServerState) -> Router {
     let routes = generate_route_list(App);
     let app_state = state.app.clone();
-    let context = move || provide_context(app_state.clone());
+    let ingest = state.ingest.clone();
+    let context = move || {
+        provide_context(app_state.clone());
+        // Server functions that change an account tell the callback to drop its cached copy.
+        provide_context(ingest.clone());
+    };
     let leptos = state.leptos.clone();
     Router::new()
         .route("/api/login", post(auth::login))
@@ -39,6 +47,7 @@ pub fn router(state: ServerState) -> Router {
         .route("/lang/{code}", get(lang::switch))
         .route("/healthz", get(health::healthz))
         .route("/metrics", get(crate::metrics::render))
+        .merge(callback::routes())
         .merge(codes::routes())
         .leptos_routes_with_context(&state, routes, context.clone(), move || shell(leptos.clone()))
         .fallback(file_and_error_handler_with_context::<ServerState, _>(context, shell))

@@ -21,6 +21,7 @@ pub async fn start(t: TestDb) -> Running {
     let state = ServerState {
         leptos: leptos::prelude::LeptosOptions::builder().output_name("sceneboard").site_root("target/site").build(),
         app: app.clone(),
+        ingest: service::ingest::Ingestor::without_spool(app.clone()),
     };
     users::create(&t.db, "admin", "admin-password", Role::Admin, None).await.unwrap();
     users::create(&t.db, "staff", "staff-password", Role::Staff, None).await.unwrap();
