@@ -14,7 +14,10 @@ const addr = process.env.E2E_ADDR ?? "127.0.0.1:3999";
 export default defineConfig({
   testDir: "./tests",
   timeout: 30_000,
-  retries: 0,
+  // One retry: a rare navigation stall of headless Chromium on this 2-core machine (seen once
+  // in about ten full runs, never on the same test twice) must not turn CI red; a real
+  // failure fails both tries, and the list reporter marks a retried pass as "flaky".
+  retries: 1,
   workers: 1,
   reporter: [["list"]],
   use: {

@@ -112,13 +112,11 @@ pub mod ssr {
     /// The shared state provided to every request.
     pub fn state() -> Result<AppState, AppError> {
         use_context::<AppState>().ok_or_else(|| {
-            // Without an owner this is the fetch of a resource whose component was already
-            // dropped (Suspense re-rendered it during SSR): its result is discarded anyway.
-            if leptos::prelude::Owner::current().is_some() {
-                tracing::error!("AppState missing from the Leptos context");
-            } else {
-                tracing::debug!("server function ran after its page was disposed");
-            }
+            // Seen only for fetches of resources whose page was already rendered and cleaned
+            // up (nested Suspense instantiates a page twice during SSR; the late fetch finds
+            // its owner's context cleared). The result is discarded, so this is not an error;
+            // a real wiring mistake shows up as 500s in the route tests.
+            tracing::debug!("AppState missing from the Leptos context");
             AppError::Internal
         })
     }
@@ -126,7 +124,8 @@ pub mod ssr {
     /// The user of the request's session cookie, if it is live.
     pub async fn session_user() -> Result<Option<User>, AppError> {
         let jar: CookieJar = leptos_axum::extract().await.map_err(|e| {
-            tracing::error!(error = %e, "cannot read request cookies");
+            // Same late-fetch case as in `state()`.
+            tracing::debug!(error = %e, "cannot read request cookies");
             AppError::Internal
         })?;
         let Some(cookie) = jar.get(sessions::COOKIE_NAME) else {
