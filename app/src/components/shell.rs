@@ -8,41 +8,21 @@ use leptos::prelude::*;
 use leptos_router::components::{A, Outlet, Redirect};
 use leptos_router::hooks::use_location;
 
-/// Loads the session's user, then renders the layout around the page, or redirects to
-/// `/login?next=…`.
+/// The session's user, loaded once by the shell; pages that need it read it inside their own
+/// `<Suspense>` (`use_context::<UserResource>()`).
+#[derive(Clone, Copy)]
+pub struct UserResource(pub Resource<Result<Option<SignedInUser>, crate::error::AppError>>);
+
+/// The frame around every signed-in page. The page itself (`<Outlet/>`) is rendered outside
+/// any `<Suspense>` closure: a page that creates its resources inside another Suspense's
+/// child closure can leave a server-rendered response waiting forever (leptos issue #4866),
+/// so only the header waits for the user. Without a session the header redirects to
+/// `/login?next=…`, and the page's own data calls answer 401, which redirects the same way.
 #[component]
 pub fn Shell() -> impl IntoView {
     let user = Resource::new_blocking(|| (), |_| current_user());
+    provide_context(UserResource(user));
     let location = use_location();
-    view! {
-        <Suspense fallback=|| ()>
-            {move || Suspend::new(async move {
-                match user.await {
-                    Ok(Some(u)) => {
-                        provide_context(u.clone());
-                        view! { <Layout user=u /> }.into_any()
-                    }
-                    Ok(None) => {
-                        let next = location.pathname.get_untracked();
-                        let target = if next == "/" || next.is_empty() {
-                            "/login".to_string()
-                        } else {
-                            format!("/login?next={}", urlencode(&next))
-                        };
-                        view! { <Redirect path=target /> }.into_any()
-                    }
-                    Err(e) => view! { <ErrorPanel error=e /> }.into_any(),
-                }
-            })}
-        </Suspense>
-    }
-}
-
-#[component]
-fn Layout(user: SignedInUser) -> impl IntoView {
-    let i18n = use_i18n();
-    let is_admin = user.is_admin;
-    let role = move || if is_admin { t_string!(i18n, role_admin) } else { t_string!(i18n, role_staff) };
     view! {
         <div class="app">
             <header class="topbar">
@@ -50,28 +30,55 @@ fn Layout(user: SignedInUser) -> impl IntoView {
                     <span class="brand-mark" aria-hidden="true">"▦"</span>
                     <span class="brand-name">"Sceneboard"</span>
                 </a>
-                // <details> opens the menu on phones without any JavaScript.
-                <details class="nav-toggle">
-                    <summary>{t!(i18n, nav_menu)}</summary>
-                    <Nav is_admin=is_admin />
-                </details>
-                <nav class="nav-wide" aria-label="main">
-                    <NavLinks is_admin=is_admin />
-                </nav>
-                <div class="topbar-end">
-                    <LangSwitch />
-                    <span class="user-chip" title=move || t_string!(i18n, signed_in_as).to_string()>
-                        <span class="user-name" data-testid="current-user">{user.username.clone()}</span>
-                        <span class="badge">{role}</span>
-                    </span>
-                    <form method="post" action="/api/logout" class="inline-form">
-                        <button type="submit" class="btn btn-ghost btn-sm">{t!(i18n, logout)}</button>
-                    </form>
-                </div>
+                <Suspense fallback=|| ()>
+                    {move || Suspend::new(async move {
+                        match user.await {
+                            Ok(Some(u)) => view! { <TopbarUser user=u /> }.into_any(),
+                            Ok(None) => {
+                                let next = location.pathname.get_untracked();
+                                view! { <Redirect path=login_target(&next) /> }.into_any()
+                            }
+                            Err(e) => view! { <ErrorPanel error=e /> }.into_any(),
+                        }
+                    })}
+                </Suspense>
             </header>
             <main class="content">
                 <Outlet />
             </main>
+        </div>
+    }
+}
+
+/// Where to send a visitor without a session: the login page, coming back here afterwards.
+pub fn login_target(path: &str) -> String {
+    if path == "/" || path.is_empty() { "/login".to_string() } else { format!("/login?next={}", urlencode(path)) }
+}
+
+/// Navigation, language switch, the signed-in user and logout.
+#[component]
+fn TopbarUser(user: SignedInUser) -> impl IntoView {
+    let i18n = use_i18n();
+    let is_admin = user.is_admin;
+    let role = move || if is_admin { t_string!(i18n, role_admin) } else { t_string!(i18n, role_staff) };
+    view! {
+        // <details> opens the menu on phones without any JavaScript.
+        <details class="nav-toggle">
+            <summary>{t!(i18n, nav_menu)}</summary>
+            <Nav is_admin=is_admin />
+        </details>
+        <nav class="nav-wide" aria-label="main">
+            <NavLinks is_admin=is_admin />
+        </nav>
+        <div class="topbar-end">
+            <LangSwitch />
+            <span class="user-chip" title=move || t_string!(i18n, signed_in_as).to_string()>
+                <span class="user-name" data-testid="current-user">{user.username.clone()}</span>
+                <span class="badge">{role}</span>
+            </span>
+            <form method="post" action="/api/logout" class="inline-form">
+                <button type="submit" class="btn btn-ghost btn-sm">{t!(i18n, logout)}</button>
+            </form>
         </div>
     }
 }

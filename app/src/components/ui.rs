@@ -46,7 +46,10 @@ pub fn ErrorPanel(error: AppError) -> impl IntoView {
     crate::error::set_status(error.status_code());
     match error {
         AppError::Forbidden => view! { <Forbidden /> }.into_any(),
-        AppError::Unauthorized => view! { <leptos_router::components::Redirect path="/login" /> }.into_any(),
+        AppError::Unauthorized => {
+            let here = leptos_router::hooks::use_location().pathname.get_untracked();
+            view! { <leptos_router::components::Redirect path=crate::components::shell::login_target(&here) /> }.into_any()
+        }
         AppError::NotFound => view! { <crate::pages::errors::NotFound /> }.into_any(),
         _ => view! { <ServerError /> }.into_any(),
     }

@@ -16,7 +16,7 @@ pub fn AuditPage() -> impl IntoView {
         |(page, kind)| audit_log(page, kind),
     );
     view! {
-        <Title text=move || t_string!(i18n, audit_title).to_string() />
+        <Title text=t_string!(i18n, audit_title).to_string() />
         <PageHeader title=Signal::derive(move || t_string!(i18n, audit_title).to_string()) />
         <nav class="tabs" aria-label="filter">
             <a href="/audit">{t!(i18n, audit_all)}</a>

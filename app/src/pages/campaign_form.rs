@@ -21,7 +21,7 @@ pub fn NewCampaignPage() -> impl IntoView {
     let i18n = use_i18n();
     let data = Resource::new_blocking(|| (), |_| campaign_form_data());
     view! {
-        <Title text=move || t_string!(i18n, campaigns_new).to_string() />
+        <Title text=t_string!(i18n, campaigns_new).to_string() />
         <PageHeader title=Signal::derive(move || t_string!(i18n, campaigns_new).to_string()) />
         <Suspense fallback=|| view! { <Loading /> }>
             {move || Suspend::new(async move {

@@ -14,7 +14,7 @@ pub fn ImportPage() -> impl IntoView {
     let i18n = use_i18n();
     let data = Resource::new_blocking(|| (), |_| campaign_form_data());
     view! {
-        <Title text=move || t_string!(i18n, campaigns_import).to_string() />
+        <Title text=t_string!(i18n, campaigns_import).to_string() />
         <PageHeader title=Signal::derive(move || t_string!(i18n, campaigns_import).to_string()) />
         <p class="muted"><a href="/campaigns">{t!(i18n, back_to_campaigns)}</a></p>
         <Suspense fallback=|| view! { <Loading /> }>

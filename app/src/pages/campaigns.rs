@@ -30,7 +30,7 @@ pub fn CampaignsPage() -> impl IntoView {
         |(q, group, status, sort, page)| list_campaigns(q, group, status, sort, page),
     );
     view! {
-        <Title text=move || t_string!(i18n, campaigns_title).to_string() />
+        <Title text=t_string!(i18n, campaigns_title).to_string() />
         <PageHeader title=Signal::derive(move || t_string!(i18n, campaigns_title).to_string())>
             <a class="btn" href="/campaigns/import" data-testid="import-link">{t!(i18n, campaigns_import)}</a>
             <a class="btn btn-primary" href="/campaigns/new" data-testid="new-campaign">{t!(i18n, campaigns_new)}</a>

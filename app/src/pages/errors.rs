@@ -10,7 +10,7 @@ fn ErrorView(code: u16, title: Signal<String>, body: Signal<String>) -> impl Int
     let i18n = use_i18n();
     set_status(code);
     view! {
-        <Title text=title />
+        <Title text=title.get_untracked() />
         <section class="error-page" data-testid="error-page">
             <p class="error-code">{code}</p>
             <h1>{title}</h1>

@@ -20,7 +20,7 @@ pub fn LoginPage() -> impl IntoView {
     let next = use_query_map().with_untracked(|q| q.get("next").unwrap_or_default());
     let state = Resource::new_blocking(|| (), |_| async { (current_user().await, setup_needed().await) });
     view! {
-        <Title text=move || t_string!(i18n, login_title).to_string() />
+        <Title text=t_string!(i18n, login_title).to_string() />
         <main class="auth-page">
             <div class="auth-card card">
                 <div class="auth-brand">

@@ -1,6 +1,6 @@
 //! Users (admins only): create, disable and enable, change role, reset password.
 
-use crate::auth::{ChangeUser, CreateUser, ResetUserPassword, SignedInUser, UserRow, list_users};
+use crate::auth::{ChangeUser, CreateUser, ResetUserPassword, UserRow, list_users};
 use crate::components::ui::{ErrorPanel, FieldError, FormError, Loading, Notice, PageHeader, action_error};
 use crate::i18n::*;
 use leptos::form::ActionForm;
@@ -13,10 +13,15 @@ pub fn UsersPage() -> impl IntoView {
     // Keyed on the query string, so a change (which returns here with `?changed=…`) refetches.
     let search = leptos_router::hooks::use_location().search;
     let users = Resource::new_blocking(move || search.get(), |_| list_users());
+    let me = use_context::<crate::components::shell::UserResource>().map(|u| u.0);
     view! {
-        <Title text=move || t_string!(i18n, users_title).to_string() />
+        <Title text=t_string!(i18n, users_title).to_string() />
         <Suspense fallback=|| view! { <Loading /> }>
             {move || Suspend::new(async move {
+                let me = match me {
+                    Some(r) => r.await.ok().flatten().map(|u| u.id),
+                    None => None,
+                };
                 match users.await {
                     Err(e) => view! { <ErrorPanel error=e /> }.into_any(),
                     Ok(rows) => view! {
@@ -24,7 +29,7 @@ pub fn UsersPage() -> impl IntoView {
                         <Notice key="created" text=Signal::derive(move || t_string!(i18n, user_created_notice).to_string()) />
                         <Notice key="changed" text=Signal::derive(move || t_string!(i18n, user_changed_notice).to_string()) />
                         <Notice key="reset" text=Signal::derive(move || t_string!(i18n, user_reset_notice).to_string()) />
-                        <UsersTable rows=rows />
+                        <UsersTable rows=rows me=me />
                         <NewUserForm />
                         <p class="small muted">{t!(i18n, users_cli_hint)}</p>
                         <pre class="code">"sceneboard user add --username NAME --role staff"</pre>
@@ -36,13 +41,12 @@ pub fn UsersPage() -> impl IntoView {
 }
 
 #[component]
-fn UsersTable(rows: Vec<UserRow>) -> impl IntoView {
+fn UsersTable(rows: Vec<UserRow>, me: Option<i32>) -> impl IntoView {
     let i18n = use_i18n();
     let change = ServerAction::<ChangeUser>::new();
     let reset = ServerAction::<ResetUserPassword>::new();
     let change_error = action_error(change);
     let reset_error = action_error(reset);
-    let me = use_context::<SignedInUser>().map(|u| u.id);
     view! {
         <FormError error=change_error />
         <FormError error=reset_error fields=&["password"] />
