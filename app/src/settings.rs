@@ -26,6 +26,16 @@ pub struct AccountSummary {
     pub has_logo: bool,
 }
 
+/// The background job queue at a glance (renewals, tagging).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobsSummary {
+    pub queued: u64,
+    pub running: u64,
+    pub failed: u64,
+    /// The latest jobs that failed or are being retried: kind, attempts, error in words, when.
+    pub problems: Vec<(String, i32, String, String)>,
+}
+
 /// What the Settings page shows.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SettingsData {
@@ -36,6 +46,7 @@ pub struct SettingsData {
     pub default_timezone: String,
     /// The built-in simulator's address when this server runs one (demo), for sandbox accounts.
     pub simulator_url: Option<String>,
+    pub jobs: JobsSummary,
 }
 
 /// An entry of the audit log.
@@ -83,11 +94,24 @@ pub async fn settings_overview() -> Result<SettingsData, AppError> {
             has_logo: a.has_logo,
         })
         .collect();
+    let (queued, running, failed) = service::jobs::counts(&st.db).await.map_err(service::ServiceError::from)?;
+    let tz: chrono_tz::Tz = st.settings.timezone.parse().unwrap_or(chrono_tz::Asia::Shanghai);
+    let problems = service::jobs::list_recent(&st.db, 50)
+        .await
+        .map_err(service::ServiceError::from)?
+        .into_iter()
+        .filter_map(|j| {
+            let error = j.last_error?;
+            Some((j.kind, j.attempts, error, j.updated_at.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string()))
+        })
+        .take(10)
+        .collect();
     Ok(SettingsData {
         callback_template: format!("{base}/wechat/callback/{{AppID}}"),
         accounts,
         default_timezone: st.settings.timezone.clone(),
         simulator_url: use_context::<SimulatorUrl>().map(|s| s.0),
+        jobs: JobsSummary { queued, running, failed, problems },
     })
 }
 

@@ -21,7 +21,7 @@ pub fn SettingsPage() -> impl IntoView {
     let search = leptos_router::hooks::use_location().search;
     let data = Resource::new_blocking(move || search.get(), |_| settings_overview());
     view! {
-        <Title text=move || t_string!(i18n, settings_title).to_string() />
+        <Title text=t_string!(i18n, settings_title).to_string() />
         <Suspense fallback=|| view! { <Loading /> }>
             {move || Suspend::new(async move {
                 match data.await {
@@ -45,6 +45,7 @@ pub fn SettingsPage() -> impl IntoView {
                                 <p class="small">{t!(i18n, settings_callback_hint)}</p>
                                 <pre class="code" data-testid="callback-template">{o.callback_template}</pre>
                             </section>
+                            <JobsCard jobs=o.jobs />
                             <section class="card">
                                 <h2>{t!(i18n, account_add)}</h2>
                                 <AccountForm account=None default_tz=default_tz simulator=sim />
@@ -54,6 +55,32 @@ pub fn SettingsPage() -> impl IntoView {
                 }
             })}
         </Suspense>
+    }
+}
+
+/// Background work: how many jobs wait, run or failed, and the latest errors in words.
+#[component]
+fn JobsCard(jobs: crate::settings::JobsSummary) -> impl IntoView {
+    let i18n = use_i18n();
+    view! {
+        <section class="card" data-testid="jobs">
+            <h2>{t!(i18n, jobs_title)}</h2>
+            <p class="small muted">{t!(i18n, jobs_hint)}</p>
+            <div class="metric-cards">
+                <div class="metric"><span class="metric-label">{t!(i18n, jobs_queued)}</span><span class="metric-value">{jobs.queued}</span></div>
+                <div class="metric"><span class="metric-label">{t!(i18n, jobs_running)}</span><span class="metric-value">{jobs.running}</span></div>
+                <div class="metric"><span class="metric-label">{t!(i18n, jobs_failed)}</span><span class="metric-value">{jobs.failed}</span></div>
+            </div>
+            {(!jobs.problems.is_empty()).then(|| view! {
+                <table class="table">
+                    <tbody>
+                        {jobs.problems.into_iter().map(|(kind, attempts, error, at)| view! {
+                            <tr><td class="nowrap">{at}</td><td><code>{kind}</code></td><td class="num">{attempts}</td><td>{error}</td></tr>
+                        }).collect_view()}
+                    </tbody>
+                </table>
+            })}
+        </section>
     }
 }
 
