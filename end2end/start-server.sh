@@ -15,9 +15,11 @@ export RUST_LOG="${RUST_LOG:-warn}"
 echo "admin-password" | "$bin" user add --username admin --role admin >/dev/null
 echo "staff-password" | "$bin" user add --username staff --role staff >/dev/null
 # The WeChat simulator stands in for api.weixin.qq.com, with its sandbox app registered as an
-# account, so campaigns get real tickets; it stops with this script.
+# account, so campaigns get real tickets, and its scans are pushed to our callback route; it
+# stops with this script.
 sim_addr="${E2E_SIM_ADDR:-127.0.0.1:3998}"
-"$bin" wechat-sim --addr "$sim_addr" >/dev/null 2>&1 &
+"$bin" wechat-sim --addr "$sim_addr" --token sandboxtoken \
+  --callback "http://$SCENEBOARD_ADDR/wechat/callback/wx5ce0b0a4d0000001" >/dev/null 2>&1 &
 sim_pid=$!
 trap 'kill $sim_pid 2>/dev/null || true' EXIT
 for _ in $(seq 1 50); do (exec 3<>"/dev/tcp/${sim_addr%:*}/${sim_addr##*:}") 2>/dev/null && break; sleep 0.1; done

@@ -56,3 +56,56 @@ dual_test!(auto_renew_issues_a_fresh_ticket_once, |t: TestDb| async move {
     let untouched = service::campaigns::get(&r.t.db, manual.id).await.unwrap();
     assert_eq!(untouched.code.map(|c| c.url), manual.code.map(|c| c.url), "no auto-renew, no new ticket");
 });
+
+dual_test!(tag_jobs_tag_the_follower_in_wechat, |t: TestDb| async move {
+    let r = start(t).await;
+    let (sim, account) = sandbox_account(&r).await;
+    let app_id = wechat::sim::SimApp::sandbox().app_id;
+    let model = service::accounts::model(&r.t.db, account).await.unwrap();
+    let api = service::accounts::api_client(&r.state, &model).unwrap();
+    let c = service::campaigns::create(
+        &r.state,
+        api.as_ref(),
+        service::campaigns::CampaignInput {
+            account_id: account,
+            name: "Tagged".into(),
+            group: None,
+            kind: "permanent".into(),
+            scene: None,
+            expire_days: None,
+            auto_renew: false,
+            welcome: None,
+            tag_name: Some("海报粉丝".into()),
+        },
+        None,
+    )
+    .await
+    .unwrap();
+    // A follower scans in WeChat (no callback configured: the simulator just records it).
+    let ticket = c.code.as_ref().unwrap().ticket.clone();
+    let report = sim.state.scan(&ticket, wechat::sim::Scanner::NewFollower).await.unwrap();
+    // Enqueue a tag job for `openid` as the callback does, then run it as the worker does.
+    let cid = c.id;
+    let run_tag_job = |openid: String| {
+        let (db, state) = (r.t.db.clone(), r.state.clone());
+        async move {
+            let payload = serde_json::json!({ "account_id": account, "campaign_id": cid, "openid": openid });
+            service::jobs::enqueue(&db, "tag_follower", &payload, chrono::Utc::now(), None).await.unwrap();
+            let job = service::jobs::claim(&db, "w", std::time::Duration::from_secs(60)).await.unwrap().unwrap();
+            server::worker::Handler.run(&state, &job).await.unwrap();
+        }
+    };
+    run_tag_job(report.openid.clone()).await;
+
+    // The tag was created once, stored on the campaign, and given to the follower.
+    let stored = service::entity::campaign::Entity::find_by_id(c.id).one(&r.t.db).await.unwrap().unwrap();
+    let tag_id = stored.tag_id.expect("tag id stored") as u64;
+    let follower = sim.state.follower(&app_id, &report.openid).unwrap();
+    assert!(follower.tags.contains(&tag_id), "{:?}", follower.tags);
+    // A second follower reuses the tag (no second tags/create).
+    let second = sim.state.scan(&ticket, wechat::sim::Scanner::NewFollower).await.unwrap();
+    run_tag_job(second.openid.clone()).await;
+    let again = service::entity::campaign::Entity::find_by_id(c.id).one(&r.t.db).await.unwrap().unwrap();
+    assert_eq!(again.tag_id, stored.tag_id);
+    assert!(sim.state.follower(&app_id, &second.openid).unwrap().tags.contains(&tag_id));
+});

@@ -1,0 +1,42 @@
+import { test, expect, Page } from "@playwright/test";
+
+const SANDBOX = "Sandbox 沙箱 (wx5ce0b0a4d0000001)";
+const SIM = `http://${process.env.E2E_SIM_ADDR ?? "127.0.0.1:3998"}`;
+
+async function login(page: Page) {
+  await page.goto("/login");
+  await page.locator('input[name="username"]').fill("staff");
+  await page.locator('input[name="password"]').fill("staff-password");
+  await page.locator('button[type="submit"]').click();
+  await expect(page).toHaveURL(/\/$/);
+}
+
+test("a simulated scan shows up in the campaign's numbers", async ({ page, javaScriptEnabled }, info) => {
+  const scene = `scan-${info.project.name}`;
+  await login(page);
+  await page.goto("/campaigns/new");
+  if (javaScriptEnabled) await expect(page.locator("body")).toHaveAttribute("data-hydrated", "true");
+  await page.locator('select[name="account_id"]').selectOption({ label: SANDBOX });
+  await page.locator('input[name="name"]').fill(`Scan me ${info.project.name}`);
+  await page.getByTestId("scene").fill(scene);
+  await page.getByTestId("create-submit").click();
+  await expect(page).toHaveURL(/\/campaigns\/\d+\?created=1$/);
+  const campaign = page.url().replace(/\?.*$/, "");
+  await expect(page.getByTestId("m-scans")).toHaveText("0");
+
+  // A WeChat user scans the code (the simulator pushes a signed subscribe to our callback)…
+  const sim = await page.context().newPage();
+  await sim.goto(SIM + "/");
+  await sim.locator("tr", { hasText: scene }).getByRole("button", { name: "Scan as a new follower" }).click();
+  await expect(sim.getByRole("button", { name: "Unsubscribe" }).first()).toBeVisible();
+  // …and scans it again as the same, now existing, follower.
+  await sim.locator("tr", { hasText: scene }).getByRole("button", { name: "Scan as this follower" }).click();
+  await sim.close();
+
+  await page.goto(campaign);
+  await expect(page.getByTestId("m-scans")).toHaveText("2");
+  await expect(page.getByTestId("m-new")).toHaveText("1");
+  await expect(page.getByTestId("m-net")).toHaveText("1");
+  await page.goto("/campaigns");
+  await expect(page.getByTestId("campaign-row").filter({ hasText: scene })).toContainText("2");
+});
