@@ -44,13 +44,30 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
             <head>
                 <meta charset="utf-8" />
                 <meta name="viewport" content="width=device-width, initial-scale=1" />
-                {hydrate.then(|| view! { <HydrationScripts options=options.clone() /> })}
+                {hydrate.then(|| view! { <Hydration options=options.clone() /> })}
                 <MetaTags />
             </head>
             <body>
                 <App />
             </body>
         </html>
+    }
+}
+
+/// Loads the wasm and hydrates the page: what Leptos' `HydrationScripts` does, minus its
+/// `<link rel="preload">` of the wasm. A browser with JavaScript off still honours that
+/// preload on every page and never reads the (multi-megabyte) response, so after a few
+/// navigations all its connections to the server are taken and the next page never loads.
+/// Here only the module script fetches the wasm, so nothing is downloaded without JavaScript.
+#[component]
+fn Hydration(options: LeptosOptions) -> impl IntoView {
+    let pkg = format!("/{}/{}", options.site_pkg_dir, options.output_name);
+    let script = format!(
+        "import('{pkg}.js').then(m => m.default({{module_or_path: '{pkg}.wasm'}}).then(() => m.hydrate()));"
+    );
+    view! {
+        <link rel="modulepreload" href=format!("{pkg}.js") />
+        <script type="module">{script}</script>
     }
 }
 
