@@ -1,0 +1,179 @@
+//! CSV exports over real HTTP on SQLite and PostgreSQL: a campaign's series and the list of
+//! all campaigns, read back with a CSV reader and compared with the counters inserted.
+
+mod support;
+
+use reqwest::StatusCode;
+use reqwest::header::{CONTENT_DISPOSITION, CONTENT_TYPE, COOKIE};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, Set};
+use service::campaigns::{CampaignInput, CampaignView};
+use service::dual_test;
+use service::entity::{audit_log, campaign_hourly, scanner_hour};
+use service::testing::TestDb;
+use support::{Running, sandbox_account, start};
+
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+async fn create(r: &Running, account: i32, name: &str, scene: &str) -> CampaignView {
+    let model = service::accounts::model(&r.t.db, account).await.unwrap();
+    let api = service::accounts::api_client(&r.state, &model).unwrap();
+    let input = CampaignInput {
+        account_id: account,
+        name: name.into(),
+        kind: "permanent".into(),
+        scene: Some(scene.into()),
+        ..Default::default()
+    };
+    service::campaigns::create(&r.state, api.as_ref(), input, None).await.unwrap()
+}
+
+fn at(s: &str) -> i64 {
+    chrono::DateTime::parse_from_rfc3339(s).unwrap().timestamp()
+}
+
+async fn counts(r: &Running, c: i32, when: &str, (scans, new_followers, unsubscribes): (i64, i64, i64)) {
+    campaign_hourly::ActiveModel {
+        campaign_id: Set(c),
+        hour: Set(at(when)),
+        scans: Set(scans),
+        new_followers: Set(new_followers),
+        unsubscribes: Set(unsubscribes),
+    }
+    .insert(&r.t.db)
+    .await
+    .unwrap();
+}
+
+async fn scanned(r: &Running, c: i32, when: &str, who: &str) {
+    scanner_hour::ActiveModel { campaign_id: Set(c), hour: Set(at(when)), openid_hash: Set(format!("hash-of-{who}")) }
+        .insert(&r.t.db)
+        .await
+        .unwrap();
+}
+
+/// GET `path` with the session `cookie` (none if empty): status, headers and body bytes.
+async fn download(r: &Running, path: &str, cookie: &str) -> (StatusCode, reqwest::header::HeaderMap, Vec<u8>) {
+    let mut req = r.http.get(format!("{}{path}", r.base));
+    if !cookie.is_empty() {
+        req = req.header(COOKIE, cookie);
+    }
+    let res = req.send().await.unwrap();
+    let (status, headers) = (res.status(), res.headers().clone());
+    (status, headers, res.bytes().await.unwrap().to_vec())
+}
+
+/// A successful CSV download: checks the headers and the BOM, returns the text after the BOM.
+async fn csv_text(r: &Running, path: &str, cookie: &str) -> String {
+    let (status, headers, body) = download(r, path, cookie).await;
+    assert_eq!(status, StatusCode::OK, "{path}: {}", String::from_utf8_lossy(&body));
+    assert_eq!(headers[CONTENT_TYPE], "text/csv; charset=utf-8");
+    let disposition = headers[CONTENT_DISPOSITION].to_str().unwrap();
+    assert!(disposition.starts_with("attachment; filename=\"") && disposition.ends_with(".csv\""), "{disposition}");
+    assert!(body.starts_with(BOM), "UTF-8 BOM first");
+    String::from_utf8(body[BOM.len()..].to_vec()).unwrap()
+}
+
+/// A refusal: the status and its one-line message.
+async fn refused(r: &Running, path: &str, cookie: &str) -> (StatusCode, String) {
+    let (status, _, body) = download(r, path, cookie).await;
+    let text = String::from_utf8(body).unwrap();
+    assert_eq!(text.trim_end().lines().count(), 1, "one line: {text:?}");
+    (status, text.trim_end().to_owned())
+}
+
+dual_test!(campaign_series_csv, |t: TestDb| async move {
+    let r = start(t).await;
+    // The sandbox account takes the default zone, Asia/Shanghai (UTC+8).
+    let (_sim, account) = sandbox_account(&r).await;
+    let c = create(&r, account, "春季海报, 北京", "spring").await;
+    counts(&r, c.id, "2026-03-01T16:00:00Z", (3, 2, 1)).await; // Mar 2 00:00 local
+    counts(&r, c.id, "2026-03-01T17:00:00Z", (5, 0, 0)).await; // Mar 2 01:00 local
+    counts(&r, c.id, "2026-03-03T15:00:00Z", (7, 0, 2)).await; // Mar 3 23:00 local
+    counts(&r, c.id, "2026-03-03T16:00:00Z", (100, 0, 0)).await; // Mar 4: outside
+    scanned(&r, c.id, "2026-03-01T16:00:00Z", "alice").await;
+    scanned(&r, c.id, "2026-03-01T17:00:00Z", "alice").await;
+    scanned(&r, c.id, "2026-03-01T17:00:00Z", "bob").await;
+    scanned(&r, c.id, "2026-03-03T15:00:00Z", "alice").await;
+    let cookie = r.login("staff", "staff-password").await;
+
+    let path = format!("/export/campaigns/{}/stats.csv?from=2026-03-01&to=2026-03-03&granularity=day", c.id);
+    let text = csv_text(&r, &path, &cookie).await;
+    assert_eq!(
+        text.lines().collect::<Vec<_>>(),
+        [
+            "bucket,scans,new_followers,unsubscribes,net_followers,unique_scanners",
+            "2026-03-01T00:00:00+08:00,0,0,0,0,0",
+            "2026-03-02T00:00:00+08:00,8,2,1,1,2",
+            "2026-03-03T00:00:00+08:00,7,0,2,-2,1",
+        ]
+    );
+    let audits = audit_log::Entity::find().filter(audit_log::Column::Action.eq("export.campaign_stats")).count(&r.t.db).await.unwrap();
+    assert_eq!(audits, 1);
+
+    // By the hour: 24 local hours of Mar 2.
+    let text = csv_text(&r, &format!("/export/campaigns/{}/stats.csv?from=2026-03-02&to=2026-03-02&granularity=hour", c.id), &cookie).await;
+    let lines: Vec<_> = text.lines().collect();
+    assert_eq!(lines.len(), 25);
+    assert_eq!(lines[1], "2026-03-02T00:00:00+08:00,3,2,1,1,1");
+    assert_eq!(lines[2], "2026-03-02T01:00:00+08:00,5,0,0,0,2");
+    assert_eq!(lines[24], "2026-03-02T23:00:00+08:00,0,0,0,0,0");
+
+    // No parameters: the last 30 days ending today in the account's zone, by day.
+    let today = chrono::Utc::now().with_timezone(&chrono_tz::Asia::Shanghai).date_naive();
+    let text = csv_text(&r, &format!("/export/campaigns/{}/stats.csv", c.id), &cookie).await;
+    let lines: Vec<_> = text.lines().collect();
+    assert_eq!(lines.len(), 31, "header and 30 days");
+    assert!(lines[30].starts_with(&format!("{today}T00:00:00+08:00,")), "{}", lines[30]);
+    assert!(lines[1].starts_with(&format!("{}T00:00:00+08:00,", today - chrono::Days::new(29))), "{}", lines[1]);
+
+    // Bad parameters name themselves; unknown campaigns are 404; no session is 401.
+    let (status, msg) = refused(&r, &format!("/export/campaigns/{}/stats.csv?granularity=year", c.id), &cookie).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(msg.starts_with("granularity:"), "{msg}");
+    let (status, msg) = refused(&r, &format!("/export/campaigns/{}/stats.csv?from=2026-13-01&to=2026-12-31", c.id), &cookie).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(msg.starts_with("from:"), "{msg}");
+    let (status, msg) = refused(&r, &format!("/export/campaigns/{}/stats.csv?from=2026-03-05&to=2026-03-01", c.id), &cookie).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(msg.starts_with("from:"), "{msg}");
+    let (status, msg) =
+        refused(&r, &format!("/export/campaigns/{}/stats.csv?from=2026-01-01&to=2026-03-01&granularity=hour", c.id), &cookie).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(msg.starts_with("granularity:"), "{msg}");
+    let (status, _) = refused(&r, "/export/campaigns/999999/stats.csv?from=2026-03-01&to=2026-03-03", &cookie).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = refused(&r, &path, "").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = refused(&r, &path, "sb_session=forged").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+});
+
+dual_test!(campaigns_csv_lists_every_campaign_with_totals, |t: TestDb| async move {
+    let r = start(t).await;
+    let (_sim, account) = sandbox_account(&r).await;
+    let tricky = "春季海报, 北京 \"A\"";
+    let c1 = create(&r, account, tricky, "spring").await;
+    let c2 = create(&r, account, "Quiet", "42").await;
+    service::campaigns::archive(&r.state, c2.id, None).await.unwrap();
+    counts(&r, c1.id, "2025-01-01T00:00:00Z", (10, 4, 1)).await;
+    counts(&r, c1.id, "2026-06-01T00:00:00Z", (5, 1, 2)).await;
+    scanned(&r, c1.id, "2026-06-01T00:00:00Z", "gina").await;
+    let cookie = r.login("staff", "staff-password").await;
+
+    let text = csv_text(&r, "/export/campaigns.csv", &cookie).await;
+    assert_eq!(text.lines().next(), Some("id,name,kind,scene,scans,new_followers,unsubscribes,net_followers"));
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    let rows: Vec<Vec<String>> = reader.records().map(|r| r.unwrap().iter().map(str::to_owned).collect()).collect();
+    let expect = |c: &CampaignView, totals: [&str; 4]| {
+        let mut v = vec![c.id.to_string(), c.name.clone(), "permanent".to_owned(), c.scene.clone()];
+        v.extend(totals.iter().map(|s| (*s).to_owned()));
+        v
+    };
+    assert_eq!(rows, vec![expect(&c1, ["15", "5", "3", "2"]), expect(&c2, ["0", "0", "0", "0"])]);
+    assert_eq!(rows[0][1], tricky, "the name round-trips through a CSV reader");
+    let audits = audit_log::Entity::find().filter(audit_log::Column::Action.eq("export.campaigns")).count(&r.t.db).await.unwrap();
+    assert_eq!(audits, 1);
+
+    let (status, _) = refused(&r, "/export/campaigns.csv", "").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+});

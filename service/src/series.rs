@@ -1,0 +1,406 @@
+//! A campaign's numbers over time: zero-filled series bucketed by hour, day, ISO week or
+//! calendar month in the account's time zone, and totals over a range.
+//!
+//! Everything is read from the per-hour counters the ingestion keeps (`campaign_hourly`,
+//! `scanner_hours`), never from raw events, so a series costs the same whether the campaign
+//! had ten events or ten million.
+//!
+//! Counters are kept per UTC hour. Bucket starts are computed as local midnights (or the
+//! 1st, or Mondays) turned into UTC instants with the IANA database, so days of 23 or 25
+//! hours around DST changes come out right. In zones whose offset is not a whole number of
+//! hours (Asia/Kolkata), a counter hour belongs to the bucket that contains its start.
+
+use crate::ServiceError;
+use crate::entity::campaign_hourly;
+use chrono::offset::LocalResult;
+use chrono::{DateTime, Datelike, Days, Months, NaiveDate, NaiveDateTime, TimeZone, Utc};
+use chrono_tz::Tz;
+use sea_orm::{ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Statement, Value};
+use std::fmt;
+use std::str::FromStr;
+
+/// Longest range of any series or total, in days (both ends included).
+pub const MAX_RANGE_DAYS: i64 = 366;
+/// Longest range of an hourly series, in days: 744 points is already more than a chart shows.
+pub const MAX_HOUR_RANGE_DAYS: i64 = 31;
+
+/// The width of one point of a series.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Granularity {
+    Hour,
+    Day,
+    /// ISO week, Monday to Sunday.
+    Week,
+    /// Calendar month.
+    Month,
+}
+
+impl Granularity {
+    /// The name used in URLs and forms (`hour`, `day`, `week`, `month`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Granularity::Hour => "hour",
+            Granularity::Day => "day",
+            Granularity::Week => "week",
+            Granularity::Month => "month",
+        }
+    }
+}
+
+impl fmt::Display for Granularity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Granularity {
+    type Err = ServiceError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "hour" => Ok(Granularity::Hour),
+            "day" => Ok(Granularity::Day),
+            "week" => Ok(Granularity::Week),
+            "month" => Ok(Granularity::Month),
+            _ => Err(ServiceError::invalid(
+                "granularity",
+                format!("use hour, day, week or month (not {s:?})"),
+            )),
+        }
+    }
+}
+
+/// The granularity a chart of `from..=to` starts with: about 24 to 100 points for common ranges.
+pub fn auto_granularity(from: NaiveDate, to: NaiveDate) -> Granularity {
+    match (to - from).num_days() + 1 {
+        ..=2 => Granularity::Hour,
+        ..=92 => Granularity::Day,
+        ..=366 => Granularity::Week,
+        _ => Granularity::Month,
+    }
+}
+
+/// One bucket of a series.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Point {
+    /// Start of the bucket in the account's zone (for weeks and months the Monday or the 1st,
+    /// even when the range starts later: the first and last buckets may be partial).
+    pub bucket: DateTime<Tz>,
+    pub scans: i64,
+    pub new_followers: i64,
+    pub unsubscribes: i64,
+    /// `new_followers - unsubscribes`.
+    pub net_followers: i64,
+    /// Distinct scanners within this bucket (exact; buckets do not add up to a range's unique count).
+    pub unique_scanners: i64,
+}
+
+/// A campaign's numbers over a whole range.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Totals {
+    pub scans: i64,
+    pub new_followers: i64,
+    pub unsubscribes: i64,
+    /// `new_followers - unsubscribes`.
+    pub net_followers: i64,
+    /// Distinct scanners over the whole range (not a sum of per-bucket uniques).
+    pub unique_scanners: i64,
+}
+
+/// The first instant of local date `d` in `tz`. Where clocks jump forward over midnight
+/// (the local midnight does not exist), the day starts at the first local time that does;
+/// where midnight happens twice, at the first one.
+pub fn day_start(tz: Tz, d: NaiveDate) -> DateTime<Tz> {
+    local_instant(tz, d.and_time(chrono::NaiveTime::MIN))
+}
+
+fn local_instant(tz: Tz, mut t: NaiveDateTime) -> DateTime<Tz> {
+    // Gaps are 30 minutes to 2 hours in the IANA database; quarter-hour steps land on their end.
+    for _ in 0..(4 * 24) {
+        match tz.from_local_datetime(&t) {
+            LocalResult::Single(d) => return d,
+            LocalResult::Ambiguous(first, _) => return first,
+            LocalResult::None => t += chrono::Duration::minutes(15),
+        }
+    }
+    Utc.from_utc_datetime(&t).with_timezone(&tz)
+}
+
+/// Checks a range (both ends included) for a series or a total.
+fn check_range(from: NaiveDate, to: NaiveDate, gran: Option<Granularity>) -> Result<(), ServiceError> {
+    // Also keeps the bucket arithmetic (next day, next week, next month) far from chrono's limits.
+    for (field, d) in [("from", from), ("to", to)] {
+        if !(1970..=9999).contains(&d.year()) {
+            return Err(ServiceError::invalid(field, format!("{d} is out of range; use a date between 1970 and 9999")));
+        }
+    }
+    if from > to {
+        return Err(ServiceError::invalid("from", format!("must be on or before to ({from} is after {to})")));
+    }
+    let days = (to - from).num_days() + 1;
+    if days > MAX_RANGE_DAYS {
+        return Err(ServiceError::invalid(
+            "from",
+            format!("the range {from} to {to} is {days} days; at most {MAX_RANGE_DAYS} fit"),
+        ));
+    }
+    if gran == Some(Granularity::Hour) && days > MAX_HOUR_RANGE_DAYS {
+        return Err(ServiceError::invalid(
+            "granularity",
+            format!("hour covers at most {MAX_HOUR_RANGE_DAYS} days; choose day, week or month for {days} days"),
+        ));
+    }
+    Ok(())
+}
+
+/// The UTC seconds `[start, end)` covered by the local dates `from..=to`.
+fn utc_bounds(tz: Tz, from: NaiveDate, to: NaiveDate) -> (i64, i64) {
+    let end_day = to.checked_add_days(Days::new(1)).unwrap_or(to);
+    (day_start(tz, from).timestamp(), day_start(tz, end_day).timestamp())
+}
+
+/// Bucket starts of `from..=to`, in order; every bucket ends where the next starts, the last
+/// at the end of `to`.
+fn bucket_starts(tz: Tz, from: NaiveDate, to: NaiveDate, gran: Granularity, end: i64) -> Vec<DateTime<Tz>> {
+    let mut out = Vec::new();
+    match gran {
+        // Elapsed hours from local midnight: a spring-forward day has 23, a fall-back day 25
+        // (01:00 twice, with two offsets), whatever the wall clock shows.
+        Granularity::Hour => {
+            let mut t = day_start(tz, from).timestamp();
+            while t < end {
+                out.push(Utc.timestamp_opt(t, 0).single().expect("in range").with_timezone(&tz));
+                t += 3600;
+            }
+        }
+        Granularity::Day => {
+            let mut d = from;
+            while d <= to {
+                out.push(day_start(tz, d));
+                d = d.succ_opt().expect("date in range");
+            }
+        }
+        Granularity::Week => {
+            let mut d = from - Days::new(u64::from(from.weekday().num_days_from_monday()));
+            while d <= to {
+                out.push(day_start(tz, d));
+                d = d + Days::new(7);
+            }
+        }
+        Granularity::Month => {
+            let mut d = from.with_day(1).expect("the 1st exists");
+            while d <= to {
+                out.push(day_start(tz, d));
+                d = d + Months::new(1);
+            }
+        }
+    }
+    out
+}
+
+/// `?` placeholders as the backend wants them (`$1`, `$2`, … on PostgreSQL).
+fn stmt(backend: DbBackend, sql: &str, values: Vec<Value>) -> Statement {
+    let sql = match backend {
+        DbBackend::Postgres => {
+            let mut out = String::with_capacity(sql.len() + 16);
+            let mut n = 0;
+            for c in sql.chars() {
+                if c == '?' {
+                    n += 1;
+                    out.push('$');
+                    out.push_str(&n.to_string());
+                } else {
+                    out.push(c);
+                }
+            }
+            out
+        }
+        _ => sql.to_owned(),
+    };
+    Statement::from_sql_and_values(backend, sql, values)
+}
+
+/// A campaign's series over the local dates `from..=to` in `tz`: one point per bucket, zero
+/// where nothing happened (also for a campaign that does not exist; callers check that).
+///
+/// Two queries whatever the range: the counter rows of the range, bucketed here, and the
+/// distinct scanners per bucket, counted by the database.
+pub async fn campaign_series<C: ConnectionTrait>(
+    db: &C,
+    campaign_id: i32,
+    from: NaiveDate,
+    to: NaiveDate,
+    gran: Granularity,
+    tz: Tz,
+) -> Result<Vec<Point>, ServiceError> {
+    check_range(from, to, Some(gran))?;
+    let (start, end) = utc_bounds(tz, from, to);
+    let buckets = bucket_starts(tz, from, to, gran, end);
+    let starts: Vec<i64> = buckets.iter().map(DateTime::timestamp).collect();
+    let mut points: Vec<Point> = buckets
+        .into_iter()
+        .map(|bucket| Point { bucket, scans: 0, new_followers: 0, unsubscribes: 0, net_followers: 0, unique_scanners: 0 })
+        .collect();
+    if points.is_empty() {
+        return Ok(points);
+    }
+    // The bucket of a counter hour: the last one starting at or before it. Hours are all
+    // >= start >= starts[0], so there always is one.
+    let index_of = |hour: i64| starts.partition_point(|&s| s <= hour).saturating_sub(1);
+
+    let rows: Vec<(i64, i64, i64, i64)> = campaign_hourly::Entity::find()
+        .select_only()
+        .columns([
+            campaign_hourly::Column::Hour,
+            campaign_hourly::Column::Scans,
+            campaign_hourly::Column::NewFollowers,
+            campaign_hourly::Column::Unsubscribes,
+        ])
+        .filter(campaign_hourly::Column::CampaignId.eq(campaign_id))
+        .filter(campaign_hourly::Column::Hour.gte(start))
+        .filter(campaign_hourly::Column::Hour.lt(end))
+        .order_by_asc(campaign_hourly::Column::Hour)
+        .into_tuple()
+        .all(db)
+        .await?;
+    for (hour, scans, new_followers, unsubscribes) in rows {
+        let p = &mut points[index_of(hour)];
+        p.scans += scans;
+        p.new_followers += new_followers;
+        p.unsubscribes += unsubscribes;
+    }
+
+    // Unique scanners, exact per bucket. `scanner_hours` holds at most one row per scanner per
+    // campaign-hour (however many times they scanned), and its primary key
+    // (campaign_id, hour, openid_hash) is exactly the index a bucket's range needs: the
+    // database walks each bucket's slice of the key once and counts distinct hashes, so the
+    // cost follows the scanners in the range, not the events (10 M events over a year stay a
+    // few thousand rows per campaign-day at most), and nothing is estimated or added up
+    // across buckets. The bucket bounds travel as a VALUES list, one query for the series.
+    let backend = db.get_database_backend();
+    let mut values: Vec<Value> = Vec::with_capacity(starts.len() * 3 + 1);
+    let mut tuples = Vec::with_capacity(starts.len());
+    for (i, &s) in starts.iter().enumerate() {
+        let lo = s.max(start);
+        let hi = starts.get(i + 1).copied().unwrap_or(end);
+        tuples.push("(?, ?, ?)");
+        values.extend([Value::from(i as i64), Value::from(lo), Value::from(hi)]);
+    }
+    values.push(campaign_id.into());
+    let sql = format!(
+        "WITH b(idx, lo, hi) AS (VALUES {}) \
+         SELECT b.idx AS idx, COUNT(DISTINCT s.openid_hash) AS n FROM b \
+         JOIN scanner_hours s ON s.campaign_id = ? AND s.hour >= b.lo AND s.hour < b.hi \
+         GROUP BY b.idx",
+        tuples.join(", ")
+    );
+    for r in db.query_all_raw(stmt(backend, &sql, values)).await? {
+        let idx: i64 = r.try_get("", "idx")?;
+        let n: i64 = r.try_get("", "n")?;
+        if let Some(p) = usize::try_from(idx).ok().and_then(|i| points.get_mut(i)) {
+            p.unique_scanners = n;
+        }
+    }
+    for p in &mut points {
+        p.net_followers = p.new_followers - p.unsubscribes;
+    }
+    Ok(points)
+}
+
+/// A campaign's totals over the local dates `from..=to` in `tz`; `unique_scanners` counts each
+/// scanner once over the whole range.
+pub async fn campaign_totals<C: ConnectionTrait>(
+    db: &C,
+    campaign_id: i32,
+    from: NaiveDate,
+    to: NaiveDate,
+    tz: Tz,
+) -> Result<Totals, ServiceError> {
+    check_range(from, to, None)?;
+    let (start, end) = utc_bounds(tz, from, to);
+    let backend = db.get_database_backend();
+    // SUM over BIGINT is NUMERIC on PostgreSQL: cast back so both backends answer i64.
+    let sql = "SELECT \
+         (SELECT CAST(COALESCE(SUM(scans), 0) AS BIGINT) FROM campaign_hourly WHERE campaign_id = ? AND hour >= ? AND hour < ?) AS scans, \
+         (SELECT CAST(COALESCE(SUM(new_followers), 0) AS BIGINT) FROM campaign_hourly WHERE campaign_id = ? AND hour >= ? AND hour < ?) AS new_followers, \
+         (SELECT CAST(COALESCE(SUM(unsubscribes), 0) AS BIGINT) FROM campaign_hourly WHERE campaign_id = ? AND hour >= ? AND hour < ?) AS unsubscribes, \
+         (SELECT COUNT(DISTINCT openid_hash) FROM scanner_hours WHERE campaign_id = ? AND hour >= ? AND hour < ?) AS unique_scanners";
+    let mut values: Vec<Value> = Vec::with_capacity(12);
+    for _ in 0..4 {
+        values.extend([Value::from(campaign_id), Value::from(start), Value::from(end)]);
+    }
+    let row = db.query_one_raw(stmt(backend, sql, values)).await?.ok_or_else(|| ServiceError::Internal("totals query returned no row".into()))?;
+    let mut t = Totals {
+        scans: row.try_get("", "scans")?,
+        new_followers: row.try_get("", "new_followers")?,
+        unsubscribes: row.try_get("", "unsubscribes")?,
+        net_followers: 0,
+        unique_scanners: row.try_get("", "unique_scanners")?,
+    };
+    t.net_followers = t.new_followers - t.unsubscribes;
+    Ok(t)
+}
+
+/// All-time totals of every campaign (of one account, or of all), archived ones included,
+/// ordered by campaign id; campaigns without any event have zeros. One statement: the
+/// counters and the distinct scanners are each grouped once, then joined to the campaigns.
+pub async fn all_campaign_totals<C: ConnectionTrait>(db: &C, account_id: Option<i32>) -> Result<Vec<(i32, Totals)>, ServiceError> {
+    let backend = db.get_database_backend();
+    // With an account, each grouped subquery only reads that account's campaigns.
+    let (scope, values): (&str, Vec<Value>) = match account_id {
+        Some(a) => ("WHERE campaign_id IN (SELECT id FROM campaigns WHERE account_id = ?)", vec![a.into(), a.into(), a.into()]),
+        None => ("", Vec::new()),
+    };
+    let outer = if account_id.is_some() { "WHERE c.account_id = ?" } else { "" };
+    let sql = format!(
+        "SELECT c.id AS id, \
+           CAST(COALESCE(h.scans, 0) AS BIGINT) AS scans, \
+           CAST(COALESCE(h.new_followers, 0) AS BIGINT) AS new_followers, \
+           CAST(COALESCE(h.unsubscribes, 0) AS BIGINT) AS unsubscribes, \
+           CAST(COALESCE(u.n, 0) AS BIGINT) AS unique_scanners \
+         FROM campaigns c \
+         LEFT JOIN (SELECT campaign_id, SUM(scans) AS scans, SUM(new_followers) AS new_followers, \
+                    SUM(unsubscribes) AS unsubscribes FROM campaign_hourly {scope} GROUP BY campaign_id) h \
+           ON h.campaign_id = c.id \
+         LEFT JOIN (SELECT campaign_id, COUNT(DISTINCT openid_hash) AS n FROM scanner_hours {scope} GROUP BY campaign_id) u \
+           ON u.campaign_id = c.id \
+         {outer} ORDER BY c.id"
+    );
+    let rows = db.query_all_raw(stmt(backend, &sql, values)).await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for r in rows {
+        let mut t = Totals {
+            scans: r.try_get("", "scans")?,
+            new_followers: r.try_get("", "new_followers")?,
+            unsubscribes: r.try_get("", "unsubscribes")?,
+            net_followers: 0,
+            unique_scanners: r.try_get("", "unique_scanners")?,
+        };
+        t.net_followers = t.new_followers - t.unsubscribes;
+        out.push((r.try_get("", "id")?, t));
+    }
+    Ok(out)
+}
+
+/// An HTTP body in pieces: `head`, then `rows` rendered `per_chunk` at a time, each chunk only
+/// when the client is ready for it. Exports use it so a large file never sits in memory as
+/// one string (the rows are already small structs; their text is what would be big).
+pub fn chunked_stream<T, F>(
+    head: Vec<u8>,
+    rows: Vec<T>,
+    per_chunk: usize,
+    mut render: F,
+) -> impl futures::Stream<Item = Result<Vec<u8>, std::io::Error>> + Send + 'static
+where
+    T: Send + 'static,
+    F: FnMut(&[T]) -> std::io::Result<Vec<u8>> + Send + 'static,
+{
+    use futures::StreamExt;
+    let per_chunk = per_chunk.max(1);
+    let mut rows = rows.into_iter();
+    let body = std::iter::from_fn(move || {
+        let batch: Vec<T> = rows.by_ref().take(per_chunk).collect();
+        (!batch.is_empty()).then(|| render(&batch))
+    });
+    futures::stream::once(async move { Ok::<_, std::io::Error>(head) }).chain(futures::stream::iter(body))
+}

@@ -1,0 +1,365 @@
+//! Campaign series and totals on real SQLite and PostgreSQL, against hand-computed numbers:
+//! counters are inserted as the ingestion stores them (per UTC hour), then read back bucketed
+//! in a time zone.
+
+use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
+use chrono_tz::Tz;
+use sea_orm::{ActiveModelTrait, DatabaseConnection, EntityTrait, Set};
+use service::entity::{campaign, campaign_hourly, scanner_hour, wechat_account};
+use service::series::{self, Granularity, Point, Totals};
+use service::testing::TestDb;
+use service::{ServiceError, dual_test};
+
+const SHANGHAI: Tz = chrono_tz::Asia::Shanghai;
+const NEW_YORK: Tz = chrono_tz::America::New_York;
+
+async fn account(db: &DatabaseConnection, app_id: &str, tz: &str) -> i32 {
+    let now = Utc::now();
+    wechat_account::ActiveModel {
+        name: Set(format!("Account {app_id}")),
+        app_id: Set(app_id.into()),
+        app_secret_enc: Set("sealed-elsewhere".into()),
+        token: Set("callback-token".into()),
+        aes_key_enc: Set(None),
+        message_mode: Set("plain".into()),
+        api_base_url: Set("http://127.0.0.1:9".into()),
+        token_endpoint: Set("stable".into()),
+        timezone: Set(tz.into()),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    }
+    .insert(db)
+    .await
+    .unwrap()
+    .id
+}
+
+async fn campaign(db: &DatabaseConnection, account_id: i32, name: &str, scene: &str) -> i32 {
+    let now = Utc::now();
+    campaign::ActiveModel {
+        account_id: Set(account_id),
+        name: Set(name.into()),
+        group_name: Set(None),
+        kind: Set("permanent".into()),
+        scene: Set(scene.into()),
+        expire_days: Set(None),
+        auto_renew: Set(false),
+        welcome_message: Set(None),
+        tag_name: Set(None),
+        tag_id: Set(None),
+        archived_at: Set(None),
+        created_by: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+        logo: Set(None),
+        ..Default::default()
+    }
+    .insert(db)
+    .await
+    .unwrap()
+    .id
+}
+
+/// Unix seconds of an RFC 3339 instant (an hour start).
+fn at(s: &str) -> i64 {
+    let t = DateTime::parse_from_rfc3339(s).unwrap().timestamp();
+    assert_eq!(t % 3600, 0, "{s} is not an hour start");
+    t
+}
+
+fn day(s: &str) -> NaiveDate {
+    s.parse().unwrap()
+}
+
+/// One counter row: (scans, new followers, unsubscribes) in the UTC hour starting at `when`.
+async fn counts(db: &DatabaseConnection, c: i32, when: &str, (scans, new_followers, unsubscribes): (i64, i64, i64)) {
+    campaign_hourly::ActiveModel {
+        campaign_id: Set(c),
+        hour: Set(at(when)),
+        scans: Set(scans),
+        new_followers: Set(new_followers),
+        unsubscribes: Set(unsubscribes),
+    }
+    .insert(db)
+    .await
+    .unwrap();
+}
+
+/// `who` scanned `c` in the UTC hour starting at `when`.
+async fn scanned(db: &DatabaseConnection, c: i32, when: &str, who: &str) {
+    scanner_hour::ActiveModel { campaign_id: Set(c), hour: Set(at(when)), openid_hash: Set(format!("hash-of-{who}")) }
+        .insert(db)
+        .await
+        .unwrap();
+}
+
+fn label(p: &Point) -> String {
+    p.bucket.to_rfc3339_opts(SecondsFormat::Secs, false)
+}
+
+/// (bucket, scans, new, unsubscribes, net, unique) of each point.
+fn table(points: &[Point]) -> Vec<(String, i64, i64, i64, i64, i64)> {
+    points.iter().map(|p| (label(p), p.scans, p.new_followers, p.unsubscribes, p.net_followers, p.unique_scanners)).collect()
+}
+
+fn row(bucket: &str, scans: i64, new: i64, unsub: i64, unique: i64) -> (String, i64, i64, i64, i64, i64) {
+    (bucket.to_owned(), scans, new, unsub, new - unsub, unique)
+}
+
+dual_test!(days_in_shanghai_and_exact_uniques, |t: TestDb| async move {
+    let db = &t.db;
+    let a = account(db, "wx_shanghai", "Asia/Shanghai").await;
+    let c = campaign(db, a, "海报", "1").await;
+    // UTC+8: 16:00Z is local midnight of the next day.
+    counts(db, c, "2026-02-28T15:00:00Z", (100, 0, 0)).await; // Feb 28 23:00 local: outside
+    counts(db, c, "2026-03-01T15:00:00Z", (2, 1, 0)).await; // Mar 1 23:00 local
+    counts(db, c, "2026-03-01T16:00:00Z", (3, 2, 1)).await; // Mar 2 00:00 local
+    counts(db, c, "2026-03-01T17:00:00Z", (5, 0, 0)).await; // Mar 2 01:00 local
+    counts(db, c, "2026-03-03T15:00:00Z", (7, 0, 2)).await; // Mar 3 23:00 local
+    counts(db, c, "2026-03-03T16:00:00Z", (100, 0, 0)).await; // Mar 4 00:00 local: outside
+    // Alice scans in two hours of Mar 2 and again on Mar 3; Bob once on Mar 2.
+    scanned(db, c, "2026-03-01T16:00:00Z", "alice").await;
+    scanned(db, c, "2026-03-01T17:00:00Z", "alice").await;
+    scanned(db, c, "2026-03-01T17:00:00Z", "bob").await;
+    scanned(db, c, "2026-03-03T15:00:00Z", "alice").await;
+    scanned(db, c, "2026-03-03T16:00:00Z", "carol").await; // Mar 4: outside
+
+    let s = series::campaign_series(db, c, day("2026-03-01"), day("2026-03-03"), Granularity::Day, SHANGHAI).await.unwrap();
+    assert_eq!(
+        table(&s),
+        vec![
+            row("2026-03-01T00:00:00+08:00", 2, 1, 0, 0),
+            row("2026-03-02T00:00:00+08:00", 8, 2, 1, 2),
+            row("2026-03-03T00:00:00+08:00", 7, 0, 2, 1),
+        ]
+    );
+    // Alice counts once per day, twice across the two days, once in the totals.
+    let totals = series::campaign_totals(db, c, day("2026-03-01"), day("2026-03-03"), SHANGHAI).await.unwrap();
+    assert_eq!(totals, Totals { scans: 17, new_followers: 3, unsubscribes: 3, net_followers: 0, unique_scanners: 2 });
+    let one_day = series::campaign_totals(db, c, day("2026-03-03"), day("2026-03-03"), SHANGHAI).await.unwrap();
+    assert_eq!(one_day, Totals { scans: 7, new_followers: 0, unsubscribes: 2, net_followers: -2, unique_scanners: 1 });
+
+    // The same day by the hour: 24 local hours, the first two holding the counters.
+    let h = series::campaign_series(db, c, day("2026-03-02"), day("2026-03-02"), Granularity::Hour, SHANGHAI).await.unwrap();
+    assert_eq!(h.len(), 24);
+    assert_eq!(table(&h[..3]), vec![
+        row("2026-03-02T00:00:00+08:00", 3, 2, 1, 1),
+        row("2026-03-02T01:00:00+08:00", 5, 0, 0, 2),
+        row("2026-03-02T02:00:00+08:00", 0, 0, 0, 0),
+    ]);
+    assert_eq!(label(&h[23]), "2026-03-02T23:00:00+08:00");
+    assert!(h[2..].iter().all(|p| p.scans == 0 && p.unique_scanners == 0));
+});
+
+dual_test!(new_york_days_of_23_and_25_hours, |t: TestDb| async move {
+    let db = &t.db;
+    let a = account(db, "wx_newyork", "America/New_York").await;
+    let c = campaign(db, a, "Subway", "2").await;
+    // One scan in every UTC hour around both changes (DST starts 2026-03-08, ends 2026-11-01).
+    let mut rows = Vec::new();
+    for (first, hours) in [("2026-03-07T05:00:00Z", 72), ("2026-10-31T04:00:00Z", 73)] {
+        let start = at(first);
+        for i in 0..hours {
+            rows.push(campaign_hourly::ActiveModel {
+                campaign_id: Set(c),
+                hour: Set(start + i * 3600),
+                scans: Set(1),
+                new_followers: Set(0),
+                unsubscribes: Set(0),
+            });
+        }
+    }
+    campaign_hourly::Entity::insert_many(rows).exec(db).await.unwrap();
+
+    let spring = series::campaign_series(db, c, day("2026-03-07"), day("2026-03-09"), Granularity::Day, NEW_YORK).await.unwrap();
+    assert_eq!(
+        spring.iter().map(|p| (label(p), p.scans)).collect::<Vec<_>>(),
+        vec![
+            ("2026-03-07T00:00:00-05:00".to_owned(), 24),
+            ("2026-03-08T00:00:00-05:00".to_owned(), 23),
+            ("2026-03-09T00:00:00-04:00".to_owned(), 24),
+        ]
+    );
+    let fall = series::campaign_series(db, c, day("2026-10-31"), day("2026-11-02"), Granularity::Day, NEW_YORK).await.unwrap();
+    assert_eq!(
+        fall.iter().map(|p| (label(p), p.scans)).collect::<Vec<_>>(),
+        vec![
+            ("2026-10-31T00:00:00-04:00".to_owned(), 24),
+            ("2026-11-01T00:00:00-04:00".to_owned(), 25),
+            ("2026-11-02T00:00:00-05:00".to_owned(), 24),
+        ]
+    );
+
+    // By the hour: 02:00 is skipped in March, 01:00 happens twice in November.
+    let h = series::campaign_series(db, c, day("2026-03-08"), day("2026-03-08"), Granularity::Hour, NEW_YORK).await.unwrap();
+    assert_eq!(h.len(), 23);
+    assert_eq!(
+        h[..4].iter().map(label).collect::<Vec<_>>(),
+        ["2026-03-08T00:00:00-05:00", "2026-03-08T01:00:00-05:00", "2026-03-08T03:00:00-04:00", "2026-03-08T04:00:00-04:00"]
+    );
+    assert_eq!(label(&h[22]), "2026-03-08T23:00:00-04:00");
+    assert!(h.iter().all(|p| p.scans == 1), "every hour bucket holds exactly one counter hour");
+    let h = series::campaign_series(db, c, day("2026-11-01"), day("2026-11-01"), Granularity::Hour, NEW_YORK).await.unwrap();
+    assert_eq!(h.len(), 25);
+    assert_eq!(
+        h[..4].iter().map(label).collect::<Vec<_>>(),
+        ["2026-11-01T00:00:00-04:00", "2026-11-01T01:00:00-04:00", "2026-11-01T01:00:00-05:00", "2026-11-01T02:00:00-05:00"]
+    );
+    assert_eq!(label(&h[24]), "2026-11-01T23:00:00-05:00");
+    assert!(h.iter().all(|p| p.scans == 1));
+    let total = series::campaign_totals(db, c, day("2026-11-01"), day("2026-11-01"), NEW_YORK).await.unwrap();
+    assert_eq!(total.scans, 25);
+});
+
+dual_test!(iso_weeks_and_calendar_months, |t: TestDb| async move {
+    let db = &t.db;
+    let a = account(db, "wx_weeks", "Asia/Shanghai").await;
+    let w = campaign(db, a, "Weeks", "3").await;
+    // Wed 2026-03-04 ..= Sun 2026-03-15: the weeks of Mon Mar 2 (partial) and Mon Mar 9.
+    counts(db, w, "2026-03-03T02:00:00Z", (100, 0, 0)).await; // Tue Mar 3 10:00 local: before the range
+    counts(db, w, "2026-03-03T16:00:00Z", (1, 0, 0)).await; // Wed Mar 4 00:00 local
+    counts(db, w, "2026-03-08T15:00:00Z", (2, 0, 0)).await; // Sun Mar 8 23:00 local
+    counts(db, w, "2026-03-08T16:00:00Z", (4, 0, 0)).await; // Mon Mar 9 00:00 local
+    counts(db, w, "2026-03-10T04:00:00Z", (8, 0, 0)).await; // Tue Mar 10 12:00 local
+    counts(db, w, "2026-03-15T16:00:00Z", (16, 0, 0)).await; // Mon Mar 16 00:00 local: after
+    scanned(db, w, "2026-03-08T15:00:00Z", "carol").await; // Sunday
+    scanned(db, w, "2026-03-08T16:00:00Z", "carol").await; // Monday: a new week
+    scanned(db, w, "2026-03-10T04:00:00Z", "carol").await;
+    scanned(db, w, "2026-03-10T04:00:00Z", "dave").await;
+    let s = series::campaign_series(db, w, day("2026-03-04"), day("2026-03-15"), Granularity::Week, SHANGHAI).await.unwrap();
+    assert_eq!(table(&s), vec![row("2026-03-02T00:00:00+08:00", 3, 0, 0, 1), row("2026-03-09T00:00:00+08:00", 12, 0, 0, 2)]);
+    let totals = series::campaign_totals(db, w, day("2026-03-04"), day("2026-03-15"), SHANGHAI).await.unwrap();
+    assert_eq!((totals.scans, totals.unique_scanners), (15, 2));
+
+    let m = campaign(db, a, "Months", "4").await;
+    // 2026-01-15 ..= 2026-03-10: January (partial), February, March (partial).
+    counts(db, m, "2026-01-10T04:00:00Z", (100, 0, 0)).await; // Jan 10: before the range
+    counts(db, m, "2026-01-31T15:00:00Z", (1, 1, 0)).await; // Jan 31 23:00 local
+    counts(db, m, "2026-01-31T16:00:00Z", (2, 2, 0)).await; // Feb 1 00:00 local
+    counts(db, m, "2026-02-28T15:00:00Z", (0, 0, 1)).await; // Feb 28 23:00 local
+    counts(db, m, "2026-02-28T16:00:00Z", (4, 0, 0)).await; // Mar 1 00:00 local
+    counts(db, m, "2026-03-10T16:00:00Z", (100, 0, 0)).await; // Mar 11: after
+    scanned(db, m, "2026-01-31T15:00:00Z", "erin").await;
+    scanned(db, m, "2026-01-31T16:00:00Z", "erin").await;
+    let s = series::campaign_series(db, m, day("2026-01-15"), day("2026-03-10"), Granularity::Month, SHANGHAI).await.unwrap();
+    assert_eq!(
+        table(&s),
+        vec![
+            row("2026-01-01T00:00:00+08:00", 1, 1, 0, 1),
+            row("2026-02-01T00:00:00+08:00", 2, 2, 1, 1),
+            row("2026-03-01T00:00:00+08:00", 4, 0, 0, 0),
+        ]
+    );
+    // Months in New York straddle the DST change: March starts at -05:00, April at -04:00.
+    let ny = series::campaign_series(db, m, day("2026-03-01"), day("2026-04-30"), Granularity::Month, NEW_YORK).await.unwrap();
+    assert_eq!(ny.iter().map(label).collect::<Vec<_>>(), ["2026-03-01T00:00:00-05:00", "2026-04-01T00:00:00-04:00"]);
+});
+
+dual_test!(empty_ranges_are_zero_filled, |t: TestDb| async move {
+    let db = &t.db;
+    let a = account(db, "wx_empty", "Asia/Shanghai").await;
+    let quiet = campaign(db, a, "Quiet", "5").await;
+    let busy = campaign(db, a, "Busy", "6").await;
+    counts(db, busy, "2026-05-10T04:00:00Z", (9, 9, 9)).await;
+    scanned(db, busy, "2026-05-10T04:00:00Z", "frank").await;
+
+    // A campaign with no events at all.
+    let s = series::campaign_series(db, quiet, day("2026-03-01"), day("2026-03-31"), Granularity::Day, SHANGHAI).await.unwrap();
+    assert_eq!(s.len(), 31);
+    assert_eq!(label(&s[0]), "2026-03-01T00:00:00+08:00");
+    assert_eq!(label(&s[30]), "2026-03-31T00:00:00+08:00");
+    assert!(s.iter().all(|p| (p.scans, p.new_followers, p.unsubscribes, p.net_followers, p.unique_scanners) == (0, 0, 0, 0, 0)));
+    assert_eq!(series::campaign_totals(db, quiet, day("2026-03-01"), day("2026-03-31"), SHANGHAI).await.unwrap(), Totals::default());
+
+    // A busy campaign over a range where nothing happened.
+    let s = series::campaign_series(db, busy, day("2026-03-01"), day("2026-03-01"), Granularity::Hour, SHANGHAI).await.unwrap();
+    assert_eq!(s.len(), 24);
+    assert!(s.iter().all(|p| p.scans == 0 && p.unique_scanners == 0));
+    let s = series::campaign_series(db, busy, day("2026-03-01"), day("2026-03-01"), Granularity::Week, SHANGHAI).await.unwrap();
+    assert_eq!(table(&s), vec![row("2026-02-23T00:00:00+08:00", 0, 0, 0, 0)]);
+    assert_eq!(series::campaign_totals(db, busy, day("2026-03-01"), day("2026-03-31"), SHANGHAI).await.unwrap(), Totals::default());
+    // ... and the day it did, for contrast.
+    let s = series::campaign_series(db, busy, day("2026-05-10"), day("2026-05-10"), Granularity::Day, SHANGHAI).await.unwrap();
+    assert_eq!(table(&s), vec![row("2026-05-10T00:00:00+08:00", 9, 9, 9, 1)]);
+});
+
+dual_test!(all_campaign_totals_in_one_query, |t: TestDb| async move {
+    let db = &t.db;
+    let a = account(db, "wx_all_a", "Asia/Shanghai").await;
+    let b = account(db, "wx_all_b", "America/New_York").await;
+    let a1 = campaign(db, a, "A1", "7").await;
+    let a2 = campaign(db, a, "A2 (no events)", "8").await;
+    let b1 = campaign(db, b, "B1", "7").await;
+    counts(db, a1, "2025-01-01T00:00:00Z", (10, 4, 1)).await;
+    counts(db, a1, "2026-06-01T00:00:00Z", (5, 1, 2)).await;
+    counts(db, b1, "2026-06-01T00:00:00Z", (3, 3, 0)).await;
+    scanned(db, a1, "2025-01-01T00:00:00Z", "gina").await;
+    scanned(db, a1, "2026-06-01T00:00:00Z", "gina").await;
+    scanned(db, a1, "2026-06-01T00:00:00Z", "hank").await;
+    scanned(db, b1, "2026-06-01T00:00:00Z", "gina").await;
+
+    let a1_totals = Totals { scans: 15, new_followers: 5, unsubscribes: 3, net_followers: 2, unique_scanners: 2 };
+    let b1_totals = Totals { scans: 3, new_followers: 3, unsubscribes: 0, net_followers: 3, unique_scanners: 1 };
+    assert_eq!(
+        series::all_campaign_totals(db, None).await.unwrap(),
+        vec![(a1, a1_totals), (a2, Totals::default()), (b1, b1_totals)]
+    );
+    assert_eq!(series::all_campaign_totals(db, Some(a)).await.unwrap(), vec![(a1, a1_totals), (a2, Totals::default())]);
+    assert_eq!(series::all_campaign_totals(db, Some(b)).await.unwrap(), vec![(b1, b1_totals)]);
+});
+
+#[test]
+fn bad_ranges_and_granularities_name_their_field() {
+    let field = |e: ServiceError| match e {
+        ServiceError::Validation { field, .. } => field,
+        other => panic!("expected a validation error, got {other:?}"),
+    };
+    assert_eq!(field("year".parse::<Granularity>().unwrap_err()), "granularity");
+    assert_eq!("Week".parse::<Granularity>().unwrap(), Granularity::Week);
+    for g in [Granularity::Hour, Granularity::Day, Granularity::Week, Granularity::Month] {
+        assert_eq!(g.as_str().parse::<Granularity>().unwrap(), g);
+    }
+    assert_eq!(series::auto_granularity(day("2026-03-01"), day("2026-03-01")), Granularity::Hour);
+    assert_eq!(series::auto_granularity(day("2026-03-01"), day("2026-03-02")), Granularity::Hour);
+    assert_eq!(series::auto_granularity(day("2026-03-01"), day("2026-03-03")), Granularity::Day);
+    assert_eq!(series::auto_granularity(day("2026-01-01"), day("2026-04-02")), Granularity::Day); // 92 days
+    assert_eq!(series::auto_granularity(day("2026-01-01"), day("2026-04-03")), Granularity::Week);
+    assert_eq!(series::auto_granularity(day("2025-01-01"), day("2026-01-01")), Granularity::Week); // 366 days
+    assert_eq!(series::auto_granularity(day("2025-01-01"), day("2026-01-02")), Granularity::Month);
+
+    // The checks come before any query, so a disconnected connection is enough.
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let db = sea_orm::DatabaseConnection::default();
+        let err = |from: &str, to: &str, g: Granularity| {
+            let db = db.clone();
+            let parse = |s: &str| s.parse::<NaiveDate>().unwrap_or_else(|_| NaiveDate::from_ymd_opt(10000, 1, 1).unwrap());
+            let (from, to) = (parse(from), parse(to));
+            async move { series::campaign_series(&db, 1, from, to, g, SHANGHAI).await.unwrap_err() }
+        };
+        assert_eq!(field(err("2026-03-02", "2026-03-01", Granularity::Day).await), "from");
+        assert_eq!(field(err("2025-01-01", "2026-01-02", Granularity::Month).await), "from"); // 367 days
+        assert_eq!(field(err("2026-03-01", "2026-04-01", Granularity::Hour).await), "granularity"); // 32 days
+        assert_eq!(field(err("1969-12-31", "1970-01-01", Granularity::Day).await), "from");
+        assert_eq!(field(err("9999-12-31", "10000-01-01", Granularity::Day).await), "to");
+        let e = series::campaign_totals(&db, 1, day("2026-03-02"), day("2026-03-01"), SHANGHAI).await.unwrap_err();
+        assert!(e.to_string().contains("from"), "{e}");
+    });
+}
+
+#[test]
+fn chunked_stream_renders_rows_a_chunk_at_a_time() {
+    use futures::StreamExt;
+    let rendered = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen = rendered.clone();
+    let stream = series::chunked_stream(b"head\n".to_vec(), (1..=7).collect::<Vec<i32>>(), 3, move |batch: &[i32]| {
+        seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(batch.iter().map(|n| format!("{n}\n")).collect::<String>().into_bytes())
+    });
+    // Nothing is rendered before the body is read.
+    assert_eq!(rendered.load(std::sync::atomic::Ordering::SeqCst), 0);
+    let chunks: Vec<String> = futures::executor::block_on(stream.map(|c| String::from_utf8(c.unwrap()).unwrap()).collect());
+    assert_eq!(chunks, ["head\n", "1\n2\n3\n", "4\n5\n6\n", "7\n"]);
+    assert_eq!(rendered.load(std::sync::atomic::Ordering::SeqCst), 3);
+}
