@@ -21,6 +21,9 @@ pub enum Command {
     Serve,
     /// Run pending migrations and exit.
     Migrate,
+    /// Seed a sandbox account bound to the built-in simulator, campaigns and 90 days of
+    /// events, then serve.
+    Demo,
     /// Manage dashboard users.
     User {
         #[command(subcommand)]
@@ -144,11 +147,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let cfg = Config::load()?;
     // One-shot commands check (or create) the secret key too, as `serve` does: a malformed
     // SCENEBOARD_SECRET_KEY is caught by `migrate` in a deploy script, not by the first login.
-    if !matches!(command, Command::Serve) {
+    if !matches!(command, Command::Serve | Command::Demo) {
         startup::load_keys(&cfg)?;
     }
     match command {
         Command::Serve => startup::serve(cfg).await,
+        Command::Demo => crate::demo::run(cfg).await,
         Command::Migrate => {
             startup::open_database(&cfg).await?;
             println!("migrations are up to date");

@@ -56,14 +56,26 @@ pub fn leptos_options(cfg: &Config) -> LeptosOptions {
 /// Run the HTTP server until Ctrl-C or SIGTERM.
 pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     let app = app_state(&cfg).await?;
+    let listener = bind(&cfg).await?;
+    serve_with(&cfg, app, listener).await
+}
+
+/// Listen on the configured address (separate, so `demo` can fail on a taken port before it
+/// spends time seeding).
+pub async fn bind(cfg: &Config) -> anyhow::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(cfg.addr).await.with_context(|| format!("cannot listen on {}", cfg.addr))
+}
+
+/// Serve `app` on `listener`: the callback's writer, the background workers and the router,
+/// until Ctrl-C or SIGTERM.
+pub async fn serve_with(cfg: &Config, app: AppState, listener: tokio::net::TcpListener) -> anyhow::Result<()> {
     // The callback's writer; replays any spool a previous run left behind.
     let ingest = service::ingest::Ingestor::spawn(app.clone(), service::ingest::IngestOptions::with_spool_dir(&cfg.data_dir))
         .with_context(|| format!("cannot open the callback spool in {}", cfg.data_dir.display()))?;
-    let state = ServerState { leptos: leptos_options(&cfg), app, ingest };
+    let state = ServerState { leptos: leptos_options(cfg), app, ingest };
     tokio::spawn(purge_sessions(state.app.db.clone()));
     crate::worker::spawn(state.app.clone());
     let app = router(state);
-    let listener = tokio::net::TcpListener::bind(cfg.addr).await.with_context(|| format!("cannot listen on {}", cfg.addr))?;
     tracing::info!(addr = %cfg.addr, database = %redact_url(&cfg.database_url), "Sceneboard listening on http://{}", cfg.addr);
     axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
     Ok(())

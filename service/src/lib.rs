@@ -9,6 +9,7 @@ pub mod accounts;
 pub mod audit;
 pub mod campaigns;
 pub mod db;
+pub mod demo;
 pub mod entity;
 pub mod error;
 pub mod ingest;
@@ -16,6 +17,7 @@ pub mod jobs;
 pub mod keys;
 pub mod qr;
 pub mod secrets;
+pub mod series;
 pub mod sessions;
 pub mod state;
 #[cfg(feature = "testing")]

@@ -3,6 +3,7 @@
 pub mod auth;
 pub mod callback;
 pub mod codes;
+pub mod export;
 pub mod health;
 pub mod lang;
 
@@ -49,6 +50,7 @@ pub fn router(state: ServerState) -> Router {
         .route("/metrics", get(crate::metrics::render))
         .merge(callback::routes())
         .merge(codes::routes())
+        .merge(export::routes())
         .leptos_routes_with_context(&state, routes, context.clone(), move || shell(leptos.clone()))
         .fallback(file_and_error_handler_with_context::<ServerState, _>(context, shell))
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
