@@ -38,6 +38,20 @@ test("a simulated scan shows up in the campaign's numbers", async ({ page, javaS
   await expect(page.getByTestId("m-scans")).toHaveText("2");
   await expect(page.getByTestId("m-new")).toHaveText("1");
   await expect(page.getByTestId("m-net")).toHaveText("1");
+  // The chart and the CSV of the last 7 days agree with the numbers.
+  await page.getByTestId("preset-7").click();
+  await expect(page).toHaveURL(/\?days=7$/);
+  const chart = page.getByTestId("chart");
+  await expect(chart).toBeVisible();
+  expect(await chart.evaluate((el: HTMLImageElement) => el.complete && el.naturalWidth > 0)).toBe(true);
+  const csvUrl = await page.getByTestId("csv-export").getAttribute("href");
+  const csv = (await (await page.request.get(csvUrl!)).text()).replace(/^\uFEFF/, "");
+  const [header, ...rows] = csv.trim().split(/\r?\n/);
+  expect(header).toBe("bucket,scans,new_followers,unsubscribes,net_followers,unique_scanners");
+  expect(rows.length).toBe(7);
+  const sum = (col: number) => rows.reduce((n, r) => n + Number(r.split(",")[col]), 0);
+  expect([sum(1), sum(2), sum(3)]).toEqual([2, 1, 0]);
+
   await page.goto("/campaigns");
   await expect(page.getByTestId("campaign-row").filter({ hasText: scene })).toContainText("2");
 });

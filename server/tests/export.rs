@@ -177,3 +177,39 @@ dual_test!(campaigns_csv_lists_every_campaign_with_totals, |t: TestDb| async mov
     let (status, _) = refused(&r, "/export/campaigns.csv", "").await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 });
+
+dual_test!(campaign_chart_is_an_accessible_svg, |t: TestDb| async move {
+    let r = start(t).await;
+    let (_sim, account) = sandbox_account(&r).await;
+    let c = create(&r, account, "海报", "chart-1").await;
+    counts(&r, c.id, "2026-03-01T04:00:00Z", (7, 3, 1)).await;
+    counts(&r, c.id, "2026-03-03T04:00:00Z", (5, 2, 0)).await;
+    let staff = r.login("staff", "staff-password").await;
+    let path = format!("/campaigns/{}/chart.svg?from=2026-03-01&to=2026-03-07&granularity=day", c.id);
+
+    let res = r.http.get(format!("{}{path}", r.base)).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    let res = r.http.get(format!("{}{path}", r.base)).header(COOKIE, &staff).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(res.headers()[CONTENT_TYPE].to_str().unwrap().starts_with("image/svg+xml"));
+    let svg = res.text().await.unwrap();
+    assert!(svg.starts_with("<svg role=\"img\" "), "{}", &svg[..80.min(svg.len())]);
+    assert!(svg.contains("<title>渠道趋势</title>"), "Chinese by default");
+    assert!(svg.contains("扫码次数 12, 新增关注 5, 取消关注 1"), "totals in the description: {svg}");
+    assert!(svg.contains("03-01") && svg.contains("03-07"), "day labels in the zone");
+    let en = r
+        .http
+        .get(format!("{}{path}&lang=en", r.base))
+        .header(COOKIE, &staff)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(en.contains("Scans 12, New followers 5, Unsubscribes 1") && en.contains("\nScans\n</text>"), "English legend: {en}");
+    let bad = r.http.get(format!("{}{path}&granularity=year", r.base)).header(COOKIE, &staff).send().await.unwrap();
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+    let missing = r.http.get(format!("{}/campaigns/99999/chart.svg", r.base)).header(COOKIE, &staff).send().await.unwrap();
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+});

@@ -113,8 +113,72 @@ fn Detail(d: CampaignInfo, groups: Vec<String>) -> impl IntoView {
                 </div>
             </section>
         </div>
+        <Trend id=id />
         <EditForm d=d.clone() groups=groups />
         <LifecycleForm id=id archived=archived />
+    }
+}
+
+/// The campaign over time: a server-drawn SVG chart for the range in the query string
+/// (`days` preset, or `from`/`to`, and `granularity`), a GET form to change it (works with
+/// JavaScript off), and downloads of the chart and of its numbers as CSV.
+#[component]
+fn Trend(id: i32) -> impl IntoView {
+    let i18n = use_i18n();
+    let q = use_query_map();
+    let get = move |k: &str| q.with(|q| q.get(k).unwrap_or_default());
+    let params = move || {
+        let mut parts = vec![];
+        for k in ["days", "from", "to", "granularity"] {
+            let v = get(k);
+            if !v.is_empty() {
+                parts.push(format!("{k}={}", crate::components::shell::urlencode(&v)));
+            }
+        }
+        parts.join("&")
+    };
+    let lang = move || if i18n.get_locale() == Locale::en { "en" } else { "zh" };
+    let chart = move || format!("/campaigns/{id}/chart.svg?{}&lang={}", params(), lang());
+    let csv = move || format!("/export/campaigns/{id}/stats.csv?{}", params());
+    let current_days = get("days");
+    let preset = move |n: &'static str| {
+        let active = current_days == n || (current_days.is_empty() && n == "30" && get("from").is_empty());
+        view! {
+            <a class=if active { "btn btn-sm btn-primary" } else { "btn btn-sm" } href=format!("/campaigns/{id}?days={n}") data-testid=format!("preset-{n}")>
+                {t!(i18n, range_days, n = n)}
+            </a>
+        }
+    };
+    let gran = get("granularity");
+    let granularities = [
+        ("", t_string!(i18n, granularity_auto)),
+        ("hour", t_string!(i18n, granularity_hour)),
+        ("day", t_string!(i18n, granularity_day)),
+        ("week", t_string!(i18n, granularity_week)),
+        ("month", t_string!(i18n, granularity_month)),
+    ];
+    view! {
+        <section class="card trend" data-testid="trend">
+            <h2>{t!(i18n, trend_title)}</h2>
+            <div class="form-actions">{preset("7")}{preset("30")}{preset("90")}</div>
+            <form method="get" action=format!("/campaigns/{id}") class="filters trend-form">
+                <label class="field"><span>{t!(i18n, range_from)}</span><input type="date" name="from" value=get("from") /></label>
+                <label class="field"><span>{t!(i18n, range_to)}</span><input type="date" name="to" value=get("to") /></label>
+                <label class="field">
+                    <span>{t!(i18n, granularity)}</span>
+                    <select name="granularity" data-testid="granularity">
+                        {granularities.into_iter().map(|(v, l)| view! { <option value=v selected=gran == v>{l}</option> }).collect_view()}
+                    </select>
+                </label>
+                <button type="submit" class="btn">{t!(i18n, filter_apply)}</button>
+            </form>
+            <img class="chart" src=chart alt=move || t_string!(i18n, trend_title).to_string() width="900" height="360" data-testid="chart" />
+            <p class="small muted">{t!(i18n, trend_definitions)}</p>
+            <div class="downloads">
+                <a class="btn btn-sm" href=chart download=format!("campaign-{id}-chart.svg") rel="external">{t!(i18n, download_chart)}</a>
+                <a class="btn btn-sm" href=csv rel="external" data-testid="csv-export">{t!(i18n, download_csv)}</a>
+            </div>
+        </section>
     }
 }
 

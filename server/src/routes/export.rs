@@ -45,13 +45,15 @@ pub fn routes() -> Router<ServerState> {
 /// one-line message naming the parameter rather than a deserializer's.
 #[derive(Deserialize)]
 pub struct StatsQuery {
-    from: Option<String>,
-    to: Option<String>,
-    granularity: Option<String>,
+    pub(super) from: Option<String>,
+    pub(super) to: Option<String>,
+    pub(super) granularity: Option<String>,
+    /// A preset: the last N days ending `to` (used when `from` is absent).
+    pub(super) days: Option<String>,
 }
 
 /// A `YYYY-MM-DD` query value; blank counts as absent (an empty form field).
-fn date_param(name: &str, value: Option<&str>) -> Result<Option<NaiveDate>, Refusal> {
+pub(super) fn date_param(name: &str, value: Option<&str>) -> Result<Option<NaiveDate>, Refusal> {
     match value.map(str::trim).filter(|v| !v.is_empty()) {
         None => Ok(None),
         Some(v) => NaiveDate::parse_from_str(v, "%Y-%m-%d")
@@ -88,7 +90,7 @@ fn preamble(header: &[&str]) -> Result<Vec<u8>, Refusal> {
 
 /// A service error as an answer; a bad parameter's message starts with its name
 /// (`granularity: use hour, day, week or month`).
-fn refuse(e: ServiceError) -> Refusal {
+pub(super) fn refuse(e: ServiceError) -> Refusal {
     match e {
         ServiceError::Validation { field, message } => Refusal::Bad(format!("{field}: {message}")),
         other => other.into(),
@@ -109,24 +111,17 @@ fn csv_response(filename: &str, body: Body) -> Response {
     res
 }
 
-/// `GET /export/campaigns/{id}/stats.csv?from=&to=&granularity=`: the campaign's series in its
-/// account's zone, one row per bucket, zero-filled.
-async fn campaign_stats(
-    State(s): State<ServerState>,
-    jar: CookieJar,
-    Path(id): Path<i32>,
-    Query(q): Query<StatsQuery>,
-) -> Result<Response, Refusal> {
-    let user = signed_in(&s.app, &jar).await?;
-    let db = &s.app.db;
-    // Parameters first: a malformed request is 400 whichever campaign it names.
+/// The range, granularity and zone a series request asks for: parameters checked first (a
+/// malformed request is 400 whichever campaign it names), then the campaign's account zone;
+/// defaults are the last 30 days ending today there, granularity picked from the range.
+pub(super) async fn resolve_range(st: &AppState, id: i32, q: &StatsQuery) -> Result<(NaiveDate, NaiveDate, Granularity, Tz), Refusal> {
+    let db = &st.db;
     let from = date_param("from", q.from.as_deref())?;
     let to = date_param("to", q.to.as_deref())?;
     let gran = match q.granularity.as_deref().map(str::trim).filter(|g| !g.is_empty()) {
         Some(g) => Some(g.parse::<Granularity>().map_err(refuse)?),
         None => None,
     };
-
     let account_id: i32 = campaign::Entity::find_by_id(id)
         .select_only()
         .column(campaign::Column::AccountId)
@@ -142,12 +137,31 @@ async fn campaign_stats(
         .one(db)
         .await
         .map_err(ServiceError::from)?;
-    let tz = zone(&s.app, zone_name.as_deref());
-
+    let tz = zone(st, zone_name.as_deref());
     let today = Utc::now().with_timezone(&tz).date_naive();
     let to = to.unwrap_or(today);
-    let from = from.unwrap_or_else(|| to.checked_sub_days(Days::new(DEFAULT_DAYS - 1)).unwrap_or(to));
+    let days = match q.days.as_deref().map(str::trim).filter(|d| !d.is_empty()) {
+        None => DEFAULT_DAYS,
+        Some(d) => d.parse::<u64>().ok().filter(|n| (1..=series::MAX_RANGE_DAYS as u64).contains(n)).ok_or_else(|| {
+            Refusal::Bad(format!("days: {d:?} is not a number of days from 1 to {}", series::MAX_RANGE_DAYS))
+        })?,
+    };
+    let from = from.unwrap_or_else(|| to.checked_sub_days(Days::new(days - 1)).unwrap_or(to));
     let gran = gran.unwrap_or_else(|| series::auto_granularity(from, to));
+    Ok((from, to, gran, tz))
+}
+
+/// `GET /export/campaigns/{id}/stats.csv?from=&to=&granularity=`: the campaign's series in its
+/// account's zone, one row per bucket, zero-filled.
+async fn campaign_stats(
+    State(s): State<ServerState>,
+    jar: CookieJar,
+    Path(id): Path<i32>,
+    Query(q): Query<StatsQuery>,
+) -> Result<Response, Refusal> {
+    let user = signed_in(&s.app, &jar).await?;
+    let db = &s.app.db;
+    let (from, to, gran, tz) = resolve_range(&s.app, id, &q).await?;
     let points = series::campaign_series(db, id, from, to, gran, tz).await.map_err(refuse)?;
 
     service::audit::record(

@@ -2,6 +2,7 @@
 
 pub mod auth;
 pub mod callback;
+pub mod charts;
 pub mod codes;
 pub mod export;
 pub mod health;
@@ -50,6 +51,7 @@ pub fn router(state: ServerState) -> Router {
         .route("/metrics", get(crate::metrics::render))
         .merge(callback::routes())
         .merge(codes::routes())
+        .merge(charts::routes())
         .merge(export::routes())
         .leptos_routes_with_context(&state, routes, context.clone(), move || shell(leptos.clone()))
         .fallback(file_and_error_handler_with_context::<ServerState, _>(context, shell))
