@@ -9,6 +9,7 @@
 pub mod auth;
 pub mod campaigns;
 pub mod components;
+pub mod dashboard;
 pub mod error;
 pub mod pages;
 pub mod settings;

@@ -54,4 +54,11 @@ test("a simulated scan shows up in the campaign's numbers", async ({ page, javaS
 
   await page.goto("/campaigns");
   await expect(page.getByTestId("campaign-row").filter({ hasText: scene })).toContainText("2");
+
+  // The dashboard counts it today and lists the campaign among the week's best.
+  await page.goto("/");
+  const board = page.getByTestId("board").filter({ hasText: "Sandbox" });
+  await expect(board.getByTestId("top-campaigns")).toContainText(`Scan me ${info.project.name}`);
+  const todayScans = Number(await board.getByTestId("today").locator(".metric-value").first().textContent());
+  expect(todayScans).toBeGreaterThanOrEqual(2);
 });

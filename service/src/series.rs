@@ -404,3 +404,72 @@ where
     });
     futures::stream::once(async move { Ok::<_, std::io::Error>(head) }).chain(futures::stream::iter(body))
 }
+
+/// An account's numbers over a range of days (from `account_hourly`, which also counts organic
+/// followers and pushes for unknown scenes).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AccountTotals {
+    pub scans: i64,
+    /// Every follow, through a code or not.
+    pub new_followers: i64,
+    /// Follows without a scene (search, profile card): the part no campaign brought.
+    pub organic_followers: i64,
+    pub unsubscribes: i64,
+    pub net_followers: i64,
+}
+
+/// Totals of account `account_id` from local day `from` to `to` (inclusive) in `tz`.
+pub async fn account_totals<C: ConnectionTrait>(
+    db: &C,
+    account_id: i32,
+    from: NaiveDate,
+    to: NaiveDate,
+    tz: Tz,
+) -> Result<AccountTotals, ServiceError> {
+    check_range(from, to, None)?;
+    let (start, end) = utc_bounds(tz, from, to);
+    let sql = "SELECT CAST(COALESCE(SUM(scans), 0) AS BIGINT) AS scans, \
+         CAST(COALESCE(SUM(new_followers), 0) AS BIGINT) AS new_followers, \
+         CAST(COALESCE(SUM(organic_followers), 0) AS BIGINT) AS organic_followers, \
+         CAST(COALESCE(SUM(unsubscribes), 0) AS BIGINT) AS unsubscribes \
+         FROM account_hourly WHERE account_id = ? AND hour >= ? AND hour < ?";
+    let values = vec![Value::from(account_id), Value::from(start), Value::from(end)];
+    let row = db
+        .query_one_raw(stmt(db.get_database_backend(), sql, values))
+        .await?
+        .ok_or_else(|| ServiceError::Internal("account totals query returned no row".into()))?;
+    let new_followers: i64 = row.try_get("", "new_followers")?;
+    let unsubscribes: i64 = row.try_get("", "unsubscribes")?;
+    Ok(AccountTotals {
+        scans: row.try_get("", "scans")?,
+        new_followers,
+        organic_followers: row.try_get("", "organic_followers")?,
+        unsubscribes,
+        net_followers: new_followers - unsubscribes,
+    })
+}
+
+/// The account's campaigns that brought the most new followers in the range: `(campaign id,
+/// new followers, scans)`, best first, at most `limit`, campaigns without any left out.
+pub async fn top_campaigns<C: ConnectionTrait>(
+    db: &C,
+    account_id: i32,
+    from: NaiveDate,
+    to: NaiveDate,
+    tz: Tz,
+    limit: u64,
+) -> Result<Vec<(i32, i64, i64)>, ServiceError> {
+    check_range(from, to, None)?;
+    let (start, end) = utc_bounds(tz, from, to);
+    let sql = "SELECT h.campaign_id AS campaign_id, CAST(SUM(h.new_followers) AS BIGINT) AS new_followers, \
+         CAST(SUM(h.scans) AS BIGINT) AS scans \
+         FROM campaign_hourly h JOIN campaigns c ON c.id = h.campaign_id \
+         WHERE c.account_id = ? AND h.hour >= ? AND h.hour < ? \
+         GROUP BY h.campaign_id HAVING SUM(h.new_followers) > 0 OR SUM(h.scans) > 0 \
+         ORDER BY new_followers DESC, scans DESC, campaign_id LIMIT ?";
+    let values = vec![Value::from(account_id), Value::from(start), Value::from(end), Value::from(limit as i64)];
+    let rows = db.query_all_raw(stmt(db.get_database_backend(), sql, values)).await?;
+    rows.into_iter()
+        .map(|r| Ok((r.try_get("", "campaign_id")?, r.try_get("", "new_followers")?, r.try_get("", "scans")?)))
+        .collect()
+}

@@ -363,3 +363,46 @@ fn chunked_stream_renders_rows_a_chunk_at_a_time() {
     assert_eq!(chunks, ["head\n", "1\n2\n3\n", "4\n5\n6\n", "7\n"]);
     assert_eq!(rendered.load(std::sync::atomic::Ordering::SeqCst), 3);
 }
+
+dual_test!(account_totals_and_top_campaigns, |t: TestDb| async move {
+    use service::entity::account_hourly;
+    let db = &t.db;
+    let acc = account(db, "wx00000000000000d1", "Asia/Shanghai").await;
+    let a = campaign(db, acc, "A", "1").await;
+    let b = campaign(db, acc, "B", "2").await;
+    let _quiet = campaign(db, acc, "Quiet", "3").await;
+    counts(db, a, "2026-03-01T04:00:00Z", (10, 4, 1)).await;
+    counts(db, b, "2026-03-01T05:00:00Z", (6, 5, 0)).await;
+    counts(db, b, "2026-03-03T05:00:00Z", (2, 1, 0)).await;
+    // 17:00Z on 03-01 is 03-02 in Shanghai: outside a range ending 03-01.
+    counts(db, a, "2026-03-01T17:00:00Z", (100, 100, 0)).await;
+    for (when, scans, new_followers, organic, unsubscribes) in
+        [("2026-03-01T04:00:00Z", 16, 12, 3, 1), ("2026-03-01T17:00:00Z", 100, 100, 0, 0)]
+    {
+        account_hourly::ActiveModel {
+            account_id: Set(acc),
+            hour: Set(at(when)),
+            scans: Set(scans),
+            new_followers: Set(new_followers),
+            organic_followers: Set(organic),
+            unsubscribes: Set(unsubscribes),
+            unknown_scene_events: Set(0),
+        }
+        .insert(db)
+        .await
+        .unwrap();
+    }
+    let tz: Tz = "Asia/Shanghai".parse().unwrap();
+    let t1 = series::account_totals(db, acc, day("2026-03-01"), day("2026-03-01"), tz).await.unwrap();
+    assert_eq!((t1.scans, t1.new_followers, t1.organic_followers, t1.unsubscribes, t1.net_followers), (16, 12, 3, 1, 11));
+    let t2 = series::account_totals(db, acc, day("2026-03-01"), day("2026-03-02"), tz).await.unwrap();
+    assert_eq!(t2.new_followers, 112);
+    let empty = series::account_totals(db, acc, day("2026-04-01"), day("2026-04-07"), tz).await.unwrap();
+    assert_eq!(empty, series::AccountTotals::default());
+
+    // B brought 6 followers in the range, A 4; the quiet campaign is left out.
+    let top = series::top_campaigns(db, acc, day("2026-03-01"), day("2026-03-01"), tz, 5).await.unwrap();
+    assert_eq!(top, vec![(b, 5, 6), (a, 4, 10)]);
+    let top = series::top_campaigns(db, acc, day("2026-03-01"), day("2026-03-03"), tz, 1).await.unwrap();
+    assert_eq!(top, vec![(a, 104, 110)], "limit and the next local day");
+});
