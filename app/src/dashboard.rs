@@ -16,6 +16,8 @@ pub struct Figures {
     pub campaign_followers: i64,
     pub unsubscribes: i64,
     pub net_followers: i64,
+    /// Pushes for a scene no campaign has.
+    pub unknown_scene: i64,
 }
 
 /// A campaign among the best of the week.
@@ -61,6 +63,7 @@ pub async fn dashboard_data() -> Result<Vec<AccountBoard>, AppError> {
             campaign_followers: t.new_followers - t.organic_followers,
             unsubscribes: t.unsubscribes,
             net_followers: t.net_followers,
+            unknown_scene: t.unknown_scene_events,
         };
         let day = figures(series::account_totals(&st.db, a.id, today, today, tz).await?);
         let week = figures(series::account_totals(&st.db, a.id, week_start, today, tz).await?);

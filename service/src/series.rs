@@ -416,6 +416,9 @@ pub struct AccountTotals {
     pub organic_followers: i64,
     pub unsubscribes: i64,
     pub net_followers: i64,
+    /// Pushes with a scene no campaign of the account has (a deleted campaign, a code made
+    /// outside Sceneboard): kept, and shown so nobody wonders where scans went.
+    pub unknown_scene_events: i64,
 }
 
 /// Totals of account `account_id` from local day `from` to `to` (inclusive) in `tz`.
@@ -431,7 +434,8 @@ pub async fn account_totals<C: ConnectionTrait>(
     let sql = "SELECT CAST(COALESCE(SUM(scans), 0) AS BIGINT) AS scans, \
          CAST(COALESCE(SUM(new_followers), 0) AS BIGINT) AS new_followers, \
          CAST(COALESCE(SUM(organic_followers), 0) AS BIGINT) AS organic_followers, \
-         CAST(COALESCE(SUM(unsubscribes), 0) AS BIGINT) AS unsubscribes \
+         CAST(COALESCE(SUM(unsubscribes), 0) AS BIGINT) AS unsubscribes, \
+         CAST(COALESCE(SUM(unknown_scene_events), 0) AS BIGINT) AS unknown_scene_events \
          FROM account_hourly WHERE account_id = ? AND hour >= ? AND hour < ?";
     let values = vec![Value::from(account_id), Value::from(start), Value::from(end)];
     let row = db
@@ -446,6 +450,7 @@ pub async fn account_totals<C: ConnectionTrait>(
         organic_followers: row.try_get("", "organic_followers")?,
         unsubscribes,
         net_followers: new_followers - unsubscribes,
+        unknown_scene_events: row.try_get("", "unknown_scene_events")?,
     })
 }
 

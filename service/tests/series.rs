@@ -386,7 +386,7 @@ dual_test!(account_totals_and_top_campaigns, |t: TestDb| async move {
             new_followers: Set(new_followers),
             organic_followers: Set(organic),
             unsubscribes: Set(unsubscribes),
-            unknown_scene_events: Set(0),
+            unknown_scene_events: Set(2),
         }
         .insert(db)
         .await
@@ -395,6 +395,7 @@ dual_test!(account_totals_and_top_campaigns, |t: TestDb| async move {
     let tz: Tz = "Asia/Shanghai".parse().unwrap();
     let t1 = series::account_totals(db, acc, day("2026-03-01"), day("2026-03-01"), tz).await.unwrap();
     assert_eq!((t1.scans, t1.new_followers, t1.organic_followers, t1.unsubscribes, t1.net_followers), (16, 12, 3, 1, 11));
+    assert_eq!(t1.unknown_scene_events, 2);
     let t2 = series::account_totals(db, acc, day("2026-03-01"), day("2026-03-02"), tz).await.unwrap();
     assert_eq!(t2.new_followers, 112);
     let empty = series::account_totals(db, acc, day("2026-04-01"), day("2026-04-07"), tz).await.unwrap();
