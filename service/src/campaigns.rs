@@ -9,13 +9,14 @@
 //! them, so a WeChat refusal stores nothing.
 
 use crate::entity::{campaign, campaign_hourly, event, qr_code, wechat_account};
+use crate::db::stmt;
 use crate::{AppState, ServiceError, audit};
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use futures::{StreamExt, TryStreamExt};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryResult, QuerySelect, Set, Statement, TransactionTrait, Value,
+    QueryFilter, QueryResult, QuerySelect, Set, TransactionTrait, Value,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -329,28 +330,6 @@ pub struct Page {
 // SQL helpers
 // ---------------------------------------------------------------------------------------------
 
-/// A statement written with `?` placeholders, numbered (`$1`…) for PostgreSQL. The SQL of this
-/// module has no `?` inside literals.
-fn stmt(backend: DbBackend, sql: &str, values: Vec<Value>) -> Statement {
-    let sql = match backend {
-        DbBackend::Postgres => {
-            let mut out = String::with_capacity(sql.len() + 16);
-            let mut n = 0;
-            for c in sql.chars() {
-                if c == '?' {
-                    n += 1;
-                    out.push('$');
-                    out.push_str(&n.to_string());
-                } else {
-                    out.push(c);
-                }
-            }
-            out
-        }
-        _ => sql.to_owned(),
-    };
-    Statement::from_sql_and_values(backend, sql, values)
-}
 
 fn placeholders(n: usize) -> String {
     vec!["?"; n].join(",")

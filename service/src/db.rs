@@ -66,3 +66,27 @@ mod tests {
         assert!(!is_sqlite("postgres://u@h/db"));
     }
 }
+
+/// A raw statement written with `?` placeholders, numbered (`$1`, `$2`…) for PostgreSQL,
+/// so the hand-written SQL of campaigns, series and ingest reads the same on both backends.
+/// That SQL has no `?` inside string literals.
+pub fn stmt(backend: sea_orm::DbBackend, sql: &str, values: Vec<sea_orm::Value>) -> sea_orm::Statement {
+    let sql = match backend {
+        sea_orm::DbBackend::Postgres => {
+            let mut out = String::with_capacity(sql.len() + 16);
+            let mut n = 0;
+            for c in sql.chars() {
+                if c == '?' {
+                    n += 1;
+                    out.push('$');
+                    out.push_str(&n.to_string());
+                } else {
+                    out.push(c);
+                }
+            }
+            out
+        }
+        _ => sql.to_owned(),
+    };
+    sea_orm::Statement::from_sql_and_values(backend, sql, values)
+}

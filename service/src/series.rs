@@ -11,11 +11,12 @@
 //! hours (Asia/Kolkata), a counter hour belongs to the bucket that contains its start.
 
 use crate::ServiceError;
+use crate::db::stmt;
 use crate::entity::campaign_hourly;
 use chrono::offset::LocalResult;
 use chrono::{DateTime, Datelike, Days, Months, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use chrono_tz::Tz;
-use sea_orm::{ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Statement, Value};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Value};
 use std::fmt;
 use std::str::FromStr;
 
@@ -198,27 +199,6 @@ fn bucket_starts(tz: Tz, from: NaiveDate, to: NaiveDate, gran: Granularity, end:
     out
 }
 
-/// `?` placeholders as the backend wants them (`$1`, `$2`, … on PostgreSQL).
-fn stmt(backend: DbBackend, sql: &str, values: Vec<Value>) -> Statement {
-    let sql = match backend {
-        DbBackend::Postgres => {
-            let mut out = String::with_capacity(sql.len() + 16);
-            let mut n = 0;
-            for c in sql.chars() {
-                if c == '?' {
-                    n += 1;
-                    out.push('$');
-                    out.push_str(&n.to_string());
-                } else {
-                    out.push(c);
-                }
-            }
-            out
-        }
-        _ => sql.to_owned(),
-    };
-    Statement::from_sql_and_values(backend, sql, values)
-}
 
 /// A campaign's series over the local dates `from..=to` in `tz`: one point per bucket, zero
 /// where nothing happened (also for a campaign that does not exist; callers check that).

@@ -6,8 +6,9 @@
 
 use super::{Outcome, Push, Stored, hour_bucket, welcome_reply};
 use crate::AppState;
+use crate::db::stmt;
 use chrono::{DateTime, Utc};
-use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, Statement, TransactionTrait, Value};
+use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, TransactionTrait, Value};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use wechat::{EventKind, Scene};
 
@@ -21,27 +22,6 @@ pub(crate) enum StoreError {
     Refused(String),
 }
 
-/// A statement with `?` placeholders, numbered (`$1`…) for PostgreSQL.
-fn stmt(backend: DbBackend, sql: &str, values: Vec<Value>) -> Statement {
-    let sql = match backend {
-        DbBackend::Postgres => {
-            let mut out = String::with_capacity(sql.len() + 16);
-            let mut n = 0;
-            for c in sql.chars() {
-                if c == '?' {
-                    n += 1;
-                    out.push('$');
-                    out.push_str(&n.to_string());
-                } else {
-                    out.push(c);
-                }
-            }
-            out
-        }
-        _ => sql.to_owned(),
-    };
-    Statement::from_sql_and_values(backend, sql, values)
-}
 
 /// Is this error the database being away (as opposed to refusing our data)?
 pub(crate) fn is_unavailable(e: &DbErr) -> bool {
