@@ -42,11 +42,13 @@ pub struct AccountBoard {
     pub expiring: u64,
     /// Codes that have expired and are not archived.
     pub expired: u64,
+    /// The last 30 days by day, drawn on the server (SVG).
+    pub chart_svg: String,
 }
 
-/// Every account's board (signed-in users).
+/// Every account's board (signed-in users); `lang` (`en` or `zh`) is the charts' language.
 #[server(endpoint = "dashboard_data")]
-pub async fn dashboard_data() -> Result<Vec<AccountBoard>, AppError> {
+pub async fn dashboard_data(lang: Option<String>) -> Result<Vec<AccountBoard>, AppError> {
     use service::campaigns::{self, ListQuery};
     use service::series;
     crate::auth::ssr::require_user().await?;
@@ -80,7 +82,9 @@ pub async fn dashboard_data() -> Result<Vec<AccountBoard>, AppError> {
         };
         let expiring = campaigns::list(&st.db, &count("expiring")).await?.total;
         let expired = campaigns::list(&st.db, &count("expired")).await?.total;
-        boards.push(AccountBoard { id: a.id, name: a.name, timezone: a.timezone, today: day, week, top, expiring, expired });
+        let spec = service::analytics::account_chart(&st, a.id, tz, 30, service::analytics::Lang::parse(lang.as_deref()), chrono::Utc::now()).await?;
+        let chart_svg = service::chart::svg(&spec, service::chart::Variant::Inline)?;
+        boards.push(AccountBoard { id: a.id, name: a.name, timezone: a.timezone, today: day, week, top, expiring, expired, chart_svg });
     }
     Ok(boards)
 }

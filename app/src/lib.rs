@@ -6,6 +6,7 @@
 
 #![recursion_limit = "256"]
 
+pub mod analytics;
 pub mod auth;
 pub mod campaigns;
 pub mod components;
@@ -102,6 +103,7 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("campaigns/new") view=NewCampaignPage />
                         <Route path=path!("campaigns/import") view=ImportPage />
                         <Route path=path!("campaigns/:id") view=CampaignPage />
+                        <Route path=path!("compare") view=crate::pages::compare::ComparePage />
                         <Route path=path!("audit") view=AuditPage />
                         <Route path=path!("settings") view=SettingsPage />
                         <Route path=path!("users") view=UsersPage />

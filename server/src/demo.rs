@@ -5,6 +5,7 @@
 //! of events once, makes sure someone can sign in, then serves. Scans made on the simulator's
 //! page are pushed to this server's callback like WeChat would, so they show up live.
 
+use crate::cli::DemoArgs;
 use crate::config::Config;
 use crate::startup;
 use anyhow::Context;
@@ -34,7 +35,7 @@ fn local_base(addr: SocketAddr) -> String {
 }
 
 /// Runs `sceneboard demo`.
-pub async fn run(cfg: Config) -> anyhow::Result<()> {
+pub async fn run(cfg: Config, args: DemoArgs) -> anyhow::Result<()> {
     let app = startup::app_state(&cfg).await?;
     // Bound first: a taken port fails now, not after the seeding.
     let listener = startup::bind(&cfg).await?;
@@ -93,7 +94,10 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         demo::reissue_in_simulator(&app, api.as_ref(), account_id).await.map_err(words)?;
         println!("Demo data already present; not seeding again.");
     } else {
-        let opts = SeedOptions::default();
+        let mut opts = SeedOptions { days: args.days.max(1), campaigns: args.campaigns.max(1), ..SeedOptions::default() };
+        if let Some(events) = args.events {
+            opts.events_per_day = demo::events_per_day_for(events, opts.days);
+        }
         println!("Seeding demo data: {} campaigns, {} days of events…", opts.campaigns, opts.days);
         let started = Instant::now();
         let report = demo::seed(&app, api.as_ref(), account_id, opts).await.map_err(words).context("seeding the demo failed")?;
@@ -101,6 +105,12 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     }
 
     let password = demo::ensure_admin(&app.db).await.map_err(words)?;
+    if args.seed_only {
+        if let Some(password) = password {
+            println!("Sign in as admin, password {password}");
+        }
+        return Ok(());
+    }
     println!();
     println!("Sceneboard demo: open {}", cfg.public_url);
     if let Some(password) = password {

@@ -194,8 +194,15 @@ dual_test!(campaign_chart_is_an_accessible_svg, |t: TestDb| async move {
     assert!(res.headers()[CONTENT_TYPE].to_str().unwrap().starts_with("image/svg+xml"));
     let svg = res.text().await.unwrap();
     assert!(svg.starts_with("<svg role=\"img\" "), "{}", &svg[..80.min(svg.len())]);
-    assert!(svg.contains("<title>渠道趋势</title>"), "Chinese by default");
-    assert!(svg.contains("扫码次数 12, 新增关注 5, 取消关注 1"), "totals in the description: {svg}");
+    assert!(svg.contains("<title>渠道趋势 · 海报</title>"), "Chinese by default");
+    assert!(svg.contains("扫码次数 12 · 新增关注 5 · 取消关注 1"), "totals in the description: {svg}");
+    // The week before is the previous period, drawn dashed, with its own totals (none).
+    assert!(svg.contains("上一周期 2026-02-22 – 2026-02-28: 扫码次数 0"), "{svg}");
+    assert!(svg.contains(">\n上一周期（虚线）\n</text>") || svg.contains(">上一周期（虚线）</text>"), "legend of the dashed lines");
+    // A readout column per day with the exact values; its CSS travels in the file.
+    assert_eq!(svg.matches("class=\"sb-col\"").count(), 7);
+    assert!(svg.contains(">扫码次数: 7 (上一周期 0)</tspan>"), "readout of March 1");
+    assert!(svg.contains("<style>.sb-tip"));
     assert!(svg.contains("03-01") && svg.contains("03-07"), "day labels in the zone");
     let en = r
         .http
@@ -207,9 +214,63 @@ dual_test!(campaign_chart_is_an_accessible_svg, |t: TestDb| async move {
         .text()
         .await
         .unwrap();
-    assert!(en.contains("Scans 12, New followers 5, Unsubscribes 1") && en.contains("\nScans\n</text>"), "English legend: {en}");
+    assert!(en.contains("Scans 12 · New followers 5 · Unsubscribes 1") && en.contains("\nScans\n</text>"), "English legend: {en}");
+    // Only the metrics asked for, without the previous period.
+    let only = format!("{path}&metrics=unique_scanners&metrics=net_followers&prev=0&lang=en");
+    let svg = r.http.get(format!("{}{only}", r.base)).header(COOKIE, &staff).send().await.unwrap().text().await.unwrap();
+    assert!(svg.contains("\nNet followers\n</text>") && svg.contains("\nUnique scanners\n</text>") && !svg.contains("\nScans\n</text>"));
+    assert!(!svg.contains("Previous period (dashed)"));
+    let bad = r.http.get(format!("{}{path}&metrics=likes", r.base)).header(COOKIE, &staff).send().await.unwrap();
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+    assert!(bad.text().await.unwrap().starts_with("metrics:"));
+    // The PNG is the same chart as a picture, twice the size.
+    let res = r.http.get(format!("{}{}", r.base, path.replace("chart.svg", "chart.png"))).header(COOKIE, &staff).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()[CONTENT_TYPE], "image/png");
+    let img = image::load_from_memory(&res.bytes().await.unwrap()).unwrap();
+    assert_eq!((img.width(), img.height()), (1800, 760));
     let bad = r.http.get(format!("{}{path}&granularity=year", r.base)).header(COOKIE, &staff).send().await.unwrap();
     assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
     let missing = r.http.get(format!("{}/campaigns/99999/chart.svg", r.base)).header(COOKIE, &staff).send().await.unwrap();
     assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+});
+
+dual_test!(compare_export_matches_the_view, |t: TestDb| async move {
+    let r = start(t).await;
+    let (_sim, account) = sandbox_account(&r).await;
+    let a = create(&r, account, "海报, \"A\"", "cmp-a").await;
+    let b = create(&r, account, "Counter", "cmp-b").await;
+    counts(&r, a.id, "2026-03-02T04:00:00Z", (9, 4, 1)).await;
+    counts(&r, b.id, "2026-03-03T04:00:00Z", (3, 7, 0)).await;
+    scanned(&r, a.id, "2026-03-02T04:00:00Z", "ann").await;
+    scanned(&r, a.id, "2026-03-02T05:00:00Z", "ann").await;
+    scanned(&r, a.id, "2026-03-02T05:00:00Z", "bob").await;
+    let staff = r.login("staff", "staff-password").await;
+    let q = format!("ids={}&ids={}&from=2026-03-01&to=2026-03-07&metric=new_followers", a.id, b.id);
+
+    let text = csv_text(&r, &format!("/export/compare.csv?{q}"), &staff).await;
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    assert_eq!(
+        reader.headers().unwrap().iter().collect::<Vec<_>>(),
+        vec!["id", "name", "group", "from", "to", "scans", "new_followers", "unsubscribes", "net_followers", "unique_scanners"]
+    );
+    let rows: Vec<Vec<String>> = reader.records().map(|r| r.unwrap().iter().map(str::to_owned).collect()).collect();
+    let row = |c: &CampaignView, v: [&str; 5]| {
+        let mut out = vec![c.id.to_string(), c.name.clone(), String::new(), "2026-03-01".into(), "2026-03-07".into()];
+        out.extend(v.iter().map(|s| (*s).to_owned()));
+        out
+    };
+    // Best first by new followers; unique scanners exact over the range (ann once).
+    assert_eq!(rows, vec![row(&b, ["3", "7", "0", "7", "0"]), row(&a, ["9", "4", "1", "3", "2"])]);
+
+    // The chart of the same comparison: one line per campaign, names escaped.
+    let svg = r.http.get(format!("{}/compare/chart.svg?{q}", r.base)).header(COOKIE, &staff).send().await.unwrap().text().await.unwrap();
+    assert!(svg.contains("<title>渠道对比 · 新增关注</title>"), "{svg}");
+    assert!(svg.contains("海报, &quot;A&quot; 4") && svg.contains("Counter 7"), "{svg}");
+    // Bad input is refused by name; nothing chosen is a clear 400.
+    for (query, field) in [("ids=x", "ids:"), ("ids=99999", "ids:"), ("", "ids:"), ("group=nope", "group:")] {
+        let res = r.http.get(format!("{}/export/compare.csv?{query}", r.base)).header(COOKIE, &staff).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST, "{query}");
+        assert!(res.text().await.unwrap().starts_with(field), "{query}");
+    }
 });

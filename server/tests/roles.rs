@@ -37,10 +37,26 @@ const FUNCTIONS: &[(&str, &[(&str, &str)], Needs)] = &[
     ("renew_campaign", &[("id", "999")], Needs::Staff),
     ("campaign_lifecycle", &[("id", "999"), ("action", "archive")], Needs::Staff),
     ("import_campaigns", &[("account_id", "999"), ("csv", "a,1,permanent")], Needs::Staff),
+    ("dashboard_data", &[("lang", "en")], Needs::Staff),
+    ("campaign_trend", &[("id", "999")], Needs::Staff),
+    ("compare_campaigns", &[("ids", "998,999")], Needs::Staff),
 ];
 
 /// Routes outside server functions that need a session.
-const ROUTES: &[&str] = &["/campaigns/1/qr.png", "/campaigns/1/qr.svg", "/campaigns/codes.zip?ids=1"];
+const ROUTES: &[&str] = &[
+    "/campaigns/1/qr.png",
+    "/campaigns/1/qr.svg",
+    "/campaigns/codes.zip?ids=1",
+    "/campaigns/1/chart.svg",
+    "/campaigns/1/chart.png",
+    "/compare/chart.svg?ids=1",
+    "/compare/chart.png?ids=1",
+    "/accounts/1/chart.svg",
+    "/accounts/1/chart.png",
+    "/export/campaigns/1/stats.csv",
+    "/export/campaigns.csv",
+    "/export/compare.csv?ids=1",
+];
 
 dual_test!(every_server_function_checks_the_role, |t: TestDb| async move {
     let r = start(t).await;

@@ -458,3 +458,220 @@ pub async fn top_campaigns<C: ConnectionTrait>(
         .map(|r| Ok((r.try_get("", "campaign_id")?, r.try_get("", "new_followers")?, r.try_get("", "scans")?)))
         .collect()
 }
+
+/// One bucket of an account's series (from `account_hourly`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccountPoint {
+    /// Start of the bucket in the account's zone.
+    pub bucket: DateTime<Tz>,
+    pub scans: i64,
+    /// Every follow, through a code or not.
+    pub new_followers: i64,
+    /// Follows without a scene.
+    pub organic_followers: i64,
+    pub unsubscribes: i64,
+}
+
+/// An account's series over the local dates `from..=to` in `tz`, zero-filled: one query for
+/// the counter rows of the range, bucketed here like [`campaign_series`].
+pub async fn account_series<C: ConnectionTrait>(
+    db: &C,
+    account_id: i32,
+    from: NaiveDate,
+    to: NaiveDate,
+    gran: Granularity,
+    tz: Tz,
+) -> Result<Vec<AccountPoint>, ServiceError> {
+    use crate::entity::account_hourly;
+    check_range(from, to, Some(gran))?;
+    let (start, end) = utc_bounds(tz, from, to);
+    let buckets = bucket_starts(tz, from, to, gran, end);
+    let starts: Vec<i64> = buckets.iter().map(DateTime::timestamp).collect();
+    let mut points: Vec<AccountPoint> = buckets
+        .into_iter()
+        .map(|bucket| AccountPoint { bucket, scans: 0, new_followers: 0, organic_followers: 0, unsubscribes: 0 })
+        .collect();
+    if points.is_empty() {
+        return Ok(points);
+    }
+    let rows: Vec<(i64, i64, i64, i64, i64)> = account_hourly::Entity::find()
+        .select_only()
+        .columns([
+            account_hourly::Column::Hour,
+            account_hourly::Column::Scans,
+            account_hourly::Column::NewFollowers,
+            account_hourly::Column::OrganicFollowers,
+            account_hourly::Column::Unsubscribes,
+        ])
+        .filter(account_hourly::Column::AccountId.eq(account_id))
+        .filter(account_hourly::Column::Hour.gte(start))
+        .filter(account_hourly::Column::Hour.lt(end))
+        .into_tuple()
+        .all(db)
+        .await?;
+    for (hour, scans, new_followers, organic, unsubscribes) in rows {
+        let p = &mut points[starts.partition_point(|&s| s <= hour).saturating_sub(1)];
+        p.scans += scans;
+        p.new_followers += new_followers;
+        p.organic_followers += organic;
+        p.unsubscribes += unsubscribes;
+    }
+    Ok(points)
+}
+
+/// The period just before `from..=to`, of the same number of days (what a chart compares with).
+pub fn previous_range(from: NaiveDate, to: NaiveDate) -> (NaiveDate, NaiveDate) {
+    let days = (to - from).num_days().max(0) as u64 + 1;
+    let prev_to = from.pred_opt().unwrap_or(from);
+    (prev_to.checked_sub_days(Days::new(days - 1)).unwrap_or(prev_to), prev_to)
+}
+
+/// `current` compared with `previous` in whole percent, rounded half away from zero; `None`
+/// when the previous value is zero (no base to compare with).
+pub fn change_percent(current: i64, previous: i64) -> Option<i64> {
+    (previous != 0).then(|| {
+        let diff = (current - previous) as f64 * 100.0 / previous.abs() as f64;
+        diff.round() as i64
+    })
+}
+
+/// Days after following at which retention is measured.
+pub const RETENTION_DAYS: [i64; 3] = [1, 7, 30];
+
+/// Retention of one horizon: of the new followers old enough to be measured, how many still
+/// followed `days` days after they followed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Retention {
+    pub days: i64,
+    /// Followers of the range who followed at least `days` days before `now`.
+    pub eligible: i64,
+    /// Of those, the ones who had not unsubscribed `days` days after following.
+    pub retained: i64,
+}
+
+impl Retention {
+    /// `retained / eligible` in whole percent, `None` without eligible followers.
+    pub fn percent(&self) -> Option<i64> {
+        (self.eligible > 0).then(|| (self.retained * 100 + self.eligible / 2) / self.eligible)
+    }
+}
+
+/// Retention after 1, 7 and 30 days of the followers campaign `campaign_id` brought during
+/// the local dates `from..=to` in `tz`, measured at `now`.
+///
+/// A follower counts for a horizon only once the horizon has passed (someone who followed
+/// yesterday says nothing yet about 7-day retention), so recent ranges show fewer eligible
+/// followers rather than a flattering 100 %. Read from `subscriptions`, one row per follow,
+/// through its (campaign_id, subscribed_at) index; the comparison is done here because date
+/// arithmetic differs between SQLite and PostgreSQL.
+pub async fn campaign_retention<C: ConnectionTrait>(
+    db: &C,
+    campaign_id: i32,
+    from: NaiveDate,
+    to: NaiveDate,
+    tz: Tz,
+    now: DateTime<Utc>,
+) -> Result<Vec<Retention>, ServiceError> {
+    use crate::entity::subscription;
+    check_range(from, to, None)?;
+    let (start, end) = utc_bounds(tz, from, to);
+    let at = |s: i64| Utc.timestamp_opt(s, 0).single().unwrap_or_default();
+    let rows: Vec<(DateTime<Utc>, Option<DateTime<Utc>>)> = subscription::Entity::find()
+        .select_only()
+        .columns([subscription::Column::SubscribedAt, subscription::Column::UnsubscribedAt])
+        .filter(subscription::Column::CampaignId.eq(campaign_id))
+        .filter(subscription::Column::SubscribedAt.gte(at(start)))
+        .filter(subscription::Column::SubscribedAt.lt(at(end)))
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(RETENTION_DAYS
+        .iter()
+        .map(|&days| {
+            let horizon = chrono::Duration::days(days);
+            let mut r = Retention { days, eligible: 0, retained: 0 };
+            for (subscribed, unsubscribed) in &rows {
+                let due = *subscribed + horizon;
+                if due > now {
+                    continue;
+                }
+                r.eligible += 1;
+                if unsubscribed.is_none_or(|u| u >= due) {
+                    r.retained += 1;
+                }
+            }
+            r
+        })
+        .collect())
+}
+
+/// A requested range, as it comes from a URL or a form: every part optional, strings so that a
+/// bad value gets a message naming the parameter.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RangeRequest {
+    pub from: Option<String>,
+    pub to: Option<String>,
+    /// A preset: `today`, `yesterday`, `month` (this month so far), or a number of days
+    /// ending `to` (used when `from` is absent).
+    pub days: Option<String>,
+    pub granularity: Option<String>,
+}
+
+/// A resolved range: local dates, both included, and the granularity of its series.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Range {
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    pub granularity: Granularity,
+}
+
+/// Days covered when a request names no range: the last 30, today included.
+pub const DEFAULT_DAYS: u64 = 30;
+
+fn date_field(field: &'static str, value: Option<&str>) -> Result<Option<NaiveDate>, ServiceError> {
+    match value.map(str::trim).filter(|v| !v.is_empty()) {
+        None => Ok(None),
+        Some(v) => NaiveDate::parse_from_str(v, "%Y-%m-%d")
+            .map(Some)
+            .map_err(|_| ServiceError::invalid(field, format!("{v:?} is not a date; use YYYY-MM-DD"))),
+    }
+}
+
+/// Resolves `req` against `today` (in the account's zone): explicit dates win, then the
+/// preset, then the last [`DEFAULT_DAYS`] days; the granularity is picked from the range
+/// unless given. The range itself is checked (order, length, hourly limit).
+pub fn resolve_range(req: &RangeRequest, today: NaiveDate) -> Result<Range, ServiceError> {
+    let from = date_field("from", req.from.as_deref())?;
+    let to = date_field("to", req.to.as_deref())?;
+    let gran = match req.granularity.as_deref().map(str::trim).filter(|g| !g.is_empty()) {
+        Some(g) => Some(g.parse::<Granularity>()?),
+        None => None,
+    };
+    let (from, to) = match (from, to) {
+        (Some(f), t) => (f, t.unwrap_or(today)),
+        (None, t) => {
+            let to = t.unwrap_or(today);
+            match req.days.as_deref().map(str::trim).filter(|d| !d.is_empty()) {
+                Some("today") => (today, today),
+                Some("yesterday") => {
+                    let y = today.pred_opt().unwrap_or(today);
+                    (y, y)
+                }
+                Some("month") => (today.with_day(1).unwrap_or(today), today),
+                Some(d) => {
+                    let n = d.parse::<u64>().ok().filter(|n| (1..=MAX_RANGE_DAYS as u64).contains(n)).ok_or_else(|| {
+                        ServiceError::invalid(
+                            "days",
+                            format!("{d:?} is not a number of days from 1 to {MAX_RANGE_DAYS} (or today, yesterday, month)"),
+                        )
+                    })?;
+                    (to.checked_sub_days(Days::new(n - 1)).unwrap_or(to), to)
+                }
+                None => (to.checked_sub_days(Days::new(DEFAULT_DAYS - 1)).unwrap_or(to), to),
+            }
+        }
+    };
+    let granularity = gran.unwrap_or_else(|| auto_granularity(from, to));
+    check_range(from, to, Some(granularity))?;
+    Ok(Range { from, to, granularity })
+}

@@ -407,3 +407,175 @@ dual_test!(account_totals_and_top_campaigns, |t: TestDb| async move {
     let top = series::top_campaigns(db, acc, day("2026-03-01"), day("2026-03-03"), tz, 1).await.unwrap();
     assert_eq!(top, vec![(a, 104, 110)], "limit and the next local day");
 });
+
+async fn follow(db: &DatabaseConnection, acc: i32, c: i32, who: &str, at: &str, left: Option<&str>) {
+    use service::entity::subscription;
+    let ts = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
+    subscription::ActiveModel {
+        account_id: Set(acc),
+        openid_hash: Set(format!("hash-of-{who}")),
+        openid: Set(None),
+        campaign_id: Set(Some(c)),
+        scene: Set(None),
+        subscribed_at: Set(ts(at)),
+        unsubscribed_at: Set(left.map(ts)),
+        subscribe_event_id: Set(None),
+        unsubscribe_event_id: Set(None),
+        ..Default::default()
+    }
+    .insert(db)
+    .await
+    .unwrap();
+}
+
+dual_test!(retention_counts_only_followers_old_enough, |t: TestDb| async move {
+    let db = &t.db;
+    let acc = account(db, "wx00000000000000e1", "Asia/Shanghai").await;
+    let c = campaign(db, acc, "Poster", "1").await;
+    let other = campaign(db, acc, "Other", "2").await;
+    // Followers of March 1 (Shanghai): stays; leaves after 2 h; leaves on day 3; leaves on day 20.
+    follow(db, acc, c, "a", "2026-03-01T02:00:00Z", None).await;
+    follow(db, acc, c, "b", "2026-03-01T03:00:00Z", Some("2026-03-01T05:00:00Z")).await;
+    follow(db, acc, c, "c", "2026-03-01T04:00:00Z", Some("2026-03-03T04:00:00Z")).await;
+    follow(db, acc, c, "d", "2026-03-01T05:00:00Z", Some("2026-03-21T05:00:00Z")).await;
+    // Leaves exactly at the 1-day mark: still following after 1 day.
+    follow(db, acc, c, "e", "2026-03-01T06:00:00Z", Some("2026-03-02T06:00:00Z")).await;
+    // Outside the range (Feb 28 16:30 UTC is Mar 1 00:30 in Shanghai: inside) and another campaign.
+    follow(db, acc, c, "f", "2026-02-28T16:30:00Z", None).await;
+    follow(db, acc, c, "g", "2026-02-28T15:30:00Z", None).await;
+    follow(db, acc, other, "h", "2026-03-01T02:00:00Z", Some("2026-03-01T02:10:00Z")).await;
+    let now = DateTime::parse_from_rfc3339("2026-03-09T00:00:00Z").unwrap().with_timezone(&Utc);
+    let r = series::campaign_retention(db, c, day("2026-03-01"), day("2026-03-01"), SHANGHAI, now).await.unwrap();
+    let got: Vec<(i64, i64, i64)> = r.iter().map(|r| (r.days, r.eligible, r.retained)).collect();
+    // 1 day: a, c, d, e, f stay (b left) → 5 of 6. 7 days: a, d, f → 3 of 6. 30 days: not yet.
+    assert_eq!(got, vec![(1, 6, 5), (7, 6, 3), (30, 0, 0)]);
+    assert_eq!(r[0].percent(), Some(83));
+    assert_eq!(r[2].percent(), None);
+    // A campaign without followers: nothing to measure.
+    let none = series::campaign_retention(db, other, day("2026-03-05"), day("2026-03-06"), SHANGHAI, now).await.unwrap();
+    assert!(none.iter().all(|r| r.eligible == 0 && r.percent().is_none()));
+});
+
+dual_test!(account_series_by_day_across_new_york_dst, |t: TestDb| async move {
+    use service::entity::account_hourly;
+    let db = &t.db;
+    let acc = account(db, "wx00000000000000e2", "America/New_York").await;
+    // 2026-03-08 is 23 hours long in New York (clocks jump 02:00 → 03:00 EST → EDT).
+    // 04:59Z is 23:59 on 03-07 (EST); 05:00Z is 00:00 on 03-08; 03:59Z on 03-09 is 23:59 on
+    // 03-08 (EDT); 04:00Z on 03-09 is 00:00 on 03-09.
+    for (when, scans, organic) in [
+        ("2026-03-08T04:00:00Z", 1, 0),
+        ("2026-03-08T05:00:00Z", 2, 1),
+        ("2026-03-09T03:00:00Z", 4, 0),
+        ("2026-03-09T04:00:00Z", 8, 2),
+    ] {
+        account_hourly::ActiveModel {
+            account_id: Set(acc),
+            hour: Set(at(when)),
+            scans: Set(scans),
+            new_followers: Set(scans),
+            organic_followers: Set(organic),
+            unsubscribes: Set(0),
+            unknown_scene_events: Set(0),
+        }
+        .insert(db)
+        .await
+        .unwrap();
+    }
+    let s = series::account_series(db, acc, day("2026-03-07"), day("2026-03-10"), Granularity::Day, NEW_YORK).await.unwrap();
+    let got: Vec<(String, i64, i64)> = s.iter().map(|p| (p.bucket.to_rfc3339(), p.scans, p.organic_followers)).collect();
+    assert_eq!(
+        got,
+        vec![
+            ("2026-03-07T00:00:00-05:00".to_owned(), 1, 0),
+            ("2026-03-08T00:00:00-05:00".to_owned(), 6, 1),
+            ("2026-03-09T00:00:00-04:00".to_owned(), 8, 2),
+            ("2026-03-10T00:00:00-04:00".to_owned(), 0, 0),
+        ]
+    );
+});
+
+#[test]
+fn ranges_presets_previous_period_and_change() {
+    use series::{RangeRequest, previous_range, resolve_range};
+    let today = day("2026-03-18");
+    let req = |days: &str| RangeRequest { days: Some(days.into()), ..Default::default() };
+    let r = |q: RangeRequest| {
+        let r = resolve_range(&q, today).unwrap();
+        (r.from.to_string(), r.to.to_string(), r.granularity)
+    };
+    assert_eq!(r(RangeRequest::default()), ("2026-02-17".into(), "2026-03-18".into(), Granularity::Day), "last 30 days");
+    assert_eq!(r(req("today")), ("2026-03-18".into(), "2026-03-18".into(), Granularity::Hour));
+    assert_eq!(r(req("yesterday")), ("2026-03-17".into(), "2026-03-17".into(), Granularity::Hour));
+    assert_eq!(r(req("7")), ("2026-03-12".into(), "2026-03-18".into(), Granularity::Day));
+    assert_eq!(r(req("month")), ("2026-03-01".into(), "2026-03-18".into(), Granularity::Day));
+    assert_eq!(r(req("366")).2, Granularity::Week);
+    let explicit = RangeRequest { from: Some("2026-01-01".into()), to: Some("2026-01-31".into()), granularity: Some("week".into()), ..Default::default() };
+    assert_eq!(r(explicit), ("2026-01-01".into(), "2026-01-31".into(), Granularity::Week));
+    // Bad values name their field; nothing is guessed.
+    let field = |q: RangeRequest| match resolve_range(&q, today) {
+        Err(ServiceError::Validation { field, .. }) => field,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(field(req("0")), "days");
+    assert_eq!(field(req("week")), "days");
+    assert_eq!(field(RangeRequest { from: Some("18/03/2026".into()), ..Default::default() }), "from");
+    assert_eq!(field(RangeRequest { days: Some("90".into()), granularity: Some("hour".into()), ..Default::default() }), "granularity");
+
+    assert_eq!(previous_range(day("2026-03-12"), day("2026-03-18")), (day("2026-03-05"), day("2026-03-11")));
+    assert_eq!(previous_range(day("2026-03-01"), day("2026-03-01")), (day("2026-02-28"), day("2026-02-28")));
+    assert_eq!(series::change_percent(120, 100), Some(20));
+    assert_eq!(series::change_percent(50, 200), Some(-75));
+    assert_eq!(series::change_percent(1, 3), Some(-67));
+    assert_eq!(series::change_percent(5, 0), None);
+    assert_eq!(series::change_percent(-4, -2), Some(-100));
+}
+
+dual_test!(trend_and_comparison_views, |t: TestDb| async move {
+    use service::analytics::{self, Lang, Metric};
+    use service::series::RangeRequest;
+    let st = t.state();
+    let db = &t.db;
+    let acc = account(db, "wx00000000000000e3", "Asia/Shanghai").await;
+    let a = campaign(db, acc, "海报 A", "1").await;
+    let b = campaign(db, acc, "Counter <B>", "2").await;
+    // This week (Mar 12–18) and the week before (Mar 5–11), in Shanghai.
+    counts(db, a, "2026-03-12T04:00:00Z", (12, 6, 1)).await;
+    counts(db, a, "2026-03-18T04:00:00Z", (8, 4, 0)).await;
+    counts(db, a, "2026-03-06T04:00:00Z", (16, 5, 0)).await;
+    counts(db, b, "2026-03-13T04:00:00Z", (3, 30, 2)).await;
+    scanned(db, a, "2026-03-12T04:00:00Z", "x").await;
+    scanned(db, a, "2026-03-18T04:00:00Z", "x").await;
+    let now = DateTime::parse_from_rfc3339("2026-03-18T12:00:00Z").unwrap().with_timezone(&Utc);
+    let week = RangeRequest { days: Some("7".into()), ..Default::default() };
+    let tr = analytics::campaign_trend(&st, a, &week, &Metric::DEFAULT, true, Lang::En, now).await.unwrap();
+    assert_eq!((tr.range.from, tr.range.to, tr.previous), (day("2026-03-12"), day("2026-03-18"), (day("2026-03-05"), day("2026-03-11"))));
+    assert_eq!((tr.totals.scans, tr.totals.new_followers, tr.totals.unique_scanners), (20, 10, 1));
+    assert_eq!((tr.previous_totals.scans, tr.previous_totals.new_followers), (16, 5));
+    assert_eq!(series::change_percent(tr.totals.scans, tr.previous_totals.scans), Some(25));
+    // Three solid lines and three dashed ones; the dashed scans line has last week's 16 on Mar 6
+    // (bucket 1 of the previous week under bucket 1 of this one).
+    assert_eq!(tr.spec.lines.len(), 6);
+    let dashed_scans = tr.spec.lines.iter().find(|l| l.dashed && l.label == "Scans").unwrap();
+    assert_eq!(dashed_scans.values, vec![0, 16, 0, 0, 0, 0, 0]);
+    assert_eq!(tr.spec.x_long[0], "2026-03-12 Thu");
+    assert!(tr.spec.summary.contains("Scans 20") && tr.spec.summary.contains("Scans 16"), "{}", tr.spec.summary);
+    // The SVG names the campaign escaped and reads out each day.
+    let svg = service::chart::svg(&tr.spec, service::chart::Variant::Inline).unwrap();
+    assert!(svg.contains("Scans: 12 (Previous period 0)"), "readout");
+
+    // Comparing on new followers: B first (30), then A (10); one line each, in that order.
+    let cmp = analytics::compare(&st, &[a, b], None, Metric::NewFollowers, &week, Lang::Zh, now).await.unwrap();
+    let order: Vec<(i32, i64)> = cmp.rows.iter().map(|r| (r.id, r.totals.new_followers)).collect();
+    assert_eq!(order, vec![(b, 30), (a, 10)]);
+    assert_eq!(cmp.spec.lines.iter().map(|l| l.label.as_str()).collect::<Vec<_>>(), vec!["Counter <B>", "海报 A"]);
+    let svg = service::chart::svg(&cmp.spec, service::chart::Variant::File).unwrap();
+    assert!(svg.contains("Counter &lt;B&gt;") && !svg.contains("Counter <B>"));
+    // A campaign that does not exist, or nothing chosen, is refused by field.
+    let err = analytics::compare(&st, &[a, 9999], None, Metric::Scans, &week, Lang::Zh, now).await.unwrap_err();
+    assert!(matches!(err, ServiceError::Validation { field: "ids", .. }), "{err:?}");
+    let err = analytics::compare(&st, &[], None, Metric::Scans, &week, Lang::Zh, now).await.unwrap_err();
+    assert!(matches!(err, ServiceError::Validation { field: "ids", .. }), "{err:?}");
+    // Unknown campaign on the trend: not found.
+    assert!(matches!(analytics::campaign_trend(&st, 9999, &week, &Metric::DEFAULT, true, Lang::Zh, now).await, Err(ServiceError::NotFound)));
+});

@@ -99,6 +99,7 @@ fn NavLinks(is_admin: bool) -> impl IntoView {
         <ul class="nav-links">
             <li><A href="/" exact=true>{t!(i18n, nav_dashboard)}</A></li>
             <li><A href="/campaigns">{t!(i18n, nav_campaigns)}</A></li>
+            <li><A href="/compare">{t!(i18n, nav_compare)}</A></li>
             {is_admin.then(|| view! {
                 <li><A href="/settings">{t!(i18n, nav_settings)}</A></li>
                 <li><A href="/users">{t!(i18n, nav_users)}</A></li>

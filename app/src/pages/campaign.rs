@@ -1,5 +1,6 @@
 //! One campaign: its code with downloads, its numbers, renewal, editing and archiving.
 
+use crate::analytics::{TrendView, campaign_trend};
 use crate::campaigns::{CampaignInfo, CampaignLifecycle, RenewCampaign, UpdateCampaign, campaign_detail, campaign_form_data};
 use crate::components::ui::{ErrorPanel, FieldError, FormError, Loading, Notice, PageHeader, action_error};
 use crate::i18n::*;
@@ -119,33 +120,67 @@ fn Detail(d: CampaignInfo, groups: Vec<String>) -> impl IntoView {
     }
 }
 
-/// The campaign over time: a server-drawn SVG chart for the range in the query string
-/// (`days` preset, or `from`/`to`, and `granularity`), a GET form to change it (works with
-/// JavaScript off), and downloads of the chart and of its numbers as CSV.
+/// The campaign over time, for the range in the query string (`days` preset, or `from`/`to`;
+/// `granularity`; `metrics`, repeated; `prev=0` without the previous period): metric cards
+/// with the change from the previous period, the server-drawn chart inline (hover readout
+/// without JavaScript), retention, and downloads of the chart (SVG, PNG) and its numbers
+/// (CSV). The form is a GET form, so everything works with JavaScript off.
 #[component]
 fn Trend(id: i32) -> impl IntoView {
     let i18n = use_i18n();
     let q = use_query_map();
     let get = move |k: &str| q.with(|q| q.get(k).unwrap_or_default());
-    let params = move || {
-        let mut parts = vec![];
-        for k in ["days", "from", "to", "granularity"] {
-            let v = get(k);
-            if !v.is_empty() {
-                parts.push(format!("{k}={}", crate::components::shell::urlencode(&v)));
-            }
-        }
-        parts.join("&")
-    };
+    let metrics = move || q.with(|q| q.get_all("metrics").unwrap_or_default().join(","));
     let lang = move || if i18n.get_locale() == Locale::en { "en" } else { "zh" };
-    let chart = move || format!("/campaigns/{id}/chart.svg?{}&lang={}", params(), lang());
-    let csv = move || format!("/export/campaigns/{id}/stats.csv?{}", params());
-    let current_days = get("days");
-    let preset = move |n: &'static str| {
-        let active = current_days == n || (current_days.is_empty() && n == "30" && get("from").is_empty());
+    let key = move || (get("from"), get("to"), get("days"), get("granularity"), metrics(), get("prev"), lang());
+    let trend = Resource::new(key, move |(from, to, days, granularity, metrics, prev, lang)| {
+        let some = |s: String| (!s.is_empty()).then_some(s);
+        campaign_trend(id, some(from), some(to), some(days), some(granularity), some(metrics), some(prev), Some(lang.to_owned()))
+    });
+    view! {
+        <section class="card trend" data-testid="trend">
+            <h2>{t!(i18n, trend_title)}</h2>
+            <Suspense fallback=|| view! { <Loading /> }>
+                {move || Suspend::new(async move {
+                    match trend.await {
+                        Err(e) => view! { <ErrorPanel error=e /> }.into_any(),
+                        Ok(t) => view! { <TrendBody id=id t=t /> }.into_any(),
+                    }
+                })}
+            </Suspense>
+        </section>
+    }
+}
+
+#[component]
+fn TrendBody(id: i32, t: TrendView) -> impl IntoView {
+    let i18n = use_i18n();
+    let q = use_query_map();
+    let get = move |k: &str| q.with(|q| q.get(k).unwrap_or_default());
+    // The range as resolved by the server, so downloads match the screen exactly.
+    let mut parts = vec![format!("from={}", t.from), format!("to={}", t.to), format!("granularity={}", t.granularity)];
+    for m in &t.metrics {
+        parts.push(format!("metrics={m}"));
+    }
+    let prev_off = get("prev") == "0";
+    if prev_off {
+        parts.push("prev=0".into());
+    }
+    let params = parts.join("&");
+    let lang = if i18n.get_locale_untracked() == Locale::en { "en" } else { "zh" };
+    let chart_svg = format!("/campaigns/{id}/chart.svg?{params}&lang={lang}");
+    let chart_png = format!("/campaigns/{id}/chart.png?{params}&lang={lang}");
+    let csv = format!("/export/campaigns/{id}/stats.csv?from={}&to={}&granularity={}", t.from, t.to, t.granularity);
+    // Presets keep metrics and comparison the user chose (none named: the defaults, short URLs).
+    let asked: Vec<String> = q.with(|q| q.get_all("metrics").unwrap_or_default());
+    let keep: String = asked.iter().map(|m| format!("&metrics={}", crate::components::shell::urlencode(m))).chain(prev_off.then(|| "&prev=0".to_owned())).collect();
+    let current = get("days");
+    let explicit = !get("from").is_empty();
+    let preset = move |value: &'static str, label: AnyView| {
+        let active = !explicit && (current == value || (current.is_empty() && value == "30"));
         view! {
-            <a class=if active { "btn btn-sm btn-primary" } else { "btn btn-sm" } href=format!("/campaigns/{id}?days={n}") data-testid=format!("preset-{n}")>
-                {t!(i18n, range_days, n = n)}
+            <a class=if active { "btn btn-sm btn-primary" } else { "btn btn-sm" } href=format!("/campaigns/{id}?days={value}{keep}") data-testid=format!("preset-{value}")>
+                {label}
             </a>
         }
     };
@@ -157,28 +192,95 @@ fn Trend(id: i32) -> impl IntoView {
         ("week", t_string!(i18n, granularity_week)),
         ("month", t_string!(i18n, granularity_month)),
     ];
+    let gran_word = granularities.iter().find(|(v, _)| *v == t.granularity).map(|(_, l)| l.to_string()).unwrap_or_default();
+    let metric_word = move |key: &str| match key {
+        "scans" => t_string!(i18n, metric_scans).to_string(),
+        "new_followers" => t_string!(i18n, metric_new_followers).to_string(),
+        "unsubscribes" => t_string!(i18n, metric_unsubscribes).to_string(),
+        "net_followers" => t_string!(i18n, metric_net).to_string(),
+        _ => t_string!(i18n, metric_unique).to_string(),
+    };
+    let chosen = t.metrics.clone();
     view! {
-        <section class="card trend" data-testid="trend">
-            <h2>{t!(i18n, trend_title)}</h2>
-            <div class="form-actions">{preset("7")}{preset("30")}{preset("90")}</div>
-            <form method="get" action=format!("/campaigns/{id}") class="filters trend-form">
-                <label class="field"><span>{t!(i18n, range_from)}</span><input type="date" name="from" value=get("from") /></label>
-                <label class="field"><span>{t!(i18n, range_to)}</span><input type="date" name="to" value=get("to") /></label>
-                <label class="field">
-                    <span>{t!(i18n, granularity)}</span>
-                    <select name="granularity" data-testid="granularity">
-                        {granularities.into_iter().map(|(v, l)| view! { <option value=v selected=gran == v>{l}</option> }).collect_view()}
-                    </select>
-                </label>
-                <button type="submit" class="btn">{t!(i18n, filter_apply)}</button>
-            </form>
-            <img class="chart" src=chart alt=move || t_string!(i18n, trend_title).to_string() width="900" height="360" data-testid="chart" />
-            <p class="small muted">{t!(i18n, trend_definitions)}</p>
-            <div class="downloads">
-                <a class="btn btn-sm" href=chart download=format!("campaign-{id}-chart.svg") rel="external">{t!(i18n, download_chart)}</a>
-                <a class="btn btn-sm" href=csv rel="external" data-testid="csv-export">{t!(i18n, download_csv)}</a>
-            </div>
-        </section>
+        <div class="form-actions presets">
+            {preset("today", view! { {t!(i18n, range_today)} }.into_any())}
+            {preset("yesterday", view! { {t!(i18n, range_yesterday)} }.into_any())}
+            {preset("7", view! { {t!(i18n, range_days, n = 7)} }.into_any())}
+            {preset("30", view! { {t!(i18n, range_days, n = 30)} }.into_any())}
+            {preset("90", view! { {t!(i18n, range_days, n = 90)} }.into_any())}
+            {preset("month", view! { {t!(i18n, range_month)} }.into_any())}
+        </div>
+        <form method="get" action=format!("/campaigns/{id}") class="filters trend-form">
+            <label class="field"><span>{t!(i18n, range_from)}</span><input type="date" name="from" value=t.from.clone() data-testid="range-from" /></label>
+            <label class="field"><span>{t!(i18n, range_to)}</span><input type="date" name="to" value=t.to.clone() data-testid="range-to" /></label>
+            <label class="field">
+                <span>{t!(i18n, granularity)}</span>
+                <select name="granularity" data-testid="granularity">
+                    {granularities.into_iter().map(|(v, l)| view! { <option value=v selected=gran == v>{l}</option> }).collect_view()}
+                </select>
+            </label>
+            <label class="field">
+                <span>{t!(i18n, compare_prev)}</span>
+                <select name="prev" data-testid="prev">
+                    <option value="1" selected=!prev_off>{t!(i18n, compare_prev_on)}</option>
+                    <option value="0" selected=prev_off>{t!(i18n, compare_prev_off)}</option>
+                </select>
+            </label>
+            <fieldset class="field metric-picks">
+                <legend>{t!(i18n, metrics_label)}</legend>
+                {["scans", "new_followers", "unsubscribes", "net_followers", "unique_scanners"].into_iter().map(|m| view! {
+                    <label class="check"><input type="checkbox" name="metrics" value=m checked=chosen.iter().any(|c| c == m) data-testid=format!("metric-{m}") />{metric_word(m)}</label>
+                }).collect_view()}
+            </fieldset>
+            <button type="submit" class="btn" data-testid="apply-range">{t!(i18n, filter_apply)}</button>
+        </form>
+        <p class="small muted" data-testid="trend-range">{t!(i18n, trend_range, from = t.from.clone(), to = t.to.clone(), granularity = gran_word, tz = t.timezone.clone())}</p>
+        <div class="metric-cards trend-cards">
+            {t.cards.iter().cloned().map(|c| {
+                let label = metric_word(&c.key);
+                let (cls, change) = match c.change {
+                    Some(p) if p > 0 => ("change up", format!("▲ +{p}%")),
+                    Some(p) if p < 0 => ("change down", format!("▼ {p}%")),
+                    Some(_) => ("change flat", "0%".to_owned()),
+                    None => ("change flat", "—".to_owned()),
+                };
+                let title = if c.change.is_some() {
+                    format!("{} {} – {}: {}", t_string!(i18n, previous_period), t.previous_from, t.previous_to, c.previous)
+                } else {
+                    t_string!(i18n, change_none).to_string()
+                };
+                view! {
+                    <div class="metric" data-testid=format!("card-{}", c.key)>
+                        <span class="metric-label">{label}</span>
+                        <span class="metric-value" data-testid=format!("total-{}", c.key)>{c.value}</span>
+                        <span class=cls title=title.clone() data-testid=format!("change-{}", c.key)>{change}</span>
+                        <span class="sr-only">{title}</span>
+                    </div>
+                }
+            }).collect_view()}
+        </div>
+        <div class="chart" data-testid="chart" inner_html=t.svg.clone()></div>
+        <p class="small muted">{t!(i18n, trend_definitions)}</p>
+        <div class="downloads">
+            <a class="btn btn-sm" href=chart_svg download=format!("campaign-{id}-chart.svg") rel="external" data-testid="chart-svg">{t!(i18n, download_chart)}</a>
+            <a class="btn btn-sm" href=chart_png download=format!("campaign-{id}-chart.png") rel="external" data-testid="chart-png">{t!(i18n, download_chart_png)}</a>
+            <a class="btn btn-sm" href=csv rel="external" data-testid="csv-export">{t!(i18n, download_csv)}</a>
+        </div>
+        <h3>{t!(i18n, retention_title)}</h3>
+        <p class="small muted">{t!(i18n, retention_hint)}</p>
+        <div class="metric-cards retention" data-testid="retention">
+            {t.retention.iter().cloned().map(|r| view! {
+                <div class="metric" data-testid=format!("retention-{}", r.days)>
+                    <span class="metric-label">{t!(i18n, retention_days, n = r.days)}</span>
+                    <span class="metric-value">{r.percent.map(|p| format!("{p}%")).unwrap_or_else(|| "—".into())}</span>
+                    <span class="small muted">{if r.eligible > 0 {
+                        view! { {t!(i18n, retention_of, retained = r.retained, eligible = r.eligible)} }.into_any()
+                    } else {
+                        view! { {t!(i18n, retention_na)} }.into_any()
+                    }}</span>
+                </div>
+            }).collect_view()}
+        </div>
     }
 }
 

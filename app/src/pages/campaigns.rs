@@ -159,6 +159,7 @@ fn ListBody(list: CampaignList) -> impl IntoView {
                         </select>
                     </label>
                     <button type="submit" class="btn btn-sm" data-testid="zip-download">{t!(i18n, download_zip)}</button>
+                    <button type="submit" formaction="/compare" class="btn btn-sm" data-testid="compare-selected">{t!(i18n, compare_selected)}</button>
                 </span>
             </div>
         </form>

@@ -13,7 +13,8 @@ use leptos_meta::Title;
 pub fn DashboardPage() -> impl IntoView {
     let i18n = use_i18n();
     let user = use_context::<UserResource>().map(|u| u.0);
-    let boards = Resource::new_blocking(|| (), |_| dashboard_data());
+    let lang = move || if i18n.get_locale() == Locale::en { "en" } else { "zh" };
+    let boards = Resource::new_blocking(lang, |lang| dashboard_data(Some(lang.to_owned())));
     view! {
         <Title text=t_string!(i18n, dashboard_title).to_string() />
         <PageHeader title=Signal::derive(move || t_string!(i18n, dashboard_title).to_string()) />
@@ -52,6 +53,7 @@ pub fn DashboardPage() -> impl IntoView {
 fn Board(a: AccountBoard) -> impl IntoView {
     let i18n = use_i18n();
     let warn = a.expiring + a.expired;
+    let lang = if i18n.get_locale_untracked() == Locale::en { "en" } else { "zh" };
     view! {
         <section class="board" data-testid="board">
             <h2>{a.name.clone()}" "<span class="muted small">{a.timezone.clone()}</span></h2>
@@ -64,6 +66,14 @@ fn Board(a: AccountBoard) -> impl IntoView {
             <div class="board-grid">
                 <Period title=Signal::derive(move || t_string!(i18n, period_today).to_string()) f=a.today.clone() testid="today" />
                 <Period title=Signal::derive(move || t_string!(i18n, period_week).to_string()) f=a.week.clone() testid="week" />
+            </div>
+            <div class="card trend">
+                <h3>{t!(i18n, dashboard_chart)}</h3>
+                <div class="chart" data-testid="account-chart" inner_html=a.chart_svg.clone()></div>
+                <div class="downloads">
+                    <a class="btn btn-sm" href=format!("/accounts/{}/chart.svg?lang={}", a.id, lang) download=format!("account-{}.svg", a.id) rel="external">{t!(i18n, download_chart)}</a>
+                    <a class="btn btn-sm" href=format!("/accounts/{}/chart.png?lang={}", a.id, lang) download=format!("account-{}.png", a.id) rel="external">{t!(i18n, download_chart_png)}</a>
+                </div>
             </div>
             <div class="card">
                 <h3>{t!(i18n, dashboard_sources)}</h3>

@@ -1,6 +1,7 @@
 //! One module per route area.
 
 pub mod campaigns;
+pub mod compare;
 pub mod dashboard;
 pub mod errors;
 pub mod login;

@@ -1,165 +1,129 @@
-//! `GET /campaigns/{id}/chart.svg?from=&to=&granularity=&lang=`: a campaign's scans, new
-//! followers and unsubscribes over time, drawn on the server with plotters as SVG.
+//! Chart downloads, as SVG (with the hover readout) or PNG, drawn by `service::chart` from the
+//! same views the pages show (`service::analytics`), so a download is the picture on screen:
 //!
-//! plotters is built without its font features: the SVG backend writes `<text>` elements and
-//! the browser draws them with its own fonts, so Chinese labels need no bundled font (the
-//! crate's naive width estimate only places the labels). Each series has its own colour *and*
-//! marker shape, so the lines stay apart in grayscale and for colour-blind readers; the SVG
-//! carries a `<title>` and a `<desc>` with the totals for screen readers.
+//! - `GET /campaigns/{id}/chart.svg|png?from=&to=&days=&granularity=&metrics=&prev=&lang=`
+//! - `GET /compare/chart.svg|png?ids=&group=&metric=&from=&to=&days=&granularity=&lang=`
+//! - `GET /accounts/{id}/chart.svg|png?lang=` (the dashboard's last 30 days)
+//!
+//! All behind login. `metrics` and `ids` may repeat or hold comma-separated lists (a GET form
+//! with checkboxes sends them repeated), which is why the query is read by hand.
 
 use super::ServerState;
 use super::codes::{Refusal, signed_in};
-use super::export::{StatsQuery, resolve_range};
+use super::export::refuse;
 use axum::Router;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum_extra::extract::CookieJar;
-use plotters::prelude::*;
-use serde::Deserialize;
-use service::ServiceError;
-use service::series::{self, Granularity, Point};
+use chrono::Utc;
+use service::analytics::{self, Lang, Metric};
+use service::chart::{self, Spec, Variant};
+use service::series::RangeRequest;
 
 /// Routes of this module.
 pub fn routes() -> Router<ServerState> {
-    Router::new().route("/campaigns/{id}/chart.svg", get(chart))
+    Router::new()
+        .route("/campaigns/{id}/chart.svg", get(|s, j, p, q| campaign(s, j, p, q, Format::Svg)))
+        .route("/campaigns/{id}/chart.png", get(|s, j, p, q| campaign(s, j, p, q, Format::Png)))
+        .route("/compare/chart.svg", get(|s, j, q| compare(s, j, q, Format::Svg)))
+        .route("/compare/chart.png", get(|s, j, q| compare(s, j, q, Format::Png)))
+        .route("/accounts/{id}/chart.svg", get(|s, j, p, q| account(s, j, p, q, Format::Svg)))
+        .route("/accounts/{id}/chart.png", get(|s, j, p, q| account(s, j, p, q, Format::Png)))
 }
 
-#[derive(Deserialize)]
-pub struct ChartQuery {
-    from: Option<String>,
-    to: Option<String>,
-    granularity: Option<String>,
-    days: Option<String>,
-    /// `zh` (default) or `en`: the language of the legend and description.
-    lang: Option<String>,
+#[derive(Clone, Copy)]
+enum Format {
+    Svg,
+    Png,
 }
 
-/// Legend texts in the chart's language.
-struct Words {
-    scans: &'static str,
-    new_followers: &'static str,
-    unsubscribes: &'static str,
-    title: &'static str,
-}
+/// A query string's pairs, decoded; keys may repeat.
+pub(super) struct Params(Vec<(String, String)>);
 
-fn words(lang: Option<&str>) -> Words {
-    match lang {
-        Some("en") => Words { scans: "Scans", new_followers: "New followers", unsubscribes: "Unsubscribes", title: "Campaign over time" },
-        _ => Words { scans: "扫码次数", new_followers: "新增关注", unsubscribes: "取消关注", title: "渠道趋势" },
+impl Params {
+    pub(super) fn parse(raw: Option<&str>) -> Self {
+        Params(form_urlencoded::parse(raw.unwrap_or_default().as_bytes()).into_owned().collect())
     }
-}
 
-/// The x-axis label of a bucket.
-fn label(p: &Point, g: Granularity) -> String {
-    match g {
-        Granularity::Hour => p.bucket.format("%m-%d %H:00").to_string(),
-        Granularity::Day | Granularity::Week => p.bucket.format("%m-%d").to_string(),
-        Granularity::Month => p.bucket.format("%Y-%m").to_string(),
+    /// The last value of `key` (a later value overrides an earlier one, as in a form).
+    pub(super) fn get(&self, key: &str) -> Option<String> {
+        self.0.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.clone())
     }
-}
 
-/// Draws the series as SVG text, `title` and `desc` included.
-fn render(points: &[Point], g: Granularity, w: &Words, summary: &str) -> Result<String, String> {
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, (900, 360)).into_drawing_area();
-        root.fill(&WHITE).map_err(|e| e.to_string())?;
-        let n = points.len().max(1);
-        let top = points.iter().map(|p| p.scans.max(p.new_followers).max(p.unsubscribes)).max().unwrap_or(0).max(1);
-        let y_max = top + (top / 10).max(1);
-        let mut chart = ChartBuilder::on(&root)
-            .margin(16)
-            .x_label_area_size(36)
-            .y_label_area_size(48)
-            .build_cartesian_2d(0..n, 0i64..y_max)
-            .map_err(|e| e.to_string())?;
-        let labels: Vec<String> = points.iter().map(|p| label(p, g)).collect();
-        chart
-            .configure_mesh()
-            .x_labels(8.min(n))
-            .x_label_formatter(&|i| labels.get(*i).cloned().unwrap_or_default())
-            .y_labels(6)
-            .label_style(("sans-serif", 14))
-            .light_line_style(RGBColor(235, 238, 240))
-            .draw()
-            .map_err(|e| e.to_string())?;
-        // Colour-blind-safe (Okabe–Ito) colours, each with its own marker.
-        let green = RGBColor(0, 158, 115);
-        let blue = RGBColor(0, 114, 178);
-        let orange = RGBColor(213, 94, 0);
-        let xs = || points.iter().enumerate();
-        chart
-            .draw_series(LineSeries::new(xs().map(|(i, p)| (i, p.scans)), green.stroke_width(2)))
-            .map_err(|e| e.to_string())?
-            .label(w.scans)
-            .legend(move |(x, y)| Circle::new((x + 8, y), 4, green.filled()));
-        chart
-            .draw_series(xs().map(|(i, p)| Circle::new((i, p.scans), 3, green.filled())))
-            .map_err(|e| e.to_string())?;
-        chart
-            .draw_series(LineSeries::new(xs().map(|(i, p)| (i, p.new_followers)), blue.stroke_width(2)))
-            .map_err(|e| e.to_string())?
-            .label(w.new_followers)
-            .legend(move |(x, y)| TriangleMarker::new((x + 8, y), 5, blue.filled()));
-        chart
-            .draw_series(xs().map(|(i, p)| TriangleMarker::new((i, p.new_followers), 4, blue.filled())))
-            .map_err(|e| e.to_string())?;
-        chart
-            .draw_series(LineSeries::new(xs().map(|(i, p)| (i, p.unsubscribes)), orange.stroke_width(2)))
-            .map_err(|e| e.to_string())?
-            .label(w.unsubscribes)
-            .legend(move |(x, y)| Cross::new((x + 8, y), 4, orange.stroke_width(2)));
-        chart
-            .draw_series(xs().map(|(i, p)| Cross::new((i, p.unsubscribes), 3, orange.stroke_width(2))))
-            .map_err(|e| e.to_string())?;
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .label_font(("sans-serif", 14))
-            .background_style(WHITE.mix(0.85))
-            .border_style(RGBColor(200, 205, 210))
-            .draw()
-            .map_err(|e| e.to_string())?;
-        root.present().map_err(|e| e.to_string())?;
+    /// Every value of `key`, comma-separated lists split.
+    pub(super) fn all(&self, key: &str) -> Vec<String> {
+        self.0
+            .iter()
+            .filter(|(k, _)| k == key)
+            .flat_map(|(_, v)| v.split(',').map(str::trim).filter(|p| !p.is_empty()).map(str::to_owned).collect::<Vec<_>>())
+            .collect()
     }
-    // Accessible name and description right after the opening tag.
-    let a11y = format!(
-        "<title>{}</title><desc>{}</desc>",
-        xml_escape(w.title),
-        xml_escape(summary)
-    );
-    match svg.find('>') {
-        Some(i) => {
-            svg.insert_str(i + 1, &a11y);
-            svg = svg.replacen("<svg ", "<svg role=\"img\" ", 1);
-            Ok(svg)
+
+    pub(super) fn range(&self) -> RangeRequest {
+        RangeRequest { from: self.get("from"), to: self.get("to"), days: self.get("days"), granularity: self.get("granularity") }
+    }
+
+    /// Campaign ids from `ids`; a value that is not a number is refused by name.
+    pub(super) fn ids(&self) -> Result<Vec<i32>, Refusal> {
+        let mut out = Vec::new();
+        for v in self.all("ids") {
+            let id = v.parse::<i32>().map_err(|_| Refusal::Bad(format!("ids: {v:?} is not a campaign id")))?;
+            if !out.contains(&id) {
+                out.push(id);
+            }
         }
-        None => Err("plotters wrote no SVG".into()),
+        Ok(out)
     }
 }
 
-fn xml_escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
-}
-
-async fn chart(State(s): State<ServerState>, jar: CookieJar, Path(id): Path<i32>, Query(q): Query<ChartQuery>) -> Result<Response, Refusal> {
-    signed_in(&s.app, &jar).await?;
-    let range = StatsQuery { from: q.from, to: q.to, granularity: q.granularity, days: q.days };
-    let (from, to, gran, tz) = resolve_range(&s.app, id, &range).await?;
-    let points = series::campaign_series(&s.app.db, id, from, to, gran, tz).await.map_err(super::export::refuse)?;
-    let totals = series::campaign_totals(&s.app.db, id, from, to, tz).await.map_err(super::export::refuse)?;
-    let w = words(q.lang.as_deref());
-    let summary = format!(
-        "{from} – {to}: {} {}, {} {}, {} {}",
-        w.scans, totals.scans, w.new_followers, totals.new_followers, w.unsubscribes, totals.unsubscribes
-    );
-    let svg = render(&points, gran, &w, &summary).map_err(ServiceError::Internal)?;
-    let mut res = svg.into_response();
+/// `spec` drawn as the requested file.
+fn picture(spec: &Spec, format: Format, name: &str) -> Result<Response, Refusal> {
+    let (body, kind, ext) = match format {
+        Format::Svg => (chart::svg(spec, Variant::File).map_err(refuse)?.into_bytes(), "image/svg+xml; charset=utf-8", "svg"),
+        Format::Png => (chart::png(&chart::svg(spec, Variant::Raster).map_err(refuse)?, 2.0).map_err(refuse)?, "image/png", "png"),
+    };
+    let mut res = body.into_response();
     let h = res.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("image/svg+xml; charset=utf-8"));
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(kind));
+    if let Ok(v) = HeaderValue::from_str(&format!("inline; filename=\"{name}.{ext}\"")) {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, max-age=60"));
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     Ok(res)
+}
+
+async fn campaign(State(s): State<ServerState>, jar: CookieJar, Path(id): Path<i32>, RawQuery(q): RawQuery, format: Format) -> Result<Response, Refusal> {
+    signed_in(&s.app, &jar).await?;
+    let p = Params::parse(q.as_deref());
+    let metrics = Metric::parse_list(&p.all("metrics")).map_err(refuse)?;
+    let previous = p.get("prev").is_none_or(|v| v != "0");
+    let lang = Lang::parse(p.get("lang").as_deref());
+    let trend = analytics::campaign_trend(&s.app, id, &p.range(), &metrics, previous, lang, Utc::now()).await.map_err(refuse)?;
+    let r = trend.range;
+    picture(&trend.spec, format, &format!("campaign-{id}-{}-to-{}-{}", r.from, r.to, r.granularity))
+}
+
+async fn compare(State(s): State<ServerState>, jar: CookieJar, RawQuery(q): RawQuery, format: Format) -> Result<Response, Refusal> {
+    signed_in(&s.app, &jar).await?;
+    let p = Params::parse(q.as_deref());
+    let metric = match p.get("metric").filter(|m| !m.trim().is_empty()) {
+        Some(m) => m.parse::<Metric>().map_err(refuse)?,
+        None => Metric::NewFollowers,
+    };
+    let lang = Lang::parse(p.get("lang").as_deref());
+    let view = analytics::compare(&s.app, &p.ids()?, p.get("group").as_deref(), metric, &p.range(), lang, Utc::now()).await.map_err(refuse)?;
+    let r = view.range;
+    picture(&view.spec, format, &format!("compare-{}-{}-to-{}-{}", metric.as_str(), r.from, r.to, r.granularity))
+}
+
+async fn account(State(s): State<ServerState>, jar: CookieJar, Path(id): Path<i32>, RawQuery(q): RawQuery, format: Format) -> Result<Response, Refusal> {
+    signed_in(&s.app, &jar).await?;
+    let p = Params::parse(q.as_deref());
+    let model = service::accounts::model(&s.app.db, id).await?;
+    let tz = analytics::zone(&s.app, Some(&model.timezone));
+    let spec = analytics::account_chart(&s.app, id, tz, 30, Lang::parse(p.get("lang").as_deref()), Utc::now()).await.map_err(refuse)?;
+    picture(&spec, format, &format!("account-{id}-30-days"))
 }

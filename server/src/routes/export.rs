@@ -10,20 +10,20 @@ use super::ServerState;
 use super::codes::{Refusal, signed_in};
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query, RawQuery, State};
 use axum::http::{HeaderValue, header};
 use axum::response::Response;
 use axum::routing::get;
 use axum_extra::extract::CookieJar;
-use chrono::{Days, NaiveDate, SecondsFormat, Utc};
+use chrono::{NaiveDate, SecondsFormat, Utc};
 use chrono_tz::Tz;
 use sea_orm::{EntityTrait, QueryOrder, QuerySelect};
 use serde::Deserialize;
-use service::entity::{campaign, wechat_account};
-use service::series::{self, Granularity, Point, Totals};
+use service::entity::campaign;
+use service::analytics::{self, CompareRow, Lang, Metric};
+use service::series::{self, Granularity, Point, RangeRequest, Totals};
 use service::{AppState, ServiceError};
 use std::collections::HashMap;
-use std::str::FromStr;
 
 /// Header of a campaign's series (CONTRACT.md).
 pub const STATS_HEADER: [&str; 6] = ["bucket", "scans", "new_followers", "unsubscribes", "net_followers", "unique_scanners"];
@@ -31,14 +31,13 @@ pub const STATS_HEADER: [&str; 6] = ["bucket", "scans", "new_followers", "unsubs
 pub const CAMPAIGNS_HEADER: [&str; 8] = ["id", "name", "kind", "scene", "scans", "new_followers", "unsubscribes", "net_followers"];
 /// Rows rendered per body chunk.
 const ROWS_PER_CHUNK: usize = 500;
-/// Days covered when the request names no range: the last 30, today included.
-const DEFAULT_DAYS: u64 = 30;
 
 /// Routes of this module.
 pub fn routes() -> Router<ServerState> {
     Router::new()
         .route("/export/campaigns/{id}/stats.csv", get(campaign_stats))
         .route("/export/campaigns.csv", get(campaigns_csv))
+        .route("/export/compare.csv", get(compare_csv))
 }
 
 /// Query of the series export; all optional. Strings, not dates, so that a bad value gets our
@@ -50,22 +49,6 @@ pub struct StatsQuery {
     pub(super) granularity: Option<String>,
     /// A preset: the last N days ending `to` (used when `from` is absent).
     pub(super) days: Option<String>,
-}
-
-/// A `YYYY-MM-DD` query value; blank counts as absent (an empty form field).
-pub(super) fn date_param(name: &str, value: Option<&str>) -> Result<Option<NaiveDate>, Refusal> {
-    match value.map(str::trim).filter(|v| !v.is_empty()) {
-        None => Ok(None),
-        Some(v) => NaiveDate::parse_from_str(v, "%Y-%m-%d")
-            .map(Some)
-            .map_err(|_| Refusal::Bad(format!("{name}: {v:?} is not a date; use YYYY-MM-DD"))),
-    }
-}
-
-/// The zone of an account's charts: its own, else the configured default, else UTC (a stored
-/// zone was validated when saved, so the fallbacks only guard against a renamed IANA zone).
-fn zone(st: &AppState, name: Option<&str>) -> Tz {
-    name.and_then(|n| Tz::from_str(n).ok()).or_else(|| Tz::from_str(&st.settings.timezone).ok()).unwrap_or(Tz::UTC)
 }
 
 /// CSV text of `records`, CRLF-terminated as RFC 4180 and Excel expect.
@@ -111,44 +94,16 @@ fn csv_response(filename: &str, body: Body) -> Response {
     res
 }
 
-/// The range, granularity and zone a series request asks for: parameters checked first (a
-/// malformed request is 400 whichever campaign it names), then the campaign's account zone;
-/// defaults are the last 30 days ending today there, granularity picked from the range.
+/// The range, granularity and zone a series request asks for (`service::series::resolve_range`):
+/// defaults are the last 30 days ending today in the campaign's account zone, granularity
+/// picked from the range; a bad parameter is 400 naming it, an unknown campaign 404.
 pub(super) async fn resolve_range(st: &AppState, id: i32, q: &StatsQuery) -> Result<(NaiveDate, NaiveDate, Granularity, Tz), Refusal> {
-    let db = &st.db;
-    let from = date_param("from", q.from.as_deref())?;
-    let to = date_param("to", q.to.as_deref())?;
-    let gran = match q.granularity.as_deref().map(str::trim).filter(|g| !g.is_empty()) {
-        Some(g) => Some(g.parse::<Granularity>().map_err(refuse)?),
-        None => None,
-    };
-    let account_id: i32 = campaign::Entity::find_by_id(id)
-        .select_only()
-        .column(campaign::Column::AccountId)
-        .into_tuple::<i32>()
-        .one(db)
-        .await
-        .map_err(ServiceError::from)?
-        .ok_or(Refusal::NotFound)?;
-    let zone_name: Option<String> = wechat_account::Entity::find_by_id(account_id)
-        .select_only()
-        .column(wechat_account::Column::Timezone)
-        .into_tuple::<String>()
-        .one(db)
-        .await
-        .map_err(ServiceError::from)?;
-    let tz = zone(st, zone_name.as_deref());
-    let today = Utc::now().with_timezone(&tz).date_naive();
-    let to = to.unwrap_or(today);
-    let days = match q.days.as_deref().map(str::trim).filter(|d| !d.is_empty()) {
-        None => DEFAULT_DAYS,
-        Some(d) => d.parse::<u64>().ok().filter(|n| (1..=series::MAX_RANGE_DAYS as u64).contains(n)).ok_or_else(|| {
-            Refusal::Bad(format!("days: {d:?} is not a number of days from 1 to {}", series::MAX_RANGE_DAYS))
-        })?,
-    };
-    let from = from.unwrap_or_else(|| to.checked_sub_days(Days::new(days - 1)).unwrap_or(to));
-    let gran = gran.unwrap_or_else(|| series::auto_granularity(from, to));
-    Ok((from, to, gran, tz))
+    let req = RangeRequest { from: q.from.clone(), to: q.to.clone(), days: q.days.clone(), granularity: q.granularity.clone() };
+    // Parameters first: a malformed request is 400 whichever campaign it names.
+    series::resolve_range(&req, Utc::now().date_naive()).map_err(refuse)?;
+    let (_, _, tz) = analytics::campaign_zone(st, id).await?;
+    let r = series::resolve_range(&req, analytics::today(tz, Utc::now())).map_err(refuse)?;
+    Ok((r.from, r.to, r.granularity, tz))
 }
 
 /// `GET /export/campaigns/{id}/stats.csv?from=&to=&granularity=`: the campaign's series in its
@@ -225,4 +180,52 @@ async fn campaigns_csv(State(s): State<ServerState>, jar: CookieJar) -> Result<R
         }))
     });
     Ok(csv_response("sceneboard-campaigns.csv", Body::from_stream(body)))
+}
+
+/// Header of the compare table export.
+pub const COMPARE_HEADER: [&str; 10] =
+    ["id", "name", "group", "from", "to", "scans", "new_followers", "unsubscribes", "net_followers", "unique_scanners"];
+
+/// `GET /export/compare.csv?ids=&group=&metric=&from=&to=&days=`: the compare view's table,
+/// one row per campaign in the page's order (best first by the metric), unique scanners
+/// exact over the range.
+async fn compare_csv(State(s): State<ServerState>, jar: CookieJar, RawQuery(q): RawQuery) -> Result<Response, Refusal> {
+    let user = signed_in(&s.app, &jar).await?;
+    let p = super::charts::Params::parse(q.as_deref());
+    let metric = match p.get("metric").filter(|m| !m.trim().is_empty()) {
+        Some(m) => m.parse::<Metric>().map_err(refuse)?,
+        None => Metric::NewFollowers,
+    };
+    let view = analytics::compare(&s.app, &p.ids()?, p.get("group").as_deref(), metric, &p.range(), Lang::Zh, Utc::now())
+        .await
+        .map_err(refuse)?;
+    let (from, to) = (view.range.from, view.range.to);
+    service::audit::record(
+        &s.app.db,
+        Some(user.id),
+        "export.compare",
+        "campaign",
+        None,
+        serde_json::json!({ "ids": view.rows.iter().map(|r| r.id).collect::<Vec<_>>(), "from": from.to_string(), "to": to.to_string() }),
+    )
+    .await
+    .map_err(ServiceError::from)?;
+    let body = series::chunked_stream(preamble(&COMPARE_HEADER)?, view.rows, ROWS_PER_CHUNK, move |batch: &[CompareRow]| {
+        render(batch.iter().map(|r| {
+            let t = &r.totals;
+            [
+                r.id.to_string(),
+                r.name.clone(),
+                r.group.clone().unwrap_or_default(),
+                from.to_string(),
+                to.to_string(),
+                t.scans.to_string(),
+                t.new_followers.to_string(),
+                t.unsubscribes.to_string(),
+                t.net_followers.to_string(),
+                t.unique_scanners.to_string(),
+            ]
+        }))
+    });
+    Ok(csv_response(&format!("compare-{from}-to-{to}.csv"), Body::from_stream(body)))
 }

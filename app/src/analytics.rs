@@ -1,0 +1,213 @@
+//! Server functions of the analytics views: a campaign's trend (chart, metric cards with the
+//! change from the previous period, retention) and campaigns compared. The charts come back as
+//! SVG text, drawn on the server, and are put into the page as they are (they hold no user
+//! input unescaped: names are XML-escaped by the chart module).
+
+use crate::error::AppError;
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// A number of the range next to the same number of the period before.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MetricCard {
+    /// CONTRACT.md name: `scans`, `new_followers`, `unsubscribes`, `net_followers`, `unique_scanners`.
+    pub key: String,
+    pub value: i64,
+    pub previous: i64,
+    /// Whole percent; `None` when the previous value is zero.
+    pub change: Option<i64>,
+}
+
+/// Retention after `days` days.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RetentionCell {
+    pub days: i64,
+    pub eligible: i64,
+    pub retained: i64,
+    pub percent: Option<i64>,
+}
+
+/// The trend section of a campaign page.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrendView {
+    pub svg: String,
+    pub from: String,
+    pub to: String,
+    pub previous_from: String,
+    pub previous_to: String,
+    pub granularity: String,
+    pub timezone: String,
+    /// Metrics drawn (CONTRACT names).
+    pub metrics: Vec<String>,
+    pub cards: Vec<MetricCard>,
+    pub retention: Vec<RetentionCell>,
+}
+
+/// Campaign `id` over a range (`from`/`to` dates, or a `days` preset), at `granularity`
+/// (blank: automatic), drawing `metrics` (comma-separated; blank: the default three) with the
+/// previous period dashed unless `prev` is `0`. Signed-in users.
+#[server(endpoint = "campaign_trend")]
+#[allow(clippy::too_many_arguments)]
+pub async fn campaign_trend(
+    id: i32,
+    from: Option<String>,
+    to: Option<String>,
+    days: Option<String>,
+    granularity: Option<String>,
+    metrics: Option<String>,
+    prev: Option<String>,
+    lang: Option<String>,
+) -> Result<TrendView, AppError> {
+    use service::analytics::{self, Lang, Metric};
+    use service::series::{RangeRequest, change_percent};
+    crate::auth::ssr::require_user().await?;
+    let st = crate::auth::ssr::state()?;
+    let metrics = Metric::parse_list(&[metrics.unwrap_or_default()])?;
+    let with_previous = prev.as_deref().map(str::trim) != Some("0");
+    let req = RangeRequest { from, to, days, granularity };
+    let lang = Lang::parse(lang.as_deref());
+    let t = analytics::campaign_trend(&st, id, &req, &metrics, with_previous, lang, chrono::Utc::now()).await?;
+    let svg = service::chart::svg(&t.spec, service::chart::Variant::Inline)?;
+    let cards = Metric::ALL
+        .iter()
+        .map(|m| {
+            let (value, previous) = (m.of_totals(&t.totals), m.of_totals(&t.previous_totals));
+            MetricCard { key: m.as_str().to_owned(), value, previous, change: change_percent(value, previous) }
+        })
+        .collect();
+    let retention = t
+        .retention
+        .iter()
+        .map(|r| RetentionCell { days: r.days, eligible: r.eligible, retained: r.retained, percent: r.percent() })
+        .collect();
+    Ok(TrendView {
+        svg,
+        from: t.range.from.to_string(),
+        to: t.range.to.to_string(),
+        previous_from: t.previous.0.to_string(),
+        previous_to: t.previous.1.to_string(),
+        granularity: t.range.granularity.as_str().to_owned(),
+        timezone: t.tz.name().to_owned(),
+        metrics: t.metrics.iter().map(|m| m.as_str().to_owned()).collect(),
+        cards,
+        retention,
+    })
+}
+
+/// A campaign that can be picked for a comparison.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CompareChoice {
+    pub id: i32,
+    pub name: String,
+    pub group: Option<String>,
+}
+
+/// One campaign's line of the compare table.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CompareLine {
+    pub id: i32,
+    pub name: String,
+    pub group: Option<String>,
+    pub scans: i64,
+    pub new_followers: i64,
+    pub unsubscribes: i64,
+    pub net_followers: i64,
+    pub unique_scanners: i64,
+    pub retention_7d: Option<i64>,
+    pub charted: bool,
+}
+
+/// The compare page: what can be picked, and the comparison when something was.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CompareView {
+    pub choices: Vec<CompareChoice>,
+    pub groups: Vec<String>,
+    /// Empty until campaigns or a group are chosen.
+    pub svg: String,
+    pub lines: Vec<CompareLine>,
+    pub from: String,
+    pub to: String,
+    pub granularity: String,
+    pub timezone: String,
+}
+
+/// Campaigns `ids` (comma-separated) or the live campaigns of `group`, compared on `metric`
+/// (default `new_followers`) over the range. With neither, only the choices. Signed-in users.
+#[server(endpoint = "compare_campaigns")]
+#[allow(clippy::too_many_arguments)]
+pub async fn compare_campaigns(
+    ids: Option<String>,
+    group: Option<String>,
+    metric: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    days: Option<String>,
+    granularity: Option<String>,
+    lang: Option<String>,
+) -> Result<CompareView, AppError> {
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+    use service::analytics::{self, Lang, Metric};
+    use service::entity::campaign;
+    use service::series::RangeRequest;
+    crate::auth::ssr::require_user().await?;
+    let st = crate::auth::ssr::state()?;
+    let choices: Vec<(i32, String, Option<String>)> = campaign::Entity::find()
+        .select_only()
+        .columns([campaign::Column::Id, campaign::Column::Name, campaign::Column::GroupName])
+        .filter(campaign::Column::ArchivedAt.is_null())
+        .order_by_asc(campaign::Column::GroupName)
+        .order_by_asc(campaign::Column::Name)
+        .into_tuple()
+        .all(&st.db)
+        .await
+        .map_err(service::ServiceError::from)?;
+    let mut view = CompareView {
+        choices: choices.into_iter().map(|(id, name, group)| CompareChoice { id, name, group }).collect(),
+        groups: service::campaigns::groups(&st.db).await?,
+        svg: String::new(),
+        lines: Vec::new(),
+        from: String::new(),
+        to: String::new(),
+        granularity: String::new(),
+        timezone: String::new(),
+    };
+    let mut wanted = Vec::new();
+    for part in ids.unwrap_or_default().split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let id = part.parse::<i32>().map_err(|_| AppError::field("ids", format!("{part:?} is not a campaign id")))?;
+        if !wanted.contains(&id) {
+            wanted.push(id);
+        }
+    }
+    let group = group.filter(|g| !g.trim().is_empty());
+    if wanted.is_empty() && group.is_none() {
+        return Ok(view);
+    }
+    let metric = match metric.filter(|m| !m.trim().is_empty()) {
+        Some(m) => m.parse::<Metric>()?,
+        None => Metric::NewFollowers,
+    };
+    let req = RangeRequest { from, to, days, granularity };
+    let c = analytics::compare(&st, &wanted, group.as_deref(), metric, &req, Lang::parse(lang.as_deref()), chrono::Utc::now()).await?;
+    view.svg = service::chart::svg(&c.spec, service::chart::Variant::Inline)?;
+    view.lines = c
+        .rows
+        .into_iter()
+        .map(|r| CompareLine {
+            id: r.id,
+            name: r.name,
+            group: r.group,
+            scans: r.totals.scans,
+            new_followers: r.totals.new_followers,
+            unsubscribes: r.totals.unsubscribes,
+            net_followers: r.totals.net_followers,
+            unique_scanners: r.totals.unique_scanners,
+            retention_7d: r.retention_7d,
+            charted: r.charted,
+        })
+        .collect();
+    view.from = c.range.from.to_string();
+    view.to = c.range.to.to_string();
+    view.granularity = c.range.granularity.as_str().to_owned();
+    view.timezone = c.tz.name().to_owned();
+    Ok(view)
+}
