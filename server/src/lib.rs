@@ -7,5 +7,6 @@ pub mod config;
 pub mod demo;
 pub mod metrics;
 pub mod routes;
+pub mod security;
 pub mod startup;
 pub mod worker;

@@ -77,7 +77,8 @@ pub async fn serve_with(cfg: &Config, app: AppState, listener: tokio::net::TcpLi
     crate::worker::spawn(state.app.clone());
     let app = router(state);
     tracing::info!(addr = %cfg.addr, database = %redact_url(&cfg.database_url), "Sceneboard listening on http://{}", cfg.addr);
-    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
+    // With the peer address, which the sign-in rate limiter counts failures by.
+    axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>()).with_graceful_shutdown(shutdown_signal()).await?;
     Ok(())
 }
 

@@ -86,6 +86,22 @@ pub async fn destroy_all_for<C: ConnectionTrait>(db: &C, user_id: i32) -> Result
     Ok(session::Entity::delete_many().filter(session::Column::UserId.eq(user_id)).exec(db).await?.rows_affected)
 }
 
+/// "Sign out everywhere": end every session of the user behind `token`. Returns that user's id
+/// and how many sessions ended, or `None` when the token opens no live session (nothing is
+/// deleted then: an expired or unknown token gives no say over anyone's sessions).
+pub async fn destroy_all_for_token<C: ConnectionTrait>(db: &C, keys: &Keys, token: &str) -> Result<Option<(i32, u64)>, ServiceError> {
+    if token.is_empty() || token.len() > 128 {
+        return Ok(None);
+    }
+    let Some(sess) = session::Entity::find_by_id(keys.session_id(token)).one(db).await? else {
+        return Ok(None);
+    };
+    if sess.expires_at <= Utc::now() {
+        return Ok(None);
+    }
+    Ok(Some((sess.user_id, destroy_all_for(db, sess.user_id).await?)))
+}
+
 /// Delete expired sessions; returns how many.
 pub async fn purge_expired<C: ConnectionTrait>(db: &C) -> Result<u64, ServiceError> {
     Ok(session::Entity::delete_many().filter(session::Column::ExpiresAt.lte(Utc::now())).exec(db).await?.rows_affected)

@@ -1,20 +1,26 @@
-//! `POST /api/login` and `POST /api/logout` (CONTRACT.md): plain form posts, so sign-in
-//! works before and without the wasm.
+//! `POST /api/login`, `POST /api/logout` (CONTRACT.md) and `POST /api/logout-all`: plain
+//! form posts, so sign-in works before and without the wasm.
 //!
 //! The session cookie is HttpOnly (no script can read it) and SameSite=Lax: it is not sent on
-//! cross-site POSTs, which is what protects these forms and the server functions from CSRF,
-//! while a link from a chat or an email still arrives signed in.
+//! cross-site POSTs, while a link from a chat or an email still arrives signed in. On top of
+//! that, `security::protect` refuses state-changing requests whose `Origin`/`Referer` is
+//! another site. Failed sign-ins are rate limited per username and per client address
+//! (`security::LoginLimiter`), and signing in replaces whatever session the browser held.
 
 use super::{ServerState, safe_next};
+use crate::security::{LoginLimiter, retry_after_secs};
+use axum::Extension;
 use axum::body::Body;
-use axum::extract::{Form, State};
-use axum::http::{HeaderMap, Request, StatusCode, header};
+use axum::extract::{ConnectInfo, Form, State};
+use axum::http::{HeaderMap, HeaderValue, Request, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::CookieJar;
 use axum_extra::extract::cookie::{Cookie, SameSite};
 use leptos::prelude::provide_context;
 use serde::Deserialize;
 use service::{ServiceError, sessions, users};
+use std::net::SocketAddr;
+use std::time::Duration;
 
 /// The login form's fields.
 #[derive(Deserialize)]
@@ -24,10 +30,33 @@ pub struct LoginForm {
     pub next: Option<String>,
 }
 
-/// Check credentials; on success set the session cookie and go to `next` (303). On failure
-/// answer 401: browsers get the login page with the error, other clients a line of text.
-pub async fn login(State(state): State<ServerState>, headers: HeaderMap, jar: CookieJar, Form(form): Form<LoginForm>) -> Response {
+/// Check credentials; on success end the session the browser held (if any), set a new
+/// session cookie and go to `next` (303). On failure answer 401: browsers get the login page
+/// with the error, other clients a line of text. While the username or the client address is
+/// over its limit of failures, answer 429 with `Retry-After` without checking the password
+/// (even the right one).
+///
+/// The client address is the TCP peer (`sceneboard serve` serves with `ConnectInfo`); behind a
+/// reverse proxy that is the proxy, so the per-address limit then counts all its clients
+/// together (README, Security). Servers built without `ConnectInfo` (some tests) have only the
+/// per-username limit.
+pub async fn login(
+    State(state): State<ServerState>,
+    Extension(limiter): Extension<LoginLimiter>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    headers: HeaderMap,
+    jar: CookieJar,
+    Form(form): Form<LoginForm>,
+) -> Response {
     let st = &state.app;
+    let ip = peer.map(|Extension(ConnectInfo(addr))| addr.ip());
+    let attempt = match limiter.begin(&form.username, ip) {
+        Ok(attempt) => attempt,
+        Err(wait) => {
+            tracing::warn!(username = %form.username, "sign-in refused: too many failures");
+            return rate_limited(&state, &headers, form.next.as_deref(), wait).await;
+        }
+    };
     let user = match users::authenticate(&st.db, &form.username, &form.password).await {
         Ok(u) => u,
         Err(ServiceError::Unauthorized) => {
@@ -35,11 +64,23 @@ pub async fn login(State(state): State<ServerState>, headers: HeaderMap, jar: Co
             return failed_login(&state, &headers, form.next.as_deref()).await;
         }
         Err(e) => {
+            limiter.not_counted(attempt);
             tracing::error!(error = %e, "sign-in failed on the server");
             return (StatusCode::INTERNAL_SERVER_ERROR, "internal server error").into_response();
         }
     };
-    let ua = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok());
+    limiter.succeeded(attempt);
+    // Session rotation: a token the browser already held (someone else's, planted before
+    // sign-in, or this user's own) must not outlive the sign-in, so it ends here.
+    if let Some(old) = jar.get(sessions::COOKIE_NAME) {
+        if let Err(e) = sessions::destroy(&st.db, &st.keys, old.value()).await {
+            tracing::error!(error = %e, "cannot end the previous session");
+            return (StatusCode::INTERNAL_SERVER_ERROR, "internal server error").into_response();
+        }
+    }
+    let ua = headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok());
     let session = match sessions::create(&st.db, &st.keys, user.id, ua).await {
         Ok(s) => s,
         Err(e) => {
@@ -54,7 +95,11 @@ pub async fn login(State(state): State<ServerState>, headers: HeaderMap, jar: Co
         .secure(st.settings.secure_cookies)
         .path("/")
         .max_age(time_duration(sessions::ABSOLUTE_TTL));
-    (jar.add(cookie), Redirect::to(&safe_next(form.next.as_deref()))).into_response()
+    (
+        jar.add(cookie),
+        Redirect::to(&safe_next(form.next.as_deref())),
+    )
+        .into_response()
 }
 
 /// End the session (if any), clear the cookie, go to the login page.
@@ -62,6 +107,28 @@ pub async fn logout(State(state): State<ServerState>, jar: CookieJar) -> Respons
     if let Some(c) = jar.get(sessions::COOKIE_NAME) {
         if let Err(e) = sessions::destroy(&state.app.db, &state.app.keys, c.value()).await {
             tracing::error!(error = %e, "cannot end a session");
+        }
+    }
+    let jar = jar.remove(Cookie::build(sessions::COOKIE_NAME).path("/"));
+    (jar, Redirect::to("/login")).into_response()
+}
+
+/// "Sign out everywhere": end every session of the signed-in user (other browsers, phones,
+/// a forgotten shared computer), clear the cookie, go to the login page. Without a live
+/// session there is nothing to end and it only goes to the login page. A database error is
+/// a 500 rather than a redirect: the user must not believe the other sessions ended.
+pub async fn logout_all(State(state): State<ServerState>, jar: CookieJar) -> Response {
+    if let Some(c) = jar.get(sessions::COOKIE_NAME) {
+        match sessions::destroy_all_for_token(&state.app.db, &state.app.keys, c.value()).await {
+            Ok(Some((user_id, ended))) => {
+                tracing::info!(user_id, sessions = ended, "signed out everywhere")
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::error!(error = %e, "cannot end the sessions");
+                return (StatusCode::INTERNAL_SERVER_ERROR, "internal server error")
+                    .into_response();
+            }
         }
     }
     let jar = jar.remove(Cookie::build(sessions::COOKIE_NAME).path("/"));
@@ -79,7 +146,10 @@ async fn failed_login(state: &ServerState, headers: &HeaderMap, next: Option<&st
     // Render the real login page (in the visitor's language) with the error, as a static page:
     // the browser's URL is /api/login, which no client route matches, so it must not hydrate.
     let next = safe_next(next);
-    let mut req = Request::builder().uri(format!("/login?next={}", app::components::shell::urlencode(&next)));
+    let mut req = Request::builder().uri(format!(
+        "/login?next={}",
+        app::components::shell::urlencode(&next)
+    ));
     for name in [header::COOKIE, header::ACCEPT_LANGUAGE] {
         if let Some(v) = headers.get(&name) {
             req = req.header(name, v.clone());
@@ -91,16 +161,151 @@ async fn failed_login(state: &ServerState, headers: &HeaderMap, next: Option<&st
     let app_state = state.app.clone();
     let leptos = state.leptos.clone();
     let handler = leptos_axum::render_app_async_with_context(
-        move || {
+        crate::security::with_page_csp(&state.leptos, move || {
             provide_context(app_state.clone());
             provide_context(app::StaticOnly);
             provide_context(app::LoginFailed);
-        },
+        }),
         move || app::shell(leptos.clone()),
     );
     let mut res = handler(req).await;
     *res.status_mut() = StatusCode::UNAUTHORIZED;
     res
+}
+
+/// The answer to a sign-in refused by the limiter: 429 with `Retry-After`. Browsers get the
+/// login page with the message (in their language) so they can try again later from there;
+/// other clients a line of text.
+async fn rate_limited(
+    state: &ServerState,
+    headers: &HeaderMap,
+    next: Option<&str>,
+    wait: Duration,
+) -> Response {
+    let secs = retry_after_secs(wait);
+    let retry_after = (header::RETRY_AFTER, HeaderValue::from(secs));
+    let wants_html = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("text/html"));
+    if !wants_html {
+        let text = format!("too many failed sign-ins; try again in {secs} seconds\n");
+        return (StatusCode::TOO_MANY_REQUESTS, [retry_after], text).into_response();
+    }
+    let lang = Lang::of(headers);
+    let minutes = secs.div_ceil(60);
+    let message = match lang {
+        Lang::Zh => format!("登录失败次数过多，请 {minutes} 分钟后再试。"),
+        Lang::En if minutes == 1 => "Too many failed sign-ins. Try again in 1 minute.".to_owned(),
+        Lang::En => format!("Too many failed sign-ins. Try again in {minutes} minutes."),
+    };
+    // The login page (app/) has no text for this, so the message goes into the rendered page
+    // right under its heading. Only the language cookie is passed on: with the browser's
+    // session cookie the page would redirect a signed-in visitor away from the message.
+    let next = safe_next(next);
+    let req = Request::builder()
+        .uri(format!(
+            "/login?next={}",
+            app::components::shell::urlencode(&next)
+        ))
+        .header(
+            header::COOKIE,
+            format!("{}={}", super::lang::LOCALE_COOKIE, lang.code()),
+        )
+        .body(Body::empty());
+    let fallback = |text: String| {
+        (
+            StatusCode::TOO_MANY_REQUESTS,
+            [(header::RETRY_AFTER, HeaderValue::from(secs))],
+            text,
+        )
+            .into_response()
+    };
+    let Ok(req) = req else {
+        return fallback(message);
+    };
+    let app_state = state.app.clone();
+    let leptos = state.leptos.clone();
+    let handler = leptos_axum::render_app_async_with_context(
+        crate::security::with_page_csp(&state.leptos, move || {
+            provide_context(app_state.clone());
+            provide_context(app::StaticOnly);
+        }),
+        move || app::shell(leptos.clone()),
+    );
+    let (mut parts, body) = handler(req).await.into_parts();
+    let Ok(html) = axum::body::to_bytes(body, 4 * 1024 * 1024).await else {
+        return fallback(message);
+    };
+    let html = String::from_utf8_lossy(&html);
+    let alert = format!(
+        r#"<p class="alert alert-error" role="alert" data-testid="login-error">{message}</p>"#
+    );
+    let html = match html.find("</h1>") {
+        Some(i) => format!("{}{alert}{}", &html[..i + 5], &html[i + 5..]),
+        None => return fallback(message),
+    };
+    parts.status = StatusCode::TOO_MANY_REQUESTS;
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.insert(retry_after.0, retry_after.1);
+    Response::from_parts(parts, Body::from(html))
+}
+
+/// The interface language as leptos_i18n picks it: the language cookie, else the first of
+/// `zh`/`en` in `Accept-Language` by preference, else Chinese (the default locale).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Lang {
+    Zh,
+    En,
+}
+
+impl Lang {
+    fn of(headers: &HeaderMap) -> Lang {
+        let cookie = headers
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(';'))
+            .find_map(|c| {
+                let (name, value) = c.trim().split_once('=')?;
+                (name == super::lang::LOCALE_COOKIE).then(|| value.trim().to_owned())
+            });
+        match cookie.as_deref() {
+            Some("en") => return Lang::En,
+            Some("zh") => return Lang::Zh,
+            _ => {}
+        }
+        let accept = headers
+            .get(header::ACCEPT_LANGUAGE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        let mut best: Option<(f32, Lang)> = None;
+        for item in accept.split(',') {
+            let mut fields = item.split(';');
+            let tag = fields.next().unwrap_or("").trim().to_ascii_lowercase();
+            let q = fields
+                .find_map(|f| f.trim().strip_prefix("q=")?.parse::<f32>().ok())
+                .unwrap_or(1.0);
+            let lang = if tag == "zh" || tag.starts_with("zh-") {
+                Lang::Zh
+            } else if tag == "en" || tag.starts_with("en-") {
+                Lang::En
+            } else {
+                continue;
+            };
+            if q > 0.0 && best.is_none_or(|(b, _)| q > b) {
+                best = Some((q, lang));
+            }
+        }
+        best.map_or(Lang::Zh, |(_, lang)| lang)
+    }
+
+    fn code(self) -> &'static str {
+        match self {
+            Lang::Zh => "zh",
+            Lang::En => "en",
+        }
+    }
 }
 
 fn time_duration(d: chrono::Duration) -> cookie::time::Duration {

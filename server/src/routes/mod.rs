@@ -46,6 +46,7 @@ pub fn router(state: ServerState) -> Router {
     Router::new()
         .route("/api/login", post(auth::login))
         .route("/api/logout", post(auth::logout))
+        .route("/api/logout-all", post(auth::logout_all))
         .route("/lang/{code}", get(lang::switch))
         .route("/healthz", get(health::healthz))
         .route("/metrics", get(crate::metrics::render))
@@ -53,9 +54,13 @@ pub fn router(state: ServerState) -> Router {
         .merge(codes::routes())
         .merge(charts::routes())
         .merge(export::routes())
-        .leptos_routes_with_context(&state, routes, context.clone(), move || shell(leptos.clone()))
-        .fallback(file_and_error_handler_with_context::<ServerState, _>(context, shell))
+        .leptos_routes_with_context(&state, routes, crate::security::with_page_csp(&state.leptos, context.clone()), move || shell(leptos.clone()))
+        .fallback(file_and_error_handler_with_context::<ServerState, _>(crate::security::with_page_csp(&state.leptos, context), shell))
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
+        // One sign-in limiter per router (so per instance, and per test server).
+        .layer(axum::Extension(crate::security::LoginLimiter::default()))
+        // Inside the metrics and trace layers, so refusals are counted and traced too.
+        .layer(middleware::from_fn_with_state(std::sync::Arc::new(crate::security::Guard::new(&state.app.settings.public_url)), crate::security::protect))
         .layer(middleware::from_fn(track_requests))
         .layer(TraceLayer::new_for_http())
         .with_state(state)

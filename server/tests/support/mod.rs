@@ -35,13 +35,8 @@ pub async fn start(t: TestDb) -> Running {
 impl Running {
     /// Sign in and return the `name=value` of the session cookie.
     pub async fn login(&self, user: &str, password: &str) -> String {
-        let res = self
-            .http
-            .post(format!("{}/api/login", self.base))
-            .form(&[("username", user), ("password", password)])
-            .send()
-            .await
-            .unwrap();
+        let res =
+            self.http.post(format!("{}/api/login", self.base)).form(&[("username", user), ("password", password)]).send().await.unwrap();
         assert_eq!(res.status(), StatusCode::SEE_OTHER);
         let set = res.headers()[SET_COOKIE].to_str().unwrap().to_owned();
         set.split(';').next().unwrap().to_owned()
@@ -54,13 +49,7 @@ impl Running {
 
     /// Call a server function as the hydrated app does (form-encoded arguments).
     pub async fn call(&self, name: &str, cookie: &str, args: &[(&str, &str)]) -> reqwest::Response {
-        self.http
-            .post(format!("{}/api/{name}", self.base))
-            .header(COOKIE, cookie)
-            .form(args)
-            .send()
-            .await
-            .unwrap()
+        self.http.post(format!("{}/api/{name}", self.base)).header(COOKIE, cookie).form(args).send().await.unwrap()
     }
 
     /// Post a server function's form as a browser with JavaScript off does: the answer is a
