@@ -1,11 +1,15 @@
-//! The command line of CONTRACT.md: `sceneboard [serve|migrate|user add|wechat-sim]`.
+//! The command line of CONTRACT.md: `sceneboard [serve|migrate|user add|wechat-sim]`, and the
+//! operator's `rotate-key`, `backup` and `restore`.
 
 use crate::config::Config;
 use crate::startup;
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
-use std::io::BufRead;
+use service::Keys;
+use service::rotate::NewKey;
+use std::io::{BufRead, Write};
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 
 /// Sceneboard: where a WeChat Official Account's followers come from.
 #[derive(Parser, Debug)]
@@ -23,7 +27,7 @@ pub enum Command {
     Migrate,
     /// Seed a sandbox account bound to the built-in simulator, campaigns and 90 days of
     /// events, then serve.
-    Demo,
+    Demo(DemoArgs),
     /// Manage dashboard users.
     User {
         #[command(subcommand)]
@@ -38,6 +42,33 @@ pub enum Command {
     Campaign {
         #[command(subcommand)]
         command: CampaignCommand,
+    },
+    /// Re-encrypt every stored secret under a new secret key, all or nothing. Stop every
+    /// instance first; everyone signs in again afterwards.
+    RotateKey {
+        /// The new key: base64 of 32 bytes, or `-` to read it from the first line of standard
+        /// input. Omitted: a random key is generated.
+        #[arg(long)]
+        new_key: Option<String>,
+    },
+    /// Copy the SQLite database to FILE, consistently, while the server keeps serving
+    /// (PostgreSQL: use pg_dump).
+    Backup {
+        /// The backup file to write.
+        #[arg(long, value_name = "FILE")]
+        to: PathBuf,
+        /// Replace FILE if it exists.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Replace the SQLite database (DATABASE_URL) with a backup. Stop the server first.
+    Restore {
+        /// The backup file to restore.
+        #[arg(long, value_name = "FILE")]
+        from: PathBuf,
+        /// Replace the database if it exists.
+        #[arg(long)]
+        force: bool,
     },
     /// A local stand-in for api.weixin.qq.com that can also push signed events to a callback.
     WechatSim {
@@ -125,6 +156,25 @@ pub enum CampaignCommand {
     },
 }
 
+/// Size of the demo data (the defaults are what a new user sees; larger sizes are for
+/// benchmarks, e.g. `--days 365 --campaigns 200 --events 10000000 --seed-only`).
+#[derive(clap::Args, Debug, Clone)]
+pub struct DemoArgs {
+    /// Days of history, ending now.
+    #[arg(long, default_value_t = 90)]
+    pub days: u32,
+    /// Campaigns to create.
+    #[arg(long, default_value_t = 12)]
+    pub campaigns: usize,
+    /// About how many events to generate in all (sets the daily rate; the report says how
+    /// many were stored). Default: about 300 scans and follows on a weekday.
+    #[arg(long)]
+    pub events: Option<u64>,
+    /// Seed the data and exit instead of serving.
+    #[arg(long)]
+    pub seed_only: bool,
+}
+
 /// Read one line (the password) from standard input, without its line ending.
 fn read_stdin_line() -> anyhow::Result<String> {
     let mut line = String::new();
@@ -147,12 +197,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let cfg = Config::load()?;
     // One-shot commands check (or create) the secret key too, as `serve` does: a malformed
     // SCENEBOARD_SECRET_KEY is caught by `migrate` in a deploy script, not by the first login.
-    if !matches!(command, Command::Serve | Command::Demo) {
+    // rotate-key, backup and restore must not create a key (or a database) as a side effect.
+    if !matches!(
+        command,
+        Command::Serve | Command::Demo(_) | Command::RotateKey { .. } | Command::Backup { .. } | Command::Restore { .. }
+    ) {
         startup::load_keys(&cfg)?;
     }
     match command {
         Command::Serve => startup::serve(cfg).await,
-        Command::Demo => crate::demo::run(cfg).await,
+        Command::Demo(args) => crate::demo::run(cfg, args).await,
         Command::Migrate => {
             startup::open_database(&cfg).await?;
             println!("migrations are up to date");
@@ -170,12 +224,20 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Account { command } => account_command(&cfg, command).await,
         Command::Campaign { command } => campaign_command(&cfg, command).await,
+        Command::RotateKey { new_key } => rotate_key(&cfg, new_key).await,
+        Command::Backup { to, force } => backup(&cfg, &to, force).await,
+        Command::Restore { from, force } => restore(&cfg, &from, force).await,
         Command::WechatSim { .. } => unreachable!("handled above"),
     }
 }
 
 fn role_name(r: service::users::Role) -> &'static str {
     r.as_str()
+}
+
+/// Any error as one line for the terminal (its own message, without repeating its causes).
+fn one_line(e: impl std::fmt::Display) -> anyhow::Error {
+    anyhow::anyhow!("{e}")
 }
 
 /// A service error as one line for the terminal.
@@ -250,4 +312,171 @@ async fn campaign_command(cfg: &Config, command: CampaignCommand) -> anyhow::Res
             }
         }
     }
+}
+
+/// Where the current secret key comes from.
+enum KeySource {
+    /// `SCENEBOARD_SECRET_KEY` (the environment or sceneboard.toml).
+    Setting,
+    /// The key file in the data dir.
+    File(PathBuf),
+}
+
+/// The configured secret key and where it is, without creating one.
+fn current_key(cfg: &Config) -> anyhow::Result<Option<(Keys, KeySource)>> {
+    if let Some(text) = &cfg.secret_key {
+        return Ok(Some((Keys::from_base64(text).map_err(one_line)?, KeySource::Setting)));
+    }
+    let file = cfg.data_dir.join(service::rotate::KEY_FILE);
+    if !file.exists() {
+        return Ok(None);
+    }
+    Ok(Some((Keys::load_or_create(&cfg.data_dir).map_err(one_line)?, KeySource::File(file))))
+}
+
+/// `rotate-key`: re-seal under a new key in one transaction; then install the new key file
+/// (key from the data dir) or show the new key once (key from SCENEBOARD_SECRET_KEY).
+async fn rotate_key(cfg: &Config, new_key: Option<String>) -> anyhow::Result<()> {
+    use service::rotate::{self, RotateError};
+    use std::cell::Cell;
+    let Some((old, source)) = current_key(cfg)? else {
+        bail!(
+            "there is no secret key to rotate: SCENEBOARD_SECRET_KEY is not set and {} does not exist",
+            cfg.data_dir.join(rotate::KEY_FILE).display()
+        );
+    };
+    let generated = new_key.is_none();
+    let new = match new_key.as_deref() {
+        None => Ok(NewKey::generate()),
+        Some("-") => NewKey::parse(&read_stdin_line()?),
+        Some(text) => NewKey::parse(text),
+    }
+    .map_err(|_| anyhow::anyhow!("--new-key must be base64 of exactly 32 bytes"))?;
+    let db = startup::open_database(cfg).await?;
+
+    // Before the commit, the new key is made safe: staged next to the key file (fsynced), or
+    // printed, so the database never depends on a key that exists nowhere else.
+    let (staged, printed) = (Cell::new(false), Cell::new(false));
+    let result = rotate::rotate(&db, &old, new.keys(), |_| match &source {
+        KeySource::File(_) => {
+            rotate::stage_key_file(&cfg.data_dir, &new)?;
+            staged.set(true);
+            Ok(())
+        }
+        KeySource::Setting if generated => {
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "{}", new.expose_base64())?;
+            out.flush()?;
+            printed.set(true);
+            Ok(())
+        }
+        KeySource::Setting => Ok(()),
+    })
+    .await;
+    let report = match result {
+        Ok(r) => r,
+        Err(e) => {
+            if staged.get() {
+                rotate::unstage_key_file(&cfg.data_dir);
+            }
+            let e = match e {
+                RotateError::Db(_) => anyhow::anyhow!("{e}; nothing was changed"),
+                other => anyhow::anyhow!("{other}"),
+            };
+            if printed.get() {
+                return Err(e.context("the key printed above was NOT taken into use"));
+            }
+            return Err(e);
+        }
+    };
+    let summary = format!(
+        "secret key rotated: {} accounts re-encrypted, {} access tokens re-encrypted ({} dropped), {} followers re-hashed, {} sessions ended (everyone signs in again)",
+        report.accounts, report.tokens_resealed, report.tokens_dropped, report.followers_rehashed, report.sessions_ended
+    );
+    match &source {
+        KeySource::File(path) => {
+            rotate::install_key_file(&cfg.data_dir).with_context(|| {
+                format!(
+                    "the database now uses the new key, but the key file was not replaced: move {} to {} before starting the server",
+                    cfg.data_dir.join(rotate::STAGED_KEY_FILE).display(),
+                    path.display()
+                )
+            })?;
+            println!(
+                "{summary}; the new key is in {}, the previous one in {} (delete it once the server runs)",
+                path.display(),
+                cfg.data_dir.join(rotate::OLD_KEY_FILE).display()
+            );
+        }
+        KeySource::Setting => {
+            let which = if generated { "the key printed on standard output" } else { "the key given with --new-key" };
+            eprintln!("{summary}");
+            eprintln!(
+                "now set SCENEBOARD_SECRET_KEY (environment or sceneboard.toml) to {which} on every instance, then start them; the old key no longer opens anything"
+            );
+        }
+    }
+    Ok(())
+}
+
+/// `backup --to FILE`: a consistent copy of the SQLite database, taken while it is in use.
+async fn backup(cfg: &Config, to: &Path, force: bool) -> anyhow::Result<()> {
+    let file = service::backup::database_file(&cfg.database_url).map_err(one_line)?;
+    if !file.is_file() {
+        bail!("there is no database at {} (check DATABASE_URL or SCENEBOARD_DATA_DIR)", file.display());
+    }
+    // No migrations: a backup copies the database as it is.
+    let conn = service::db::connect(&cfg.database_url)
+        .await
+        .with_context(|| format!("cannot open {}", file.display()))?;
+    let copied = service::backup::backup(&conn, to, force).await.map_err(one_line)?;
+    conn.close().await.ok();
+    println!("backed up {} to {} ({} bytes, integrity ok)", file.display(), copied.path.display(), copied.bytes);
+    let key = match &cfg.secret_key {
+        Some(_) => "SCENEBOARD_SECRET_KEY".to_owned(),
+        None => cfg.data_dir.join(service::rotate::KEY_FILE).display().to_string(),
+    };
+    eprintln!("the backup does not contain the secret key: keep {key} safe with it (restoring needs it)");
+    Ok(())
+}
+
+/// `restore --from FILE`: checks the backup and that the configured key opens its secrets,
+/// then puts it where DATABASE_URL points.
+async fn restore(cfg: &Config, from: &Path, force: bool) -> anyhow::Result<()> {
+    use sea_orm::{EntityTrait, PaginatorTrait};
+    let target = service::backup::database_file(&cfg.database_url).map_err(one_line)?;
+    if !from.is_file() {
+        bail!("there is no backup at {}", from.display());
+    }
+    service::backup::check_file(from).await.map_err(one_line)?;
+    let backup = service::backup::open_read_only(from).await.map_err(one_line)?;
+    let accounts = service::entity::wechat_account::Entity::find().count(&backup).await;
+    let checked = match (current_key(cfg)?, accounts) {
+        (_, Err(e)) => Err(anyhow::anyhow!("cannot read the accounts in {}: {e}", from.display())),
+        (None, Ok(0)) => Ok(()),
+        (None, Ok(n)) => Err(anyhow::anyhow!(
+            "no secret key: the {n} accounts in {} are sealed under the key in use when it was taken; copy that secret.key into {} or set SCENEBOARD_SECRET_KEY, then restore again",
+            from.display(),
+            cfg.data_dir.display()
+        )),
+        (Some((keys, source)), Ok(_)) => match service::rotate::check_secrets(&backup, &keys).await {
+            Ok(_) => Ok(()),
+            Err(service::rotate::RotateError::Undecryptable { name, app_id, .. }) => {
+                let key = match source {
+                    KeySource::Setting => "SCENEBOARD_SECRET_KEY".to_owned(),
+                    KeySource::File(p) => p.display().to_string(),
+                };
+                Err(anyhow::anyhow!(
+                    "the secret key in {key} does not open the secrets of account {name} ({app_id}) in {}: use the key in use when the backup was taken; nothing was restored",
+                    from.display()
+                ))
+            }
+            Err(e) => Err(anyhow::anyhow!("{e}")),
+        },
+    };
+    backup.close().await.ok();
+    checked?;
+    let copied = service::backup::restore(from, &cfg.database_url, force).await.map_err(one_line)?;
+    println!("restored {} from {} ({} bytes); start the server", target.display(), from.display(), copied.bytes);
+    Ok(())
 }

@@ -6,8 +6,11 @@
 //! doors into them.
 
 pub mod accounts;
+pub mod analytics;
 pub mod audit;
+pub mod backup;
 pub mod campaigns;
+pub mod chart;
 pub mod db;
 pub mod demo;
 pub mod entity;
@@ -16,6 +19,7 @@ pub mod ingest;
 pub mod jobs;
 pub mod keys;
 pub mod qr;
+pub mod rotate;
 pub mod secrets;
 pub mod series;
 pub mod sessions;

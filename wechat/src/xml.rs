@@ -90,7 +90,11 @@ impl InboundMessage {
         let create_time = non_empty(raw.create_time)
             .ok_or(XmlError::MissingField("CreateTime"))?
             .parse::<i64>()
-            .map_err(|_| XmlError::Malformed("CreateTime is not a number".into()))?;
+            .ok()
+            // WeChat sends Unix seconds as an unsigned 32-bit number; anything else (a time
+            // before 1970, past 2106) is not a real push and would land in a nonsense hour.
+            .filter(|t| (0..=i64::from(u32::MAX)).contains(t))
+            .ok_or_else(|| XmlError::Malformed("CreateTime is not a Unix time in seconds (0 to 4294967295)".into()))?;
         let msg_type = non_empty(raw.msg_type).ok_or(XmlError::MissingField("MsgType"))?;
         Ok(Self {
             to_user_name,
