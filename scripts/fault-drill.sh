@@ -92,9 +92,17 @@ export SCENEBOARD_DRILL_TOKEN="$token"
 export SCENEBOARD_DRILL_ACKS="$work/acks.csv"
 export SCENEBOARD_DRILL_COUNT="${SCENEBOARD_DRILL_COUNT:-2400}"
 export SCENEBOARD_DRILL_PACE_MS="${SCENEBOARD_DRILL_PACE_MS:-25}"
+# The load generator is the callback_load test binary, run directly: through `cargo test` it
+# could wait on cargo's build-directory lock (another build running) and start only after
+# PostgreSQL is back, and the drill would test nothing.
+load_bin="$(cargo test -q -p server --test callback_load --no-run --message-format=json 2>/dev/null \
+  | python3 -c 'import json,sys
+for l in sys.stdin:
+    m = json.loads(l)
+    if m.get("executable") and m.get("target", {}).get("name") == "callback_load": print(m["executable"])' | tail -n1)"
+[ -x "$load_bin" ] || { echo "fault-drill: cannot find the callback_load test binary" >&2; exit 1; }
 load() {
-  SCENEBOARD_DRILL_PREFIX="$1" cargo test -q -p server --test callback_load -- --ignored --exact drill_load --nocapture \
-    >>"$work/load.log" 2>&1
+  SCENEBOARD_DRILL_PREFIX="$1" "$load_bin" --ignored --exact drill_load --nocapture >>"$work/load.log" 2>&1
 }
 
 start_server

@@ -7,6 +7,7 @@
 #   4. Playwright in Debian's Chromium, hydrated and with JavaScript off
 #   5. the callback fault drill (scripts/fault-drill.sh): PostgreSQL stopped and the server
 #      SIGKILLed under load; every acknowledged push must be stored exactly once
+#   6. a short fuzz run of the wechat crate's parsers (scripts/fuzz-smoke.sh)
 # The test build uses the same RUSTFLAGS and LEPTOS_* as cargo-leptos' debug build, so the
 # dependencies compile once for both.
 set -euo pipefail
@@ -38,3 +39,6 @@ export SCENEBOARD_BIN="${CARGO_TARGET_DIR:-$root/target}/debug/sceneboard"
 
 echo "==> fault drill (PostgreSQL stopped and the server killed under load)"
 "$root/scripts/fault-drill.sh"
+
+echo "==> fuzz smoke (wechat XML, decrypt, signatures; 20 s each over the committed corpora)"
+"$root/scripts/fuzz-smoke.sh"
