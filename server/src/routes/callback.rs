@@ -6,7 +6,7 @@
 use super::ServerState;
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::extract::{DefaultBodyLimit, FromRequest, Path, Query, Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -17,11 +17,16 @@ use wechat::{CallbackQuery, MAX_BODY, open_push, verify_url};
 /// Longest a push waits for its commit before we answer 503 (WeChat gives up at 5 s and
 /// retries; the retry is a no-op if the first try got stored after all).
 const ANSWER_WITHIN: Duration = Duration::from_millis(4500);
+/// Longest the body of a push may take to arrive once the headers are in. WeChat sends a few
+/// KiB at once; a client trickling its body (slow loris) would otherwise hold a connection
+/// and a task for as long as it likes. Answered 408, and the connection is closed.
+const BODY_WITHIN: Duration = Duration::from_secs(5);
 /// AppIDs are 18 characters; anything much longer is not worth a database lookup.
 const APP_ID_MAX: usize = 32;
 
 /// Routes of this module, with the callback's own 64 KiB body cap.
 pub fn routes() -> Router<ServerState> {
+    bench::announce();
     Router::new().route("/wechat/callback/{app_id}", get(verify).post(receive)).layer(DefaultBodyLimit::max(MAX_BODY))
 }
 
@@ -65,8 +70,26 @@ async fn receive(
     State(ingest): State<Ingestor>,
     Path(app_id): Path<String>,
     Query(q): Query<CallbackQuery>,
-    body: Bytes,
+    request: Request,
 ) -> Response {
+    // The body, read as the `Bytes` extractor does (same 64 KiB cap and 413), within BODY_WITHIN.
+    let body = match tokio::time::timeout(BODY_WITHIN, Bytes::from_request(request, &())).await {
+        Ok(Ok(body)) => body,
+        Ok(Err(rejection)) => {
+            count("rejected");
+            return rejection.into_response();
+        }
+        Err(_) => {
+            count("rejected");
+            tracing::debug!("callback body not received in time");
+            let mut answer = text(StatusCode::REQUEST_TIMEOUT, "the body took too long to arrive");
+            answer.headers_mut().insert(header::CONNECTION, header::HeaderValue::from_static("close"));
+            return answer;
+        }
+    };
+    if bench::mode() == bench::Mode::Noop {
+        return text(StatusCode::OK, "success");
+    }
     let account = match account(&ingest, &app_id).await {
         Ok(a) => a,
         Err(answer) => {
@@ -92,6 +115,9 @@ async fn receive(
             return (status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], e.to_string()).into_response();
         }
     };
+    if bench::mode() == bench::Mode::Verify {
+        return text(StatusCode::OK, "success");
+    }
     let push = Push::new(account.id, &opened.message, chrono::Utc::now());
     let stored = match tokio::time::timeout(ANSWER_WITHIN, ingest.submit(push)).await {
         Ok(Ok(stored)) => stored,
@@ -132,4 +158,48 @@ async fn receive(
         _ => xml,
     };
     (StatusCode::OK, [(header::CONTENT_TYPE, "application/xml; charset=utf-8")], body).into_response()
+}
+
+/// FOR BENCHMARKS ONLY: `SCENEBOARD_BENCH_CALLBACK=noop|verify` makes pushes skip work so the
+/// load generator can measure the route's ceilings (BENCHMARKS.md, "Ingest ceiling").
+/// `noop` answers `success` before anything else (HTTP, routing and body read only); `verify`
+/// answers `success` after the account lookup, signature check, decryption and parse, storing
+/// nothing. Unset (or empty) is normal operation. Read once at startup, with a loud warning:
+/// a server in either mode acknowledges pushes it never stores. Never set it in production.
+mod bench {
+    use std::sync::LazyLock;
+
+    /// The environment variable.
+    const VAR: &str = "SCENEBOARD_BENCH_CALLBACK";
+
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Mode {
+        Normal,
+        Noop,
+        Verify,
+    }
+
+    static MODE: LazyLock<Mode> = LazyLock::new(|| match std::env::var(VAR).unwrap_or_default().trim() {
+        "" => Mode::Normal,
+        "noop" => Mode::Noop,
+        "verify" => Mode::Verify,
+        other => {
+            tracing::error!("{VAR}={other:?} is not noop or verify; ignored, pushes are stored normally");
+            Mode::Normal
+        }
+    });
+
+    pub fn mode() -> Mode {
+        *MODE
+    }
+
+    /// Reads the variable (at router construction, i.e. startup) and warns when it is set.
+    pub fn announce() {
+        let what = match mode() {
+            Mode::Normal => return,
+            Mode::Noop => "answers every push `success` WITHOUT verifying or storing it",
+            Mode::Verify => "verifies and parses pushes but answers `success` WITHOUT storing them",
+        };
+        tracing::warn!("!!! {VAR} is set: BENCHMARK MODE, the WeChat callback {what}. Never use this in production. !!!");
+    }
 }

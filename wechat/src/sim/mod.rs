@@ -260,6 +260,12 @@ struct AppSim {
     token_fetches: u64,
     busy: u32,
     blocked_ip: Option<String>,
+    /// For `/sim/stats`: every token request naming this account, new token or not.
+    token_requests: u64,
+    /// For `/sim/stats`: accepted and refused `batchtagging` calls, and taggings per OpenID.
+    tag_calls: u64,
+    tag_call_failures: u64,
+    tagged: BTreeMap<String, u64>,
 }
 
 #[derive(Debug, Default)]
@@ -404,6 +410,10 @@ impl SimState {
                     token_fetches: 0,
                     busy: 0,
                     blocked_ip: None,
+                    token_requests: 0,
+                    tag_calls: 0,
+                    tag_call_failures: 0,
+                    tagged: BTreeMap::new(),
                 },
             );
         }
@@ -683,6 +693,7 @@ fn issue_token(state: &SimState, app_id: Option<&str>, secret: Option<&str>, gra
     let Some(app) = inner.apps.get_mut(app_id) else {
         return wx_error(40013, "invalid appid");
     };
+    app.token_requests += 1;
     if let Some(ip) = &app.blocked_ip {
         return wx_error(40164, &format!("invalid ip {ip} ipv6 ::ffff:{ip}, not in whitelist"));
     }
@@ -961,7 +972,7 @@ async fn tags_batchtagging(State(state): State<SimState>, Query(q): Params, body
     let Some(app) = inner.apps.get_mut(&app_id) else {
         return Json(wx_error(40013, "invalid appid"));
     };
-    Json(if openids.is_empty() || openids.len() > 50 {
+    let answer = if openids.is_empty() || openids.len() > 50 {
         wx_error(40032, "invalid openid list size, must be 1 to 50")
     } else if !app.tags.contains_key(&tag) {
         wx_error(45159, "invalid tag id")
@@ -972,9 +983,43 @@ async fn tags_batchtagging(State(state): State<SimState>, Query(q): Params, body
             if let Some(f) = app.followers.get_mut(o) {
                 f.tags.insert(tag);
             }
+            *app.tagged.entry(o.clone()).or_default() += 1;
         }
+        app.tag_calls += 1;
         json!({ "errcode": 0, "errmsg": "ok" })
-    })
+    };
+    if answer.get("errcode").and_then(Value::as_i64) != Some(0) {
+        app.tag_call_failures += 1;
+    }
+    Json(answer)
+}
+
+/// `GET /sim/stats`: read-only counters per account, for benchmarks and the scale-out check
+/// (`scripts/scale-out.sh`): token requests and tokens issued (one per validity window when
+/// instances share the token), codes, followers, and `batchtagging` calls with how many
+/// OpenIDs were tagged more than once (a tag job that ran twice).
+async fn stats(State(state): State<SimState>) -> Json<Value> {
+    let inner = state.lock();
+    let apps: Vec<Value> = inner
+        .apps
+        .values()
+        .map(|a| {
+            json!({
+                "app_id": a.cfg.app_id,
+                "token_requests": a.token_requests,
+                "tokens_issued": a.token_fetches,
+                "codes_issued": a.codes.len(),
+                "followers": a.followers.len(),
+                "subscribed": a.followers.values().filter(|f| f.subscribed).count(),
+                "tag_calls": a.tag_calls,
+                "tag_call_failures": a.tag_call_failures,
+                "tagged_openids": a.tagged.len(),
+                "taggings": a.tagged.values().sum::<u64>(),
+                "openids_tagged_more_than_once": a.tagged.values().filter(|n| **n > 1).count(),
+            })
+        })
+        .collect();
+    Json(json!({ "apps": apps }))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1047,8 +1092,8 @@ async fn admin_invalidate(State(state): State<SimState>, Query(q): Params) -> St
     }
 }
 
-/// The simulator's routes: the WeChat API under `/cgi-bin/`, the page at `/`, its forms and
-/// test hooks under `/sim/`.
+/// The simulator's routes: the WeChat API under `/cgi-bin/`, the page at `/`, its forms,
+/// test hooks and read-only counters (`/sim/stats`) under `/sim/`.
 pub fn router(state: SimState) -> Router {
     Router::new()
         .route("/", get(index))
@@ -1063,6 +1108,7 @@ pub fn router(state: SimState) -> Router {
         .route("/sim/scan", post(scan_form))
         .route("/sim/unsubscribe", post(unsubscribe_form))
         .route("/sim/admin/invalidate-tokens", post(admin_invalidate))
+        .route("/sim/stats", get(stats))
         .with_state(state)
 }
 
@@ -1108,4 +1154,51 @@ pub async fn spawn(config: SimConfig) -> std::io::Result<SimHandle> {
         }
     });
     Ok(SimHandle { addr, state, task })
+}
+
+#[cfg(test)]
+mod stats_tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn stats_count_token_requests_and_taggings() {
+        let sim = spawn(SimConfig::default()).await.unwrap();
+        let app = SimApp::sandbox();
+        let http = reqwest::Client::new();
+        let base = sim.base_url();
+        let body = json!({ "grant_type": "client_credential", "appid": app.app_id, "secret": app.secret });
+        let mut token = String::new();
+        for _ in 0..2 {
+            let v: Value = http.post(format!("{base}/cgi-bin/stable_token")).json(&body).send().await.unwrap().json().await.unwrap();
+            token = v["access_token"].as_str().unwrap().to_owned();
+        }
+        let tag: Value = http
+            .post(format!("{base}/cgi-bin/tags/create?access_token={token}"))
+            .json(&json!({ "tag": { "name": "poster" } }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let tag_id = tag["tag"]["id"].as_u64().unwrap();
+        let code = qr_create(&sim.state, &app.app_id, br#"{"action_name":"QR_LIMIT_SCENE","action_info":{"scene":{"scene_id":1}}}"#);
+        let openid = sim.state.scan(code["ticket"].as_str().unwrap(), Scanner::NewFollower).await.unwrap().openid;
+        let tagging = |list: Vec<&str>| {
+            http.post(format!("{base}/cgi-bin/tags/members/batchtagging?access_token={token}"))
+                .json(&json!({ "openid_list": list, "tagid": tag_id }))
+                .send()
+        };
+        tagging(vec![openid.as_str()]).await.unwrap();
+        tagging(vec![openid.as_str()]).await.unwrap();
+        tagging(vec!["oUnknown"]).await.unwrap();
+        let stats: Value = http.get(format!("{base}/sim/stats")).send().await.unwrap().json().await.unwrap();
+        let a = &stats["apps"][0];
+        assert_eq!(a["app_id"], app.app_id.as_str());
+        assert_eq!((a["token_requests"].as_u64(), a["tokens_issued"].as_u64()), (Some(2), Some(1)));
+        assert_eq!((a["tag_calls"].as_u64(), a["tag_call_failures"].as_u64()), (Some(2), Some(1)));
+        assert_eq!((a["tagged_openids"].as_u64(), a["taggings"].as_u64()), (Some(1), Some(2)));
+        assert_eq!(a["openids_tagged_more_than_once"].as_u64(), Some(1));
+        assert_eq!((a["followers"].as_u64(), a["subscribed"].as_u64(), a["codes_issued"].as_u64()), (Some(1), Some(1), Some(1)));
+    }
 }
