@@ -62,7 +62,14 @@ app_id="wxbe00000000000001"
 token="benchtoken2026"
 secret="sandbox-secret-0123456789abcdef"   # the simulator's sandbox AppSecret
 aes_key="abcdefghijklmnopqrstuvwxyz0123456789ABCDEFH"
-base_port=$((21000 + RANDOM % 20000))
+# 2 consecutive free ports below the kernel's ephemeral range (32768+), so no outgoing
+# connection holds one by chance.
+port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+for _ in $(seq 1 50); do
+  base_port=$((21000 + RANDOM % 11000))
+  ok=1; for i in $(seq 0 1); do port_free $((base_port + i)) || ok=0; done
+  [ "$ok" = 1 ] && break
+done
 sim_port=$base_port
 port=$((base_port + 1))
 sim_pid=""
@@ -90,6 +97,17 @@ cleanup() {
   exit "$status"
 }
 trap cleanup EXIT
+
+# CPU ticks (1/100 s) used so far by PID, and by all PostgreSQL processes together.
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+pg_ticks() {
+  local t=0 f
+  for f in /proc/[0-9]*/stat; do
+    read -r line <"$f" 2>/dev/null || continue
+    case "$line" in *"(postgres)"*) t=$((t + $(echo "$line" | awk '{print $14 + $15}'))) ;; esac
+  done
+  echo "$t"
+}
 
 wait_http() { # wait_http URL PID LOG
   for _ in $(seq 1 120); do
@@ -144,6 +162,7 @@ for backend in $backends; do
       --requests 2000 --seed 99 --time-base $(( $(date +%s) - 40 * 86400 )) >/dev/null 2>&1 || true
     db_flags=(); [ "$mode" = normal ] && db_flags=(--database-url "$DATABASE_URL")
     log "$backend / $mode: $requests requests over $connections connections"
+    srv0=$(ticks "$server_pid"); pg0=$(pg_ticks)
     set +e
     "$lg" --url "$url" --app-id "$app_id" --token "$token" "${lg_flags[@]}" --connections "$connections" \
       --requests "$requests" --seed 1 "${db_flags[@]}" --json "$work/$backend-$mode.json" >"$work/loadgen-$backend-$mode.txt" 2>&1
@@ -151,28 +170,33 @@ for backend in $backends; do
     set -e
     sed 's/^/    /' "$work/loadgen-$backend-$mode.txt" >&2
     [ -f "$work/$backend-$mode.json" ] || { echo "bench-ingest: the load generator failed ($lg_status)" >&2; exit 1; }
+    srv_us=$(( ($(ticks "$server_pid") - srv0) * 10000 / requests ))
+    pg_us=$(( ($(pg_ticks) - pg0) * 10000 / requests ))
+    [ "$backend" = postgres ] || pg_us="-"
     hwm=$(awk '/VmHWM/ {print $2}' "/proc/$server_pid/status")
     stop "$server_pid"; server_pid=""
-    jq -r --arg b "$backend" --arg m "$mode" --arg hwm "$hwm" \
-      '[$b, $m, .req_per_s, .p50_ms, .p99_ms, .errors, (.storage.lost // "-"), (.storage.doubled // "-"), $hwm, (.storage.lost_acknowledged // 0), (.storage.extra // 0)] | @tsv' \
+    jq -r --arg b "$backend" --arg m "$mode" --arg hwm "$hwm" --arg srv "$srv_us" --arg pg "$pg_us" \
+      '[$b, $m, .req_per_s, .p50_ms, .p99_ms, .errors, (.storage.lost // "-"), (.storage.doubled // "-"), $hwm, (.storage.lost_acknowledged // 0), (.storage.extra // 0), $srv, $pg] | @tsv' \
       "$work/$backend-$mode.json" >>"$results"
   done
 done
 
 # The table: ingest (normal) as a share of the parse+verify ceiling of the same backend.
 echo
-printf '%-9s %-7s %9s %9s %9s %7s %6s %8s %10s %10s\n' backend mode "req/s" "p50 ms" "p99 ms" errors lost doubled "% verify" "peak RSS"
+printf '%-9s %-7s %9s %9s %9s %7s %6s %8s %10s %10s %11s %10s\n' backend mode "req/s" "p50 ms" "p99 ms" errors lost doubled "% verify" "peak RSS" \
+  "server CPU" "PG CPU"
 awk -F'\t' '
   { rows[NR] = $0; if ($2 == "verify") ceil[$1] = $3 }
   END {
     for (i = 1; i <= NR; i++) {
       split(rows[i], f, "\t")
       pct = (ceil[f[1]] > 0) ? sprintf("%.0f %%", 100 * f[3] / ceil[f[1]]) : "-"
-      printf "%-9s %-7s %9.0f %9.2f %9.2f %7d %6s %8s %10s %7.0f MiB\n", f[1], f[2], f[3], f[4], f[5], f[6], f[7], f[8], pct, f[9] / 1024
+      printf "%-9s %-7s %9.0f %9.2f %9.2f %7d %6s %8s %10s %7.0f MiB %7s µs/r %5s µs/r\n", f[1], f[2], f[3], f[4], f[5], f[6], f[7], f[8], pct, f[9] / 1024, f[12], f[13]
     }
   }' "$results"
 echo
-echo "($profile binaries; $(nproc) cores shared by client and server; $requests requests, $connections connections, 10 % retries; $([ "$safe" = 1 ] && echo 'AES safe mode' || echo plaintext))"
+echo "(server CPU and PG CPU: CPU time per request of the server process and of all PostgreSQL processes"
+echo " during the measured run, from /proc; $profile binaries; $(nproc) cores shared by client and server; $requests requests, $connections connections, 10 % retries; $([ "$safe" = 1 ] && echo 'AES safe mode' || echo plaintext))"
 # Fail if the durable runs lost or doubled anything.
 awk -F'\t' '$2 == "normal" && ($10 != 0 || $8 != 0 || $11 != 0) { bad = 1 } END { exit bad }' "$results" \
   || { echo "bench-ingest: lost or doubled events (see above)" >&2; exit 1; }
