@@ -58,7 +58,14 @@ db=loadgen_scaleout
 app_id="wx5ca1e00000000001"
 token="scaleout2026"
 secret="sandbox-secret-0123456789abcdef"   # the simulator's sandbox AppSecret
-base_port=$((21000 + RANDOM % 20000))
+# 4 consecutive free ports below the kernel's ephemeral range (32768+), so no outgoing
+# connection holds one by chance.
+port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+for _ in $(seq 1 50); do
+  base_port=$((21000 + RANDOM % 11000))
+  ok=1; for i in $(seq 0 3); do port_free $((base_port + i)) || ok=0; done
+  [ "$ok" = 1 ] && break
+done
 sim_port=$base_port
 ports=($((base_port + 1)) $((base_port + 2)) $((base_port + 3)))
 names=(A B C)
@@ -105,7 +112,7 @@ simstat() { curl -fsS "$sim/sim/stats" | jq -r --arg a "$app_id" ".apps[] | sele
 psql -q "$pg_admin" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" -c "CREATE DATABASE $db" >/dev/null
 
 # WeChat: the simulator pushes its follows to instance A (any instance would do).
-"$bin" wechat-sim --addr "127.0.0.1:$sim_port" --app-id "$app_id" --token "$token" \
+RUST_LOG=info "$bin" wechat-sim --addr "127.0.0.1:$sim_port" --app-id "$app_id" --token "$token" \
   --callback "http://127.0.0.1:${ports[0]}/wechat/callback/$app_id" >"$work/sim.log" 2>&1 &
 sim_pid=$!
 wait_http "$sim/" "$sim_pid" "$work/sim.log"
@@ -132,13 +139,15 @@ log "three instances up on :${ports[0]} :${ports[1]} :${ports[2]} (database $db)
 # The first tag job creates the WeChat tag; wait for it, so the run measures tagging only.
 # (Two instances running the very first jobs at once would both try to create the tag.)
 follow() { curl -s -o /dev/null -w "%{http_code}\n" -d "ticket=$ticket&who=new" "$sim/sim/scan"; }
-follow >/dev/null
+first=$(follow)
 for _ in $(seq 1 120); do
   [ -n "$(q "SELECT tag_id FROM campaigns WHERE id = $tagged AND tag_id IS NOT NULL")" ] && break
   sleep 0.25
 done
 [ -n "$(q "SELECT tag_id FROM campaigns WHERE id = $tagged AND tag_id IS NOT NULL")" ] \
-  || { echo "scale-out: the first tag job never ran" >&2; exit 1; }
+  || { echo "scale-out: the first tag job never ran (the simulated follow answered $first); jobs and follows:" >&2
+       q "SELECT id, status, attempts, run_at, locked_by, last_error FROM jobs" >&2
+       q "SELECT count(*) FROM events WHERE campaign_id = $tagged" >&2; exit 1; }
 
 # A new token window: the simulator revokes the account's tokens, so the next API call of
 # whichever instance runs a tag job is refused and one fresh token must serve all three.
