@@ -160,7 +160,7 @@ for backend in $backends; do
     # Warm-up (pools, caches), in a CreateTime window of its own.
     "$lg" --url "$url" --app-id "$app_id" --token "$token" "${lg_flags[@]}" --connections "$connections" \
       --requests 2000 --seed 99 --time-base $(( $(date +%s) - 40 * 86400 )) >/dev/null 2>&1 || true
-    db_flags=(); [ "$mode" = normal ] && db_flags=(--database-url "$DATABASE_URL")
+    db_flags=(); [ "$mode" = normal ] && db_flags=(--database-url "$DATABASE_URL" --settle 10)
     log "$backend / $mode: $requests requests over $connections connections"
     srv0=$(ticks "$server_pid"); pg0=$(pg_ticks)
     set +e

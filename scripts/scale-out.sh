@@ -12,6 +12,7 @@
 # (no tag job ran twice, none failed). Prints the figures; exits non-zero on any failure.
 #
 #   scripts/scale-out.sh [--short] [--debug] [--no-build] [--requests N] [--follows N]
+#                        [--connections C] [--retry-share S]
 #
 # --short: 3 000 requests and 100 follows, under 2 minutes once the binaries exist (CI).
 # Default: 20 000 requests and 500 follows. Binaries: release unless --debug.
@@ -27,6 +28,7 @@ build=1
 requests=20000
 follows=500
 connections=64
+retry_share=0.1
 while [ $# -gt 0 ]; do
   case "$1" in
     --short) requests=3000; follows=100 ;;
@@ -35,6 +37,7 @@ while [ $# -gt 0 ]; do
     --requests) requests="$2"; shift ;;
     --follows) follows="$2"; shift ;;
     --connections) connections="$2"; shift ;;
+    --retry-share) retry_share="$2"; shift ;;
     *) echo "scale-out: unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -138,7 +141,7 @@ log "three instances up on :${ports[0]} :${ports[1]} :${ports[2]} (database $db)
 
 # The first tag job creates the WeChat tag; wait for it, so the run measures tagging only.
 # (Two instances running the very first jobs at once would both try to create the tag.)
-follow() { curl -s -o /dev/null -w "%{http_code}\n" -d "ticket=$ticket&who=new" "$sim/sim/scan"; }
+follow() { curl -s -o /dev/null -w "%{http_code}\n" --data-urlencode "ticket=$ticket" -d who=new "$sim/sim/scan"; }
 first=$(follow)
 for _ in $(seq 1 120); do
   [ -n "$(q "SELECT tag_id FROM campaigns WHERE id = $tagged AND tag_id IS NOT NULL")" ] && break
@@ -147,7 +150,8 @@ done
 [ -n "$(q "SELECT tag_id FROM campaigns WHERE id = $tagged AND tag_id IS NOT NULL")" ] \
   || { echo "scale-out: the first tag job never ran (the simulated follow answered $first); jobs and follows:" >&2
        q "SELECT id, status, attempts, run_at, locked_by, last_error FROM jobs" >&2
-       q "SELECT count(*) FROM events WHERE campaign_id = $tagged" >&2; exit 1; }
+       q "SELECT count(*) FROM events WHERE campaign_id = $tagged" >&2
+       grep -v ' issued ' "$work/sim.log" | tail -n 5 >&2; exit 1; }
 
 # A new token window: the simulator revokes the account's tokens, so the next API call of
 # whichever instance runs a tag job is refused and one fresh token must serve all three.
@@ -159,9 +163,9 @@ log "load: $requests requests over $connections connections on A, B, C; $follows
 urls=(); for p in "${ports[@]}"; do urls+=(--url "http://127.0.0.1:$p"); done
 set +e
 "$lg" "${urls[@]}" --app-id "$app_id" --token "$token" --connections "$connections" --requests "$requests" \
-  --seed 7 --database-url "$DATABASE_URL" --json "$work/load.json" >"$work/load.txt" 2>"$work/load.log" &
+  --retry-share "$retry_share" --seed 7 --database-url "$DATABASE_URL" --settle 30 --json "$work/load.json" >"$work/load.txt" 2>"$work/load.log" &
 lg_pid=$!
-seq 1 "$follows" | xargs -P 4 -I{} curl -s -o /dev/null -w "%{http_code}\n" -d "ticket=$ticket&who=new" "$sim/sim/scan" \
+seq 1 "$follows" | xargs -P 4 -I{} curl -s -o /dev/null -w "%{http_code}\n" --data-urlencode "ticket=$ticket" -d who=new "$sim/sim/scan" \
   >"$work/follows.txt"
 wait "$lg_pid"
 lg_status=$?
@@ -190,6 +194,12 @@ lost=$(jq .storage.lost "$work/load.json"); lost_ack=$(jq .storage.lost_acknowle
 doubled=$(jq .storage.doubled "$work/load.json"); extra=$(jq .storage.extra "$work/load.json")
 rps=$(jq '.req_per_s | floor' "$work/load.json"); p50=$(jq .p50_ms "$work/load.json"); p99=$(jq .p99_ms "$work/load.json")
 errors=$(jq .errors "$work/load.json")
+settle=$(jq '.settle_s * 10 | floor / 10' "$work/load.json")
+spooled=""; spool_left=0
+for n in "${names[@]}"; do
+  spooled+="$n $(grep -c 'database unreachable' "$work/server-$n.log" || true)x ($(grep -c 'deadlock detected' "$work/server-$n.log" || true) deadlocks)  "
+  f="$work/data-$n/callback-spool.jsonl"; [ -s "$f" ] && spool_left=$((spool_left + $(wc -l <"$f")))
+done
 declare -A rss
 for i in 0 1 2; do rss[${names[$i]}]=$(( $(awk '/VmHWM/ {print $2}' "/proc/${pids[$i]}/status") / 1024 )); done
 
@@ -198,6 +208,7 @@ echo "scale-out: 3 instances, one PostgreSQL database ($profile binaries, $(npro
 printf '  %-44s %s\n' \
   "load (round-robin over A, B, C)" "$requests requests, $rps req/s, p50 $p50 ms, p99 $p99 ms, errors $errors" \
   "events lost / doubled / extra" "$lost / $doubled / $extra  (acknowledged but missing: $lost_ack)" \
+  "stored count final after the run" "$settle s (spool fallbacks: $spooled; spool lines left $spool_left)" \
   "token requests in the new window" "$tok_req (tokens issued: $tok_iss)" \
   "follows through the tagged campaign" "$total_follows ($follow_ok of the $follows timed ones answered; $followers subscriptions)" \
   "tag jobs: total / done / failed / retried" "$jobs_total / $jobs_done / $jobs_failed / $jobs_retried" \
@@ -209,6 +220,7 @@ echo "  total time $(( $(date +%s) - started )) s"
 fail=0
 check() { if ! eval "$1"; then echo "scale-out: FAILED: $2" >&2; fail=1; fi; }
 check "[ $lost_ack -eq 0 ]" "$lost_ack acknowledged pushes are missing"
+check "[ $spool_left -eq 0 ]" "$spool_left pushes still in the instances' spools"
 check "[ $doubled -eq 0 ]" "$doubled pushes were stored twice"
 check "[ $extra -eq 0 ]" "$extra events stored that were never sent"
 check "[ $tok_req -eq 1 ]" "$tok_req token requests in one validity window (expected 1)"

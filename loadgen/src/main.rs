@@ -64,6 +64,11 @@ struct Args {
     /// stored events in the run's window against the distinct pushes sent.
     #[arg(long)]
     database_url: Option<String>,
+    /// With --database-url: while acknowledged pushes are missing after the run, count again
+    /// (every 250 ms) for up to this long (seconds) — e.g. pushes an instance spooled are
+    /// still being replayed. The report says how long it took.
+    #[arg(long, value_parser = parse_secs)]
+    settle: Option<Duration>,
     /// Also write the report as JSON to this file.
     #[arg(long)]
     json: Option<std::path::PathBuf>,
@@ -167,13 +172,19 @@ async fn real_main(a: Args) -> anyhow::Result<bool> {
                 "warning: the run's CreateTimes reach {hi}, beyond the checked window's end {check_hi}: lost is overstated"
             );
         }
-        let after = c.stored((lo.min(time_base), check_hi)).await?;
-        summary.storage = Some(StorageCheck::new(
-            &out.counts,
-            summary.distinct_acked,
-            before,
-            &after,
-        ));
+        let settle_start = std::time::Instant::now();
+        let settle = a.settle.unwrap_or(Duration::ZERO);
+        loop {
+            let after = c.stored((lo.min(time_base), check_hi)).await?;
+            let check = StorageCheck::new(&out.counts, summary.distinct_acked, before, &after);
+            let waiting = check.lost_acknowledged > 0 && settle_start.elapsed() < settle;
+            summary.storage = Some(check);
+            if !waiting {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        summary.settle_s = settle_start.elapsed().as_secs_f64();
     }
     print!("{}", summary.render());
     if let Some(path) = &a.json {

@@ -232,6 +232,8 @@ pub struct Summary {
     pub distinct_acked: u64,
     /// The database check, with `--database-url`.
     pub storage: Option<StorageCheck>,
+    /// Seconds from the end of the run until the count was final (`--settle`).
+    pub settle_s: f64,
 }
 
 /// Requests per second, 0 for an empty interval.
@@ -287,6 +289,7 @@ impl Summary {
             late_retries: counts.late_retries,
             distinct_acked: tally.distinct_acked(),
             storage: None,
+            settle_s: 0.0,
         }
     }
 
@@ -337,8 +340,13 @@ impl Summary {
         if let Some(s) = &self.storage {
             let _ = writeln!(
                 o,
-                "stored        {} new events for the account in the run's CreateTime window",
-                s.stored
+                "stored        {} new events for the account in the run's CreateTime window{}",
+                s.stored,
+                if self.settle_s >= 0.5 {
+                    format!(" (final {:.1} s after the run)", self.settle_s)
+                } else {
+                    String::new()
+                }
             );
             for l in &s.by_event {
                 let _ = writeln!(
