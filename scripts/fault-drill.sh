@@ -6,9 +6,16 @@
 #   2. under load, stops PostgreSQL and starts it again (pushes go to the spool meanwhile);
 #   3. under load, kills the server with SIGKILL and starts it again (the spool is replayed);
 #   4. checks that every push the server acknowledged is stored exactly once, and that the
-#      counters agree with the stored events.
+#      counters agree with the stored events;
+#   5. with the spool on a full 64 KiB tmpfs, stops PostgreSQL under load: pushes that
+#      neither the database nor the spool can take are refused (503, WeChat retries), the
+#      acknowledged ones are still stored exactly once, and a signed-in page says so in words;
+#   6. against the WeChat simulator made slow (10 s) and then down: creating a campaign ends
+#      in bounded time with WeChat named, nothing is stored, the dashboard's banner says it
+#      in words, and it goes away once WeChat answers again.
+# Step 5 mounts a tmpfs, so the drill runs as root (as CI does).
 # The load is the ignored test `drill_load` in server/tests/callback_load.rs; it records each
-# acknowledged push. PostgreSQL is left running whatever happens. About a minute.
+# acknowledged push. PostgreSQL is left running whatever happens. About two minutes.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -24,6 +31,7 @@ port=$((20000 + RANDOM % 20000))
 app_id="wxd000000000000001"
 token="drill-token"
 server_pid=""
+sim_pid=""
 
 log() { echo "==> fault-drill: $*"; }
 
@@ -49,10 +57,13 @@ start_server() {
 
 cleanup() {
   status=$?
-  if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
-    kill "$server_pid" 2>/dev/null || true
-    wait "$server_pid" 2>/dev/null || true
-  fi
+  for pid in "$server_pid" "$sim_pid"; do
+    if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+      kill "$pid" 2>/dev/null || true
+      wait "$pid" 2>/dev/null || true
+    fi
+  done
+  mountpoint -q "$work/data" 2>/dev/null && umount "$work/data"
   pg_start || true
   psql -q "$pg_admin" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
   if [ "$status" -ne 0 ] && [ -f "$work/server.log" ]; then
@@ -162,3 +173,106 @@ grep -q "database unreachable" "$work/server.log" \
 grep -q "spooled pushes stored" "$work/server.log" \
   || { echo "fault-drill: nothing went through the spool (drill too short?)" >&2; exit 1; }
 log "OK: every acknowledged push stored exactly once"
+
+stop_server() {
+  kill "$server_pid" 2>/dev/null || true
+  wait "$server_pid" 2>/dev/null || true
+  server_pid=""
+}
+
+# A staff user and a session, for reading pages as marketing staff do (in the default
+# language, Simplified Chinese).
+printf 'drill-password\n' | "$bin" user add --username drill --role staff >/dev/null
+login() {
+  curl -fsS -o /dev/null -c "$work/cookies" -d username=drill -d password=drill-password \
+    "http://127.0.0.1:$port/api/login"
+}
+
+log "phase 3: the spool's disk full while PostgreSQL is down, under load"
+stop_server
+mount -t tmpfs -o size=64k tmpfs "$SCENEBOARD_DATA_DIR"
+: >"$SCENEBOARD_DRILL_ACKS"
+start_server
+login
+SCENEBOARD_DRILL_COUNT=1200 load oDrillC &
+load_pid=$!
+sleep 2
+pg_ctlcluster --skip-systemctl-redirect "$pg_version" main stop
+log "PostgreSQL stopped"
+sleep 5
+page="$(curl -sS -b "$work/cookies" -w '\n%{http_code}' "http://127.0.0.1:$port/campaigns")"
+code="${page##*$'\n'}"
+[ "$code" = 503 ] || { echo "fault-drill: a page answered $code while the database was down (503 expected)" >&2; exit 1; }
+grep -q "用于暂存扫码的磁盘已满" <<<"$page" \
+  || { echo "fault-drill: the page did not say that scans cannot be saved" >&2; exit 1; }
+log "a signed-in page says: the database is down and the spool's disk is full"
+pg_start
+log "PostgreSQL started"
+wait "$load_pid"
+for _ in $(seq 1 120); do
+  [ ! -s "$spool" ] && break
+  sleep 0.25
+done
+[ ! -s "$spool" ] || { echo "fault-drill: the spool was not replayed" >&2; exit 1; }
+grep -h "drill load:" "$work/load.log" | tail -n1 | sed 's/^/    /'
+refused="$(grep -h "drill load:" "$work/load.log" | tail -n1 | sed -E 's/.* ([0-9]+) never acknowledged.*/\1/')"
+read -r acked missing duplicated <<<"$(psql -q -At -F ' ' -v ON_ERROR_STOP=1 "$DATABASE_URL" <<SQL
+CREATE TEMP TABLE acks (openid text, create_time bigint);
+\copy acks FROM '$SCENEBOARD_DRILL_ACKS' WITH (FORMAT csv)
+SELECT (SELECT count(*) FROM acks),
+       (SELECT count(*) FROM acks a WHERE NOT EXISTS
+          (SELECT 1 FROM events e WHERE e.openid = a.openid AND e.create_time = a.create_time)),
+       (SELECT count(*) FROM (SELECT openid_hash, create_time FROM events GROUP BY 1, 2 HAVING count(*) > 1) d);
+SQL
+)"
+log "acknowledged $acked, refused $refused, missing $missing, stored twice $duplicated"
+[ "$missing" -eq 0 ] && [ "$duplicated" -eq 0 ] \
+  || { echo "fault-drill: acknowledged pushes lost or doubled with a full spool disk" >&2; exit 1; }
+[ "$refused" -gt 0 ] || { echo "fault-drill: nothing was refused (was the spool's disk really full?)" >&2; exit 1; }
+grep -q "cannot write the spool" "$work/server.log" \
+  || { echo "fault-drill: the server never failed to write the spool" >&2; exit 1; }
+log "OK: a full spool disk refuses pushes (WeChat retries them) and loses none it acknowledged"
+stop_server
+umount "$SCENEBOARD_DATA_DIR"
+
+log "phase 4: the WeChat API slow (10 s), then down"
+sim_port=$((port + 1))
+"$bin" wechat-sim --addr "127.0.0.1:$sim_port" >>"$work/sim.log" 2>&1 &
+sim_pid=$!
+sim="http://127.0.0.1:$sim_port"
+for _ in $(seq 1 40); do curl -fsS "$sim/sim/stats" >/dev/null 2>&1 && break; sleep 0.25; done
+printf 'sandbox-secret-0123456789abcdef\n' | "$bin" account add --name "Drill sandbox" \
+  --app-id wx5ce0b0a4d0000001 --token drillsandbox --api-base "$sim" >/dev/null
+start_server
+login
+# The dashboard's text, without the markers the server puts between the pieces of a sentence.
+banner() { curl -fsS -b "$work/cookies" "http://127.0.0.1:$port/" | sed -e 's/<!>//g; s/<!---->//g'; }
+"$bin" campaign add --app-id wx5ce0b0a4d0000001 --name "Drill poster 1" --kind permanent >/dev/null
+curl -fsS -X POST "$sim/sim/admin/faults?delay_ms=10000"
+started=$SECONDS
+if "$bin" campaign add --app-id wx5ce0b0a4d0000001 --name "Drill poster 2" --kind permanent >"$work/cli.out" 2>&1; then
+  echo "fault-drill: a campaign was created while WeChat took 10 s" >&2; exit 1
+fi
+took=$((SECONDS - started))
+grep -q "did not answer in time" "$work/cli.out" || { echo "fault-drill: the CLI did not say WeChat timed out:" >&2; cat "$work/cli.out" >&2; exit 1; }
+[ "$took" -le 15 ] || { echo "fault-drill: creating a campaign hung for $took s" >&2; exit 1; }
+grep -q "微信接口对「Drill sandbox」没有正常响应" <<<"$(banner)" \
+  || { echo "fault-drill: the dashboard does not say WeChat is slow" >&2; exit 1; }
+log "slow WeChat: refused after $took s, said on the dashboard"
+curl -fsS -X POST "$sim/sim/admin/faults?down=true"
+started=$SECONDS
+if "$bin" campaign add --app-id wx5ce0b0a4d0000001 --name "Drill poster 3" --kind permanent >"$work/cli.out" 2>&1; then
+  echo "fault-drill: a campaign was created while WeChat was down" >&2; exit 1
+fi
+took=$((SECONDS - started))
+[ "$took" -le 5 ] || { echo "fault-drill: a down WeChat took $took s to report" >&2; exit 1; }
+grep -q "微信接口对「Drill sandbox」没有正常响应" <<<"$(banner)" \
+  || { echo "fault-drill: the dashboard does not say WeChat is down" >&2; exit 1; }
+stored="$(psql -q -At "$DATABASE_URL" -c "SELECT count(*) FROM campaigns WHERE name LIKE 'Drill poster %'")"
+[ "$stored" = 1 ] || { echo "fault-drill: $stored drill campaigns stored (1 expected: none without a code)" >&2; exit 1; }
+curl -fsS -X POST "$sim/sim/admin/faults"
+"$bin" campaign add --app-id wx5ce0b0a4d0000001 --name "Drill poster 4" --kind permanent >/dev/null
+if grep -q "data-testid=\"status-api\"" <<<"$(banner)"; then
+  echo "fault-drill: the banner stayed after WeChat recovered" >&2; exit 1
+fi
+log "OK: a slow or down WeChat is refused in bounded time, said in words, and forgotten once it answers"

@@ -7,7 +7,10 @@
 #   4. Playwright in Debian's Chromium, hydrated and with JavaScript off
 #   5. the callback fault drill (scripts/fault-drill.sh): PostgreSQL stopped and the server
 #      SIGKILLed under load; every acknowledged push must be stored exactly once
-#   6. a short fuzz run of the wechat crate's parsers (scripts/fuzz-smoke.sh)
+#      then the spool's disk full, and a slow or down WeChat API
+#   6. the short scale-out run (scripts/scale-out.sh --short): three instances on one
+#      PostgreSQL database under load; nothing lost or doubled, one token fetch, jobs once
+#   7. a short fuzz run of the wechat crate's parsers (scripts/fuzz-smoke.sh)
 # The test build uses the same RUSTFLAGS and LEPTOS_* as cargo-leptos' debug build, so the
 # dependencies compile once for both.
 set -euo pipefail
@@ -37,8 +40,11 @@ echo "==> Playwright (hydrated and JavaScript off)"
 export SCENEBOARD_BIN="${CARGO_TARGET_DIR:-$root/target}/debug/sceneboard"
 (cd end2end && npx playwright test)
 
-echo "==> fault drill (PostgreSQL stopped and the server killed under load)"
+echo "==> fault drill (PostgreSQL stopped, the server killed, a full spool disk, a slow WeChat)"
 "$root/scripts/fault-drill.sh"
 
+echo "==> scale-out, short (three instances on one PostgreSQL database)"
+cargo build -q -p loadgen
+"$root/scripts/scale-out.sh" --short --debug --no-build
 echo "==> fuzz smoke (wechat XML, decrypt, signatures; 20 s each over the committed corpora)"
 "$root/scripts/fuzz-smoke.sh"

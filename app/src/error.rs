@@ -29,6 +29,10 @@ pub enum AppError {
     /// The server failed; details are in its log (500).
     #[error("internal server error")]
     Internal,
+    /// The database is not answering (503). `spool_full`: and this server cannot keep the
+    /// scans WeChat sends meanwhile (its spool disk is full), which the page must not hide.
+    #[error("the database is not answering")]
+    Unavailable { spool_full: bool },
     /// WeChat refused or could not be reached; the message says why in words (502).
     #[error("WeChat: {0}")]
     Wechat(String),
@@ -67,6 +71,7 @@ impl AppError {
             AppError::Field { .. } => 422,
             AppError::Conflict { .. } => 409,
             AppError::Internal => 500,
+            AppError::Unavailable { .. } => 503,
             AppError::Wechat(_) => 502,
             AppError::Rows(_) => 422,
             AppError::Request(_) => 400,
@@ -113,6 +118,12 @@ impl AppError {
             S::NotFound => AppError::NotFound,
             S::Unauthorized => AppError::Unauthorized,
             S::Forbidden => AppError::Forbidden,
+            S::Db(err) if service::db::is_unavailable(&err) => {
+                tracing::warn!(error = %err, "database unreachable in a server function");
+                let spool_full = leptos::prelude::use_context::<service::AppState>()
+                    .is_some_and(|st| st.health.ingest().spool_failed_since.is_some());
+                AppError::Unavailable { spool_full }
+            }
             S::Db(err) => {
                 tracing::error!(error = %err, "database error in a server function");
                 AppError::Internal

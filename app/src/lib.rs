@@ -14,6 +14,7 @@ pub mod dashboard;
 pub mod error;
 pub mod pages;
 pub mod settings;
+pub mod status;
 
 include!(concat!(env!("OUT_DIR"), "/i18n/mod.rs"));
 

@@ -1,18 +1,8 @@
 import { test, expect, Page } from "@playwright/test";
+import { login, SANDBOX, SIM } from "./helpers";
 
 // Analytics in the browser, hydrated and with JavaScript off: the range and granularity of a
 // campaign's trend, two campaigns compared, and the compare CSV checked against the page.
-
-const SANDBOX = "Sandbox 沙箱 (wx5ce0b0a4d0000001)";
-const SIM = `http://${process.env.E2E_SIM_ADDR ?? "127.0.0.1:3998"}`;
-
-async function login(page: Page) {
-  await page.goto("/login");
-  await page.locator('input[name="username"]').fill("staff");
-  await page.locator('input[name="password"]').fill("staff-password");
-  await page.locator('button[type="submit"]').click();
-  await expect(page).toHaveURL(/\/$/);
-}
 
 async function create(page: Page, name: string, scene: string, javaScriptEnabled: boolean): Promise<number> {
   await page.goto("/campaigns/new");
@@ -42,7 +32,8 @@ function localDate(offsetDays: number): string {
 }
 
 test("range, granularity, compare and the compare CSV", async ({ page, javaScriptEnabled }, info) => {
-  const p = info.project.name;
+  // A retry gets its own names: the first try's campaigns (and scenes) still exist.
+  const p = `${info.project.name}-${info.retry}-${info.repeatEachIndex}`;
   await login(page);
   const a = await create(page, `对比 A ${p}`, `cmp-a-${p}`, javaScriptEnabled);
   const b = await create(page, `对比 B ${p}`, `cmp-b-${p}`, javaScriptEnabled);
@@ -51,6 +42,7 @@ test("range, granularity, compare and the compare CSV", async ({ page, javaScrip
 
   // Today by hour: 24 readout columns, both follows counted, and the range said in words.
   await page.goto(`/campaigns/${a}`);
+  if (javaScriptEnabled) await expect(page.locator("body")).toHaveAttribute("data-hydrated", "true");
   await page.getByTestId("preset-today").click();
   await expect(page).toHaveURL(/days=today/);
   const today = localDate(0);

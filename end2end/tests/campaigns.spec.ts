@@ -1,16 +1,6 @@
 import { test, expect, Page } from "@playwright/test";
 import * as fs from "fs";
-
-async function login(page: Page, username: string, password: string) {
-  await page.goto("/login");
-  await page.locator('input[name="username"]').fill(username);
-  await page.locator('input[name="password"]').fill(password);
-  await page.locator('button[type="submit"]').click();
-  await expect(page).toHaveURL(/\/$/);
-}
-
-/** The sandbox account (added by the start script), picked in the account select. */
-const SANDBOX = "Sandbox 沙箱 (wx5ce0b0a4d0000001)";
+import { login, SANDBOX } from "./helpers";
 
 /** Hydrated pages must finish hydrating before a click is handled by the app. */
 async function ready(page: Page, js: boolean) {

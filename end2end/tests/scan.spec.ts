@@ -1,15 +1,5 @@
 import { test, expect, Page } from "@playwright/test";
-
-const SANDBOX = "Sandbox 沙箱 (wx5ce0b0a4d0000001)";
-const SIM = `http://${process.env.E2E_SIM_ADDR ?? "127.0.0.1:3998"}`;
-
-async function login(page: Page) {
-  await page.goto("/login");
-  await page.locator('input[name="username"]').fill("staff");
-  await page.locator('input[name="password"]').fill("staff-password");
-  await page.locator('button[type="submit"]').click();
-  await expect(page).toHaveURL(/\/$/);
-}
+import { login, SANDBOX, SIM } from "./helpers";
 
 test("a simulated scan shows up in the campaign's numbers", async ({ page, javaScriptEnabled }, info) => {
   const scene = `scan-${info.project.name}`;

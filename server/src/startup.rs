@@ -38,6 +38,7 @@ pub async fn app_state(cfg: &Config) -> anyhow::Result<AppState> {
             timezone: cfg.timezone.clone(),
             secure_cookies: cfg.secure_cookies(),
         }),
+        health: Default::default(),
     })
 }
 
@@ -77,8 +78,9 @@ pub async fn serve_with(cfg: &Config, app: AppState, listener: tokio::net::TcpLi
     crate::worker::spawn(state.app.clone());
     let app = router(state);
     tracing::info!(addr = %cfg.addr, database = %redact_url(&cfg.database_url), "Sceneboard listening on http://{}", cfg.addr);
-    // With the peer address, which the sign-in rate limiter counts failures by.
-    axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>()).with_graceful_shutdown(shutdown_signal()).await?;
+    // With the peer address (the sign-in rate limiter counts failures by it) and a
+    // header-read timeout (src/http.rs).
+    crate::http::serve(listener, app, shutdown_signal()).await?;
     Ok(())
 }
 

@@ -9,6 +9,8 @@
 //! - any DOCTYPE or ENTITY declaration: 400, before any parser sees it;
 //! - a body over 64 KiB: 413; a body that has not fully arrived 5 s after the headers: 408,
 //!   and the connection is closed;
+//! - request headers that have not fully arrived 10 s after the request began: the connection
+//!   is closed (hyper's header-read timeout, `server::http`);
 //! - Content-Type is ignored: the body is always read as XML (WeChat sends `text/xml`), so a
 //!   good push with another type is stored and anything that is not a push is 400;
 //! - a signed push with an odd but well-formed field (a 10 000-character
@@ -308,6 +310,63 @@ dual_test!(oversized_and_slow_bodies_are_cut_off, |t: TestDb| async move {
     }
     assert_eq!(h.events().await, 1, "only the good push");
     h.still_healthy("oAfterBodies").await;
+});
+
+/// Sends a request line and one header, then one more header byte every `every`, never
+/// finishing the head. Returns the first line the server sent (None: it closed silently) and
+/// when the connection ended.
+async fn trickle_headers(addr: &str, path: &str, every: Duration, give_up: Duration) -> (Option<String>, Duration) {
+    let s = TcpStream::connect(addr).await.unwrap();
+    let started = Instant::now();
+    let (mut rd, mut wr) = s.into_split();
+    let head = format!("POST {path} HTTP/1.1\r\nHost: x\r\nX-Slow: ");
+    let writer = tokio::spawn(async move {
+        if wr.write_all(head.as_bytes()).await.is_err() {
+            return;
+        }
+        loop {
+            tokio::time::sleep(every).await;
+            if wr.write_all(b"a").await.is_err() {
+                return;
+            }
+        }
+    });
+    let mut buf = vec![0u8; 4096];
+    let answer = tokio::time::timeout(give_up, rd.read(&mut buf)).await;
+    writer.abort();
+    let outcome = match answer {
+        Ok(Ok(0)) | Ok(Err(_)) => None,
+        Ok(Ok(n)) => Some(String::from_utf8_lossy(&buf[..n]).lines().next().unwrap_or_default().to_owned()),
+        Err(_) => panic!("the connection is still open after {give_up:?}: trickled headers hold it for ever"),
+    };
+    (outcome, started.elapsed())
+}
+
+dual_test!(trickled_headers_are_cut_off, |t: TestDb| async move {
+    // Slow loris on the head itself: a header byte every 500 ms keeps any per-read timer
+    // happy; only a deadline for the whole head (server::http::HEADER_READ_TIMEOUT) ends it.
+    let h = start(t).await;
+    let path = format!("/wechat/callback/{PLAIN}?{}", signed_query(TOKEN));
+    let limit = server::http::HEADER_READ_TIMEOUT;
+    let mut lorises = tokio::task::JoinSet::new();
+    for _ in 0..20 {
+        let (addr, path) = (h.addr(), path.clone());
+        lorises.spawn(async move { trickle_headers(&addr, &path, Duration::from_millis(500), limit + Duration::from_secs(5)).await });
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let (status, _, took) = h.post(push_xml("oDuringHeaderLoris", 1_714_039_500), "text/xml").await;
+    assert_eq!(status, StatusCode::OK, "served while the heads trickle");
+    assert!(took < FAST, "{took:?}");
+    while let Some(r) = lorises.join_next().await {
+        let (outcome, took) = r.unwrap();
+        assert!(took >= limit - Duration::from_secs(1), "not cut off before the deadline: {took:?}");
+        assert!(took < limit + Duration::from_secs(3), "cut off at the deadline: {took:?}");
+        if let Some(line) = outcome {
+            assert!(line.contains(" 408 "), "{line}");
+        }
+    }
+    assert_eq!(h.events().await, 1, "only the good push");
+    h.still_healthy("oAfterHeaderLoris").await;
 });
 
 dual_test!(odd_but_signed_pushes_and_replays, |t: TestDb| async move {

@@ -144,6 +144,7 @@ fn state(db: &DatabaseConnection, keys: Keys) -> AppState {
             timezone: "Asia/Shanghai".into(),
             secure_cookies: false,
         }),
+        health: Default::default(),
     }
 }
 

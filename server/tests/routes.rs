@@ -208,8 +208,8 @@ dual_test!(healthz_and_metrics, |t: TestDb| async move {
     r.t.make_unreachable().await;
     let res = r.get("/healthz", "").await;
     assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
-    // Pages say so too, with a 500 and a readable page rather than a blank screen.
+    // Pages say so too, with a 503 and a page that says it in words rather than a blank screen.
     let res = r.get("/", &format!("{admin}; i18n_pref_locale=en")).await;
-    assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
-    assert!(res.text().await.unwrap().contains("Something went wrong"));
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(res.text().await.unwrap().contains("cannot reach its database right now"));
 });

@@ -11,51 +11,15 @@ use reqwest::header::{
     ACCEPT, ACCEPT_LANGUAGE, COOKIE, LOCATION, ORIGIN, REFERER, RETRY_AFTER, SET_COOKIE,
 };
 use sea_orm::{EntityTrait, PaginatorTrait};
-use server::routes::{ServerState, router};
 use service::dual_test;
 use service::entity::{event, session};
 use service::testing::TestDb;
 use service::users::{self, Role};
 use sha2::{Digest, Sha256};
-use std::net::SocketAddr;
 use std::time::Duration;
 use support::{Running, sandbox_account, start};
 
 const EVIL: &str = "https://evil.example";
-
-/// The app as `sceneboard serve` runs it: served with the peer address, so the per-address
-/// sign-in limit applies (support::start serves without it). Users as in support::start.
-async fn start_with_peers(t: TestDb) -> Running {
-    let app = t.state();
-    let state = ServerState {
-        leptos: leptos::prelude::LeptosOptions::builder()
-            .output_name("sceneboard")
-            .site_root("target/site")
-            .build(),
-        app: app.clone(),
-        ingest: service::ingest::Ingestor::without_spool(app.clone()),
-    };
-    users::create(&t.db, "admin", "admin-password", Role::Admin, None)
-        .await
-        .unwrap();
-    users::create(&t.db, "staff", "staff-password", Role::Staff, None)
-        .await
-        .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let service = router(state).into_make_service_with_connect_info::<SocketAddr>();
-    tokio::spawn(async move { axum::serve(listener, service).await.unwrap() });
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    Running {
-        base: format!("http://{addr}"),
-        http,
-        t,
-        state: app,
-    }
-}
 
 /// POST /api/login as a script (no Origin, no Referer), with extra headers.
 async fn login_attempt(
@@ -494,7 +458,7 @@ fn assert_limited(res: &reqwest::Response, what: &str) {
 dual_test!(
     failed_sign_ins_are_limited_per_username,
     |t: TestDb| async move {
-        let r = start_with_peers(t).await;
+        let r = start(t).await;
         // A success in between does not add up; it clears what the username had.
         for _ in 0..4 {
             assert_eq!(
@@ -576,7 +540,7 @@ dual_test!(
 dual_test!(
     failed_sign_ins_are_limited_per_address,
     |t: TestDb| async move {
-        let r = start_with_peers(t).await;
+        let r = start(t).await;
         // Twenty made-up usernames (one failure each, far from their own limit) from one address.
         for i in 0..20 {
             let res = login_attempt(&r, &format!("guess{i}"), "password-guess", &[]).await;

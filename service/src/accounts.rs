@@ -554,12 +554,13 @@ pub fn account_config(st: &AppState, m: &wechat_account::Model) -> Result<wechat
 }
 
 /// An API client for the account, sharing its access token with every instance through the
-/// database ([`DbTokenStore`]).
+/// database ([`DbTokenStore`]), and noting each call's outcome for the dashboard's banner
+/// ([`crate::health::Watched`]).
 pub fn api_client(st: &AppState, m: &wechat_account::Model) -> Result<Arc<dyn wechat::WechatApi>, ServiceError> {
     let store = Arc::new(DbTokenStore::new(st.db.clone(), st.keys.clone()));
     let client = wechat::WechatClient::new(account_config(st, m)?, store)
         .map_err(|e| ServiceError::Internal(format!("cannot build the WeChat client: {e}")))?;
-    Ok(Arc::new(client))
+    Ok(Arc::new(crate::health::Watched::new(Arc::new(client), st.db.clone(), m.id)))
 }
 
 /// Why a token fetch failed, in words for the admin. WeChat's own errors already carry a hint

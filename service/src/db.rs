@@ -90,3 +90,31 @@ pub fn stmt(backend: sea_orm::DbBackend, sql: &str, values: Vec<sea_orm::Value>)
     };
     sea_orm::Statement::from_sql_and_values(backend, sql, values)
 }
+
+/// Is this error the database being away (as opposed to refusing our data)?
+pub fn is_unavailable(e: &DbErr) -> bool {
+    use sea_orm::RuntimeErr;
+    use sea_orm::sqlx::Error as X;
+    match e {
+        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => true,
+        DbErr::Exec(RuntimeErr::SqlxError(x)) | DbErr::Query(RuntimeErr::SqlxError(x)) => match &**x {
+            X::Io(_) | X::Tls(_) | X::Protocol(_) | X::PoolTimedOut | X::PoolClosed | X::WorkerCrashed | X::BeginFailed => true,
+            X::Database(d) => {
+                let code = d.code().map(|c| c.into_owned()).unwrap_or_default();
+                if code.len() == 5 {
+                    // PostgreSQL SQLSTATE: connection exception (08), serialization failure or
+                    // deadlock (40), insufficient resources (53), operator intervention such
+                    // as a shutdown (57), system error (58); and the database itself gone
+                    // (3D000: dropped or renamed under a running server).
+                    ["08", "40", "53", "57", "58"].iter().any(|p| code.starts_with(p)) || code == "3D000"
+                } else {
+                    // SQLite extended result code (primary code in the low byte): BUSY,
+                    // LOCKED, READONLY, IOERR, FULL, CANTOPEN.
+                    code.parse::<i64>().is_ok_and(|n| matches!(n & 0xff, 5 | 6 | 8 | 10 | 13 | 14))
+                }
+            }
+            _ => false,
+        },
+        _ => false,
+    }
+}

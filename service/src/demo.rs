@@ -359,7 +359,8 @@ pub async fn seed(st: &AppState, api: &dyn WechatApi, account_id: i32, opts: See
     // since nobody waits on an answer within WeChat's 5 s. Submitting many at once lets it
     // store full batches, one transaction each; the bounded window keeps the order of sends,
     // so a follower's subscribe is always stored before their unsubscribe.
-    let options = IngestOptions { store_timeout: Duration::from_secs(60), ..IngestOptions::default() };
+    // Larger transactions than the callback's: fewer commits (fsyncs) per event.
+    let options = IngestOptions { store_timeout: Duration::from_secs(60), max_batch: 2048, ..IngestOptions::default() };
     let ingest = Ingestor::spawn(st.clone(), options).map_err(|e| ServiceError::Internal(format!("cannot start the ingest writer: {e}")))?;
     let mut stored = 0u64;
     let ingest = &ingest;
@@ -369,7 +370,7 @@ pub async fn seed(st: &AppState, api: &dyn WechatApi, account_id: i32, opts: See
             let push = push_of(account_id, to_user, p, codes)?;
             ingest.submit(push).await.map_err(|e| ServiceError::Internal(format!("a demo event could not be stored: {e}")))
         })
-        .buffered(512);
+        .buffered(4096);
     while let Some(result) = results.next().await {
         let result = result?;
         if result.outcome == Outcome::Stored {

@@ -15,6 +15,7 @@ pub mod db;
 pub mod demo;
 pub mod entity;
 pub mod error;
+pub mod health;
 pub mod ingest;
 pub mod jobs;
 pub mod keys;

@@ -199,6 +199,29 @@ fn bucket_starts(tz: Tz, from: NaiveDate, to: NaiveDate, gran: Granularity, end:
     out
 }
 
+/// The buckets of a series over `from..=to` in `tz`: the range checked, its UTC bounds
+/// `[start, end)`, each bucket's start, and a way to find the bucket of a counter hour (the
+/// last one starting at or before it; every hour of the range has one).
+struct Buckets {
+    start: i64,
+    end: i64,
+    starts: Vec<DateTime<Tz>>,
+    secs: Vec<i64>,
+}
+
+impl Buckets {
+    fn new(tz: Tz, from: NaiveDate, to: NaiveDate, gran: Granularity) -> Result<Self, ServiceError> {
+        check_range(from, to, Some(gran))?;
+        let (start, end) = utc_bounds(tz, from, to);
+        let starts = bucket_starts(tz, from, to, gran, end);
+        let secs = starts.iter().map(DateTime::timestamp).collect();
+        Ok(Buckets { start, end, starts, secs })
+    }
+
+    fn index_of(&self, hour: i64) -> usize {
+        self.secs.partition_point(|&s| s <= hour).saturating_sub(1)
+    }
+}
 
 /// A campaign's series over the local dates `from..=to` in `tz`: one point per bucket, zero
 /// where nothing happened (also for a campaign that does not exist; callers check that).
@@ -213,20 +236,16 @@ pub async fn campaign_series<C: ConnectionTrait>(
     gran: Granularity,
     tz: Tz,
 ) -> Result<Vec<Point>, ServiceError> {
-    check_range(from, to, Some(gran))?;
-    let (start, end) = utc_bounds(tz, from, to);
-    let buckets = bucket_starts(tz, from, to, gran, end);
-    let starts: Vec<i64> = buckets.iter().map(DateTime::timestamp).collect();
-    let mut points: Vec<Point> = buckets
-        .into_iter()
-        .map(|bucket| Point { bucket, scans: 0, new_followers: 0, unsubscribes: 0, net_followers: 0, unique_scanners: 0 })
+    let b = Buckets::new(tz, from, to, gran)?;
+    let (start, end, starts) = (b.start, b.end, &b.secs);
+    let mut points: Vec<Point> = b
+        .starts
+        .iter()
+        .map(|&bucket| Point { bucket, scans: 0, new_followers: 0, unsubscribes: 0, net_followers: 0, unique_scanners: 0 })
         .collect();
     if points.is_empty() {
         return Ok(points);
     }
-    // The bucket of a counter hour: the last one starting at or before it. Hours are all
-    // >= start >= starts[0], so there always is one.
-    let index_of = |hour: i64| starts.partition_point(|&s| s <= hour).saturating_sub(1);
 
     let rows: Vec<(i64, i64, i64, i64)> = campaign_hourly::Entity::find()
         .select_only()
@@ -244,7 +263,7 @@ pub async fn campaign_series<C: ConnectionTrait>(
         .all(db)
         .await?;
     for (hour, scans, new_followers, unsubscribes) in rows {
-        let p = &mut points[index_of(hour)];
+        let p = &mut points[b.index_of(hour)];
         p.scans += scans;
         p.new_followers += new_followers;
         p.unsubscribes += unsubscribes;
@@ -483,13 +502,12 @@ pub async fn account_series<C: ConnectionTrait>(
     tz: Tz,
 ) -> Result<Vec<AccountPoint>, ServiceError> {
     use crate::entity::account_hourly;
-    check_range(from, to, Some(gran))?;
-    let (start, end) = utc_bounds(tz, from, to);
-    let buckets = bucket_starts(tz, from, to, gran, end);
-    let starts: Vec<i64> = buckets.iter().map(DateTime::timestamp).collect();
-    let mut points: Vec<AccountPoint> = buckets
-        .into_iter()
-        .map(|bucket| AccountPoint { bucket, scans: 0, new_followers: 0, organic_followers: 0, unsubscribes: 0 })
+    let b = Buckets::new(tz, from, to, gran)?;
+    let (start, end) = (b.start, b.end);
+    let mut points: Vec<AccountPoint> = b
+        .starts
+        .iter()
+        .map(|&bucket| AccountPoint { bucket, scans: 0, new_followers: 0, organic_followers: 0, unsubscribes: 0 })
         .collect();
     if points.is_empty() {
         return Ok(points);
@@ -510,7 +528,7 @@ pub async fn account_series<C: ConnectionTrait>(
         .all(db)
         .await?;
     for (hour, scans, new_followers, organic, unsubscribes) in rows {
-        let p = &mut points[starts.partition_point(|&s| s <= hour).saturating_sub(1)];
+        let p = &mut points[b.index_of(hour)];
         p.scans += scans;
         p.new_followers += new_followers;
         p.organic_followers += organic;

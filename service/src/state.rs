@@ -21,4 +21,6 @@ pub struct AppState {
     pub db: DatabaseConnection,
     pub keys: Arc<Keys>,
     pub settings: Arc<Settings>,
+    /// What is degraded right now ([`crate::health`]).
+    pub health: Arc<crate::health::Health>,
 }

@@ -64,6 +64,7 @@ impl TestDb {
                 timezone: "Asia/Shanghai".into(),
                 secure_cookies: false,
             }),
+            health: Default::default(),
         }
     }
 

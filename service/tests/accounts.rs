@@ -381,11 +381,18 @@ dual_test!(logo_migration_goes_down_and_up, |t: TestDb| async move {
     let a = accounts::create(&st, input(), None).await.unwrap();
     let select = |table: &str| Statement::from_string(t.db.get_database_backend(), format!("SELECT logo FROM {table}"));
     assert!(t.db.query_all_raw(select("wechat_accounts")).await.is_ok());
+    // The newest migration first: the API-health columns go, the logos stay.
+    let health = Statement::from_string(t.db.get_database_backend(), "SELECT api_ok_at, api_failed_at, api_error FROM wechat_accounts");
+    assert!(t.db.query_all_raw(health.clone()).await.is_ok());
+    Migrator::down(&t.db, Some(1)).await.unwrap();
+    assert!(t.db.query_all_raw(health.clone()).await.is_err(), "down drops the API-health columns");
+    assert!(t.db.query_all_raw(select("wechat_accounts")).await.is_ok(), "and only those");
     Migrator::down(&t.db, Some(1)).await.unwrap();
     assert!(t.db.query_all_raw(select("wechat_accounts")).await.is_err(), "down drops the account logo");
     assert!(t.db.query_all_raw(select("campaigns")).await.is_err(), "down drops the campaign logo");
     assert_eq!(t.db.query_all_raw(Statement::from_string(t.db.get_database_backend(), "SELECT name FROM wechat_accounts")).await.unwrap().len(), 1, "and keeps the rows");
     Migrator::up(&t.db, None).await.unwrap();
+    assert!(t.db.query_all_raw(health).await.is_ok(), "up brings the columns back");
     accounts::set_logo(&st, a.id, Some(&png(8, 8)), None).await.unwrap();
     assert!(accounts::get(&st.db, a.id).await.unwrap().has_logo);
 });

@@ -38,15 +38,66 @@ pub fn Shell() -> impl IntoView {
                                 let next = location.pathname.get_untracked();
                                 view! { <Redirect path=login_target(&next) /> }.into_any()
                             }
+                            // Said once, by the status banner and the page's own error.
+                            Err(crate::error::AppError::Unavailable { .. }) => ().into_any(),
                             Err(e) => view! { <ErrorPanel error=e /> }.into_any(),
                         }
                     })}
                 </Suspense>
             </header>
+            <StatusBanner />
             <main class="content">
                 <Outlet />
             </main>
         </div>
+    }
+}
+
+/// What is degraded right now, in words ([`crate::status`]); nothing when all is well. Loaded
+/// again on every navigation. Its own errors stay quiet (the page shows those), except the
+/// database not answering, which is exactly what this banner is for.
+#[component]
+fn StatusBanner() -> impl IntoView {
+    use crate::error::AppError;
+    let i18n = use_i18n();
+    let location = use_location();
+    let status = Resource::new(move || location.pathname.get(), |_| crate::status::service_status());
+    view! {
+        <Suspense fallback=|| ()>
+            {move || Suspend::new(async move {
+                let lines: Vec<AnyView> = match status.await {
+                    Ok(s) => {
+                        let mut lines = Vec::new();
+                        if let Some(since) = s.spool_full_since.clone() {
+                            lines.push(view! { <p data-testid="status-spool-full">{t!(i18n, status_spool_full, since = since.clone(), count = s.refused)}</p> }.into_any());
+                        } else if let Some(since) = s.db_down_since.clone() {
+                            lines.push(view! { <p data-testid="status-db-down">{t!(i18n, status_db_down, since = since.clone())}</p> }.into_any());
+                        }
+                        if s.spool_waiting > 0 {
+                            lines.push(view! { <p data-testid="status-spool-waiting">{t!(i18n, status_spool_waiting, count = s.spool_waiting)}</p> }.into_any());
+                        }
+                        for a in s.apis {
+                            let why = match a.kind.as_deref() {
+                                Some("timeout") => t_string!(i18n, api_timeout).to_string(),
+                                Some("unreachable") => t_string!(i18n, api_unreachable).to_string(),
+                                Some("unreadable") => t_string!(i18n, api_unreadable).to_string(),
+                                _ => a.error.clone(),
+                            };
+                            let (account, since) = (a.account.clone(), a.since.clone());
+                            lines.push(view! {
+                                <p data-testid="status-api">{t!(i18n, status_api, account = account.clone(), since = since.clone(), error = why.clone())}</p>
+                            }.into_any());
+                        }
+                        lines
+                    }
+                    Err(AppError::Unavailable { .. }) => vec![view! { <p data-testid="status-db-unreachable">{t!(i18n, unavailable_title)}</p> }.into_any()],
+                    Err(_) => Vec::new(),
+                };
+                (!lines.is_empty()).then(|| view! {
+                    <div class="alert alert-warn status-banner" role="status" data-testid="status-banner">{lines}</div>
+                })
+            })}
+        </Suspense>
     }
 }
 

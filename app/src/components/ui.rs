@@ -42,7 +42,7 @@ pub fn Loading() -> impl IntoView {
 /// A failed load, as a panel with the right HTTP status.
 #[component]
 pub fn ErrorPanel(error: AppError) -> impl IntoView {
-    use crate::pages::errors::{Forbidden, ServerError};
+    use crate::pages::errors::{Forbidden, ServerError, Unavailable};
     crate::error::set_status(error.status_code());
     match error {
         AppError::Forbidden => view! { <Forbidden /> }.into_any(),
@@ -51,6 +51,7 @@ pub fn ErrorPanel(error: AppError) -> impl IntoView {
             view! { <leptos_router::components::Redirect path=crate::components::shell::login_target(&here) /> }.into_any()
         }
         AppError::NotFound => view! { <crate::pages::errors::NotFound /> }.into_any(),
+        AppError::Unavailable { spool_full } => view! { <Unavailable spool_full=spool_full /> }.into_any(),
         _ => view! { <ServerError /> }.into_any(),
     }
 }
@@ -86,6 +87,8 @@ pub fn FormError(error: Signal<Option<AppError>>, #[prop(optional)] fields: &'st
             AppError::Unauthorized => view! { <p>{t!(i18n, error_session)}</p> }.into_any(),
             AppError::Forbidden => view! { <p>{t!(i18n, forbidden_body)}</p> }.into_any(),
             AppError::Internal | AppError::Request(_) => view! { <p>{t!(i18n, error_body)}</p> }.into_any(),
+            AppError::Unavailable { spool_full: false } => view! { <p>{t!(i18n, unavailable_body)}</p> }.into_any(),
+            AppError::Unavailable { spool_full: true } => view! { <p>{t!(i18n, unavailable_body_full)}</p> }.into_any(),
             other => view! { <p>{other.to_string()}</p> }.into_any(),
         };
         Some(view! { <div class="alert alert-error" role="alert" data-testid="form-error">{body}</div> })

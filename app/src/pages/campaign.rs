@@ -185,21 +185,9 @@ fn TrendBody(id: i32, t: TrendView) -> impl IntoView {
         }
     };
     let gran = get("granularity");
-    let granularities = [
-        ("", t_string!(i18n, granularity_auto)),
-        ("hour", t_string!(i18n, granularity_hour)),
-        ("day", t_string!(i18n, granularity_day)),
-        ("week", t_string!(i18n, granularity_week)),
-        ("month", t_string!(i18n, granularity_month)),
-    ];
+    let granularities = granularity_choices(i18n);
     let gran_word = granularities.iter().find(|(v, _)| *v == t.granularity).map(|(_, l)| l.to_string()).unwrap_or_default();
-    let metric_word = move |key: &str| match key {
-        "scans" => t_string!(i18n, metric_scans).to_string(),
-        "new_followers" => t_string!(i18n, metric_new_followers).to_string(),
-        "unsubscribes" => t_string!(i18n, metric_unsubscribes).to_string(),
-        "net_followers" => t_string!(i18n, metric_net).to_string(),
-        _ => t_string!(i18n, metric_unique).to_string(),
-    };
+    let metric_word = move |key: &str| metric_word(i18n, key);
     let chosen = t.metrics.clone();
     view! {
         <div class="form-actions presets">
@@ -282,6 +270,29 @@ fn TrendBody(id: i32, t: TrendView) -> impl IntoView {
             }).collect_view()}
         </div>
     }
+}
+
+/// The words for a metric's CONTRACT name (`scans`, `new_followers`, …) in the UI language.
+pub(crate) fn metric_word(i18n: leptos_i18n::I18nContext<Locale>, key: &str) -> String {
+    match key {
+        "scans" => t_string!(i18n, metric_scans),
+        "new_followers" => t_string!(i18n, metric_new_followers),
+        "unsubscribes" => t_string!(i18n, metric_unsubscribes),
+        "net_followers" => t_string!(i18n, metric_net),
+        _ => t_string!(i18n, metric_unique),
+    }
+    .to_string()
+}
+
+/// The granularity choices of a range form: value and words, automatic first.
+pub(crate) fn granularity_choices(i18n: leptos_i18n::I18nContext<Locale>) -> [(&'static str, String); 5] {
+    [
+        ("", t_string!(i18n, granularity_auto).to_string()),
+        ("hour", t_string!(i18n, granularity_hour).to_string()),
+        ("day", t_string!(i18n, granularity_day).to_string()),
+        ("week", t_string!(i18n, granularity_week).to_string()),
+        ("month", t_string!(i18n, granularity_month).to_string()),
+    ]
 }
 
 #[component]

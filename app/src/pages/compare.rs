@@ -4,6 +4,7 @@
 
 use crate::analytics::{CompareView, compare_campaigns};
 use crate::components::shell::urlencode;
+use crate::pages::campaign::{granularity_choices, metric_word};
 use crate::components::ui::{ErrorPanel, Loading, PageHeader};
 use crate::i18n::*;
 use leptos::prelude::*;
@@ -50,21 +51,9 @@ fn Compare(v: CompareView) -> impl IntoView {
     let group = get("group");
     let metric = get("metric");
     let metric = if metric.is_empty() { "new_followers".to_owned() } else { metric };
-    let metric_word = move |key: &str| match key {
-        "scans" => t_string!(i18n, metric_scans).to_string(),
-        "new_followers" => t_string!(i18n, metric_new_followers).to_string(),
-        "unsubscribes" => t_string!(i18n, metric_unsubscribes).to_string(),
-        "net_followers" => t_string!(i18n, metric_net).to_string(),
-        _ => t_string!(i18n, metric_unique).to_string(),
-    };
+    let metric_word = move |key: &str| metric_word(i18n, key);
     let gran = get("granularity");
-    let granularities = [
-        ("", t_string!(i18n, granularity_auto)),
-        ("day", t_string!(i18n, granularity_day)),
-        ("week", t_string!(i18n, granularity_week)),
-        ("month", t_string!(i18n, granularity_month)),
-        ("hour", t_string!(i18n, granularity_hour)),
-    ];
+    let granularities = granularity_choices(i18n);
     // Downloads repeat the comparison as the server resolved it.
     let mut parts: Vec<String> = v.lines.iter().map(|l| format!("ids={}", l.id)).collect();
     if chosen.is_empty() && !group.is_empty() {

@@ -58,3 +58,18 @@ pub fn ServerError() -> impl IntoView {
         />
     }
 }
+
+/// 503: the database is not answering. Said plainly, with what still works — or, when the
+/// spool's disk is full too, that scans are being refused.
+#[component]
+pub fn Unavailable(spool_full: bool) -> impl IntoView {
+    let i18n = use_i18n();
+    let body = move || if spool_full { t_string!(i18n, unavailable_body_full).to_string() } else { t_string!(i18n, unavailable_body).to_string() };
+    view! {
+        <ErrorView
+            code=503
+            title=Signal::derive(move || t_string!(i18n, unavailable_title).to_string())
+            body=Signal::derive(body)
+        />
+    }
+}

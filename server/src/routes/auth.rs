@@ -136,11 +136,7 @@ pub async fn logout_all(State(state): State<ServerState>, jar: CookieJar) -> Res
 }
 
 async fn failed_login(state: &ServerState, headers: &HeaderMap, next: Option<&str>) -> Response {
-    let wants_html = headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|a| a.contains("text/html"));
-    if !wants_html {
+    if !wants_html(headers) {
         return (StatusCode::UNAUTHORIZED, "invalid username or password\n").into_response();
     }
     // Render the real login page (in the visitor's language) with the error, as a static page:
@@ -158,17 +154,7 @@ async fn failed_login(state: &ServerState, headers: &HeaderMap, next: Option<&st
     let Ok(req) = req.body(Body::empty()) else {
         return (StatusCode::UNAUTHORIZED, "invalid username or password\n").into_response();
     };
-    let app_state = state.app.clone();
-    let leptos = state.leptos.clone();
-    let handler = leptos_axum::render_app_async_with_context(
-        crate::security::with_page_csp(&state.leptos, move || {
-            provide_context(app_state.clone());
-            provide_context(app::StaticOnly);
-            provide_context(app::LoginFailed);
-        }),
-        move || app::shell(leptos.clone()),
-    );
-    let mut res = handler(req).await;
+    let mut res = login_page(state, req, true).await;
     *res.status_mut() = StatusCode::UNAUTHORIZED;
     res
 }
@@ -184,11 +170,7 @@ async fn rate_limited(
 ) -> Response {
     let secs = retry_after_secs(wait);
     let retry_after = (header::RETRY_AFTER, HeaderValue::from(secs));
-    let wants_html = headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|a| a.contains("text/html"));
-    if !wants_html {
+    if !wants_html(headers) {
         let text = format!("too many failed sign-ins; try again in {secs} seconds\n");
         return (StatusCode::TOO_MANY_REQUESTS, [retry_after], text).into_response();
     }
@@ -224,16 +206,7 @@ async fn rate_limited(
     let Ok(req) = req else {
         return fallback(message);
     };
-    let app_state = state.app.clone();
-    let leptos = state.leptos.clone();
-    let handler = leptos_axum::render_app_async_with_context(
-        crate::security::with_page_csp(&state.leptos, move || {
-            provide_context(app_state.clone());
-            provide_context(app::StaticOnly);
-        }),
-        move || app::shell(leptos.clone()),
-    );
-    let (mut parts, body) = handler(req).await.into_parts();
+    let (mut parts, body) = login_page(state, req, false).await.into_parts();
     let Ok(html) = axum::body::to_bytes(body, 4 * 1024 * 1024).await else {
         return fallback(message);
     };
@@ -249,6 +222,30 @@ async fn rate_limited(
     parts.headers.remove(header::CONTENT_LENGTH);
     parts.headers.insert(retry_after.0, retry_after.1);
     Response::from_parts(parts, Body::from(html))
+}
+
+/// Whether the client is a browser navigating (it asks for HTML).
+fn wants_html(headers: &HeaderMap) -> bool {
+    headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("text/html"))
+}
+
+/// The login page rendered for `req` as a static page (the browser's URL is an /api route,
+/// which no client route matches, so it must not hydrate), with the failed-sign-in message
+/// when `failed`.
+async fn login_page(state: &ServerState, req: Request<Body>, failed: bool) -> Response {
+    let app_state = state.app.clone();
+    let leptos = state.leptos.clone();
+    let handler = leptos_axum::render_app_async_with_context(
+        crate::security::with_page_csp(&state.leptos, move || {
+            provide_context(app_state.clone());
+            provide_context(app::StaticOnly);
+            if failed {
+                provide_context(app::LoginFailed);
+            }
+        }),
+        move || app::shell(leptos.clone()),
+    );
+    handler(req).await
 }
 
 /// The interface language as leptos_i18n picks it: the language cookie, else the first of

@@ -15,7 +15,8 @@ pub struct Running {
     pub state: service::AppState,
 }
 
-/// The app on a free port, with an `admin` and a `staff` user.
+/// The app on a free port, served as `sceneboard serve` serves it, with an `admin` and a
+/// `staff` user.
 pub async fn start(t: TestDb) -> Running {
     let app = t.state();
     let state = ServerState {
@@ -27,7 +28,9 @@ pub async fn start(t: TestDb) -> Running {
     users::create(&t.db, "staff", "staff-password", Role::Staff, None).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, router(state)).await.unwrap() });
+    // The accept loop `sceneboard serve` runs: peer addresses (the per-address sign-in limit
+    // applies) and the header-read timeout.
+    tokio::spawn(async move { server::http::serve(listener, router(state), std::future::pending()).await.unwrap() });
     let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
     Running { base: format!("http://{addr}"), http, t, state: app }
 }

@@ -24,6 +24,12 @@ pub struct Model {
     pub updated_at: DateTimeUtc,
     /// Default logo of the account's codes: a PNG re-encoded on upload (`crate::qr::reencode_logo`).
     pub logo: Option<Vec<u8>>,
+    /// When a WeChat API call for this account last succeeded ([`crate::health`]).
+    pub api_ok_at: Option<DateTimeUtc>,
+    /// When one last failed; later than `api_ok_at` = the API is failing now.
+    pub api_failed_at: Option<DateTimeUtc>,
+    /// Why it last failed, in words (no token, no secret).
+    pub api_error: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

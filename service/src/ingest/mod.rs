@@ -285,6 +285,7 @@ impl Ingestor {
             None => None,
         };
         let spool_path = spool.as_ref().map(|s| s.path().to_owned());
+        st.health.spool_waiting(spool.as_ref().map_or(0, spool::Spool::waiting));
         if let Some(s) = &spool
             && s.pending()
         {

@@ -31,6 +31,8 @@ pub(crate) struct Spool {
     file: File,
     len: u64,
     read_pos: u64,
+    /// Pushes in the file not yet replayed (for the dashboard's banner).
+    lines: u64,
 }
 
 impl Spool {
@@ -49,7 +51,8 @@ impl Spool {
             file.set_len(keep as u64)?;
             file.sync_all()?;
         }
-        Ok(Self { rejected: dir.join(REJECTED_FILE), path, file, len: keep as u64, read_pos: 0 })
+        let lines = data[..keep].iter().filter(|&&b| b == b'\n').count() as u64;
+        Ok(Self { rejected: dir.join(REJECTED_FILE), path, file, len: keep as u64, read_pos: 0, lines })
     }
 
     pub(crate) fn path(&self) -> &Path {
@@ -61,11 +64,18 @@ impl Spool {
         self.read_pos < self.len
     }
 
+    /// How many pushes wait to be replayed.
+    pub(crate) fn waiting(&self) -> u64 {
+        self.lines
+    }
+
     /// Appends the pushes and fsyncs; on failure the file is cut back, so no torn line is
     /// left behind and nothing of this call counts as spooled.
     pub(crate) fn append<'a>(&mut self, pushes: impl IntoIterator<Item = &'a Push>) -> io::Result<()> {
         let mut buf = Vec::new();
+        let mut count = 0;
         for push in pushes {
+            count += 1;
             serde_json::to_writer(&mut buf, &Line { v: 1, push: push.clone() }).map_err(io::Error::other)?;
             buf.push(b'\n');
         }
@@ -75,6 +85,7 @@ impl Spool {
             return Err(e);
         }
         self.len += buf.len() as u64;
+        self.lines += count;
         Ok(())
     }
 
@@ -102,14 +113,18 @@ impl Spool {
                     tracing::error!(error = %e, "unreadable spool line moved to {}", self.rejected.display());
                     self.reject_raw(line.trim_end())?;
                     self.read_pos = pos;
+                    self.lines = self.lines.saturating_sub(1);
                 }
             }
         }
         Ok(out)
     }
 
-    /// Everything up to `end` is committed.
-    pub(crate) fn advance(&mut self, end: u64) -> io::Result<()> {
+    /// Everything up to `end` is committed; that was `lines` more pushes.
+    pub(crate) fn advance(&mut self, end: u64, lines: u64) -> io::Result<()> {
+        if end > self.read_pos {
+            self.lines = self.lines.saturating_sub(lines);
+        }
         self.read_pos = self.read_pos.max(end);
         if self.read_pos >= self.len && self.len > 0 {
             // All committed: empty the file (durably, so a restart does not replay again;
@@ -118,6 +133,7 @@ impl Spool {
             self.file.sync_all()?;
             self.len = 0;
             self.read_pos = 0;
+            self.lines = 0;
         }
         Ok(())
     }
@@ -164,19 +180,23 @@ mod tests {
         s.append(&[push(1), push(2), push(3)]).unwrap();
         let first = s.read(2).unwrap();
         assert_eq!(first.iter().map(|l| l.push.create_time).collect::<Vec<_>>(), vec![1, 2]);
-        s.advance(first[1].end).unwrap();
+        assert_eq!(s.waiting(), 3);
+        s.advance(first[1].end, 2).unwrap();
         assert!(s.pending());
+        assert_eq!(s.waiting(), 1);
         // A crash mid-append leaves a torn line; reopening cuts it and keeps the rest.
         drop(s);
         std::fs::OpenOptions::new().append(true).open(dir.path().join(SPOOL_FILE)).unwrap().write_all(b"{\"v\":1,\"pu").unwrap();
         let mut s = Spool::open(dir.path()).unwrap();
+        assert_eq!(s.waiting(), 3, "counted again on opening; the torn line is not a push");
         let all = s.read(10).unwrap();
         assert_eq!(all.iter().map(|l| l.push.create_time).collect::<Vec<_>>(), vec![1, 2, 3], "replay restarts from the front");
         s.append(&[push(4)]).unwrap();
         let all = s.read(10).unwrap();
         assert_eq!(all.len(), 4);
-        s.advance(all[3].end).unwrap();
+        s.advance(all[3].end, 4).unwrap();
         assert!(!s.pending());
+        assert_eq!(s.waiting(), 0);
         assert_eq!(std::fs::metadata(dir.path().join(SPOOL_FILE)).unwrap().len(), 0);
     }
 
@@ -189,6 +209,7 @@ mod tests {
         let lines = s.read(10).unwrap();
         assert_eq!(lines.len(), 1);
         assert_eq!(lines[0].push.create_time, 5);
+        assert_eq!(s.waiting(), 1, "the unreadable line set aside is not waiting");
         assert_eq!(std::fs::read_to_string(dir.path().join(REJECTED_FILE)).unwrap(), "garbage\n");
     }
 }

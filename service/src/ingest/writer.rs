@@ -71,6 +71,7 @@ impl Writer {
     }
 
     fn mark_down(&mut self, why: &str) {
+        self.st.health.db_down();
         if self.retry_at.is_none() {
             tracing::warn!(error = %why, "database unreachable: callback pushes go to the spool");
         }
@@ -104,6 +105,7 @@ impl Writer {
         match self.store(pushes).await {
             Ok(results) => {
                 self.retry_at = None;
+                self.st.health.db_up();
                 for (job, result) in batch.into_iter().zip(results) {
                     let _ = job.answer.send(Ok(result));
                 }
@@ -138,6 +140,8 @@ impl Writer {
         let Some(spool) = self.spool.as_mut() else { return };
         match spool.append(batch.iter().map(|j| &j.push)) {
             Ok(()) => {
+                self.st.health.spool_ok();
+                self.st.health.spool_waiting(spool.waiting());
                 for job in batch {
                     let stored = Stored { outcome: Outcome::Spooled, event_id: None, campaign_id: None, reply: None };
                     let _ = job.answer.send(Ok(stored));
@@ -145,6 +149,7 @@ impl Writer {
             }
             Err(e) => {
                 tracing::error!(error = %e, path = %spool.path().display(), "cannot write the spool");
+                self.st.health.spool_failed(&e, batch.len() as u64);
                 for job in batch {
                     let _ = job.answer.send(Err(IngestError::Spool(e.to_string())));
                 }
@@ -170,7 +175,8 @@ impl Writer {
                 }
             };
             let Some(last) = lines.last().map(|l| l.end) else {
-                let _ = spool.advance(0);
+                let _ = spool.advance(0, 0);
+                self.st.health.spool_waiting(spool.waiting());
                 return;
             };
             let pushes: Vec<Push> = lines.iter().map(|l| l.push.clone()).collect();
@@ -180,7 +186,8 @@ impl Writer {
                     let stored = results.iter().filter(|r| r.outcome == Outcome::Stored).count();
                     tracing::info!(replayed = count, stored, "spooled pushes stored");
                     self.retry_at = None;
-                    self.advance(last);
+                    self.st.health.db_answers();
+                    self.advance(last, count as u64);
                 }
                 Err(StoreError::Unavailable(why)) => {
                     self.mark_down(&why);
@@ -205,18 +212,18 @@ impl Writer {
                                 }
                             }
                         }
-                        self.advance(line.end);
+                        self.advance(line.end, 1);
                     }
                 }
             }
         }
     }
 
-    fn advance(&mut self, end: u64) {
-        if let Some(spool) = self.spool.as_mut()
-            && let Err(e) = spool.advance(end)
-        {
+    fn advance(&mut self, end: u64, lines: u64) {
+        let Some(spool) = self.spool.as_mut() else { return };
+        if let Err(e) = spool.advance(end, lines) {
             tracing::error!(error = %e, "cannot truncate the replayed spool (it will be replayed again, harmlessly)");
         }
+        self.st.health.spool_waiting(spool.waiting());
     }
 }

@@ -291,6 +291,17 @@ pub struct SimState {
     clock_offset: Arc<AtomicI64>,
     settings: Arc<SimConfig>,
     http: reqwest::Client,
+    faults: Arc<Mutex<Faults>>,
+}
+
+/// Faults of the whole API (every `/cgi-bin/` call of every account), for fault drills: WeChat
+/// slow to answer, or down behind its gateway.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Faults {
+    /// Wait this long before answering.
+    pub delay: Duration,
+    /// Answer 502 with an HTML error page (what a failing gateway sends) instead of the API.
+    pub down: bool,
 }
 
 impl fmt::Debug for SimState {
@@ -423,7 +434,24 @@ impl SimState {
             .user_agent("Mozilla/4.0")
             .build()
             .unwrap_or_default();
-        Self { inner: Arc::new(Mutex::new(inner)), clock_offset: Arc::new(AtomicI64::new(0)), settings: Arc::new(config), http }
+        Self {
+            inner: Arc::new(Mutex::new(inner)),
+            clock_offset: Arc::new(AtomicI64::new(0)),
+            settings: Arc::new(config),
+            http,
+            faults: Arc::new(Mutex::new(Faults::default())),
+        }
+    }
+
+    /// Sets the API's faults (all clear by default).
+    pub fn set_faults(&self, faults: Faults) {
+        *self.faults.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = faults;
+        self.lock().note(format!("API faults: delay {} ms, down {}", faults.delay.as_millis(), faults.down));
+    }
+
+    /// The API's current faults.
+    pub fn faults(&self) -> Faults {
+        *self.faults.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -1092,11 +1120,39 @@ async fn admin_invalidate(State(state): State<SimState>, Query(q): Params) -> St
     }
 }
 
-/// The simulator's routes: the WeChat API under `/cgi-bin/`, the page at `/`, its forms,
-/// test hooks and read-only counters (`/sim/stats`) under `/sim/`.
+/// `POST /sim/admin/faults?delay_ms=N&down=true|false`: sets [`Faults`] (both default to
+/// clear), for fault-drill scripts.
+async fn admin_faults(State(state): State<SimState>, Query(q): Params) -> StatusCode {
+    let delay = match param(&q, "delay_ms").map(str::parse::<u64>) {
+        None => Duration::ZERO,
+        Some(Ok(ms)) if ms <= 600_000 => Duration::from_millis(ms),
+        Some(_) => return StatusCode::BAD_REQUEST,
+    };
+    let down = match param(&q, "down") {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(_) => return StatusCode::BAD_REQUEST,
+    };
+    state.set_faults(Faults { delay, down });
+    StatusCode::NO_CONTENT
+}
+
+/// Applies [`Faults`] to an API call.
+async fn api_faults(State(state): State<SimState>, req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let faults = state.faults();
+    if !faults.delay.is_zero() {
+        tokio::time::sleep(faults.delay).await;
+    }
+    if faults.down {
+        return (StatusCode::BAD_GATEWAY, Html("<html><body><h1>502 Bad Gateway</h1></body></html>")).into_response();
+    }
+    next.run(req).await
+}
+
+/// The simulator's routes: the WeChat API under `/cgi-bin/` (subject to [`Faults`]), the page
+/// at `/`, its forms, test hooks and read-only counters (`/sim/stats`) under `/sim/`.
 pub fn router(state: SimState) -> Router {
     Router::new()
-        .route("/", get(index))
         .route("/cgi-bin/token", get(token_classic))
         .route("/cgi-bin/stable_token", post(token_stable))
         .route("/cgi-bin/qrcode/create", post(qrcode_create))
@@ -1105,9 +1161,12 @@ pub fn router(state: SimState) -> Router {
         .route("/cgi-bin/tags/create", post(tags_create))
         .route("/cgi-bin/tags/get", get(tags_get))
         .route("/cgi-bin/tags/members/batchtagging", post(tags_batchtagging))
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), api_faults))
+        .route("/", get(index))
         .route("/sim/scan", post(scan_form))
         .route("/sim/unsubscribe", post(unsubscribe_form))
         .route("/sim/admin/invalidate-tokens", post(admin_invalidate))
+        .route("/sim/admin/faults", post(admin_faults))
         .route("/sim/stats", get(stats))
         .with_state(state)
 }
