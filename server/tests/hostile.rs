@@ -228,15 +228,20 @@ async fn trickle(addr: &str, path: &str, len: usize, step: usize, every: Duratio
         // Never the last byte: the body stays incomplete.
         std::future::pending::<()>().await;
     });
-    let mut buf = vec![0u8; 4096];
-    let answer = tokio::time::timeout(give_up, rd.read(&mut buf)).await;
+    let outcome = first_line_or_close(&mut rd, give_up, "the server waits for a trickled body forever").await;
     writer.abort();
-    let outcome = match answer {
+    (outcome, started.elapsed())
+}
+
+/// The first line the server sends (None: it closed without a word); panics with `hangs`
+/// when neither happens within `give_up`.
+async fn first_line_or_close(rd: &mut tokio::net::tcp::OwnedReadHalf, give_up: Duration, hangs: &str) -> Option<String> {
+    let mut buf = vec![0u8; 4096];
+    match tokio::time::timeout(give_up, rd.read(&mut buf)).await {
         Ok(Ok(0)) | Ok(Err(_)) => None,
         Ok(Ok(n)) => Some(String::from_utf8_lossy(&buf[..n]).lines().next().unwrap_or_default().to_owned()),
-        Err(_) => panic!("no answer and no close within {give_up:?}: the server waits for a trickled body forever"),
-    };
-    (outcome, started.elapsed())
+        Err(_) => panic!("no answer and no close within {give_up:?}: {hangs}"),
+    }
 }
 
 /// Sends `head`, then `body` from another task (the server may answer and close before it
@@ -331,14 +336,8 @@ async fn trickle_headers(addr: &str, path: &str, every: Duration, give_up: Durat
             }
         }
     });
-    let mut buf = vec![0u8; 4096];
-    let answer = tokio::time::timeout(give_up, rd.read(&mut buf)).await;
+    let outcome = first_line_or_close(&mut rd, give_up, "trickled headers hold the connection for ever").await;
     writer.abort();
-    let outcome = match answer {
-        Ok(Ok(0)) | Ok(Err(_)) => None,
-        Ok(Ok(n)) => Some(String::from_utf8_lossy(&buf[..n]).lines().next().unwrap_or_default().to_owned()),
-        Err(_) => panic!("the connection is still open after {give_up:?}: trickled headers hold it for ever"),
-    };
     (outcome, started.elapsed())
 }
 
