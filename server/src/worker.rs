@@ -64,11 +64,20 @@ async fn tag(st: &AppState, payload: &serde_json::Value) -> Result<(), String> {
     let tag_id = match c.tag_id {
         Some(id) => id as u64,
         None => {
-            let tag = api.create_tag(&tag_name).await.map_err(|e| e.to_string())?;
+            let id = match api.create_tag(&tag_name).await {
+                Ok(tag) => tag.id,
+                // The name is taken: another instance's worker created it a moment ago, or this
+                // one crashed between creating it and storing its id. Either way it is ours.
+                Err(e) if e.errcode() == Some(service::health::TAG_NAME_TAKEN) => {
+                    let tags = api.list_tags().await.map_err(|e| e.to_string())?;
+                    tags.into_iter().find(|t| t.name == tag_name).map(|t| t.id).ok_or_else(|| e.to_string())?
+                }
+                Err(e) => return Err(e.to_string()),
+            };
             let mut active: service::entity::campaign::ActiveModel = c.into();
-            active.tag_id = Set(Some(tag.id as i64));
+            active.tag_id = Set(Some(id as i64));
             active.update(&st.db).await.map_err(|e| e.to_string())?;
-            tag.id
+            id
         }
     };
     api.batch_tag(tag_id, &[openid]).await.map_err(|e| e.to_string())

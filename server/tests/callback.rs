@@ -357,6 +357,13 @@ dual_test!(follower_lifecycle_counters_and_erasure, |t: TestDb| async move {
     .await
     .unwrap();
 
+    // Another follower's tag job on A, which the unsubscribe below must leave alone.
+    let other_key = format!("tag:{a}:{}", env.app.keys.openid_hash("oSomeoneElse"));
+    service::jobs::enqueue(&env.app.db, "tag_follower", &serde_json::json!({ "campaign_id": a, "openid": "oSomeoneElse" }), Utc::now(), Some(&other_key))
+        .await
+        .unwrap()
+        .expect("queued");
+
     // Leaves an hour later: counted against A, and their personal data goes.
     env.push_ok(&sim, who, &event_xml(&gh, who, T0 + 3600 + 5, "unsubscribe", Some(""), None)).await;
     let evs = events(&env.app, account).await;
@@ -368,7 +375,9 @@ dual_test!(follower_lifecycle_counters_and_erasure, |t: TestDb| async move {
     assert_eq!(subs[0].unsubscribed_at.map(|t| t.timestamp()), Some(T0 + 3605));
     assert_eq!(subs[0].unsubscribe_event_id, Some(evs[2].id));
     assert_eq!(follower_profile::Entity::find().count(&env.app.db).await.unwrap(), 0);
-    assert_eq!(job::Entity::find().count(&env.app.db).await.unwrap(), 0, "the tag job carried the OpenID");
+    let left: Vec<Option<String>> = job::Entity::find().all(&env.app.db).await.unwrap().into_iter().map(|j| j.dedupe_key).collect();
+    assert_eq!(left, vec![Some(other_key)], "their tag job carried the OpenID; the other follower's stays");
+    job::Entity::delete_many().exec(&env.app.db).await.unwrap();
 
     // Comes back through B: a new subscription, attributed to B.
     env.push_ok(&sim, who, &event_xml(&gh, who, T0 + 7200 + 1, "subscribe", Some("qrscene_spring"), Some("TB"))).await;
@@ -625,4 +634,47 @@ async fn postgres_outage_and_recovery_in_one_process() {
     assert_eq!(d.body, "success");
     wait_for_events(&env.app, account, 22).await;
     assert!(spool_lines(env.spool.path()).is_empty());
+}
+
+/// PostgreSQL picks the writer's batch as a deadlock's victim (another instance holding the
+/// same counter rows in the other order): the batch runs again at once, so the push is stored
+/// before it is answered, nothing goes to the spool, and the database is not called down.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deadlocked_batch_runs_again_in_place() {
+    use sea_orm::TransactionTrait;
+    let env = start(TestDb::new(service::testing::Backend::Postgres, true).await).await;
+    let account = add_account(&env.app, "wx4000000000000077", EncryptMode::Plain, "http://127.0.0.1:9").await;
+    let c = add_campaign(&env.app, account, "77", None, None).await;
+    let sim = env.sim_app("wx4000000000000077", EncryptMode::Plain);
+    let gh = sim.original_id.clone();
+    env.push_ok(&sim, "oFirst", &event_xml(&gh, "oFirst", T0 + 10, "SCAN", Some("77"), Some("T"))).await;
+    let hour = campaign_hourly::Entity::find().one(&env.app.db).await.unwrap().expect("a counter row").hour;
+
+    // The other side: locks the account's counter row first (the writer takes the campaign's
+    // first), and waits longer than the writer before looking for deadlocks, so PostgreSQL
+    // aborts the writer's transaction, not this one.
+    let other = env.app.db.begin().await.unwrap();
+    other.execute_unprepared("SET LOCAL deadlock_timeout = '30s'").await.unwrap();
+    other
+        .execute_unprepared(&format!("UPDATE account_hourly SET scans = scans WHERE account_id = {account} AND hour = {hour}"))
+        .await
+        .unwrap();
+    let (delivery, ()) = tokio::join!(
+        env.push(&sim, "oSecond", &event_xml(&gh, "oSecond", T0 + 20, "SCAN", Some("77"), Some("T"))),
+        async {
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            other
+                .execute_unprepared(&format!("UPDATE campaign_hourly SET scans = scans WHERE campaign_id = {c} AND hour = {hour}"))
+                .await
+                .expect("the writer is the deadlock's victim, not this transaction");
+            other.commit().await.unwrap();
+        }
+    );
+    let d = delivery.unwrap();
+    assert_eq!((d.status, d.body.as_str()), (200, "success"));
+    // Stored by the time it was answered: not parked in the spool for a later replay.
+    assert_eq!(events(&env.app, account).await.len(), 2);
+    assert_eq!(env.app.health.ingest().db_down_since, None, "a deadlock is not the database being down");
+    let row = campaign_hourly::Entity::find().one(&env.app.db).await.unwrap().unwrap();
+    assert_eq!(row.scans, 2);
 }

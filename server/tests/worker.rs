@@ -108,4 +108,17 @@ dual_test!(tag_jobs_tag_the_follower_in_wechat, |t: TestDb| async move {
     let again = service::entity::campaign::Entity::find_by_id(c.id).one(&r.t.db).await.unwrap().unwrap();
     assert_eq!(again.tag_id, stored.tag_id);
     assert!(sim.state.follower(&app_id, &second.openid).unwrap().tags.contains(&tag_id));
+
+    // Another instance created the tag first (or this one crashed before storing its id): the
+    // name is taken in WeChat, so the job finds the tag by name instead of failing.
+    let mut active: service::entity::campaign::ActiveModel = again.into();
+    active.tag_id = Set(None);
+    active.update(&r.t.db).await.unwrap();
+    let third = sim.state.scan(&ticket, wechat::sim::Scanner::NewFollower).await.unwrap();
+    run_tag_job(third.openid.clone()).await;
+    let found = service::entity::campaign::Entity::find_by_id(c.id).one(&r.t.db).await.unwrap().unwrap();
+    assert_eq!(found.tag_id, Some(tag_id as i64), "the existing tag, not a new one");
+    assert!(sim.state.follower(&app_id, &third.openid).unwrap().tags.contains(&tag_id));
+    let health = service::entity::wechat_account::Entity::find_by_id(account).one(&r.t.db).await.unwrap().unwrap();
+    assert!(health.api_failed_at.is_none(), "a taken name is not WeChat failing: {:?}", health.api_error);
 });

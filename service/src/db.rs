@@ -24,6 +24,15 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
             o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
                 .busy_timeout(Duration::from_secs(5))
                 .foreign_keys(true)
+                // A stored push inserts into several random-keyed indexes (the dedupe key, the
+                // unique scanners, the follower's subscriptions): on a 3 GB database with the
+                // default 2 MB page cache, group commits read 58 KB and wrote 66 KB per push
+                // (BENCHMARKS.md, "Profiling"). A 16 MiB cache keeps more index pages in memory,
+                // and dirty pages are not spilled to the WAL before a transaction holds 64 MiB
+                // of them (16 384 pages), so a group commit writes a page once while a huge
+                // transaction (rotate-key over millions of rows) still stays bounded.
+                .pragma("cache_size", "-16384")
+                .pragma("cache_spill", "16384")
         });
     } else {
         opts.max_connections(16).min_connections(1);
@@ -89,6 +98,25 @@ pub fn stmt(backend: sea_orm::DbBackend, sql: &str, values: Vec<sea_orm::Value>)
         _ => sql.to_owned(),
     };
     sea_orm::Statement::from_sql_and_values(backend, sql, values)
+}
+
+/// Whether `e` is a transient write conflict worth retrying at once: SQLite's BUSY/LOCKED (a
+/// writer held the file longer than the busy timeout) or PostgreSQL's serialization failure or
+/// deadlock (the transaction was rolled back; running it again is safe).
+pub fn is_conflict(e: &DbErr) -> bool {
+    use sea_orm::RuntimeErr;
+    use sea_orm::sqlx;
+    use sea_orm::sqlx::error::DatabaseError;
+    let (DbErr::Exec(RuntimeErr::SqlxError(err)) | DbErr::Query(RuntimeErr::SqlxError(err)) | DbErr::Conn(RuntimeErr::SqlxError(err))) = e
+    else {
+        return false;
+    };
+    let sqlx::Error::Database(db) = err.as_ref() else { return false };
+    if let Some(sqlite) = db.try_downcast_ref::<sqlx::sqlite::SqliteError>() {
+        // Extended result codes carry the primary code in the low byte: 5 = BUSY, 6 = LOCKED.
+        return sqlite.code().and_then(|c| c.parse::<i32>().ok()).is_some_and(|c| matches!(c & 0xff, 5 | 6));
+    }
+    matches!(db.code().as_deref(), Some("40001" | "40P01"))
 }
 
 /// Is this error the database being away (as opposed to refusing our data)?

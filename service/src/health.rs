@@ -182,8 +182,12 @@ pub fn describe(e: &WechatError) -> String {
 /// Does this failure say something about WeChat (or our account there), rather than about
 /// one request or our own database?
 fn tells_about_wechat(e: &WechatError) -> bool {
-    !matches!(e, WechatError::InvalidInput(_) | WechatError::TokenStore(_))
+    // 45157 (tag name taken) is WeChat answering normally about this request, not a fault.
+    !matches!(e, WechatError::InvalidInput(_) | WechatError::TokenStore(_)) && e.errcode() != Some(TAG_NAME_TAKEN)
 }
+
+/// WeChat's answer to `tags/create` when the account already has a tag of that name.
+pub const TAG_NAME_TAKEN: i64 = 45157;
 
 /// An API client that notes every call's outcome in the account's row ([`record_api`]).
 pub struct Watched {
@@ -226,6 +230,10 @@ impl WechatApi for Watched {
     }
     async fn create_tag(&self, name: &str) -> Result<Tag, WechatError> {
         let r = self.inner.create_tag(name).await;
+        self.note(r).await
+    }
+    async fn list_tags(&self) -> Result<Vec<Tag>, WechatError> {
+        let r = self.inner.list_tags().await;
         self.note(r).await
     }
     async fn batch_tag(&self, tag_id: u64, openids: &[String]) -> Result<(), WechatError> {

@@ -19,7 +19,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, ExprTrait, FromQueryResult, QueryFilter, QueryOrder,
-    QuerySelect, QueryTrait, RuntimeErr,
+    QuerySelect, QueryTrait,
 };
 
 use crate::AppState;
@@ -63,23 +63,6 @@ fn to_chrono(d: Duration) -> chrono::Duration {
     chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
 }
 
-/// Whether `e` is a transient write conflict worth retrying: SQLite's BUSY/LOCKED (a writer
-/// held the file longer than the busy timeout) or PostgreSQL's serialization failure/deadlock.
-fn is_transient(e: &DbErr) -> bool {
-    use sea_orm::sqlx;
-    use sea_orm::sqlx::error::DatabaseError;
-    let (DbErr::Exec(RuntimeErr::SqlxError(err)) | DbErr::Query(RuntimeErr::SqlxError(err)) | DbErr::Conn(RuntimeErr::SqlxError(err))) = e
-    else {
-        return false;
-    };
-    let sqlx::Error::Database(db) = err.as_ref() else { return false };
-    if let Some(sqlite) = db.try_downcast_ref::<sqlx::sqlite::SqliteError>() {
-        // Extended result codes carry the primary code in the low byte: 5 = BUSY, 6 = LOCKED.
-        return sqlite.code().and_then(|c| c.parse::<i32>().ok()).is_some_and(|c| matches!(c & 0xff, 5 | 6));
-    }
-    matches!(db.code().as_deref(), Some("40001" | "40P01"))
-}
-
 /// Runs `op` again (with growing, jittered pauses) while it fails with a transient conflict.
 async fn retry_transient<T, F, Fut>(mut op: F) -> Result<T, DbErr>
 where
@@ -89,7 +72,7 @@ where
     let mut pause = Duration::from_millis(5);
     for _ in 0..30 {
         match op().await {
-            Err(e) if is_transient(&e) => {
+            Err(e) if crate::db::is_conflict(&e) => {
                 let jitter = Duration::from_millis(rand::random::<u64>() % 5);
                 tokio::time::sleep(pause + jitter).await;
                 pause = (pause * 2).min(Duration::from_millis(500));

@@ -222,8 +222,10 @@ pub trait WechatApi: Send + Sync {
     async fn create_qr_code(&self, request: &QrCodeRequest) -> Result<QrCode, WechatError>;
     /// Describes a follower (`cgi-bin/user/info`).
     async fn user_info(&self, openid: &str) -> Result<UserInfo, WechatError>;
-    /// Creates a tag (`cgi-bin/tags/create`).
+    /// Creates a tag (`cgi-bin/tags/create`); 45157 when the name is taken.
     async fn create_tag(&self, name: &str) -> Result<Tag, WechatError>;
+    /// The account's tags (`cgi-bin/tags/get`).
+    async fn list_tags(&self) -> Result<Vec<Tag>, WechatError>;
     /// Tags followers (`cgi-bin/tags/members/batchtagging`), 50 per call.
     async fn batch_tag(&self, tag_id: u64, openids: &[String]) -> Result<(), WechatError>;
 }
@@ -282,6 +284,12 @@ struct QrAnswer {
 #[derive(Deserialize)]
 struct TagAnswer {
     tag: Tag,
+}
+
+#[derive(Deserialize)]
+struct TagsAnswer {
+    #[serde(default)]
+    tags: Vec<Tag>,
 }
 
 /// Turns a JSON answer into `T`, or into [`WechatError::Api`] when `errcode` is non-zero.
@@ -445,6 +453,11 @@ impl WechatApi for WechatClient {
         let body = json!({ "tag": { "name": name } });
         let answer: TagAnswer = self.call(|t| self.authed_post("cgi-bin/tags/create", t, &body)).await?;
         Ok(answer.tag)
+    }
+
+    async fn list_tags(&self) -> Result<Vec<Tag>, WechatError> {
+        let answer: TagsAnswer = self.call(|t| self.http.get(self.url("cgi-bin/tags/get")).query(&[("access_token", t)])).await?;
+        Ok(answer.tags)
     }
 
     async fn batch_tag(&self, tag_id: u64, openids: &[String]) -> Result<(), WechatError> {

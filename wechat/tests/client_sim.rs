@@ -299,6 +299,10 @@ async fn tags_are_created_and_applied_in_batches_of_50() {
     let tag = client.create_tag("spring poster").await.unwrap();
     assert!(tag.id >= 100);
     assert_eq!(client.create_tag("spring poster").await.unwrap_err().errcode(), Some(45157));
+    let other = client.create_tag("店内海报").await.unwrap();
+    let mut listed = client.list_tags().await.unwrap();
+    listed.sort_by_key(|t| t.id);
+    assert_eq!(listed, vec![tag.clone(), other]);
     client.batch_tag(tag.id, &openids).await.unwrap();
     assert!(openids.iter().all(|o| sim.state.follower(APP, o).unwrap().tags.contains(&tag.id)));
     let info = client.user_info(&openids[119]).await.unwrap();

@@ -6,7 +6,7 @@
 
 use super::{Outcome, Push, Stored, hour_bucket, welcome_reply};
 use crate::AppState;
-use crate::db::{is_unavailable, stmt};
+use crate::db::{is_conflict, is_unavailable, stmt};
 use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, TransactionTrait, Value};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -20,10 +20,19 @@ pub(crate) enum StoreError {
     Unavailable(String),
     /// The database refused the data itself (constraint, type): retrying won't help.
     Refused(String),
+    /// A write conflict (deadlock, serialization failure, SQLite busy): the transaction was
+    /// rolled back and running it again at once is the cure.
+    Conflict(String),
 }
 
 fn classify(e: DbErr) -> StoreError {
-    if is_unavailable(&e) { StoreError::Unavailable(e.to_string()) } else { StoreError::Refused(e.to_string()) }
+    if is_conflict(&e) {
+        StoreError::Conflict(e.to_string())
+    } else if is_unavailable(&e) {
+        StoreError::Unavailable(e.to_string())
+    } else {
+        StoreError::Refused(e.to_string())
+    }
 }
 
 /// A campaign as attribution and replies need it.
@@ -143,7 +152,8 @@ pub(crate) async fn apply(st: &AppState, pushes: &[Push]) -> Result<Vec<Stored>,
         out.push(b.effects(p, prep, id).await.map_err(classify)?);
     }
     b.flush().await.map_err(classify)?;
-    txn.commit().await.map_err(|e| StoreError::Unavailable(e.to_string()))?;
+    // A conflict reported at commit (PostgreSQL's serialization check) rolled it back for sure.
+    txn.commit().await.map_err(|e| if is_conflict(&e) { StoreError::Conflict(e.to_string()) } else { StoreError::Unavailable(e.to_string()) })?;
     Ok(out)
 }
 
@@ -450,10 +460,13 @@ impl Batch<'_> {
             .await?;
         self.exec("DELETE FROM follower_profiles WHERE account_id = ? AND openid_hash = ?", who()).await?;
         // Tag jobs carry the raw OpenID in their payload, and tagging a non-follower fails
-        // anyway. The hash is hex, so it needs no LIKE escaping.
+        // anyway. Their keys are `tag:<campaign>:<hash>`: spelling out the key for each of the
+        // account's campaigns lets both databases probe the unique index on `dedupe_key` (a
+        // `LIKE 'tag:%:<hash>'` read every job row, on every unsubscribe).
         self.exec(
-            "DELETE FROM jobs WHERE kind = 'tag_follower' AND dedupe_key LIKE ?",
-            vec![format!("tag:%:{hash}").into()],
+            "DELETE FROM jobs WHERE dedupe_key IN \
+             (SELECT 'tag:' || CAST(id AS TEXT) || ':' || ? FROM campaigns WHERE account_id = ?)",
+            vec![hash.into(), account_id.into()],
         )
         .await?;
         Ok(())

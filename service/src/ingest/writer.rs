@@ -13,6 +13,9 @@ use tokio::sync::mpsc;
 
 /// Longest the writer spends replaying before it serves queued requests again.
 const REPLAY_BUDGET: Duration = Duration::from_millis(500);
+/// Immediate reruns of a batch that lost a write conflict (10, 20, 40, 80 ms apart).
+const CONFLICT_RETRIES: usize = 4;
+
 /// How often an idle writer with a non-empty spool tries the database.
 const IDLE_TICK: Duration = Duration::from_millis(250);
 
@@ -81,6 +84,27 @@ impl Writer {
     /// Runs one batch in its own task with a deadline: a panic or a hung connection becomes
     /// an error here instead of taking the writer down.
     async fn store(&self, pushes: Vec<Push>) -> Result<Vec<Stored>, StoreError> {
+        // Several instances write the same counter and subscription rows: when PostgreSQL
+        // picks this batch as a deadlock's victim (or SQLite stays busy), run it again a few
+        // times before calling the database unavailable and spooling.
+        let mut pause = Duration::from_millis(10);
+        for _ in 0..CONFLICT_RETRIES {
+            match self.store_once(pushes.clone()).await {
+                Err(StoreError::Conflict(why)) => {
+                    tracing::debug!(error = %why, "write conflict; the batch runs again");
+                    tokio::time::sleep(pause + Duration::from_millis(rand::random::<u64>() % 10)).await;
+                    pause *= 2;
+                }
+                other => return other,
+            }
+        }
+        match self.store_once(pushes).await {
+            Err(StoreError::Conflict(why)) => Err(StoreError::Unavailable(why)),
+            other => other,
+        }
+    }
+
+    async fn store_once(&self, pushes: Vec<Push>) -> Result<Vec<Stored>, StoreError> {
         let st = self.st.clone();
         let mut task = tokio::spawn(async move { store::apply(&st, &pushes).await });
         match tokio::time::timeout(self.opts.store_timeout, &mut task).await {
@@ -110,7 +134,7 @@ impl Writer {
                     let _ = job.answer.send(Ok(result));
                 }
             }
-            Err(StoreError::Unavailable(why)) => {
+            Err(StoreError::Unavailable(why) | StoreError::Conflict(why)) => {
                 self.mark_down(&why);
                 if self.spool.is_some() {
                     self.spool_jobs(batch);
@@ -189,7 +213,7 @@ impl Writer {
                     self.st.health.db_answers();
                     self.advance(last, count as u64);
                 }
-                Err(StoreError::Unavailable(why)) => {
+                Err(StoreError::Unavailable(why) | StoreError::Conflict(why)) => {
                     self.mark_down(&why);
                     return;
                 }
@@ -198,7 +222,7 @@ impl Writer {
                     for line in lines {
                         match self.store(vec![line.push.clone()]).await {
                             Ok(_) => {}
-                            Err(StoreError::Unavailable(why)) => {
+                            Err(StoreError::Unavailable(why) | StoreError::Conflict(why)) => {
                                 self.mark_down(&why);
                                 return;
                             }
