@@ -44,7 +44,10 @@ def main():
     if missing:
         sys.exit(f"sqlite-to-pg: tables missing in {src}: {missing}")
     for table in ORDER:
-        cols = [r[1] for r in db.execute(f"PRAGMA table_info({table})")]
+        info = list(db.execute(f"PRAGMA table_info({table})"))
+        cols = [r[1] for r in info]
+        # Only integer ids have a sequence to move (sessions are keyed by a random text id).
+        serial_id = any(r[1] == "id" and "int" in r[2].lower() for r in info)
         names = ", ".join(cols)
         started = time.time()
         psql = subprocess.Popen(
@@ -58,7 +61,7 @@ def main():
         psql.stdin.close()
         if psql.wait() != 0:
             sys.exit(f"sqlite-to-pg: COPY {table} failed")
-        if "id" in cols:
+        if serial_id:
             subprocess.run(
                 ["psql", "-q", "-v", "ON_ERROR_STOP=1", url, "-c",
                  f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), GREATEST((SELECT max(id) FROM {table}), 1))"],

@@ -659,8 +659,9 @@ async fn a_deadlocked_batch_runs_again_in_place() {
         .execute_unprepared(&format!("UPDATE account_hourly SET scans = scans WHERE account_id = {account} AND hour = {hour}"))
         .await
         .unwrap();
+    let second = event_xml(&gh, "oSecond", T0 + 20, "SCAN", Some("77"), Some("T"));
     let (delivery, ()) = tokio::join!(
-        env.push(&sim, "oSecond", &event_xml(&gh, "oSecond", T0 + 20, "SCAN", Some("77"), Some("T"))),
+        env.push(&sim, "oSecond", &second),
         async {
             tokio::time::sleep(std::time::Duration::from_millis(300)).await;
             other
