@@ -8,6 +8,7 @@ use super::spool::Spool;
 use super::store::{self, StoreError};
 use super::{IngestError, IngestOptions, Job, Outcome, Push, Stored};
 use crate::AppState;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
@@ -87,9 +88,11 @@ impl Writer {
         // Several instances write the same counter and subscription rows: when PostgreSQL
         // picks this batch as a deadlock's victim (or SQLite stays busy), run it again a few
         // times before calling the database unavailable and spooling.
+        // Shared, not copied, between the tries (and moved into each try's task).
+        let pushes: Arc<[Push]> = pushes.into();
         let mut pause = Duration::from_millis(10);
         for _ in 0..CONFLICT_RETRIES {
-            match self.store_once(pushes.clone()).await {
+            match self.store_once(Arc::clone(&pushes)).await {
                 Err(StoreError::Conflict(why)) => {
                     tracing::debug!(error = %why, "write conflict; the batch runs again");
                     tokio::time::sleep(pause + Duration::from_millis(rand::random::<u64>() % 10)).await;
@@ -104,7 +107,7 @@ impl Writer {
         }
     }
 
-    async fn store_once(&self, pushes: Vec<Push>) -> Result<Vec<Stored>, StoreError> {
+    async fn store_once(&self, pushes: Arc<[Push]>) -> Result<Vec<Stored>, StoreError> {
         let st = self.st.clone();
         let mut task = tokio::spawn(async move { store::apply(&st, &pushes).await });
         match tokio::time::timeout(self.opts.store_timeout, &mut task).await {
