@@ -8,6 +8,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261126_000001_initial;
 mod m20261126_000002_logos;
 mod m20261127_000003_api_health;
+mod m20261127_000004_clustered_counters;
 
 /// The ordered list of schema changes.
 pub struct Migrator;
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000001_initial::Migration),
             Box::new(m20261126_000002_logos::Migration),
             Box::new(m20261127_000003_api_health::Migration),
+            Box::new(m20261127_000004_clustered_counters::Migration),
         ]
     }
 }

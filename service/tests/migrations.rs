@@ -36,3 +36,75 @@ async fn up_down_up_sqlite() {
 async fn up_down_up_postgres() {
     up_down_up(Backend::Postgres).await;
 }
+
+async fn one_i64(t: &TestDb, sql: &str) -> i64 {
+    let row = t.db.query_one_raw(Statement::from_string(t.db.get_database_backend(), sql)).await.unwrap().unwrap();
+    row.try_get_by_index::<i64>(0).unwrap()
+}
+
+/// Which of the counter tables SQLite stores clustered on their key.
+async fn clustered(t: &TestDb) -> Vec<String> {
+    let sql = "SELECT name FROM sqlite_master WHERE type = 'table' AND sql LIKE '%WITHOUT ROWID' ORDER BY name";
+    let rows = t.db.query_all_raw(Statement::from_string(t.db.get_database_backend(), sql)).await.unwrap();
+    rows.iter().map(|r| r.try_get_by_index::<String>(0).unwrap()).collect()
+}
+
+/// Scans, organic followers and scanner rows in the counter tables.
+async fn sums(t: &TestDb) -> (i64, i64, i64) {
+    (
+        one_i64(t, "SELECT CAST(SUM(scans) AS BIGINT) FROM campaign_hourly").await,
+        one_i64(t, "SELECT CAST(SUM(organic_followers) AS BIGINT) FROM account_hourly").await,
+        one_i64(t, "SELECT COUNT(*) FROM scanner_hours").await,
+    )
+}
+
+/// The counter tables' rebuild (SQLite: WITHOUT ROWID; PostgreSQL: nothing to do) keeps every
+/// row both ways, and the tables keep working (an upsert on the key still finds its row).
+async fn counters_survive_the_rebuild(backend: Backend) {
+    let t = TestDb::new(backend, false).await;
+    Migrator::up(&t.db, Some(3)).await.unwrap();
+    let exec = |sql: &'static str| {
+        let db = t.db.clone();
+        async move { db.execute_unprepared(sql).await.unwrap() }
+    };
+    exec("INSERT INTO wechat_accounts (id, name, app_id, app_secret_enc, token, message_mode, api_base_url, token_endpoint, timezone, created_at, updated_at) \
+          VALUES (1, 'A', 'wx0000000000000001', 'x', 't', 'plain', 'http://127.0.0.1:9', 'stable', 'Asia/Shanghai', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z')").await;
+    exec("INSERT INTO campaigns (id, account_id, name, kind, scene, auto_renew, created_at, updated_at) \
+          VALUES (1, 1, 'C', 'permanent', '1', false, '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z')").await;
+    exec("INSERT INTO campaign_hourly (campaign_id, hour, scans, new_followers, unsubscribes) VALUES (1, 3600, 5, 2, 1), (1, 7200, 3, 1, 0)").await;
+    exec("INSERT INTO account_hourly (account_id, hour, scans, new_followers, organic_followers, unsubscribes, unknown_scene_events) VALUES (1, 3600, 8, 4, 1, 1, 0)").await;
+    exec("INSERT INTO scanner_hours (campaign_id, hour, openid_hash) VALUES (1, 3600, 'a'), (1, 3600, 'b'), (1, 7200, 'a')").await;
+    assert_eq!(sums(&t).await, (8, 1, 3));
+    if backend == Backend::Sqlite {
+        assert!(clustered(&t).await.is_empty(), "rowid tables before the rebuild");
+    }
+
+    Migrator::up(&t.db, None).await.unwrap();
+    assert_eq!(sums(&t).await, (8, 1, 3), "up keeps every row");
+    if backend == Backend::Sqlite {
+        assert_eq!(clustered(&t).await, ["account_hourly", "campaign_hourly", "scanner_hours"]);
+    }
+    // The key still holds: the ingest's upsert adds to the existing row.
+    exec("INSERT INTO campaign_hourly (campaign_id, hour, scans, new_followers, unsubscribes) VALUES (1, 3600, 1, 0, 0) \
+          ON CONFLICT (campaign_id, hour) DO UPDATE SET scans = campaign_hourly.scans + excluded.scans").await;
+    assert_eq!(one_i64(&t, "SELECT COUNT(*) FROM campaign_hourly").await, 2);
+    assert_eq!(sums(&t).await, (9, 1, 3));
+
+    Migrator::down(&t.db, Some(1)).await.unwrap();
+    assert_eq!(sums(&t).await, (9, 1, 3), "down keeps every row");
+    if backend == Backend::Sqlite {
+        assert!(clustered(&t).await.is_empty(), "down makes them rowid tables again");
+    }
+    Migrator::up(&t.db, None).await.unwrap();
+    assert_eq!(sums(&t).await, (9, 1, 3));
+}
+
+#[tokio::test]
+async fn counters_survive_the_rebuild_sqlite() {
+    counters_survive_the_rebuild(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn counters_survive_the_rebuild_postgres() {
+    counters_survive_the_rebuild(Backend::Postgres).await;
+}
