@@ -14,7 +14,7 @@ use crate::ServiceError;
 use crate::db::stmt;
 use crate::entity::{campaign_hourly, scanner_hour};
 use chrono::offset::LocalResult;
-use chrono::{DateTime, Datelike, Days, Months, NaiveDate, NaiveDateTime, TimeZone, Utc};
+use chrono::{DateTime, Datelike, Days, Months, NaiveDate, NaiveDateTime, Offset, TimeZone, Utc};
 use chrono_tz::Tz;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Value};
 use std::collections::HashSet;
@@ -208,6 +208,8 @@ struct Buckets {
     end: i64,
     starts: Vec<DateTime<Tz>>,
     secs: Vec<i64>,
+    /// The same bucket index as SQL over a counter row's `hour` (see [`bucket_sql`]).
+    key_sql: Option<String>,
 }
 
 impl Buckets {
@@ -216,19 +218,115 @@ impl Buckets {
         let (start, end) = utc_bounds(tz, from, to);
         let starts = bucket_starts(tz, from, to, gran, end);
         let secs = starts.iter().map(DateTime::timestamp).collect();
-        Ok(Buckets { start, end, starts, secs })
+        let key_sql = bucket_sql(tz, from, to, gran, start, end);
+        Ok(Buckets { start, end, starts, secs, key_sql })
     }
 
     fn index_of(&self, hour: i64) -> usize {
         self.secs.partition_point(|&s| s <= hour).saturating_sub(1)
     }
+
+    /// The bucket a grouped row of `key_sql` names, checked.
+    fn slot(&self, key: i64) -> Result<usize, ServiceError> {
+        usize::try_from(key)
+            .ok()
+            .filter(|&i| i < self.starts.len())
+            .ok_or_else(|| ServiceError::Internal(format!("bucket {key} is outside the {} buckets of the range", self.starts.len())))
+    }
+}
+
+/// Days from 1970-01-01 to `d`.
+fn epoch_day(d: NaiveDate) -> i64 {
+    (d - NaiveDate::from_ymd_opt(1970, 1, 1).expect("a real date")).num_days()
+}
+
+/// The UTC offset (seconds) of counter hours in `[start, end)`, as SQL over `hour`: a number
+/// when the zone keeps one offset over the range, else a `CASE` with one branch per change.
+///
+/// Counter hours sit on the UTC hour grid, so only the offsets at grid hours matter. The range
+/// is walked a day at a time and a change located by halving the day (zones change their
+/// offset at most once a day), so a year costs about 400 offset lookups, not 8 784.
+fn offset_sql(tz: Tz, start: i64, end: i64) -> String {
+    let off = |t: i64| {
+        DateTime::from_timestamp(t, 0).map(|u| tz.offset_from_utc_datetime(&u.naive_utc()).fix().local_minus_utc()).unwrap_or(0)
+    };
+    let first = start.div_euclid(3600) * 3600 + if start.rem_euclid(3600) == 0 { 0 } else { 3600 };
+    let last = (end - 1).div_euclid(3600) * 3600;
+    let mut current = off(first);
+    let (initial, mut changes) = (current, Vec::new());
+    let mut t = first;
+    while t < last {
+        let next = (t + 86_400).min(last);
+        if off(next) == current {
+            t = next;
+            continue;
+        }
+        // off(lo) == current != off(hi): halve until they are neighbouring grid hours.
+        let (mut lo, mut hi) = (t, next);
+        while hi - lo > 3600 {
+            let mid = lo + (hi - lo) / 7200 * 3600;
+            if off(mid) == current { lo = mid } else { hi = mid }
+        }
+        current = off(hi);
+        changes.push((hi, current));
+        t = hi;
+    }
+    if changes.is_empty() {
+        return initial.to_string();
+    }
+    let mut sql = String::from("CASE");
+    let mut before = initial;
+    for (at, offset) in &changes {
+        sql.push_str(&format!(" WHEN hour < {at} THEN {before}"));
+        before = *offset;
+    }
+    sql.push_str(&format!(" ELSE {before} END"));
+    sql
+}
+
+/// The index of the bucket of a counter row, as SQL over its `hour` column, for day, week and
+/// month buckets (`None` for hours, where a row already is one bucket's worth).
+///
+/// Why in SQL: a year of a busy campaign is thousands of counter rows and tens of thousands of
+/// scanner rows; grouping them where they are stored sends back one row per bucket (365 for a
+/// year by day) instead of every row, and the distinct scanners of each bucket are counted by
+/// the database. The index agrees with [`Buckets::index_of`]: a row belongs to the local date
+/// of its hour's start (`(hour + offset) / 86400` days since 1970; a range never starts before
+/// 1970 locally, so the division never sees a negative number), and day, week and month
+/// buckets are runs of local dates. Only integers computed here go into the text.
+fn bucket_sql(tz: Tz, from: NaiveDate, to: NaiveDate, gran: Granularity, start: i64, end: i64) -> Option<String> {
+    if start >= end {
+        return None;
+    }
+    let local_day = format!("((hour + {}) / 86400)", offset_sql(tz, start, end));
+    let from_day = epoch_day(from);
+    Some(match gran {
+        Granularity::Hour => return None,
+        Granularity::Day => format!("({local_day} - {from_day})"),
+        Granularity::Week => {
+            let monday = from_day - i64::from(from.weekday().num_days_from_monday());
+            format!("(({local_day} - {monday}) / 7)")
+        }
+        Granularity::Month => {
+            let mut sql = String::from("CASE");
+            let mut d = from.with_day(1).expect("the 1st exists") + Months::new(1);
+            let mut i = 0;
+            while d <= to {
+                sql.push_str(&format!(" WHEN {local_day} < {} THEN {i}", epoch_day(d)));
+                d = d + Months::new(1);
+                i += 1;
+            }
+            if i == 0 { "0".to_owned() } else { format!("{sql} ELSE {i} END") }
+        }
+    })
 }
 
 /// A campaign's series over the local dates `from..=to` in `tz`: one point per bucket, zero
 /// where nothing happened (also for a campaign that does not exist; callers check that).
 ///
-/// Two queries whatever the range: the counter rows of the range and the scanner rows of the
-/// range, both bucketed here.
+/// Two queries whatever the range, sent together: for day, week and month buckets both are
+/// grouped by the database (one row per bucket, the distinct scanners counted there); for an
+/// hourly series the counter and scanner rows are read and bucketed here.
 pub async fn campaign_series<C: ConnectionTrait>(
     db: &C,
     campaign_id: i32,
@@ -248,6 +346,45 @@ pub async fn campaign_series<C: ConnectionTrait>(
         return Ok(points);
     }
 
+    if let Some(key) = &b.key_sql {
+        // Day, week and month: grouped by the database, one row per bucket (see `bucket_sql`).
+        let backend = db.get_database_backend();
+        let range = || vec![Value::from(campaign_id), Value::from(start), Value::from(end)];
+        let counters = format!(
+            "SELECT CAST({key} AS BIGINT) AS b, CAST(SUM(scans) AS BIGINT) AS scans, \
+             CAST(SUM(new_followers) AS BIGINT) AS new_followers, CAST(SUM(unsubscribes) AS BIGINT) AS unsubscribes \
+             FROM campaign_hourly WHERE campaign_id = ? AND hour >= ? AND hour < ? GROUP BY 1"
+        );
+        let scanners = format!(
+            "SELECT CAST({key} AS BIGINT) AS b, COUNT(DISTINCT openid_hash) AS n \
+             FROM scanner_hours WHERE campaign_id = ? AND hour >= ? AND hour < ? GROUP BY 1"
+        );
+        let (counters, scanners) = futures::try_join!(
+            db.query_all_raw(stmt(backend, &counters, range())),
+            db.query_all_raw(stmt(backend, &scanners, range())),
+        )?;
+        for r in counters {
+            let p = &mut points[b.slot(r.try_get("", "b")?)?];
+            p.scans = r.try_get("", "scans")?;
+            p.new_followers = r.try_get("", "new_followers")?;
+            p.unsubscribes = r.try_get("", "unsubscribes")?;
+        }
+        for r in scanners {
+            points[b.slot(r.try_get("", "b")?)?].unique_scanners = r.try_get("", "n")?;
+        }
+    } else {
+        hourly_points(db, campaign_id, &b, &mut points).await?;
+    }
+    for p in &mut points {
+        p.net_followers = p.new_followers - p.unsubscribes;
+    }
+    Ok(points)
+}
+
+/// An hourly series' points, counted here: the counter rows of the range, then the scanner
+/// rows in key order.
+async fn hourly_points<C: ConnectionTrait>(db: &C, campaign_id: i32, b: &Buckets, points: &mut [Point]) -> Result<(), ServiceError> {
+    let (start, end) = (b.start, b.end);
     let rows: Vec<(i64, i64, i64, i64)> = campaign_hourly::Entity::find()
         .select_only()
         .columns([
@@ -304,10 +441,7 @@ pub async fn campaign_series<C: ConnectionTrait>(
     if let Some(done) = current {
         points[done].unique_scanners = seen.len() as i64;
     }
-    for p in &mut points {
-        p.net_followers = p.new_followers - p.unsubscribes;
-    }
-    Ok(points)
+    Ok(())
 }
 
 /// A campaign's totals over the local dates `from..=to` in `tz`; `unique_scanners` counts each
@@ -457,8 +591,18 @@ pub async fn account_totals<C: ConnectionTrait>(
     })
 }
 
-/// The account's campaigns that brought the most new followers in the range: `(campaign id,
-/// new followers, scans)`, best first, at most `limit`, campaigns without any left out.
+/// A campaign among an account's best over a range (see [`top_campaigns`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TopCampaign {
+    pub id: i32,
+    pub name: String,
+    pub new_followers: i64,
+    pub scans: i64,
+}
+
+/// The account's campaigns that brought the most new followers in the range, best first
+/// (then by scans), at most `limit`, campaigns without any left out. Their names come with
+/// them, so a caller needs no query per campaign.
 pub async fn top_campaigns<C: ConnectionTrait>(
     db: &C,
     account_id: i32,
@@ -466,19 +610,26 @@ pub async fn top_campaigns<C: ConnectionTrait>(
     to: NaiveDate,
     tz: Tz,
     limit: u64,
-) -> Result<Vec<(i32, i64, i64)>, ServiceError> {
+) -> Result<Vec<TopCampaign>, ServiceError> {
     check_range(from, to, None)?;
     let (start, end) = utc_bounds(tz, from, to);
-    let sql = "SELECT h.campaign_id AS campaign_id, CAST(SUM(h.new_followers) AS BIGINT) AS new_followers, \
+    let sql = "SELECT h.campaign_id AS campaign_id, c.name AS name, CAST(SUM(h.new_followers) AS BIGINT) AS new_followers, \
          CAST(SUM(h.scans) AS BIGINT) AS scans \
          FROM campaign_hourly h JOIN campaigns c ON c.id = h.campaign_id \
          WHERE c.account_id = ? AND h.hour >= ? AND h.hour < ? \
-         GROUP BY h.campaign_id HAVING SUM(h.new_followers) > 0 OR SUM(h.scans) > 0 \
+         GROUP BY h.campaign_id, c.name HAVING SUM(h.new_followers) > 0 OR SUM(h.scans) > 0 \
          ORDER BY new_followers DESC, scans DESC, campaign_id LIMIT ?";
     let values = vec![Value::from(account_id), Value::from(start), Value::from(end), Value::from(limit as i64)];
     let rows = db.query_all_raw(stmt(db.get_database_backend(), sql, values)).await?;
     rows.into_iter()
-        .map(|r| Ok((r.try_get("", "campaign_id")?, r.try_get("", "new_followers")?, r.try_get("", "scans")?)))
+        .map(|r| {
+            Ok(TopCampaign {
+                id: r.try_get("", "campaign_id")?,
+                name: r.try_get("", "name")?,
+                new_followers: r.try_get("", "new_followers")?,
+                scans: r.try_get("", "scans")?,
+            })
+        })
         .collect()
 }
 
@@ -496,7 +647,7 @@ pub struct AccountPoint {
 }
 
 /// An account's series over the local dates `from..=to` in `tz`, zero-filled: one query for
-/// the counter rows of the range, bucketed here like [`campaign_series`].
+/// the counter rows of the range, grouped like [`campaign_series`] (hours bucketed here).
 pub async fn account_series<C: ConnectionTrait>(
     db: &C,
     account_id: i32,
@@ -514,6 +665,24 @@ pub async fn account_series<C: ConnectionTrait>(
         .map(|&bucket| AccountPoint { bucket, scans: 0, new_followers: 0, organic_followers: 0, unsubscribes: 0 })
         .collect();
     if points.is_empty() {
+        return Ok(points);
+    }
+    if let Some(key) = &b.key_sql {
+        // Grouped by the database, as in `campaign_series`.
+        let sql = format!(
+            "SELECT CAST({key} AS BIGINT) AS b, CAST(SUM(scans) AS BIGINT) AS scans, \
+             CAST(SUM(new_followers) AS BIGINT) AS new_followers, CAST(SUM(organic_followers) AS BIGINT) AS organic, \
+             CAST(SUM(unsubscribes) AS BIGINT) AS unsubscribes \
+             FROM account_hourly WHERE account_id = ? AND hour >= ? AND hour < ? GROUP BY 1"
+        );
+        let values = vec![Value::from(account_id), Value::from(start), Value::from(end)];
+        for r in db.query_all_raw(stmt(db.get_database_backend(), &sql, values)).await? {
+            let p = &mut points[b.slot(r.try_get("", "b")?)?];
+            p.scans = r.try_get("", "scans")?;
+            p.new_followers = r.try_get("", "new_followers")?;
+            p.organic_followers = r.try_get("", "organic")?;
+            p.unsubscribes = r.try_get("", "unsubscribes")?;
+        }
         return Ok(points);
     }
     let rows: Vec<(i64, i64, i64, i64, i64)> = account_hourly::Entity::find()

@@ -402,10 +402,11 @@ dual_test!(account_totals_and_top_campaigns, |t: TestDb| async move {
     assert_eq!(empty, series::AccountTotals::default());
 
     // B brought 6 followers in the range, A 4; the quiet campaign is left out.
+    let named = |rows: Vec<series::TopCampaign>| rows.into_iter().map(|t| (t.id, t.name, t.new_followers, t.scans)).collect::<Vec<_>>();
     let top = series::top_campaigns(db, acc, day("2026-03-01"), day("2026-03-01"), tz, 5).await.unwrap();
-    assert_eq!(top, vec![(b, 5, 6), (a, 4, 10)]);
+    assert_eq!(named(top), vec![(b, "B".to_owned(), 5, 6), (a, "A".to_owned(), 4, 10)]);
     let top = series::top_campaigns(db, acc, day("2026-03-01"), day("2026-03-03"), tz, 1).await.unwrap();
-    assert_eq!(top, vec![(a, 104, 110)], "limit and the next local day");
+    assert_eq!(named(top), vec![(a, "A".to_owned(), 104, 110)], "limit and the next local day");
 });
 
 async fn follow(db: &DatabaseConnection, acc: i32, c: i32, who: &str, at: &str, left: Option<&str>) {
@@ -578,4 +579,77 @@ dual_test!(trend_and_comparison_views, |t: TestDb| async move {
     assert!(matches!(err, ServiceError::Validation { field: "ids", .. }), "{err:?}");
     // Unknown campaign on the trend: not found.
     assert!(matches!(analytics::campaign_trend(&st, 9999, &week, &Metric::DEFAULT, true, Lang::Zh, now).await, Err(ServiceError::NotFound)));
+});
+
+// Day, week and month buckets are grouped by the database; hours are bucketed in Rust. This
+// checks the database's grouping against the plainest possible rule — a counter hour belongs
+// to the last bucket starting at or before it — over a year of scattered hours in zones with
+// DST (New York), a half-hour DST step (Lord Howe), a half-hour offset (Kolkata), DST changes
+// at midnight (Santiago) and none (Shanghai).
+dual_test!(grouped_buckets_agree_with_the_bucket_starts, |t: TestDb| async move {
+    use std::collections::{BTreeMap, HashSet};
+    let db = &t.db;
+    let acc = account(db, "wx00000000000000e1", "Asia/Shanghai").await;
+    let c = campaign(db, acc, "Scattered", "1").await;
+    let (from, to) = (day("2025-12-01"), day("2026-11-30"));
+    // A deterministic scatter of hours over the year (plus its edges), a few scanners each.
+    let (lo, hi) = (at("2025-11-29T00:00:00Z"), at("2026-12-02T00:00:00Z"));
+    let mut seed: u64 = 0x5ce7_eb0a_4d00_0001;
+    let mut next = move || {
+        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        seed >> 33
+    };
+    let mut counters: BTreeMap<i64, i64> = BTreeMap::new();
+    let mut scanners: BTreeMap<i64, Vec<String>> = BTreeMap::new();
+    for _ in 0..700 {
+        let hour = lo + (next() as i64 % ((hi - lo) / 3600)) * 3600;
+        *counters.entry(hour).or_default() += 1 + (next() % 5) as i64;
+        let who = format!("scanner-{}", next() % 40);
+        let list = scanners.entry(hour).or_default();
+        if !list.contains(&who) {
+            list.push(who);
+        }
+    }
+    campaign_hourly::Entity::insert_many(counters.iter().map(|(&hour, &n)| campaign_hourly::ActiveModel {
+        campaign_id: Set(c),
+        hour: Set(hour),
+        scans: Set(n),
+        new_followers: Set(n / 2),
+        unsubscribes: Set(n / 3),
+    }))
+    .exec(db)
+    .await
+    .unwrap();
+    let hashes = scanners.iter().flat_map(|(&hour, who)| {
+        who.iter().map(move |w| scanner_hour::ActiveModel { campaign_id: Set(c), hour: Set(hour), openid_hash: Set(w.clone()) })
+    });
+    scanner_hour::Entity::insert_many(hashes.collect::<Vec<_>>()).exec(db).await.unwrap();
+
+    for zone in ["America/New_York", "Australia/Lord_Howe", "Asia/Kolkata", "America/Santiago", "Asia/Shanghai"] {
+        let tz: Tz = zone.parse().unwrap();
+        for gran in [Granularity::Day, Granularity::Week, Granularity::Month] {
+            let points = series::campaign_series(db, c, from, to, gran, tz).await.unwrap();
+            let starts: Vec<i64> = points.iter().map(|p| p.bucket.timestamp()).collect();
+            let (start, end) = (series::day_start(tz, from).timestamp(), series::day_start(tz, to.succ_opt().unwrap()).timestamp());
+            let mut scans = vec![0i64; starts.len()];
+            let mut unsubscribes = vec![0i64; starts.len()];
+            let mut unique: Vec<HashSet<&str>> = vec![HashSet::new(); starts.len()];
+            let bucket = |hour: i64| (hour >= start && hour < end).then(|| starts.partition_point(|&s| s <= hour) - 1);
+            for (&hour, &n) in &counters {
+                if let Some(i) = bucket(hour) {
+                    scans[i] += n;
+                    unsubscribes[i] += n / 3;
+                }
+            }
+            for (&hour, who) in &scanners {
+                if let Some(i) = bucket(hour) {
+                    unique[i].extend(who.iter().map(String::as_str));
+                }
+            }
+            let got: Vec<(i64, i64, i64)> = points.iter().map(|p| (p.scans, p.unsubscribes, p.unique_scanners)).collect();
+            let want: Vec<(i64, i64, i64)> = (0..starts.len()).map(|i| (scans[i], unsubscribes[i], unique[i].len() as i64)).collect();
+            assert_eq!(got, want, "{zone} by {gran}");
+            assert!(scans.iter().sum::<i64>() > 0, "{zone} by {gran}: the scatter reaches the range");
+        }
+    }
 });
