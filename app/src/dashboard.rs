@@ -49,16 +49,16 @@ pub struct AccountBoard {
 /// Every account's board (signed-in users); `lang` (`en` or `zh`) is the charts' language.
 #[server(endpoint = "dashboard_data")]
 pub async fn dashboard_data(lang: Option<String>) -> Result<Vec<AccountBoard>, AppError> {
-    use service::campaigns::{self, ListQuery};
-    use service::series;
+    use service::analytics;
     crate::auth::ssr::require_user().await?;
     let st = crate::auth::ssr::state()?;
+    let lang = analytics::Lang::parse(lang.as_deref());
+    let now = chrono::Utc::now();
     let mut boards = Vec::new();
     for a in service::accounts::list(&st.db).await? {
-        let tz: chrono_tz::Tz = a.timezone.parse().unwrap_or(chrono_tz::Asia::Shanghai);
-        let today = chrono::Utc::now().with_timezone(&tz).date_naive();
-        let week_start = today - chrono::Days::new(6);
-        let figures = |t: series::AccountTotals| Figures {
+        let tz = analytics::zone(&st, Some(&a.timezone));
+        let b = analytics::board(&st, a.id, tz, lang, now).await?;
+        let figures = |t: service::series::AccountTotals| Figures {
             scans: t.scans,
             new_followers: t.new_followers,
             organic_followers: t.organic_followers,
@@ -67,24 +67,19 @@ pub async fn dashboard_data(lang: Option<String>) -> Result<Vec<AccountBoard>, A
             net_followers: t.net_followers,
             unknown_scene: t.unknown_scene_events,
         };
-        let day = figures(series::account_totals(&st.db, a.id, today, today, tz).await?);
-        let week = figures(series::account_totals(&st.db, a.id, week_start, today, tz).await?);
-        let mut top = Vec::new();
-        for (id, new_followers, scans) in series::top_campaigns(&st.db, a.id, week_start, today, tz, 5).await? {
-            let name = campaigns::get(&st.db, id).await.map(|c| c.name).unwrap_or_default();
-            top.push(TopCampaign { id, name, new_followers, scans });
-        }
-        let count = |status: &str| ListQuery {
-            account_id: Some(a.id),
-            status: Some(status.to_owned()),
-            per_page: 1,
-            ..Default::default()
-        };
-        let expiring = campaigns::list(&st.db, &count("expiring")).await?.total;
-        let expired = campaigns::list(&st.db, &count("expired")).await?.total;
-        let spec = service::analytics::account_chart(&st, a.id, tz, 30, service::analytics::Lang::parse(lang.as_deref()), chrono::Utc::now()).await?;
-        let chart_svg = service::chart::svg(&spec, service::chart::Variant::Inline)?;
-        boards.push(AccountBoard { id: a.id, name: a.name, timezone: a.timezone, today: day, week, top, expiring, expired, chart_svg });
+        let top = b.top.into_iter().map(|t| TopCampaign { id: t.id, name: t.name, new_followers: t.new_followers, scans: t.scans }).collect();
+        let chart_svg = service::chart::svg(&b.chart, service::chart::Variant::Inline)?;
+        boards.push(AccountBoard {
+            id: a.id,
+            name: a.name,
+            timezone: a.timezone,
+            today: figures(b.today),
+            week: figures(b.week),
+            top,
+            expiring: b.expiring,
+            expired: b.expired,
+            chart_svg,
+        });
     }
     Ok(boards)
 }

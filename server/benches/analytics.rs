@@ -97,18 +97,8 @@ async fn main() -> anyhow::Result<()> {
     })
     .await;
     bench("dashboard data, one account (today, 7 days, top 5, expiring, 30-day chart)", Some(100.0), || async {
-        let week = today - Days::new(6);
-        series::account_totals(db, account.id, today, today, tz).await.unwrap();
-        series::account_totals(db, account.id, week, today, tz).await.unwrap();
-        for (id, _, _) in series::top_campaigns(db, account.id, week, today, tz, 5).await.unwrap() {
-            service::campaigns::get(db, id).await.unwrap();
-        }
-        for status in ["expiring", "expired"] {
-            let q = service::campaigns::ListQuery { account_id: Some(account.id), status: Some(status.into()), per_page: 1, ..Default::default() };
-            service::campaigns::list(db, &q).await.unwrap();
-        }
-        let spec = analytics::account_chart(&st, account.id, tz, 30, Lang::Zh, now).await.unwrap();
-        service::chart::svg(&spec, service::chart::Variant::Inline).unwrap()
+        let b = analytics::board(&st, account.id, tz, Lang::Zh, now).await.unwrap();
+        service::chart::svg(&b.chart, service::chart::Variant::Inline).unwrap()
     })
     .await;
     bench("PNG of the campaign chart", None, || async {

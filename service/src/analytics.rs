@@ -426,3 +426,36 @@ pub async fn account_chart(st: &AppState, account_id: i32, tz: Tz, days: u64, la
         previous_label: String::new(),
     })
 }
+
+/// What the dashboard shows of one account: today and the last 7 days (today included), the
+/// week's best campaigns, the codes expiring soon or expired, and the last 30 days' chart.
+#[derive(Clone, Debug)]
+pub struct Board {
+    pub today: series::AccountTotals,
+    pub week: series::AccountTotals,
+    pub top: Vec<series::TopCampaign>,
+    /// Temporary codes that expire within [`crate::campaigns::EXPIRING_WITHIN_DAYS`] days.
+    pub expiring: u64,
+    /// Codes that have expired, of campaigns not archived.
+    pub expired: u64,
+    pub chart: Spec,
+}
+
+/// The dashboard's numbers of account `account_id` at `now` in `tz`: six independent queries,
+/// sent together (the pool has room), so the page waits for the slowest one, not their sum.
+pub async fn board(st: &AppState, account_id: i32, tz: Tz, lang: Lang, now: DateTime<Utc>) -> Result<Board, ServiceError> {
+    use crate::campaigns::{self, ListQuery};
+    let today = today(tz, now);
+    let week_start = today.checked_sub_days(chrono::Days::new(6)).unwrap_or(today);
+    let count = |status: &str| ListQuery { account_id: Some(account_id), status: Some(status.to_owned()), ..Default::default() };
+    let (expiring_q, expired_q) = (count("expiring"), count("expired"));
+    let (day, week, top, expiring, expired, chart) = futures::try_join!(
+        series::account_totals(&st.db, account_id, today, today, tz),
+        series::account_totals(&st.db, account_id, week_start, today, tz),
+        series::top_campaigns(&st.db, account_id, week_start, today, tz, 5),
+        campaigns::count(&st.db, &expiring_q),
+        campaigns::count(&st.db, &expired_q),
+        account_chart(st, account_id, tz, 30, lang, now),
+    )?;
+    Ok(Board { today: day, week, top, expiring, expired, chart })
+}

@@ -811,6 +811,31 @@ pub async fn get<C: ConnectionTrait>(db: &C, id: i32) -> Result<CampaignView, Se
 pub async fn list<C: ConnectionTrait>(db: &C, query: &ListQuery) -> Result<Page, ServiceError> {
     let backend = db.get_database_backend();
     let now = Utc::now();
+    let (where_sql, vals) = list_filter(query, now)?;
+    let total = count_where(db, &where_sql, vals.clone()).await?;
+    let dir = if query.desc { "DESC" } else { "ASC" };
+    let order = match query.sort {
+        Sort::Name => format!("LOWER(c.name) {dir}, c.id {dir}"),
+        Sort::Created => format!("c.created_at {dir}, c.id {dir}"),
+        Sort::Scans => {
+            format!("(SELECT COALESCE(SUM(h.scans), 0) FROM campaign_hourly h WHERE h.campaign_id = c.id) {dir}, c.id {dir}")
+        }
+    };
+    let per_page = query.per_page.clamp(1, MAX_PER_PAGE);
+    let page = query.page.max(1);
+    let mut row_vals = vals;
+    row_vals.push((per_page as i64).into());
+    row_vals.push((((page - 1).saturating_mul(per_page)).min(i64::MAX as u64) as i64).into());
+    let rows = db
+        .query_all_raw(stmt(backend, &format!("{VIEW_SELECT}{where_sql} ORDER BY {order} LIMIT ? OFFSET ?"), row_vals))
+        .await?;
+    let mut views = rows.iter().map(|r| view_from_row(r, now)).collect::<Result<Vec<_>, _>>()?;
+    attach(db, &mut views, now).await?;
+    Ok(Page { rows: views, total, page, per_page })
+}
+
+/// The `WHERE` clause (with its values) of a [`ListQuery`]'s filters, at instant `now`.
+fn list_filter(query: &ListQuery, now: chrono::DateTime<Utc>) -> Result<(String, Vec<Value>), ServiceError> {
     let soon = now + Duration::days(EXPIRING_WITHIN_DAYS);
     let mut conds: Vec<String> = Vec::new();
     let mut vals: Vec<Value> = Vec::new();
@@ -867,31 +892,24 @@ pub async fn list<C: ConnectionTrait>(db: &C, query: &ListQuery) -> Result<Page,
         }
     }
     let where_sql = if conds.is_empty() { String::new() } else { format!(" WHERE {}", conds.join(" AND ")) };
-    let total: i64 = db
-        .query_one_raw(stmt(backend, &format!("SELECT COUNT(*) AS n FROM campaigns c{where_sql}"), vals.clone()))
+    Ok((where_sql, vals))
+}
+
+async fn count_where<C: ConnectionTrait>(db: &C, where_sql: &str, vals: Vec<Value>) -> Result<u64, ServiceError> {
+    let n: i64 = db
+        .query_one_raw(stmt(db.get_database_backend(), &format!("SELECT COUNT(*) AS n FROM campaigns c{where_sql}"), vals))
         .await?
         .map(|r| r.try_get("", "n"))
         .transpose()?
         .unwrap_or(0);
-    let dir = if query.desc { "DESC" } else { "ASC" };
-    let order = match query.sort {
-        Sort::Name => format!("LOWER(c.name) {dir}, c.id {dir}"),
-        Sort::Created => format!("c.created_at {dir}, c.id {dir}"),
-        Sort::Scans => {
-            format!("(SELECT COALESCE(SUM(h.scans), 0) FROM campaign_hourly h WHERE h.campaign_id = c.id) {dir}, c.id {dir}")
-        }
-    };
-    let per_page = query.per_page.clamp(1, MAX_PER_PAGE);
-    let page = query.page.max(1);
-    let mut row_vals = vals;
-    row_vals.push((per_page as i64).into());
-    row_vals.push((((page - 1).saturating_mul(per_page)).min(i64::MAX as u64) as i64).into());
-    let rows = db
-        .query_all_raw(stmt(backend, &format!("{VIEW_SELECT}{where_sql} ORDER BY {order} LIMIT ? OFFSET ?"), row_vals))
-        .await?;
-    let mut views = rows.iter().map(|r| view_from_row(r, now)).collect::<Result<Vec<_>, _>>()?;
-    attach(db, &mut views, now).await?;
-    Ok(Page { rows: views, total: total.max(0) as u64, page, per_page })
+    Ok(n.max(0) as u64)
+}
+
+/// How many campaigns match `query`'s filters (its order and page are ignored): what a badge
+/// or a banner needs, without reading any row or total of a campaign.
+pub async fn count<C: ConnectionTrait>(db: &C, query: &ListQuery) -> Result<u64, ServiceError> {
+    let (where_sql, vals) = list_filter(query, Utc::now())?;
+    count_where(db, &where_sql, vals).await
 }
 
 /// The groups in use (archived campaigns included), sorted.
