@@ -9,6 +9,7 @@ mod m20261126_000001_initial;
 mod m20261126_000002_logos;
 mod m20261127_000003_api_health;
 mod m20261127_000004_clustered_counters;
+mod m20261127_000005_counter_hour_index;
 
 /// The ordered list of schema changes.
 pub struct Migrator;
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000002_logos::Migration),
             Box::new(m20261127_000003_api_health::Migration),
             Box::new(m20261127_000004_clustered_counters::Migration),
+            Box::new(m20261127_000005_counter_hour_index::Migration),
         ]
     }
 }

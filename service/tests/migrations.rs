@@ -90,7 +90,8 @@ async fn counters_survive_the_rebuild(backend: Backend) {
     assert_eq!(one_i64(&t, "SELECT COUNT(*) FROM campaign_hourly").await, 2);
     assert_eq!(sums(&t).await, (9, 1, 3));
 
-    Migrator::down(&t.db, Some(1)).await.unwrap();
+    // Back to the schema before the rebuild (migration 3), whatever came after it.
+    Migrator::down(&t.db, Some(Migrator::migrations().len() as u32 - 3)).await.unwrap();
     assert_eq!(sums(&t).await, (9, 1, 3), "down keeps every row");
     if backend == Backend::Sqlite {
         assert!(clustered(&t).await.is_empty(), "down makes them rowid tables again");
