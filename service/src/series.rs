@@ -456,14 +456,16 @@ pub async fn campaign_totals<C: ConnectionTrait>(
     check_range(from, to, None)?;
     let (start, end) = utc_bounds(tz, from, to);
     let backend = db.get_database_backend();
-    // SUM over BIGINT is NUMERIC on PostgreSQL: cast back so both backends answer i64.
-    let sql = "SELECT \
-         (SELECT CAST(COALESCE(SUM(scans), 0) AS BIGINT) FROM campaign_hourly WHERE campaign_id = ? AND hour >= ? AND hour < ?) AS scans, \
-         (SELECT CAST(COALESCE(SUM(new_followers), 0) AS BIGINT) FROM campaign_hourly WHERE campaign_id = ? AND hour >= ? AND hour < ?) AS new_followers, \
-         (SELECT CAST(COALESCE(SUM(unsubscribes), 0) AS BIGINT) FROM campaign_hourly WHERE campaign_id = ? AND hour >= ? AND hour < ?) AS unsubscribes, \
-         (SELECT COUNT(DISTINCT openid_hash) FROM scanner_hours WHERE campaign_id = ? AND hour >= ? AND hour < ?) AS unique_scanners";
-    let mut values: Vec<Value> = Vec::with_capacity(12);
-    for _ in 0..4 {
+    // SUM over BIGINT is NUMERIC on PostgreSQL: cast back so both backends answer i64. The
+    // three sums come from one pass over the campaign's counter rows (three scalar subqueries
+    // read them three times: on PostgreSQL each row is a heap visit).
+    let sql = "SELECT c.scans AS scans, c.new_followers AS new_followers, c.unsubscribes AS unsubscribes, \
+         (SELECT COUNT(DISTINCT openid_hash) FROM scanner_hours WHERE campaign_id = ? AND hour >= ? AND hour < ?) AS unique_scanners \
+         FROM (SELECT CAST(COALESCE(SUM(scans), 0) AS BIGINT) AS scans, CAST(COALESCE(SUM(new_followers), 0) AS BIGINT) AS new_followers, \
+               CAST(COALESCE(SUM(unsubscribes), 0) AS BIGINT) AS unsubscribes \
+               FROM campaign_hourly WHERE campaign_id = ? AND hour >= ? AND hour < ?) c";
+    let mut values: Vec<Value> = Vec::with_capacity(6);
+    for _ in 0..2 {
         values.extend([Value::from(campaign_id), Value::from(start), Value::from(end)]);
     }
     let row = db.query_one_raw(stmt(backend, sql, values)).await?.ok_or_else(|| ServiceError::Internal("totals query returned no row".into()))?;
