@@ -13,7 +13,12 @@ const addr = process.env.E2E_ADDR ?? "127.0.0.1:3999";
 
 export default defineConfig({
   testDir: "./tests",
-  timeout: 30_000,
+  timeout: 60_000,
+  // Assertions wait up to 15 s (Playwright's default is 5 s): on this 2-core machine a CI run
+  // can share the cores with release builds, and a debug server then once took longer than
+  // 5 s to answer a chart's server function after a range change (both tries, while the same
+  // test passed in every quiet run and against the release build).
+  expect: { timeout: 15_000 },
   // One retry: a rare navigation stall of headless Chromium on this 2-core machine (seen once
   // in about ten full runs, never on the same test twice) must not turn CI red; a real
   // failure fails both tries, and the list reporter marks a retried pass as "flaky".
