@@ -217,8 +217,8 @@ impl Buckets {
         check_range(from, to, Some(gran))?;
         let (start, end) = utc_bounds(tz, from, to);
         let starts = bucket_starts(tz, from, to, gran, end);
-        let secs = starts.iter().map(DateTime::timestamp).collect();
-        let key_sql = bucket_sql(tz, from, to, gran, start, end);
+        let secs: Vec<i64> = starts.iter().map(DateTime::timestamp).collect();
+        let key_sql = bucket_sql(tz, from, gran, start, end, &secs);
         Ok(Buckets { start, end, starts, secs, key_sql })
     }
 
@@ -290,34 +290,29 @@ fn offset_sql(tz: Tz, start: i64, end: i64) -> String {
 /// Why in SQL: a year of a busy campaign is thousands of counter rows and tens of thousands of
 /// scanner rows; grouping them where they are stored sends back one row per bucket (365 for a
 /// year by day) instead of every row, and the distinct scanners of each bucket are counted by
-/// the database. The index agrees with [`Buckets::index_of`]: a row belongs to the local date
-/// of its hour's start (`(hour + offset) / 86400` days since 1970; a range never starts before
-/// 1970 locally, so the division never sees a negative number), and day, week and month
-/// buckets are runs of local dates. Only integers computed here go into the text.
-fn bucket_sql(tz: Tz, from: NaiveDate, to: NaiveDate, gran: Granularity, start: i64, end: i64) -> Option<String> {
-    if start >= end {
+/// the database. The index agrees with [`Buckets::index_of`]: for days and weeks, a row belongs
+/// to the local date of its hour's start (`(hour + offset) / 86400` days since 1970; a range
+/// never starts before 1970 locally, so the division never sees a negative number), and the
+/// buckets are runs of local dates; a range has at most 13 months, so their index is a `CASE`
+/// over the bucket starts `secs` themselves. Only integers computed here go into the text.
+fn bucket_sql(tz: Tz, from: NaiveDate, gran: Granularity, start: i64, end: i64, secs: &[i64]) -> Option<String> {
+    if start >= end || gran == Granularity::Hour {
         return None;
+    }
+    if gran == Granularity::Month {
+        let mut sql = String::from("CASE");
+        for (i, next) in secs.iter().skip(1).enumerate() {
+            sql.push_str(&format!(" WHEN hour < {next} THEN {i}"));
+        }
+        return Some(if secs.len() <= 1 { "0".to_owned() } else { format!("{sql} ELSE {} END", secs.len() - 1) });
     }
     let local_day = format!("((hour + {}) / 86400)", offset_sql(tz, start, end));
     let from_day = epoch_day(from);
-    Some(match gran {
-        Granularity::Hour => return None,
-        Granularity::Day => format!("({local_day} - {from_day})"),
-        Granularity::Week => {
-            let monday = from_day - i64::from(from.weekday().num_days_from_monday());
-            format!("(({local_day} - {monday}) / 7)")
-        }
-        Granularity::Month => {
-            let mut sql = String::from("CASE");
-            let mut d = from.with_day(1).expect("the 1st exists") + Months::new(1);
-            let mut i = 0;
-            while d <= to {
-                sql.push_str(&format!(" WHEN {local_day} < {} THEN {i}", epoch_day(d)));
-                d = d + Months::new(1);
-                i += 1;
-            }
-            if i == 0 { "0".to_owned() } else { format!("{sql} ELSE {i} END") }
-        }
+    Some(if gran == Granularity::Day {
+        format!("({local_day} - {from_day})")
+    } else {
+        let monday = from_day - i64::from(from.weekday().num_days_from_monday());
+        format!("(({local_day} - {monday}) / 7)")
     })
 }
 
