@@ -326,7 +326,13 @@ dual_test!(list_filters_sorts_and_pages, |t: TestDb| async move {
         .await
         .unwrap();
 
-    let run = |q: ListQuery| async move { campaigns::list(db, &q).await.unwrap() };
+    // Every listing is also counted on its own: `count` (the dashboard's badges) must agree
+    // with the page's total for the same filters.
+    let run = |q: ListQuery| async move {
+        let page = campaigns::list(db, &q).await.unwrap();
+        assert_eq!(campaigns::count(db, &q).await.unwrap(), page.total, "count agrees with list for {q:?}");
+        page
+    };
     let by_name = |status: Option<&str>| ListQuery { status: status.map(Into::into), sort: Sort::Name, desc: false, ..Default::default() };
 
     let all = run(by_name(None)).await;
