@@ -127,6 +127,14 @@ fn element_text(xml: &str, name: &str) -> Option<String> {
     Some(inner.trim().to_owned()).filter(|s| !s.is_empty())
 }
 
+/// Stores `pushes` as one batch, in one transaction, without the writer task (which forms
+/// batches from whatever happens to be queued): for tests that pin down how the pushes of one
+/// batch interact.
+#[doc(hidden)]
+pub async fn store_batch(st: &AppState, pushes: &[Push]) -> Result<Vec<Stored>, String> {
+    store::apply(st, pushes).await.map_err(|e| format!("{e:?}"))
+}
+
 /// What happened to a push.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Outcome {

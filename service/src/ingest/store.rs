@@ -111,17 +111,47 @@ struct Prepared {
     campaign: Option<CampaignHit>,
 }
 
-/// Per-transaction state: memoised campaign lookups and the counter deltas.
-struct Batch<'a> {
-    txn: &'a DatabaseTransaction,
-    backend: DbBackend,
-    st: &'a AppState,
-    campaigns: HashMap<(i32, String, Option<String>), Option<CampaignHit>>,
+/// A subscription a follower has open while the batch is worked out.
+#[derive(Clone, Copy)]
+enum OpenSub {
+    /// A row already in the table: its id and campaign.
+    Stored { id: i64, campaign: Option<i32> },
+    /// Opened by this batch: its index in [`Plan::new_subs`].
+    New(usize),
+}
+
+/// A subscription this batch opens; inserted at the end as the batch leaves it (closed and
+/// erased already when a later push of the batch says so).
+struct NewSub {
+    account_id: i32,
+    hash: String,
+    openid: Option<String>,
+    campaign_id: Option<i32>,
+    scene: Option<String>,
+    at: DateTime<Utc>,
+    event_id: i64,
+    closed: Option<(DateTime<Utc>, Option<i64>)>,
+}
+
+/// Everything a batch changes beyond its event rows, worked out in memory in push order and
+/// then written with a few statements per table, whatever the batch's size. (Writing each
+/// push's effects as it was walked cost PostgreSQL a round trip per subscribe and four per
+/// unsubscribe, all from the one writer.)
+#[derive(Default)]
+struct Plan {
     campaign_hours: BTreeMap<(i32, i64), CampaignDelta>,
     account_hours: BTreeMap<(i32, i64), AccountDelta>,
     scanners: BTreeSet<(i32, i64, String)>,
-    /// Open subscriptions of the batch's followers: (account, hash) → (id, campaign).
-    open_subs: HashMap<(i32, String), Vec<(i64, Option<i32>)>>,
+    /// Open subscriptions of the batch's followers: (account, hash) → what is open.
+    open: HashMap<(i32, String), Vec<OpenSub>>,
+    new_subs: Vec<NewSub>,
+    /// Stored subscriptions this batch closes: id → (when, unsubscribe event).
+    closes: BTreeMap<i64, (DateTime<Utc>, Option<i64>)>,
+    /// Followers who unsubscribed: (account, hash) → the latest unsubscribe's CreateTime.
+    erased: BTreeMap<(i32, String), i64>,
+    /// Tag jobs to queue: dedupe key → (account, hash, payload); the first push's payload wins,
+    /// as `ON CONFLICT DO NOTHING` one push at a time would keep it.
+    jobs: BTreeMap<String, (i32, String, String)>,
 }
 
 /// Stores `pushes` in one transaction; one result per push, in order.
@@ -129,29 +159,22 @@ pub(crate) async fn apply(st: &AppState, pushes: &[Push]) -> Result<Vec<Stored>,
     // Failing to begin or to commit is always "unavailable": the data was never looked at,
     // or the commit's fate is unknown (a replay is safe either way thanks to the unique key).
     let txn = st.db.begin().await.map_err(|e| StoreError::Unavailable(e.to_string()))?;
-    let mut b = Batch {
-        txn: &txn,
-        backend: txn.get_database_backend(),
-        st,
-        campaigns: HashMap::new(),
-        campaign_hours: BTreeMap::new(),
-        account_hours: BTreeMap::new(),
-        scanners: BTreeSet::new(),
-        open_subs: HashMap::new(),
-    };
-    // What each push means and which campaign it names (a query per new scene), then every
-    // event in a few multi-row inserts, then the effects of the new ones, in push order.
-    let mut prepared = Vec::with_capacity(pushes.len());
-    for p in pushes {
-        prepared.push(b.prepare(p).await.map_err(classify)?);
-    }
-    let ids = b.insert_events(pushes, &prepared).await.map_err(classify)?;
-    b.prefetch_open(pushes, &prepared, &ids).await.map_err(classify)?;
-    let mut out = Vec::with_capacity(pushes.len());
-    for ((p, prep), id) in pushes.iter().zip(prepared).zip(ids) {
-        out.push(b.effects(p, prep, id).await.map_err(classify)?);
-    }
-    b.flush().await.map_err(classify)?;
+    let db = Db { txn: &txn, backend: txn.get_database_backend() };
+    // What each push means and which campaign it names (a query per account for all the
+    // batch's scenes), then every event in a few multi-row inserts, then the effects of the
+    // new ones: worked out in push order in memory, written set by set.
+    let meanings: Vec<Meaning> = pushes.iter().map(Meaning::of).collect();
+    let campaigns = db.campaigns(pushes, &meanings).await.map_err(classify)?;
+    let prepared: Vec<Prepared> = pushes
+        .iter()
+        .zip(meanings)
+        .zip(campaigns)
+        .map(|((p, meaning), campaign)| Prepared { meaning, hash: st.keys.openid_hash(&p.openid), campaign })
+        .collect();
+    let ids = db.insert_events(pushes, &prepared).await.map_err(classify)?;
+    let mut plan = Plan { open: db.open_subscriptions(pushes, &prepared, &ids).await.map_err(classify)?, ..Plan::default() };
+    let out: Vec<Stored> = pushes.iter().zip(prepared).zip(ids).map(|((p, prep), id)| plan.effects(p, prep, id)).collect();
+    db.write(plan).await.map_err(classify)?;
     // A conflict reported at commit (PostgreSQL's serialization check) rolled it back for sure.
     txn.commit().await.map_err(|e| if is_conflict(&e) { StoreError::Conflict(e.to_string()) } else { StoreError::Unavailable(e.to_string()) })?;
     Ok(out)
@@ -163,63 +186,90 @@ fn ts(unix: i64, fallback: DateTime<Utc>) -> DateTime<Utc> {
     if (0..4_102_444_800).contains(&unix) { DateTime::from_timestamp(unix, 0).unwrap_or(fallback) } else { fallback }
 }
 
-impl Batch<'_> {
+/// Campaign scenes are stored canonically; an EventKey like "007" stays a string.
+fn canonical_scene(scene: &str) -> String {
+    Scene::parse(scene).map(|s| s.to_string()).unwrap_or_else(|_| scene.to_owned())
+}
+
+fn hit(r: &sea_orm::QueryResult) -> Result<CampaignHit, DbErr> {
+    Ok(CampaignHit {
+        id: r.try_get_by_index::<i32>(1)?,
+        welcome: r.try_get_by_index::<Option<String>>(2)?,
+        tag_name: r.try_get_by_index::<Option<String>>(3)?,
+    })
+}
+
+/// The batch's transaction.
+struct Db<'a> {
+    txn: &'a DatabaseTransaction,
+    backend: DbBackend,
+}
+
+impl Db<'_> {
     async fn exec(&self, sql: &str, values: Vec<Value>) -> Result<u64, DbErr> {
         Ok(self.txn.execute_raw(stmt(self.backend, sql, values)).await?.rows_affected())
     }
 
-    async fn campaign(&mut self, account_id: i32, scene: &str, ticket: Option<&str>) -> Result<Option<CampaignHit>, DbErr> {
-        let memo_key = (account_id, scene.to_owned(), ticket.map(str::to_owned));
-        if let Some(hit) = self.campaigns.get(&memo_key) {
-            return Ok(hit.clone());
+    /// `sql` (with `{}` where the `?` list goes) once per [`ROWS_PER_STATEMENT`] of `items`,
+    /// each chunk's values after `lead`; the rows of every chunk.
+    async fn query_in<T>(&self, sql: &str, lead: &[Value], items: &[T], value: impl Fn(&T) -> Value) -> Result<Vec<sea_orm::QueryResult>, DbErr> {
+        let mut out = Vec::new();
+        for chunk in items.chunks(ROWS_PER_STATEMENT) {
+            let mut values = lead.to_vec();
+            values.extend(chunk.iter().map(&value));
+            let marks = vec!["?"; chunk.len()].join(", ");
+            out.extend(self.txn.query_all_raw(stmt(self.backend, &sql.replace("{}", &marks), values)).await?);
         }
-        // Campaign scenes are stored canonically; an EventKey like "007" stays a string.
-        let canonical = Scene::parse(scene).map(|s| s.to_string()).unwrap_or_else(|_| scene.to_owned());
-        let by_scene = self
-            .txn
-            .query_one_raw(stmt(
-                self.backend,
-                "SELECT id, welcome_message, tag_name FROM campaigns WHERE account_id = ? AND scene = ?",
-                vec![account_id.into(), canonical.into()],
-            ))
-            .await?;
-        let row = match (by_scene, ticket) {
-            (Some(row), _) => Some(row),
-            // Fallback: the code's ticket names its campaign even when the scene does not
-            // match (e.g. a code issued before a scene was edited).
-            (None, Some(ticket)) => {
-                self.txn
-                    .query_one_raw(stmt(
-                        self.backend,
-                        "SELECT c.id, c.welcome_message, c.tag_name FROM qr_codes q JOIN campaigns c ON c.id = q.campaign_id \
-                         WHERE q.ticket = ? AND c.account_id = ?",
-                        vec![ticket.into(), account_id.into()],
-                    ))
-                    .await?
-            }
-            (None, None) => None,
-        };
-        let hit = match row {
-            Some(r) => Some(CampaignHit {
-                id: r.try_get_by_index::<i32>(0)?,
-                welcome: r.try_get_by_index::<Option<String>>(1)?,
-                tag_name: r.try_get_by_index::<Option<String>>(2)?,
-            }),
-            None => None,
-        };
-        self.campaigns.insert(memo_key, hit.clone());
-        Ok(hit)
+        Ok(out)
     }
 
-    /// A push's meaning, follower hash and campaign.
-    async fn prepare(&mut self, p: &Push) -> Result<Prepared, DbErr> {
-        let meaning = Meaning::of(p);
-        let hash = self.st.keys.openid_hash(&p.openid);
-        let campaign = match meaning.scene() {
-            Some(scene) => self.campaign(p.account_id, scene, p.ticket.as_deref()).await?,
-            None => None,
-        };
-        Ok(Prepared { meaning, hash, campaign })
+    /// The campaign each push names: by scene, else by the code's ticket (a code issued before
+    /// its campaign's scene was edited still names it). One query per account for all scenes,
+    /// and one for the tickets of scenes that named none.
+    async fn campaigns(&self, pushes: &[Push], meanings: &[Meaning]) -> Result<Vec<Option<CampaignHit>>, DbErr> {
+        let scenes: Vec<Option<String>> = meanings.iter().map(|m| m.scene().map(canonical_scene)).collect();
+        let mut wanted: BTreeMap<i32, BTreeSet<&str>> = BTreeMap::new();
+        for (p, scene) in pushes.iter().zip(&scenes) {
+            if let Some(scene) = scene {
+                wanted.entry(p.account_id).or_default().insert(scene.as_str());
+            }
+        }
+        let mut by_scene: HashMap<(i32, String), CampaignHit> = HashMap::new();
+        for (account, wanted) in wanted {
+            let wanted: Vec<&str> = wanted.into_iter().collect();
+            let sql = "SELECT scene, id, welcome_message, tag_name FROM campaigns WHERE account_id = ? AND scene IN ({})";
+            for r in self.query_in(sql, &[account.into()], &wanted, |s| Value::from(*s)).await? {
+                by_scene.entry((account, r.try_get_by_index(0)?)).or_insert(hit(&r)?);
+            }
+        }
+        let mut tickets: BTreeMap<i32, BTreeSet<&str>> = BTreeMap::new();
+        for (p, scene) in pushes.iter().zip(&scenes) {
+            if let (Some(scene), Some(ticket)) = (scene, &p.ticket)
+                && !by_scene.contains_key(&(p.account_id, scene.clone()))
+            {
+                tickets.entry(p.account_id).or_default().insert(ticket.as_str());
+            }
+        }
+        let mut by_ticket: HashMap<(i32, String), CampaignHit> = HashMap::new();
+        for (account, wanted) in tickets {
+            let wanted: Vec<&str> = wanted.into_iter().collect();
+            let sql = "SELECT q.ticket, c.id, c.welcome_message, c.tag_name FROM qr_codes q JOIN campaigns c ON c.id = q.campaign_id \
+                       WHERE c.account_id = ? AND q.ticket IN ({})";
+            for r in self.query_in(sql, &[account.into()], &wanted, |s| Value::from(*s)).await? {
+                by_ticket.entry((account, r.try_get_by_index(0)?)).or_insert(hit(&r)?);
+            }
+        }
+        Ok(pushes
+            .iter()
+            .zip(scenes)
+            .map(|(p, scene)| {
+                let scene = scene?;
+                by_scene
+                    .get(&(p.account_id, scene))
+                    .or_else(|| p.ticket.as_ref().and_then(|t| by_ticket.get(&(p.account_id, t.clone()))))
+                    .cloned()
+            })
+            .collect())
     }
 
     /// Inserts the events of the batch, [`ROWS_PER_STATEMENT`] per statement; returns each
@@ -283,209 +333,166 @@ impl Batch<'_> {
             .collect())
     }
 
-    /// What a push changes beyond its event row: subscriptions, counters, tag jobs, erasure.
-    async fn effects(&mut self, p: &Push, prep: Prepared, event_id: Option<i64>) -> Result<Stored, DbErr> {
-        let Prepared { meaning, hash, campaign } = prep;
-        let reply = campaign.as_ref().and_then(|c| c.welcome.as_deref()).and_then(welcome_reply);
-        let campaign_id = campaign.as_ref().map(|c| c.id);
-        let Some(event_id) = event_id else {
-            return Ok(Stored { outcome: Outcome::Duplicate, event_id: None, campaign_id, reply });
-        };
-        let hour = hour_bucket(p.create_time);
-        let at = ts(p.create_time, p.received_at);
-        match &meaning {
-            Meaning::CodeSubscribe(scene) => {
-                self.close_open(p.account_id, &hash, hour, at, None).await?;
-                self.subscribe(p, &hash, campaign_id, Some(scene), at, event_id).await?;
-                let acc = self.account_hours.entry((p.account_id, hour)).or_default();
-                acc.scans += 1;
-                acc.new_followers += 1;
-                match &campaign {
-                    Some(c) => {
-                        let d = self.campaign_hours.entry((c.id, hour)).or_default();
-                        d.scans += 1;
-                        d.new_followers += 1;
-                        self.scanners.insert((c.id, hour, hash.clone()));
-                        self.tag_job(p, c, &hash).await?;
-                    }
-                    None => acc.unknown_scene_events += 1,
-                }
+    /// The open subscriptions of the batch's followers who (un)subscribe anew, in one query
+    /// per account and [`ROWS_PER_STATEMENT`] followers.
+    async fn open_subscriptions(
+        &self,
+        pushes: &[Push],
+        prepared: &[Prepared],
+        ids: &[Option<i64>],
+    ) -> Result<HashMap<(i32, String), Vec<OpenSub>>, DbErr> {
+        let mut open: HashMap<(i32, String), Vec<OpenSub>> = HashMap::new();
+        // Per account (the index leads with it).
+        let mut by_account: BTreeMap<i32, BTreeSet<&str>> = BTreeMap::new();
+        for ((p, prep), id) in pushes.iter().zip(prepared).zip(ids) {
+            if id.is_some() && matches!(prep.meaning, Meaning::CodeSubscribe(_) | Meaning::Organic | Meaning::Unsubscribe) {
+                open.entry((p.account_id, prep.hash.clone())).or_default();
+                by_account.entry(p.account_id).or_default().insert(&prep.hash);
             }
-            Meaning::Organic => {
-                self.close_open(p.account_id, &hash, hour, at, None).await?;
-                self.subscribe(p, &hash, None, None, at, event_id).await?;
-                let acc = self.account_hours.entry((p.account_id, hour)).or_default();
-                acc.new_followers += 1;
-                acc.organic_followers += 1;
-            }
-            Meaning::Scan(_) => {
-                let acc = self.account_hours.entry((p.account_id, hour)).or_default();
-                acc.scans += 1;
-                match &campaign {
-                    Some(c) => {
-                        self.campaign_hours.entry((c.id, hour)).or_default().scans += 1;
-                        self.scanners.insert((c.id, hour, hash.clone()));
-                        self.tag_job(p, c, &hash).await?;
-                    }
-                    None => acc.unknown_scene_events += 1,
-                }
-            }
-            Meaning::Unsubscribe => {
-                let closed = self.close_open(p.account_id, &hash, hour, at, Some(event_id)).await?;
-                if closed == 0 {
-                    // Followed before Sceneboard was listening: still one follower less.
-                    self.account_hours.entry((p.account_id, hour)).or_default().unsubscribes += 1;
-                }
-                self.erase(p.account_id, &hash, p.create_time).await?;
-            }
-            Meaning::Other => {}
         }
-        Ok(Stored { outcome: Outcome::Stored, event_id: Some(event_id), campaign_id, reply })
+        for (account, hashes) in by_account {
+            let hashes: Vec<&str> = hashes.into_iter().collect();
+            let sql = "SELECT openid_hash, id, campaign_id FROM subscriptions \
+                       WHERE account_id = ? AND openid_hash IN ({}) AND unsubscribed_at IS NULL ORDER BY id";
+            for row in self.query_in(sql, &[account.into()], &hashes, |h| Value::from(*h)).await? {
+                if let Some(subs) = open.get_mut(&(account, row.try_get_by_index(0)?)) {
+                    subs.push(OpenSub::Stored { id: row.try_get_by_index(1)?, campaign: row.try_get_by_index(2)? });
+                }
+            }
+        }
+        Ok(open)
     }
 
-    /// Closes the follower's open subscription(s), counting each as an unsubscribe on its
-    /// campaign and the account; `event_id` is the unsubscribe event (`None` when inferred
-    /// from a new subscribe). Returns how many were closed.
-    async fn close_open(&mut self, account_id: i32, hash: &str, hour: i64, at: DateTime<Utc>, event_id: Option<i64>) -> Result<usize, DbErr> {
-        let key = (account_id, hash.to_owned());
-        let open = match self.open_subs.insert(key, Vec::new()) {
-            Some(known) => known,
-            // Not prefetched (cannot happen through `apply`): ask.
-            None => {
-                let rows = self
-                    .txn
-                    .query_all_raw(stmt(
-                        self.backend,
-                        "SELECT id, campaign_id FROM subscriptions WHERE account_id = ? AND openid_hash = ? AND unsubscribed_at IS NULL",
-                        vec![account_id.into(), hash.into()],
-                    ))
-                    .await?;
-                rows.iter().map(|r| Ok((r.try_get_by_index::<i64>(0)?, r.try_get_by_index::<Option<i32>>(1)?))).collect::<Result<Vec<_>, DbErr>>()?
-            }
-        };
-        for &(id, campaign) in &open {
+    /// Writes what the batch changes beyond its events. Order matters where one push's change
+    /// must not touch another's: the erasures run before the new subscriptions go in (a
+    /// re-follow later in the batch keeps its OpenID; `Plan` already erased those opened
+    /// before the unsubscribe), and the tag jobs of unsubscribed followers are deleted before
+    /// the batch's surviving jobs are queued.
+    async fn write(&self, plan: Plan) -> Result<(), DbErr> {
+        let Plan { campaign_hours, account_hours, scanners, open: _, new_subs, closes, erased, jobs } = plan;
+        self.erase(&erased).await?;
+        let closes: Vec<_> = closes.into_iter().collect();
+        for chunk in closes.chunks(ROWS_PER_STATEMENT) {
+            let values = chunk.iter().flat_map(|(id, (at, event))| -> [Value; 3] { [(*id).into(), (*at).into(), (*event).into()] }).collect();
             self.exec(
-                "UPDATE subscriptions SET unsubscribed_at = ?, unsubscribe_event_id = ? WHERE id = ?",
-                vec![at.into(), event_id.into(), id.into()],
+                &format!(
+                    "WITH v (id, at, event_id) AS (VALUES {}) UPDATE subscriptions SET unsubscribed_at = v.at, \
+                     unsubscribe_event_id = v.event_id FROM v WHERE subscriptions.id = v.id",
+                    rows(chunk.len(), 3)
+                ),
+                values,
             )
             .await?;
-            if let Some(c) = campaign {
-                self.campaign_hours.entry((c, hour)).or_default().unsubscribes += 1;
-            }
-            self.account_hours.entry((account_id, hour)).or_default().unsubscribes += 1;
         }
-        Ok(open.len())
+        for chunk in new_subs.chunks(ROWS_PER_STATEMENT) {
+            let values = chunk
+                .iter()
+                .flat_map(|s| -> [Value; 9] {
+                    [
+                        s.account_id.into(),
+                        s.hash.clone().into(),
+                        s.openid.clone().into(),
+                        s.campaign_id.into(),
+                        s.scene.clone().into(),
+                        s.at.into(),
+                        Some(s.event_id).into(),
+                        s.closed.map(|(at, _)| at).into(),
+                        s.closed.and_then(|(_, event)| event).into(),
+                    ]
+                })
+                .collect();
+            self.exec(
+                &format!(
+                    "INSERT INTO subscriptions (account_id, openid_hash, openid, campaign_id, scene, subscribed_at, \
+                     subscribe_event_id, unsubscribed_at, unsubscribe_event_id) VALUES {}",
+                    rows(chunk.len(), 9)
+                ),
+                values,
+            )
+            .await?;
+        }
+        let jobs: Vec<_> = jobs.into_iter().collect();
+        let now = Utc::now();
+        for chunk in jobs.chunks(ROWS_PER_STATEMENT) {
+            let values = chunk
+                .iter()
+                .flat_map(|(key, (_, _, payload))| -> [Value; 8] {
+                    ["tag_follower".into(), payload.clone().into(), key.clone().into(), "queued".into(), 0i32.into(), now.into(), now.into(), now.into()]
+                })
+                .collect();
+            self.exec(
+                &format!(
+                    "INSERT INTO jobs (kind, payload, dedupe_key, status, attempts, run_at, created_at, updated_at) VALUES {} \
+                     ON CONFLICT (dedupe_key) DO NOTHING",
+                    rows(chunk.len(), 8)
+                ),
+                values,
+            )
+            .await?;
+        }
+        self.flush(campaign_hours, account_hours, scanners).await
     }
 
-    /// Loads the open subscriptions of the batch's followers who (un)subscribe, in one query
-    /// per [`ROWS_PER_STATEMENT`] followers; `close_open` and `subscribe` keep the map current
-    /// through the batch.
-    async fn prefetch_open(&mut self, pushes: &[Push], prepared: &[Prepared], ids: &[Option<i64>]) -> Result<(), DbErr> {
-        let mut wanted: Vec<(i32, String)> = pushes
-            .iter()
-            .zip(prepared)
-            .zip(ids)
-            .filter(|((_, prep), id)| id.is_some() && matches!(prep.meaning, Meaning::CodeSubscribe(_) | Meaning::Organic | Meaning::Unsubscribe))
-            .map(|((p, prep), _)| (p.account_id, prep.hash.clone()))
-            .collect();
-        wanted.sort();
-        wanted.dedup();
-        // Per account (the index leads with it), a chunk of followers per query.
-        let mut by_account: BTreeMap<i32, Vec<String>> = BTreeMap::new();
-        for (account, hash) in wanted {
-            self.open_subs.insert((account, hash.clone()), Vec::new());
-            by_account.entry(account).or_default().push(hash);
+    /// WeChat's rule: an unsubscribed user's personal data goes (raw OpenIDs on their events
+    /// and subscriptions, the fetched profile, pending tag jobs). The keyed hash stays for
+    /// attribution and unique counts. Events are inserted for the whole batch first, so only
+    /// those up to the follower's last unsubscribe are erased: a re-follow later in the same
+    /// batch keeps its OpenID, as it would one push at a time.
+    async fn erase(&self, erased: &BTreeMap<(i32, String), i64>) -> Result<(), DbErr> {
+        let all: Vec<_> = erased.iter().collect();
+        for chunk in all.chunks(ROWS_PER_STATEMENT) {
+            let values = chunk
+                .iter()
+                .flat_map(|((account, hash), until)| -> [Value; 3] { [(*account).into(), hash.clone().into(), (**until).into()] })
+                .collect();
+            self.exec(
+                &format!(
+                    "WITH v (account_id, openid_hash, until) AS (VALUES {}) UPDATE events SET openid = NULL FROM v \
+                     WHERE events.account_id = v.account_id AND events.openid_hash = v.openid_hash \
+                     AND events.openid IS NOT NULL AND events.create_time <= v.until",
+                    rows(chunk.len(), 3)
+                ),
+                values,
+            )
+            .await?;
+        }
+        let mut by_account: BTreeMap<i32, Vec<&str>> = BTreeMap::new();
+        for (account, hash) in erased.keys() {
+            by_account.entry(*account).or_default().push(hash);
         }
         for (account, hashes) in by_account {
             for chunk in hashes.chunks(ROWS_PER_STATEMENT) {
-                let mut values = vec![Value::from(account)];
-                values.extend(chunk.iter().map(|h| Value::from(h.clone())));
-                let found = self
-                    .txn
-                    .query_all_raw(stmt(
-                        self.backend,
-                        &format!(
-                            "SELECT openid_hash, id, campaign_id FROM subscriptions \
-                             WHERE account_id = ? AND openid_hash IN ({}) AND unsubscribed_at IS NULL",
-                            vec!["?"; chunk.len()].join(", ")
-                        ),
-                        values,
-                    ))
-                    .await?;
-                for row in found {
-                    let hash: String = row.try_get_by_index(0)?;
-                    if let Some(open) = self.open_subs.get_mut(&(account, hash)) {
-                        open.push((row.try_get_by_index(1)?, row.try_get_by_index(2)?));
-                    }
-                }
+                let marks = vec!["?"; chunk.len()].join(", ");
+                let values = || -> Vec<Value> { std::iter::once(account.into()).chain(chunk.iter().map(|h| Value::from(*h))).collect() };
+                self.exec(
+                    &format!("UPDATE subscriptions SET openid = NULL WHERE account_id = ? AND openid_hash IN ({marks}) AND openid IS NOT NULL"),
+                    values(),
+                )
+                .await?;
+                self.exec(&format!("DELETE FROM follower_profiles WHERE account_id = ? AND openid_hash IN ({marks})"), values()).await?;
+            }
+            // Tag jobs carry the raw OpenID in their payload, and tagging a non-follower fails
+            // anyway. Their keys are `tag:<campaign>:<hash>`: spelling out every key (each of
+            // the account's campaigns for each follower) lets both databases probe the unique
+            // index on `dedupe_key`. (A `LIKE 'tag:%:<hash>'` read every job row; a join with
+            // `campaigns` in the statement made PostgreSQL hash-join a sequential scan of
+            // `jobs` once it held a few hundred thousand rows.)
+            let campaigns = self
+                .txn
+                .query_all_raw(stmt(self.backend, "SELECT id FROM campaigns WHERE account_id = ? ORDER BY id", vec![account.into()]))
+                .await?
+                .iter()
+                .map(|r| r.try_get_by_index::<i32>(0))
+                .collect::<Result<Vec<_>, _>>()?;
+            let keys: Vec<String> = hashes.iter().flat_map(|h| campaigns.iter().map(move |c| format!("tag:{c}:{h}"))).collect();
+            for chunk in keys.chunks(ROWS_PER_STATEMENT) {
+                self.exec(
+                    &format!("DELETE FROM jobs WHERE dedupe_key IN ({})", vec!["?"; chunk.len()].join(", ")),
+                    chunk.iter().map(|k| Value::from(k.clone())).collect(),
+                )
+                .await?;
             }
         }
-        Ok(())
-    }
-
-    async fn subscribe(&mut self, p: &Push, hash: &str, campaign_id: Option<i32>, scene: Option<&str>, at: DateTime<Utc>, event_id: i64) -> Result<(), DbErr> {
-        let row = self.txn.query_one_raw(stmt(
-            self.backend,
-            "INSERT INTO subscriptions (account_id, openid_hash, openid, campaign_id, scene, subscribed_at, subscribe_event_id) \
-             VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
-            vec![
-                p.account_id.into(),
-                hash.into(),
-                Some(p.openid.clone()).into(),
-                campaign_id.into(),
-                scene.map(str::to_owned).into(),
-                at.into(),
-                Some(event_id).into(),
-            ],
-        ))
-        .await?
-        .ok_or_else(|| DbErr::RecordNotInserted)?;
-        let id: i64 = row.try_get_by_index(0)?;
-        self.open_subs.entry((p.account_id, hash.to_owned())).or_default().push((id, campaign_id));
-        Ok(())
-    }
-
-    /// WeChat's rule: an unsubscribed user's personal data goes. The keyed hash stays for
-    /// attribution and unique counts.
-    /// Events are inserted for the whole batch first, so only those up to the unsubscribe are
-    /// erased: a re-follow later in the same batch keeps its OpenID, as it would one by one.
-    async fn erase(&self, account_id: i32, hash: &str, until: i64) -> Result<(), DbErr> {
-        let who = || -> Vec<Value> { vec![account_id.into(), hash.into()] };
-        self.exec(
-            "UPDATE events SET openid = NULL WHERE account_id = ? AND openid_hash = ? AND openid IS NOT NULL AND create_time <= ?",
-            vec![account_id.into(), hash.into(), until.into()],
-        )
-        .await?;
-        self.exec("UPDATE subscriptions SET openid = NULL WHERE account_id = ? AND openid_hash = ? AND openid IS NOT NULL", who())
-            .await?;
-        self.exec("DELETE FROM follower_profiles WHERE account_id = ? AND openid_hash = ?", who()).await?;
-        // Tag jobs carry the raw OpenID in their payload, and tagging a non-follower fails
-        // anyway. Their keys are `tag:<campaign>:<hash>`: spelling out the key for each of the
-        // account's campaigns lets both databases probe the unique index on `dedupe_key` (a
-        // `LIKE 'tag:%:<hash>'` read every job row, on every unsubscribe).
-        self.exec(
-            "DELETE FROM jobs WHERE dedupe_key IN \
-             (SELECT 'tag:' || CAST(id AS TEXT) || ':' || ? FROM campaigns WHERE account_id = ?)",
-            vec![hash.into(), account_id.into()],
-        )
-        .await?;
-        Ok(())
-    }
-
-    /// Queues the campaign's WeChat tag for this follower (once per follower and campaign
-    /// while they follow; the unsubscribe erasure frees the key for a later re-follow).
-    async fn tag_job(&self, p: &Push, c: &CampaignHit, hash: &str) -> Result<(), DbErr> {
-        if c.tag_name.as_deref().is_none_or(|t| t.trim().is_empty()) {
-            return Ok(());
-        }
-        let payload = serde_json::json!({ "account_id": p.account_id, "campaign_id": c.id, "openid": p.openid }).to_string();
-        let now = Utc::now();
-        self.exec(
-            "INSERT INTO jobs (kind, payload, dedupe_key, status, attempts, run_at, created_at, updated_at) \
-             VALUES ('tag_follower', ?, ?, 'queued', 0, ?, ?, ?) ON CONFLICT (dedupe_key) DO NOTHING",
-            vec![payload.into(), format!("tag:{}:{hash}", c.id).into(), now.into(), now.into(), now.into()],
-        )
-        .await?;
         Ok(())
     }
 
@@ -493,8 +500,13 @@ impl Batch<'_> {
     /// per statement (a round trip per row was most of a batch's time on PostgreSQL). Rows go
     /// in key order (the maps are sorted), so concurrent batches of several instances lock
     /// counter rows in the same order.
-    async fn flush(&mut self) -> Result<(), DbErr> {
-        let campaign_hours: Vec<_> = std::mem::take(&mut self.campaign_hours).into_iter().collect();
+    async fn flush(
+        &self,
+        campaign_hours: BTreeMap<(i32, i64), CampaignDelta>,
+        account_hours: BTreeMap<(i32, i64), AccountDelta>,
+        scanners: BTreeSet<(i32, i64, String)>,
+    ) -> Result<(), DbErr> {
+        let campaign_hours: Vec<_> = campaign_hours.into_iter().collect();
         for chunk in campaign_hours.chunks(ROWS_PER_STATEMENT) {
             let values = chunk
                 .iter()
@@ -514,7 +526,7 @@ impl Batch<'_> {
             )
             .await?;
         }
-        let account_hours: Vec<_> = std::mem::take(&mut self.account_hours).into_iter().collect();
+        let account_hours: Vec<_> = account_hours.into_iter().collect();
         for chunk in account_hours.chunks(ROWS_PER_STATEMENT) {
             let values = chunk
                 .iter()
@@ -545,7 +557,7 @@ impl Batch<'_> {
             )
             .await?;
         }
-        let scanners: Vec<_> = std::mem::take(&mut self.scanners).into_iter().collect();
+        let scanners: Vec<_> = scanners.into_iter().collect();
         for chunk in scanners.chunks(ROWS_PER_STATEMENT) {
             let values = chunk
                 .iter()
@@ -558,6 +570,130 @@ impl Batch<'_> {
             .await?;
         }
         Ok(())
+    }
+}
+
+impl Plan {
+    /// What a push changes beyond its event row: subscriptions, counters, tag jobs, erasure.
+    fn effects(&mut self, p: &Push, prep: Prepared, event_id: Option<i64>) -> Stored {
+        let Prepared { meaning, hash, campaign } = prep;
+        let reply = campaign.as_ref().and_then(|c| c.welcome.as_deref()).and_then(welcome_reply);
+        let campaign_id = campaign.as_ref().map(|c| c.id);
+        let Some(event_id) = event_id else {
+            return Stored { outcome: Outcome::Duplicate, event_id: None, campaign_id, reply };
+        };
+        let hour = hour_bucket(p.create_time);
+        let at = ts(p.create_time, p.received_at);
+        match &meaning {
+            Meaning::CodeSubscribe(scene) => {
+                self.close_open(p.account_id, &hash, hour, at, None);
+                self.subscribe(p, &hash, campaign_id, Some(scene), at, event_id);
+                let acc = self.account_hours.entry((p.account_id, hour)).or_default();
+                acc.scans += 1;
+                acc.new_followers += 1;
+                match &campaign {
+                    Some(c) => {
+                        let d = self.campaign_hours.entry((c.id, hour)).or_default();
+                        d.scans += 1;
+                        d.new_followers += 1;
+                        self.scanners.insert((c.id, hour, hash.clone()));
+                        self.tag_job(p, c, &hash);
+                    }
+                    None => acc.unknown_scene_events += 1,
+                }
+            }
+            Meaning::Organic => {
+                self.close_open(p.account_id, &hash, hour, at, None);
+                self.subscribe(p, &hash, None, None, at, event_id);
+                let acc = self.account_hours.entry((p.account_id, hour)).or_default();
+                acc.new_followers += 1;
+                acc.organic_followers += 1;
+            }
+            Meaning::Scan(_) => {
+                let acc = self.account_hours.entry((p.account_id, hour)).or_default();
+                acc.scans += 1;
+                match &campaign {
+                    Some(c) => {
+                        self.campaign_hours.entry((c.id, hour)).or_default().scans += 1;
+                        self.scanners.insert((c.id, hour, hash.clone()));
+                        self.tag_job(p, c, &hash);
+                    }
+                    None => acc.unknown_scene_events += 1,
+                }
+            }
+            Meaning::Unsubscribe => {
+                let closed = self.close_open(p.account_id, &hash, hour, at, Some(event_id));
+                if closed == 0 {
+                    // Followed before Sceneboard was listening: still one follower less.
+                    self.account_hours.entry((p.account_id, hour)).or_default().unsubscribes += 1;
+                }
+                self.erase(p.account_id, &hash, p.create_time);
+            }
+            Meaning::Other => {}
+        }
+        Stored { outcome: Outcome::Stored, event_id: Some(event_id), campaign_id, reply }
+    }
+
+    /// Closes the follower's open subscription(s), counting each as an unsubscribe on its
+    /// campaign and the account; `event_id` is the unsubscribe event (`None` when inferred
+    /// from a new subscribe). Returns how many were closed.
+    fn close_open(&mut self, account_id: i32, hash: &str, hour: i64, at: DateTime<Utc>, event_id: Option<i64>) -> usize {
+        let open = self.open.insert((account_id, hash.to_owned()), Vec::new()).unwrap_or_default();
+        for sub in &open {
+            let campaign = match *sub {
+                OpenSub::Stored { id, campaign } => {
+                    self.closes.insert(id, (at, event_id));
+                    campaign
+                }
+                OpenSub::New(i) => {
+                    self.new_subs[i].closed = Some((at, event_id));
+                    self.new_subs[i].campaign_id
+                }
+            };
+            if let Some(c) = campaign {
+                self.campaign_hours.entry((c, hour)).or_default().unsubscribes += 1;
+            }
+            self.account_hours.entry((account_id, hour)).or_default().unsubscribes += 1;
+        }
+        open.len()
+    }
+
+    fn subscribe(&mut self, p: &Push, hash: &str, campaign_id: Option<i32>, scene: Option<&str>, at: DateTime<Utc>, event_id: i64) {
+        self.new_subs.push(NewSub {
+            account_id: p.account_id,
+            hash: hash.to_owned(),
+            openid: Some(p.openid.clone()),
+            campaign_id,
+            scene: scene.map(str::to_owned),
+            at,
+            event_id,
+            closed: None,
+        });
+        let index = self.new_subs.len() - 1;
+        self.open.entry((p.account_id, hash.to_owned())).or_default().push(OpenSub::New(index));
+    }
+
+    /// Marks the follower for erasure up to `until` and drops what the batch itself was about
+    /// to store of them: the OpenID of subscriptions it opened so far, its queued tag jobs.
+    fn erase(&mut self, account_id: i32, hash: &str, until: i64) {
+        let latest = self.erased.entry((account_id, hash.to_owned())).or_insert(until);
+        *latest = (*latest).max(until);
+        for sub in self.new_subs.iter_mut().filter(|s| s.account_id == account_id && s.hash == hash) {
+            sub.openid = None;
+        }
+        self.jobs.retain(|_, (account, h, _)| !(*account == account_id && h == hash));
+    }
+
+    /// Queues the campaign's WeChat tag for this follower (once per follower and campaign
+    /// while they follow; the unsubscribe erasure frees the key for a later re-follow).
+    fn tag_job(&mut self, p: &Push, c: &CampaignHit, hash: &str) {
+        if c.tag_name.as_deref().is_none_or(|t| t.trim().is_empty()) {
+            return;
+        }
+        self.jobs.entry(format!("tag:{}:{hash}", c.id)).or_insert_with(|| {
+            let payload = serde_json::json!({ "account_id": p.account_id, "campaign_id": c.id, "openid": p.openid }).to_string();
+            (p.account_id, hash.to_owned(), payload)
+        });
     }
 }
 
