@@ -11,10 +11,11 @@
 # ingest as % of the parse+verify ceiling, and the server's peak RSS (VmHWM).
 #
 #   scripts/bench-ingest.sh [--debug] [--no-build] [--requests N] [--connections C]
-#                           [--backends "sqlite postgres"] [--safe]
+#                           [--backends "sqlite postgres"] [--safe] [--pg-socket DIR]
 #
 # --debug uses debug binaries (much slower server: the figures are not the ceiling);
-# --safe sends AES safe-mode pushes to a safe-mode account. Client and server share the
+# --safe sends AES safe-mode pushes to a safe-mode account; --pg-socket /var/run/postgresql
+# connects the server to PostgreSQL through its Unix socket instead of TCP. Client and server share the
 # machine's cores, so the figures are a floor of what the server alone could do.
 # Needs PostgreSQL at 127.0.0.1:5432 (trust auth); creates and drops loadgen_bench_* databases.
 set -euo pipefail
@@ -29,6 +30,7 @@ requests=20000
 connections=64
 backends="sqlite postgres"
 safe=0
+pg_query=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --debug) profile=debug ;;
@@ -37,6 +39,7 @@ while [ $# -gt 0 ]; do
     --connections) connections="$2"; shift ;;
     --backends) backends="$2"; shift ;;
     --safe) safe=1 ;;
+    --pg-socket) pg_query="?host=$2"; shift ;;
     *) echo "bench-ingest: unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -140,7 +143,7 @@ fresh() {
     export DATABASE_URL="sqlite://$SCENEBOARD_DATA_DIR/sceneboard.db?mode=rwc"
   else
     psql -q "$pg_admin" -c "DROP DATABASE IF EXISTS loadgen_bench_$mode WITH (FORCE)" -c "CREATE DATABASE loadgen_bench_$mode" >/dev/null
-    export DATABASE_URL="postgres://postgres@127.0.0.1:5432/loadgen_bench_$mode"
+    export DATABASE_URL="postgres://postgres@127.0.0.1:5432/loadgen_bench_$mode${pg_query}"
   fi
   echo "$secret" | "$bin" account add --name Bench --app-id "$app_id" --token "$token" \
     --api-base "http://127.0.0.1:$sim_port" "${mode_flags[@]}" >/dev/null

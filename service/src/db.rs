@@ -36,8 +36,49 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
         });
     } else {
         opts.max_connections(16).min_connections(1);
+        #[cfg(target_os = "linux")]
+        if let Ok(pg) = url.parse::<sea_orm::sqlx::postgres::PgConnectOptions>() {
+            let port = pg.get_port();
+            opts.map_sqlx_postgres_pool_opts(move |pool| {
+                pool.after_connect(move |_conn, _meta| {
+                    Box::pin(async move {
+                        nodelay_to_port(port);
+                        Ok(())
+                    })
+                })
+            });
+        }
     }
     Database::connect(opts).await
+}
+
+/// sqlx 0.9.0 no longer sets TCP_NODELAY on its sockets (sqlx issue #4335, fixed upstream but
+/// not released). Without it, a statement big enough to need a second TCP segment waits for
+/// PostgreSQL's delayed ACK, about 40 ms: the ingest writer's multi-row statements made each
+/// group commit take 100–400 ms over TCP against 10–30 ms over the Unix socket (BENCHMARKS.md,
+/// "Ingest ceiling"). sqlx does not expose its socket, so after each new pool connection this
+/// sets TCP_NODELAY on every TCP socket of the process whose peer is PostgreSQL's port. It is
+/// idempotent, and harmless on any other socket it may touch. Linux only (reads /proc).
+#[cfg(target_os = "linux")]
+pub fn nodelay_to_port(port: u16) {
+    use std::os::fd::{BorrowedFd, RawFd};
+    let Ok(dir) = std::fs::read_dir("/proc/self/fd") else { return };
+    for entry in dir.flatten() {
+        let is_socket = std::fs::read_link(entry.path()).is_ok_and(|t| t.to_string_lossy().starts_with("socket:"));
+        let Some(fd) = entry.file_name().to_str().and_then(|n| n.parse::<RawFd>().ok()) else { continue };
+        if !is_socket {
+            continue;
+        }
+        // SAFETY: the descriptor was open when listed and is only borrowed for a few
+        // getsockopt/setsockopt calls. Were it closed and reused in between, the calls fail, or
+        // set TCP_NODELAY on some other TCP socket, which only lowers that socket's latency.
+        let fd = unsafe { BorrowedFd::borrow_raw(fd) };
+        let sock = socket2::SockRef::from(&fd);
+        let to_pg = sock.peer_addr().ok().and_then(|a| a.as_socket()).is_some_and(|a| a.port() == port);
+        if to_pg && sock.r#type().is_ok_and(|t| t == socket2::Type::STREAM) {
+            let _ = sock.set_tcp_nodelay(true);
+        }
+    }
 }
 
 /// Apply every pending migration.

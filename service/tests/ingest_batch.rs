@@ -20,7 +20,7 @@ use service::entity::{
 };
 use service::ingest::{Outcome, Push, store_batch};
 use service::testing::TestDb;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 
 const T0: i64 = 1_714_035_600;
 const FOLLOWERS: usize = 7;
