@@ -135,3 +135,50 @@ macro_rules! dual_test {
         }
     };
 }
+
+/// A plaintext-mode account row for tests, ready to insert; override fields with struct
+/// update syntax (`wechat_account::ActiveModel { timezone: Set(..), ..account_row(id) }`).
+/// The AppSecret is a placeholder: tests that call WeChat seal a real one.
+pub fn account_row(app_id: &str) -> crate::entity::wechat_account::ActiveModel {
+    use sea_orm::Set;
+    let now = chrono::Utc::now();
+    crate::entity::wechat_account::ActiveModel {
+        name: Set(format!("Account {app_id}")),
+        app_id: Set(app_id.into()),
+        app_secret_enc: Set("sealed-elsewhere".into()),
+        token: Set("callback-token".into()),
+        aes_key_enc: Set(None),
+        message_mode: Set("plain".into()),
+        api_base_url: Set("http://127.0.0.1:9".into()),
+        token_endpoint: Set("stable".into()),
+        timezone: Set("Asia/Shanghai".into()),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    }
+}
+
+/// A permanent campaign row of `account_id` for `scene`, ready to insert; override fields
+/// with struct update syntax.
+pub fn campaign_row(account_id: i32, name: &str, scene: &str) -> crate::entity::campaign::ActiveModel {
+    use sea_orm::Set;
+    let now = chrono::Utc::now();
+    crate::entity::campaign::ActiveModel {
+        account_id: Set(account_id),
+        name: Set(name.into()),
+        group_name: Set(None),
+        kind: Set("permanent".into()),
+        scene: Set(scene.into()),
+        expire_days: Set(None),
+        auto_renew: Set(false),
+        welcome_message: Set(None),
+        tag_name: Set(None),
+        tag_id: Set(None),
+        archived_at: Set(None),
+        created_by: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+        logo: Set(None),
+        ..Default::default()
+    }
+}

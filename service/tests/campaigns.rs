@@ -27,25 +27,11 @@ fn client(app_id: &str, secret: &str, base: &str) -> WechatClient {
 }
 
 async fn insert_account(db: &sea_orm::DatabaseConnection, name: &str, app_id: &str, base: &str) -> i32 {
-    let now = Utc::now();
-    wechat_account::ActiveModel {
-        name: Set(name.into()),
-        app_id: Set(app_id.into()),
-        app_secret_enc: Set("sealed-elsewhere".into()),
-        token: Set("callback-token".into()),
-        aes_key_enc: Set(None),
-        message_mode: Set("plain".into()),
-        api_base_url: Set(base.into()),
-        token_endpoint: Set("stable".into()),
-        timezone: Set("Asia/Shanghai".into()),
-        created_at: Set(now),
-        updated_at: Set(now),
-        ..Default::default()
-    }
-    .insert(db)
-    .await
-    .unwrap()
-    .id
+    wechat_account::ActiveModel { name: Set(name.into()), api_base_url: Set(base.into()), ..service::testing::account_row(app_id) }
+        .insert(db)
+        .await
+        .unwrap()
+        .id
 }
 
 /// The sandbox account in a fresh simulator; `secret` is what our client sends.

@@ -16,10 +16,10 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, Qu
 use service::AppState;
 use service::dual_test;
 use service::entity::{
-    account_hourly, campaign, campaign_hourly, event, follower_profile, job, qr_code, scanner_hour, subscription, wechat_account,
+    account_hourly, campaign, campaign_hourly, event, follower_profile, job, qr_code, scanner_hour, subscription,
 };
 use service::ingest::{Outcome, Push, store_batch};
-use service::testing::TestDb;
+use service::testing::{TestDb, account_row, campaign_row};
 use std::collections::{BTreeSet, HashMap};
 
 const T0: i64 = 1_714_035_600;
@@ -108,48 +108,13 @@ fn sequence(rng: &mut Rng, clock: &mut i64, n: usize, earlier: &[Spec]) -> Vec<S
 }
 
 async fn account(db: &DatabaseConnection, app_id: &str) -> (i32, HashMap<i32, String>) {
-    let now = Utc::now();
-    let id = wechat_account::ActiveModel {
-        name: Set(format!("Account {app_id}")),
-        app_id: Set(app_id.into()),
-        app_secret_enc: Set("sealed-elsewhere".into()),
-        token: Set("callback-token".into()),
-        aes_key_enc: Set(None),
-        message_mode: Set("plain".into()),
-        api_base_url: Set("http://127.0.0.1:9".into()),
-        token_endpoint: Set("stable".into()),
-        timezone: Set("Asia/Shanghai".into()),
-        created_at: Set(now),
-        updated_at: Set(now),
-        ..Default::default()
-    }
-    .insert(db)
-    .await
-    .unwrap()
-    .id;
+    let id = account_row(app_id).insert(db).await.unwrap().id;
     let mut scenes = HashMap::new();
     for (scene, tag) in CAMPAIGNS {
-        let c = campaign::ActiveModel {
-            account_id: Set(id),
-            name: Set(format!("Campaign {scene}")),
-            group_name: Set(None),
-            kind: Set("permanent".into()),
-            scene: Set(scene.into()),
-            expire_days: Set(None),
-            auto_renew: Set(false),
-            welcome_message: Set(None),
-            tag_name: Set(tag.map(str::to_owned)),
-            tag_id: Set(None),
-            archived_at: Set(None),
-            created_by: Set(None),
-            created_at: Set(now),
-            updated_at: Set(now),
-            logo: Set(None),
-            ..Default::default()
-        }
-        .insert(db)
-        .await
-        .unwrap();
+        let c = campaign::ActiveModel { tag_name: Set(tag.map(str::to_owned)), ..campaign_row(id, &format!("Campaign {scene}"), scene) }
+            .insert(db)
+            .await
+            .unwrap();
         scenes.insert(c.id, scene.to_owned());
         if scene == "2" {
             qr_code::ActiveModel {
@@ -157,7 +122,7 @@ async fn account(db: &DatabaseConnection, app_id: &str) -> (i32, HashMap<i32, St
                 ticket: Set(format!("T-campaign-2-{app_id}")),
                 url: Set("http://weixin.qq.com/q/x".into()),
                 expires_at: Set(None),
-                created_at: Set(now),
+                created_at: Set(Utc::now()),
                 ..Default::default()
             }
             .insert(db)

@@ -5,60 +5,20 @@
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use chrono_tz::Tz;
 use sea_orm::{ActiveModelTrait, DatabaseConnection, EntityTrait, Set};
-use service::entity::{campaign, campaign_hourly, scanner_hour, wechat_account};
+use service::entity::{campaign_hourly, scanner_hour, wechat_account};
 use service::series::{self, Granularity, Point, Totals};
-use service::testing::TestDb;
+use service::testing::{TestDb, account_row, campaign_row};
 use service::{ServiceError, dual_test};
 
 const SHANGHAI: Tz = chrono_tz::Asia::Shanghai;
 const NEW_YORK: Tz = chrono_tz::America::New_York;
 
 async fn account(db: &DatabaseConnection, app_id: &str, tz: &str) -> i32 {
-    let now = Utc::now();
-    wechat_account::ActiveModel {
-        name: Set(format!("Account {app_id}")),
-        app_id: Set(app_id.into()),
-        app_secret_enc: Set("sealed-elsewhere".into()),
-        token: Set("callback-token".into()),
-        aes_key_enc: Set(None),
-        message_mode: Set("plain".into()),
-        api_base_url: Set("http://127.0.0.1:9".into()),
-        token_endpoint: Set("stable".into()),
-        timezone: Set(tz.into()),
-        created_at: Set(now),
-        updated_at: Set(now),
-        ..Default::default()
-    }
-    .insert(db)
-    .await
-    .unwrap()
-    .id
+    wechat_account::ActiveModel { timezone: Set(tz.into()), ..account_row(app_id) }.insert(db).await.unwrap().id
 }
 
 async fn campaign(db: &DatabaseConnection, account_id: i32, name: &str, scene: &str) -> i32 {
-    let now = Utc::now();
-    campaign::ActiveModel {
-        account_id: Set(account_id),
-        name: Set(name.into()),
-        group_name: Set(None),
-        kind: Set("permanent".into()),
-        scene: Set(scene.into()),
-        expire_days: Set(None),
-        auto_renew: Set(false),
-        welcome_message: Set(None),
-        tag_name: Set(None),
-        tag_id: Set(None),
-        archived_at: Set(None),
-        created_by: Set(None),
-        created_at: Set(now),
-        updated_at: Set(now),
-        logo: Set(None),
-        ..Default::default()
-    }
-    .insert(db)
-    .await
-    .unwrap()
-    .id
+    campaign_row(account_id, name, scene).insert(db).await.unwrap().id
 }
 
 /// Unix seconds of an RFC 3339 instant (an hour start).
