@@ -10,6 +10,7 @@ mod m20261126_000002_logos;
 mod m20261127_000003_api_health;
 mod m20261127_000004_clustered_counters;
 mod m20261127_000005_counter_hour_index;
+mod m20261127_000006_job_subject;
 
 /// The ordered list of schema changes.
 pub struct Migrator;
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000003_api_health::Migration),
             Box::new(m20261127_000004_clustered_counters::Migration),
             Box::new(m20261127_000005_counter_hour_index::Migration),
+            Box::new(m20261127_000006_job_subject::Migration),
         ]
     }
 }

@@ -345,6 +345,7 @@ dual_test!(follower_lifecycle_counters_and_erasure, |t: TestDb| async move {
     let payload: serde_json::Value = serde_json::from_str(&jobs[0].payload).unwrap();
     assert_eq!(payload, serde_json::json!({ "account_id": account, "campaign_id": a, "openid": who }));
     assert_eq!(jobs[0].status, "queued");
+    assert_eq!(jobs[0].subject_hash.as_deref(), Some(hash.as_str()), "found by the follower's hash on unsubscribe");
     // Someone fetched their profile meanwhile.
     follower_profile::ActiveModel {
         account_id: Set(account),

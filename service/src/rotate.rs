@@ -329,7 +329,11 @@ async fn rehash_followers<C: ConnectionTrait>(txn: &C, backend: DbBackend, old: 
         if key == format!("tag:{campaign}:{}", old.openid_hash(openid)) {
             let new_key = format!("tag:{campaign}:{}", new.openid_hash(openid));
             rows += txn
-                .execute_raw(stmt(backend, "UPDATE jobs SET dedupe_key = ? WHERE id = ?", vec![new_key.into(), id.into()]))
+                .execute_raw(stmt(
+                    backend,
+                    "UPDATE jobs SET dedupe_key = ?, subject_hash = ? WHERE id = ?",
+                    vec![new_key.into(), new.openid_hash(openid).into(), id.into()],
+                ))
                 .await?
                 .rows_affected();
         }

@@ -109,3 +109,54 @@ async fn counters_survive_the_rebuild_sqlite() {
 async fn counters_survive_the_rebuild_postgres() {
     counters_survive_the_rebuild(Backend::Postgres).await;
 }
+
+/// The job-subject migration reads the follower's hash out of existing tag jobs' keys, leaves
+/// other jobs alone, and goes down and up again.
+async fn tag_jobs_get_their_subject(backend: Backend) {
+    let t = TestDb::new(backend, false).await;
+    Migrator::up(&t.db, Some(5)).await.unwrap();
+    let hash = "9f".repeat(32);
+    for (kind, key) in [
+        ("tag_follower", format!("tag:12:{hash}")),
+        ("tag_follower", "tag:7:abc".to_owned()),
+        ("renew_code", "renew:3:491000".to_owned()),
+    ] {
+        t.db.execute_unprepared(&format!(
+            "INSERT INTO jobs (kind, payload, dedupe_key, status, attempts, run_at, created_at, updated_at) \
+             VALUES ('{kind}', '{{}}', '{key}', 'queued', 0, '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z')"
+        ))
+        .await
+        .unwrap();
+    }
+    let subjects = |t: &TestDb| {
+        let db = t.db.clone();
+        async move {
+            let sql = "SELECT dedupe_key, subject_hash FROM jobs ORDER BY id";
+            let rows = db.query_all_raw(Statement::from_string(db.get_database_backend(), sql)).await.unwrap();
+            rows.iter().map(|r| (r.try_get_by_index::<String>(0).unwrap(), r.try_get_by_index::<Option<String>>(1).unwrap())).collect::<Vec<_>>()
+        }
+    };
+    Migrator::up(&t.db, None).await.unwrap();
+    let expected = vec![
+        (format!("tag:12:{hash}"), Some(hash.clone())),
+        ("tag:7:abc".to_owned(), Some("abc".to_owned())),
+        ("renew:3:491000".to_owned(), None),
+    ];
+    assert_eq!(subjects(&t).await, expected);
+    Migrator::down(&t.db, Some(Migrator::migrations().len() as u32 - 5)).await.unwrap();
+    let sql = Statement::from_string(t.db.get_database_backend(), "SELECT subject_hash FROM jobs");
+    assert!(t.db.query_all_raw(sql).await.is_err(), "down drops the column");
+    assert_eq!(one_i64(&t, "SELECT COUNT(*) FROM jobs").await, 3, "and keeps the jobs");
+    Migrator::up(&t.db, None).await.unwrap();
+    assert_eq!(subjects(&t).await, expected);
+}
+
+#[tokio::test]
+async fn tag_jobs_get_their_subject_sqlite() {
+    tag_jobs_get_their_subject(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn tag_jobs_get_their_subject_postgres() {
+    tag_jobs_get_their_subject(Backend::Postgres).await;
+}

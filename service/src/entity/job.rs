@@ -10,6 +10,9 @@ pub struct Model {
     pub payload: String,
     #[sea_orm(unique)]
     pub dedupe_key: Option<String>,
+    /// The keyed OpenID hash of the follower the job is about (tag jobs): an unsubscribe
+    /// deletes the follower's jobs by it.
+    pub subject_hash: Option<String>,
     /// `queued`, `running`, `done` or `failed`.
     pub status: String,
     pub attempts: i32,

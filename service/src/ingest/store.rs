@@ -416,15 +416,25 @@ impl Db<'_> {
         for chunk in jobs.chunks(ROWS_PER_STATEMENT) {
             let values = chunk
                 .iter()
-                .flat_map(|(key, (_, _, payload))| -> [Value; 8] {
-                    ["tag_follower".into(), payload.clone().into(), key.clone().into(), "queued".into(), 0i32.into(), now.into(), now.into(), now.into()]
+                .flat_map(|(key, (_, hash, payload))| -> [Value; 9] {
+                    [
+                        "tag_follower".into(),
+                        payload.clone().into(),
+                        key.clone().into(),
+                        hash.clone().into(),
+                        "queued".into(),
+                        0i32.into(),
+                        now.into(),
+                        now.into(),
+                        now.into(),
+                    ]
                 })
                 .collect();
             self.exec(
                 &format!(
-                    "INSERT INTO jobs (kind, payload, dedupe_key, status, attempts, run_at, created_at, updated_at) VALUES {} \
-                     ON CONFLICT (dedupe_key) DO NOTHING",
-                    rows(chunk.len(), 8)
+                    "INSERT INTO jobs (kind, payload, dedupe_key, subject_hash, status, attempts, run_at, created_at, updated_at) \
+                     VALUES {} ON CONFLICT (dedupe_key) DO NOTHING",
+                    rows(chunk.len(), 9)
                 ),
                 values,
             )
@@ -470,27 +480,13 @@ impl Db<'_> {
                 )
                 .await?;
                 self.exec(&format!("DELETE FROM follower_profiles WHERE account_id = ? AND openid_hash IN ({marks})"), values()).await?;
-            }
-            // Tag jobs carry the raw OpenID in their payload, and tagging a non-follower fails
-            // anyway. Their keys are `tag:<campaign>:<hash>`: spelling out every key (each of
-            // the account's campaigns for each follower) lets both databases probe the unique
-            // index on `dedupe_key`. (A `LIKE 'tag:%:<hash>'` read every job row; a join with
-            // `campaigns` in the statement made PostgreSQL hash-join a sequential scan of
-            // `jobs` once it held a few hundred thousand rows.)
-            let campaigns = self
-                .txn
-                .query_all_raw(stmt(self.backend, "SELECT id FROM campaigns WHERE account_id = ? ORDER BY id", vec![account.into()]))
-                .await?
-                .iter()
-                .map(|r| r.try_get_by_index::<i32>(0))
-                .collect::<Result<Vec<_>, _>>()?;
-            let keys: Vec<String> = hashes.iter().flat_map(|h| campaigns.iter().map(move |c| format!("tag:{c}:{h}"))).collect();
-            for chunk in keys.chunks(ROWS_PER_STATEMENT) {
-                self.exec(
-                    &format!("DELETE FROM jobs WHERE dedupe_key IN ({})", vec!["?"; chunk.len()].join(", ")),
-                    chunk.iter().map(|k| Value::from(k.clone())).collect(),
-                )
-                .await?;
+                // Tag jobs carry the raw OpenID in their payload, and tagging a non-follower
+                // fails anyway. They are found by the follower's hash in `subject_hash`
+                // (indexed): one probe per follower however many campaigns the account has.
+                // (Spelling out each `tag:<campaign>:<hash>` key cost a probe per campaign and
+                // follower; a `LIKE` on the key read every job row.)
+                self.exec(&format!("DELETE FROM jobs WHERE subject_hash IN ({marks}) AND kind = 'tag_follower'"), values()[1..].to_vec())
+                    .await?;
             }
         }
         Ok(())
