@@ -52,6 +52,47 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
     Database::connect(opts).await
 }
 
+/// A connection of its own for the ingest writer on SQLite (a one-connection pool with the
+/// same options as `db`'s); `None` for PostgreSQL, an in-memory database, or when it cannot be
+/// opened (the writer then uses the shared pool, as before).
+///
+/// Why: a SQLite connection discards its whole page cache whenever it starts a transaction
+/// after *another* connection has written. Taken from the shared pool, the writer's batches
+/// landed on whichever of its connections was free, so most group commits began with a cold
+/// cache: every index page they touched was read again from the WAL and the file (kernel
+/// copies), and the 16 MiB cache was freed and refilled (malloc) each time. The profile of the
+/// ingest benchmark showed those reads and frees as the biggest items after the WAL writes
+/// (BENCHMARKS.md, "Ingest ceiling"). The writer is the only writer, so its own connection's
+/// cache stays valid from one batch to the next; readers never invalidate it.
+///
+/// The connection checkpoints the WAL itself only past 16 384 pages (64 MiB): the ingest
+/// writer checkpoints it in the background instead (`ingest::writer`), and this is the
+/// fallback should that fall behind.
+pub async fn writer_connection(db: &DatabaseConnection) -> Option<DatabaseConnection> {
+    use sea_orm::sqlx::sqlite::SqlitePoolOptions;
+    if db.get_database_backend() != sea_orm::DbBackend::Sqlite {
+        return None;
+    }
+    let options = db.get_sqlite_connection_pool().connect_options();
+    let file = options.get_filename();
+    if file.as_os_str().is_empty() || file == std::path::Path::new(":memory:") {
+        return None;
+    }
+    let pool = SqlitePoolOptions::new()
+        .max_connections(1)
+        .min_connections(1)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect_with((*options).clone().pragma("wal_autocheckpoint", "16384"))
+        .await;
+    match pool {
+        Ok(pool) => Some(sea_orm::SqlxSqliteConnector::from_sqlx_sqlite_pool(pool)),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot open the ingest writer's own SQLite connection; it shares the pool");
+            None
+        }
+    }
+}
+
 /// sqlx 0.9.0 no longer sets TCP_NODELAY on its sockets (sqlx issue #4335, fixed upstream but
 /// not released). Without it, a statement big enough to need a second TCP segment waits for
 /// PostgreSQL's delayed ACK, about 40 ms: the ingest writer's multi-row statements made each

@@ -29,6 +29,16 @@ struct Writer {
 }
 
 pub(super) async fn run(st: AppState, mut rx: mpsc::Receiver<Job>, spool: Option<Spool>, opts: IngestOptions) {
+    // On SQLite the writer keeps a connection of its own, so its page cache stays warm, and
+    // another task checkpoints the WAL off the writer's path.
+    let (st, checkpointer) = match crate::db::writer_connection(&st.db).await {
+        Some(db) => {
+            let checkpointer = tokio::spawn(checkpoint_wal(st.db.clone()));
+            (AppState { db, ..st }, Some(checkpointer))
+        }
+        None => (st, None),
+    };
+    let _stop = checkpointer.map(AbortOnDrop);
     let mut w = Writer { st, spool, opts, retry_at: None };
     loop {
         let first = if w.spool_pending() {
@@ -62,6 +72,36 @@ pub(super) async fn run(st: AppState, mut rx: mpsc::Receiver<Job>, spool: Option
     if w.spool_pending() {
         w.retry_at = None;
         w.replay().await;
+    }
+}
+
+/// How often the WAL is checkpointed in the background on SQLite.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
+
+/// Copies committed WAL pages back into the SQLite file, every [`CHECKPOINT_EVERY`], on a
+/// connection of the shared pool. A PASSIVE checkpoint never waits for the writer and never
+/// blocks it. The writer's own connection checkpoints only when the WAL has grown far beyond
+/// what this task leaves (see [`crate::db::writer_connection`]); before, SQLite ran every
+/// checkpoint inside the commit of whichever batch crossed 1 000 WAL pages, so that batch's
+/// requests also waited for the checkpoint's writes and fsync.
+async fn checkpoint_wal(db: sea_orm::DatabaseConnection) {
+    use sea_orm::ConnectionTrait;
+    let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if let Err(e) = db.execute_unprepared("PRAGMA wal_checkpoint(PASSIVE)").await {
+            tracing::debug!(error = %e, "background WAL checkpoint failed; the next one retries");
+        }
+    }
+}
+
+/// Stops the background checkpoint task with the writer.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
