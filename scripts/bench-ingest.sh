@@ -12,10 +12,13 @@
 #
 #   scripts/bench-ingest.sh [--debug] [--no-build] [--requests N] [--connections C]
 #                           [--backends "sqlite postgres"] [--safe] [--pg-socket DIR]
+#                           [--perf DIR]
 #
 # --debug uses debug binaries (much slower server: the figures are not the ceiling);
 # --safe sends AES safe-mode pushes to a safe-mode account; --pg-socket /var/run/postgresql
-# connects the server to PostgreSQL through its Unix socket instead of TCP. Client and server share the
+# connects the server to PostgreSQL through its Unix socket instead of TCP; --perf DIR records
+# the server (on PostgreSQL: the whole machine) with `perf record -g` during each durable run
+# (DIR/perf-BACKEND.data; read it with `perf report -i …`). Client and server share the
 # machine's cores, so the figures are a floor of what the server alone could do.
 # Needs PostgreSQL at 127.0.0.1:5432 (trust auth); creates and drops loadgen_bench_* databases.
 set -euo pipefail
@@ -31,6 +34,7 @@ connections=64
 backends="sqlite postgres"
 safe=0
 pg_query=""
+perf_dir=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --debug) profile=debug ;;
@@ -40,6 +44,7 @@ while [ $# -gt 0 ]; do
     --backends) backends="$2"; shift ;;
     --safe) safe=1 ;;
     --pg-socket) pg_query="?host=$2"; shift ;;
+    --perf) perf_dir="$(mkdir -p "$2" && cd "$2" && pwd)"; shift ;;
     *) echo "bench-ingest: unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -166,10 +171,18 @@ for backend in $backends; do
     db_flags=(); [ "$mode" = normal ] && db_flags=(--database-url "$DATABASE_URL" --settle 10)
     log "$backend / $mode: $requests requests over $connections connections"
     srv0=$(ticks "$server_pid"); pg0=$(pg_ticks)
+    perf_pid=""
+    if [ -n "$perf_dir" ] && [ "$mode" = normal ]; then
+      # The server alone on SQLite; the whole machine on PostgreSQL (its backends too).
+      target=(-p "$server_pid"); [ "$backend" = postgres ] && target=(-a)
+      perf record -q -F 499 -g "${target[@]}" -o "$perf_dir/perf-$backend.data" 2>"$perf_dir/perf-$backend.log" &
+      perf_pid=$!
+    fi
     set +e
     "$lg" --url "$url" --app-id "$app_id" --token "$token" "${lg_flags[@]}" --connections "$connections" \
       --requests "$requests" --seed 1 "${db_flags[@]}" --json "$work/$backend-$mode.json" >"$work/loadgen-$backend-$mode.txt" 2>&1
     lg_status=$?
+    [ -n "$perf_pid" ] && { kill -INT "$perf_pid"; wait "$perf_pid"; }
     set -e
     sed 's/^/    /' "$work/loadgen-$backend-$mode.txt" >&2
     [ -f "$work/$backend-$mode.json" ] || { echo "bench-ingest: the load generator failed ($lg_status)" >&2; exit 1; }
