@@ -22,6 +22,10 @@ const IDLE_TICK: Duration = Duration::from_millis(250);
 
 struct Writer {
     st: AppState,
+    /// The application's pool when the writer has a SQLite connection of its own: once the
+    /// application has closed it (shutting down, or a test taking the database away), the
+    /// writer no longer writes either and spools.
+    shared: Option<sea_orm::DatabaseConnection>,
     spool: Option<Spool>,
     opts: IngestOptions,
     /// After a failure: don't try the database before this instant (spool straight away).
@@ -31,15 +35,16 @@ struct Writer {
 pub(super) async fn run(st: AppState, mut rx: mpsc::Receiver<Job>, spool: Option<Spool>, opts: IngestOptions) {
     // On SQLite the writer keeps a connection of its own, so its page cache stays warm, and
     // another task checkpoints the WAL off the writer's path.
-    let (st, checkpointer) = match crate::db::writer_connection(&st.db).await {
+    let (st, shared, checkpointer) = match crate::db::writer_connection(&st.db).await {
         Some(db) => {
             let checkpointer = tokio::spawn(checkpoint_wal(st.db.clone()));
-            (AppState { db, ..st }, Some(checkpointer))
+            let shared = st.db.clone();
+            (AppState { db, ..st }, Some(shared), Some(checkpointer))
         }
-        None => (st, None),
+        None => (st, None, None),
     };
     let _stop = checkpointer.map(AbortOnDrop);
-    let mut w = Writer { st, spool, opts, retry_at: None };
+    let mut w = Writer { st, shared, spool, opts, retry_at: None };
     loop {
         let first = if w.spool_pending() {
             match tokio::time::timeout(IDLE_TICK, rx.recv()).await {
@@ -148,6 +153,9 @@ impl Writer {
     }
 
     async fn store_once(&self, pushes: Arc<[Push]>) -> Result<Vec<Stored>, StoreError> {
+        if self.shared.as_ref().is_some_and(|db| db.get_sqlite_connection_pool().is_closed()) {
+            return Err(StoreError::Unavailable("the database was closed".into()));
+        }
         let st = self.st.clone();
         let mut task = tokio::spawn(async move { store::apply(&st, &pushes).await });
         match tokio::time::timeout(self.opts.store_timeout, &mut task).await {
