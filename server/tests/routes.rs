@@ -15,9 +15,14 @@ struct Running {
 }
 
 async fn start(t: TestDb) -> Running {
+    start_in(t, "target/site").await
+}
+
+/// The server with its site files in `site_root`.
+async fn start_in(t: TestDb, site_root: &str) -> Running {
     let app = t.state();
     let state = ServerState {
-        leptos: leptos::prelude::LeptosOptions::builder().output_name("sceneboard").site_root("target/site").build(),
+        leptos: leptos::prelude::LeptosOptions::builder().output_name("sceneboard").site_root(site_root).build(),
         ingest: service::ingest::Ingestor::without_spool(app.clone()),
         app,
     };
@@ -212,4 +217,60 @@ dual_test!(healthz_and_metrics, |t: TestDb| async move {
     let res = r.get("/", &format!("{admin}; i18n_pref_locale=en")).await;
     assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert!(res.text().await.unwrap().contains("cannot reach its database right now"));
+});
+
+/// A browser loading a page fetches the wasm and other files while other pages render. Each
+/// response must keep its own security policy: a page the policy with its own render's nonce
+/// (the one on its inline scripts: otherwise the browser refuses them and the page never
+/// hydrates), a file the plain one. Files used to be answered inside a reactive owner that
+/// could attach to a page render in progress on the same thread and take its headers.
+dual_test!(files_and_pages_rendered_together_keep_their_own_policy, |t: TestDb| async move {
+    let site = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(site.path().join("pkg")).unwrap();
+    for i in 0..8 {
+        std::fs::write(site.path().join(format!("pkg/chunk{i}.wasm")), vec![i as u8; 32 * 1024]).unwrap();
+    }
+    let r = start_in(t, site.path().to_str().unwrap()).await;
+    let admin = r.login("admin", "admin-password").await;
+    fn csp(res: &reqwest::Response) -> String {
+        res.headers().get("content-security-policy").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default()
+    }
+    for _ in 0..12 {
+        let pages: Vec<_> = ["/", "/campaigns", "/campaigns/new", "/settings"]
+            .into_iter()
+            .map(|p| {
+                let req = r.http.get(format!("{}{p}", r.base)).header(COOKIE, admin.clone()).header(ACCEPT, "text/html");
+                tokio::spawn(async move {
+                    let res = req.send().await.unwrap();
+                    (res.status(), csp(&res), res.text().await.unwrap())
+                })
+            })
+            .collect();
+        let files: Vec<_> = (0..8)
+            .map(|i| {
+                let req = r.http.get(format!("{}/pkg/chunk{i}.wasm", r.base));
+                tokio::spawn(async move {
+                    let res = req.send().await.unwrap();
+                    (res.status(), csp(&res), res.bytes().await.unwrap())
+                })
+            })
+            .collect();
+        for page in pages {
+            let (status, policy, body) = page.await.unwrap();
+            assert_eq!(status, StatusCode::OK);
+            let nonce = policy.split("'nonce-").nth(1).and_then(|n| n.split('\'').next()).unwrap_or_else(|| panic!("a page without its nonce: {policy}"));
+            for stamped in body.split("nonce=\"").skip(1) {
+                assert!(stamped.starts_with(&format!("{nonce}\"")), "the policy names this page's own nonce");
+            }
+        }
+        for (i, file) in files.into_iter().enumerate() {
+            let (status, policy, bytes) = file.await.unwrap();
+            assert_eq!(status, StatusCode::OK);
+            assert!(policy.contains("default-src") && !policy.contains("nonce-"), "a file with a page's policy: {policy}");
+            assert_eq!(bytes, vec![i as u8; 32 * 1024]);
+        }
+    }
+    // Anything else is still the app's 404 page.
+    assert_eq!(r.get("/no/such/page", &admin).await.status(), StatusCode::NOT_FOUND);
+    assert_eq!(r.get("/pkg/missing.wasm", &admin).await.status(), StatusCode::NOT_FOUND);
 });

@@ -11,12 +11,14 @@ pub mod lang;
 use crate::metrics::track_requests;
 use app::{App, shell};
 use axum::extract::FromRef;
+use axum::handler::Handler;
 use axum::routing::{get, post};
 use axum::{Router, middleware};
 use leptos::prelude::*;
 use leptos_axum::{LeptosRoutes, file_and_error_handler_with_context, generate_route_list};
 use service::AppState;
 use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::services::ServeDir;
 use tower_http::trace::TraceLayer;
 
 /// Router state: the Leptos options (for rendering and static files) and the app state.
@@ -43,6 +45,20 @@ pub fn router(state: ServerState) -> Router {
         provide_context(ingest.clone());
     };
     let leptos = state.leptos.clone();
+    // The site's files (`/pkg/…`, the favicon) straight from the site root, and the 404 page for
+    // anything else.
+    //
+    // Why not leptos_axum's `file_and_error_handler` for the files too: it answers each file
+    // inside a new reactive owner, and `Owner::new()` attaches to whatever owner is current on
+    // that worker thread, so a file requested while a page was rendering could read that page's
+    // context: under concurrent load (a browser fetching the wasm and its chunks while other
+    // pages render) file responses went out with a page's nonce policy and pages with the plain
+    // one, whose inline scripts the browser then refused (the page never hydrated). A plain
+    // `ServeDir` never touches the reactive runtime.
+    let not_found = file_and_error_handler_with_context::<ServerState, _>(crate::security::with_page_csp(&state.leptos, context.clone()), shell);
+    let files = ServeDir::new(&*state.leptos.site_root)
+        .call_fallback_on_method_not_allowed(true)
+        .fallback(not_found.with_state(state.clone()));
     Router::new()
         .route("/api/login", post(auth::login))
         .route("/api/logout", post(auth::logout))
@@ -54,8 +70,8 @@ pub fn router(state: ServerState) -> Router {
         .merge(codes::routes())
         .merge(charts::routes())
         .merge(export::routes())
-        .leptos_routes_with_context(&state, routes, crate::security::with_page_csp(&state.leptos, context.clone()), move || shell(leptos.clone()))
-        .fallback(file_and_error_handler_with_context::<ServerState, _>(crate::security::with_page_csp(&state.leptos, context), shell))
+        .leptos_routes_with_context(&state, routes, crate::security::with_page_csp(&state.leptos, context), move || shell(leptos.clone()))
+        .fallback_service(files)
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
         // One sign-in limiter per router (so per instance, and per test server).
         .layer(axum::Extension(crate::security::LoginLimiter::default()))
