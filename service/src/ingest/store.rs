@@ -482,11 +482,20 @@ impl Db<'_> {
                 self.exec(&format!("DELETE FROM follower_profiles WHERE account_id = ? AND openid_hash IN ({marks})"), values()).await?;
                 // Tag jobs carry the raw OpenID in their payload, and tagging a non-follower
                 // fails anyway. They are found by the follower's hash in `subject_hash`
-                // (indexed): one probe per follower however many campaigns the account has.
-                // (Spelling out each `tag:<campaign>:<hash>` key cost a probe per campaign and
-                // follower; a `LIKE` on the key read every job row.)
-                self.exec(&format!("DELETE FROM jobs WHERE subject_hash IN ({marks}) AND kind = 'tag_follower'"), values()[1..].to_vec())
-                    .await?;
+                // (indexed): one probe per follower however many campaigns the account has,
+                // and only those keyed to one of this account's campaigns go. (Spelling out
+                // each `tag:<campaign>:<hash>` key cost a probe per campaign and follower; a
+                // `LIKE` on the key read every job row.)
+                let mut keyed = values()[1..].to_vec();
+                keyed.push(account.into());
+                self.exec(
+                    &format!(
+                        "DELETE FROM jobs WHERE subject_hash IN ({marks}) AND kind = 'tag_follower' AND EXISTS (SELECT 1 FROM campaigns c \
+                         WHERE c.account_id = ? AND jobs.dedupe_key = 'tag:' || CAST(c.id AS TEXT) || ':' || jobs.subject_hash)"
+                    ),
+                    keyed,
+                )
+                .await?;
             }
         }
         Ok(())
