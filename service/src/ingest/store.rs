@@ -486,8 +486,7 @@ impl Db<'_> {
                 // and only those keyed to one of this account's campaigns go. (Spelling out
                 // each `tag:<campaign>:<hash>` key cost a probe per campaign and follower; a
                 // `LIKE` on the key read every job row.)
-                let mut keyed = values()[1..].to_vec();
-                keyed.push(account.into());
+                let keyed = chunk.iter().map(|h| Value::from(*h)).chain(std::iter::once(account.into())).collect();
                 self.exec(
                     &format!(
                         "DELETE FROM jobs WHERE subject_hash IN ({marks}) AND kind = 'tag_follower' AND EXISTS (SELECT 1 FROM campaigns c \

@@ -35,15 +35,13 @@ struct Writer {
 pub(super) async fn run(st: AppState, mut rx: mpsc::Receiver<Job>, spool: Option<Spool>, opts: IngestOptions) {
     // On SQLite the writer keeps a connection of its own, so its page cache stays warm, and
     // another task checkpoints the WAL off the writer's path.
-    let (st, shared, checkpointer) = match crate::db::writer_connection(&st.db).await {
+    let (st, shared, _checkpointer) = match crate::db::writer_connection(&st.db).await {
         Some(db) => {
-            let checkpointer = tokio::spawn(checkpoint_wal(st.db.clone()));
-            let shared = st.db.clone();
-            (AppState { db, ..st }, Some(shared), Some(checkpointer))
+            let checkpointer = AbortOnDrop(tokio::spawn(checkpoint_wal(st.db.clone())));
+            (AppState { db, ..st.clone() }, Some(st.db), Some(checkpointer))
         }
         None => (st, None, None),
     };
-    let _stop = checkpointer.map(AbortOnDrop);
     let mut w = Writer { st, shared, spool, opts, retry_at: None };
     loop {
         let first = if w.spool_pending() {
