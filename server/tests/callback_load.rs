@@ -10,9 +10,9 @@ use chrono::Utc;
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, Set};
 use server::routes::{ServerState, router};
 use service::dual_test;
-use service::entity::{account_hourly, campaign, campaign_hourly, event, scanner_hour, subscription, wechat_account};
+use service::entity::{account_hourly, campaign_hourly, event, scanner_hour, subscription, wechat_account};
 use service::ingest::{IngestOptions, Ingestor, hour_bucket};
-use service::testing::TestDb;
+use service::testing::{TestDb, account_row, campaign_row};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -62,20 +62,11 @@ dual_test!(thousands_of_concurrent_retried_pushes_are_counted_exactly, |t: TestD
     let app = t.state();
     let spool = tempfile::tempdir().unwrap();
     let ingest = Ingestor::spawn(app.clone(), IngestOptions::with_spool_dir(spool.path())).unwrap();
-    let now = Utc::now();
     let account = wechat_account::ActiveModel {
         name: Set("Load".into()),
-        app_id: Set(APP_ID.into()),
         app_secret_enc: Set(app.keys.seal(&format!("wechat_accounts.app_secret:{APP_ID}"), "secret")),
         token: Set(TOKEN.into()),
-        aes_key_enc: Set(None),
-        message_mode: Set("plain".into()),
-        api_base_url: Set("http://127.0.0.1:9".into()),
-        token_endpoint: Set("stable".into()),
-        timezone: Set("Asia/Shanghai".into()),
-        created_at: Set(now),
-        updated_at: Set(now),
-        ..Default::default()
+        ..account_row(APP_ID)
     }
     .insert(&app.db)
     .await
@@ -83,16 +74,7 @@ dual_test!(thousands_of_concurrent_retried_pushes_are_counted_exactly, |t: TestD
     .id;
     let mut campaign_ids = Vec::new();
     for k in 1..=CAMPAIGNS {
-        let c = campaign::ActiveModel {
-            account_id: Set(account),
-            name: Set(format!("Poster {k}")),
-            kind: Set("permanent".into()),
-            scene: Set(k.to_string()),
-            auto_renew: Set(false),
-            created_at: Set(now),
-            updated_at: Set(now),
-            ..Default::default()
-        }
+        let c = campaign_row(account, &format!("Poster {k}"), &k.to_string())
         .insert(&app.db)
         .await
         .unwrap();
