@@ -9,6 +9,7 @@ use crate::series::{self, Granularity, Range, RangeRequest, Retention, Totals};
 use crate::{AppState, ServiceError};
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use chrono_tz::Tz;
+use futures::{StreamExt, TryStreamExt};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use std::collections::HashMap;
 use std::str::FromStr;
@@ -261,6 +262,8 @@ pub async fn campaign_trend(
 pub const MAX_COMPARED: usize = LOOKS.len();
 /// Most campaigns in a compare table (a group may be large).
 pub const MAX_COMPARE_ROWS: usize = 200;
+/// Campaigns of one comparison read at the same time (each on its own pooled connection).
+const COMPARE_READS_AT_ONCE: usize = 4;
 
 /// One campaign in a comparison.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -348,26 +351,63 @@ pub async fn compare(
     let tz = zone(st, zone_name.as_deref());
     let range = series::resolve_range(req, today(tz, now))?;
 
-    let mut rows = Vec::with_capacity(wanted.len());
-    for id in &wanted {
-        let (name, group, _) = by_id[id].clone();
-        let totals = series::campaign_totals(db, *id, range.from, range.to, tz).await?;
-        let retention = series::campaign_retention(db, *id, range.from, range.to, tz, now).await?;
-        let retention_7d = retention.iter().find(|r| r.days == 7).and_then(Retention::percent);
-        rows.push(CompareRow { id: *id, name, group, totals, retention_7d, charted: false });
+    // Each campaign's totals, retention and (when every campaign gets a line) series are read
+    // on their own pooled connection, COMPARE_READS_AT_ONCE campaigns at a time: on two cores
+    // the busy campaigns' reads overlap instead of queueing behind one another. The stream is
+    // built from owned values (ids, a clone of the pool handle) so the future stays `Send`
+    // for the server function and route that await it.
+    let chart_all = wanted.len() <= MAX_COMPARED;
+    let pool = db.clone();
+    let mut rows: Vec<(CompareRow, Option<Vec<series::Point>>)> = futures::stream::iter(wanted.clone())
+        .map(move |id| {
+            let db = pool.clone();
+            let (name, group, _) = by_id[&id].clone();
+            async move {
+                let totals = series::campaign_totals(&db, id, range.from, range.to, tz).await?;
+                let retention = series::campaign_retention(&db, id, range.from, range.to, tz, now).await?;
+                let retention_7d = retention.iter().find(|r| r.days == 7).and_then(Retention::percent);
+                let points = if chart_all {
+                    Some(series::campaign_series(&db, id, range.from, range.to, range.granularity, tz).await?)
+                } else {
+                    None
+                };
+                Ok::<_, ServiceError>((CompareRow { id, name, group, totals, retention_7d, charted: false }, points))
+            }
+        })
+        .buffered(COMPARE_READS_AT_ONCE)
+        .try_collect()
+        .await?;
+    rows.sort_by(|(a, _), (b, _)| metric.of_totals(&b.totals).cmp(&metric.of_totals(&a.totals)).then(a.id.cmp(&b.id)));
+
+    // A group larger than the chart: only the best MAX_COMPARED get a series, read once the
+    // totals have ranked them.
+    if !chart_all {
+        let charted: Vec<i32> = rows.iter().take(MAX_COMPARED).map(|(r, _)| r.id).collect();
+        let pool = db.clone();
+        let charted_points: Vec<Vec<series::Point>> = futures::stream::iter(charted)
+            .map(move |id| {
+                let db = pool.clone();
+                async move { series::campaign_series(&db, id, range.from, range.to, range.granularity, tz).await }
+            })
+            .buffered(COMPARE_READS_AT_ONCE)
+            .try_collect()
+            .await?;
+        for ((_, points), s) in rows.iter_mut().zip(charted_points) {
+            *points = Some(s);
+        }
     }
-    rows.sort_by(|a, b| metric.of_totals(&b.totals).cmp(&metric.of_totals(&a.totals)).then(a.id.cmp(&b.id)));
 
     let mut lines = Vec::new();
     let mut x = (Vec::new(), Vec::new());
-    for (k, row) in rows.iter_mut().take(MAX_COMPARED).enumerate() {
+    for (k, (row, points)) in rows.iter_mut().take(MAX_COMPARED).enumerate() {
         row.charted = true;
-        let points = series::campaign_series(db, row.id, range.from, range.to, range.granularity, tz).await?;
+        let points = points.take().unwrap_or_default();
         if k == 0 {
             x = points.iter().map(|p| bucket_labels(&p.bucket, range.granularity, lang)).unzip();
         }
         lines.push(Line { label: row.name.clone(), values: points.iter().map(|p| metric.of_point(p)).collect(), look: LOOKS[k], dashed: false });
     }
+    let rows: Vec<CompareRow> = rows.into_iter().map(|(r, _)| r).collect();
     let summary = format!(
         "{} – {} ({tz}), {}: {}",
         range.from,

@@ -354,9 +354,17 @@ pub async fn campaign_series<C: ConnectionTrait>(
             "SELECT CAST({key} AS BIGINT) AS b, COUNT(DISTINCT openid_hash) AS n \
              FROM scanner_hours WHERE campaign_id = ? AND hour >= ? AND hour < ? GROUP BY 1"
         );
-        let (counters, scanners) = futures::try_join!(
+        // The exact distinct count is the costly half (a year of a busy campaign is ~70 k
+        // scanner rows to sort and count). A long range counts its scanners in parts, each on
+        // its own pooled connection, side by side with the counters: the parts are cut at
+        // bucket starts, so all of a bucket's rows are in one part and each count stays exact.
+        let parts = scanner_parts(&b.secs, start, end);
+        let part_queries = parts.iter().map(|&(lo, hi)| {
+            db.query_all_raw(stmt(backend, &scanners, vec![Value::from(campaign_id), Value::from(lo), Value::from(hi)]))
+        });
+        let (counters, scanner_rows) = futures::try_join!(
             db.query_all_raw(stmt(backend, &counters, range())),
-            db.query_all_raw(stmt(backend, &scanners, range())),
+            futures::future::try_join_all(part_queries),
         )?;
         for r in counters {
             let p = &mut points[b.slot(r.try_get("", "b")?)?];
@@ -364,8 +372,13 @@ pub async fn campaign_series<C: ConnectionTrait>(
             p.new_followers = r.try_get("", "new_followers")?;
             p.unsubscribes = r.try_get("", "unsubscribes")?;
         }
-        for r in scanners {
-            points[b.slot(r.try_get("", "b")?)?].unique_scanners = r.try_get("", "n")?;
+        let mut counted = vec![false; points.len()];
+        for r in scanner_rows.into_iter().flatten() {
+            let i = b.slot(r.try_get("", "b")?)?;
+            if std::mem::replace(&mut counted[i], true) {
+                return Err(ServiceError::Internal(format!("bucket {i} was counted in two parts of the range")));
+            }
+            points[i].unique_scanners = r.try_get("", "n")?;
         }
     } else {
         hourly_points(db, campaign_id, &b, &mut points).await?;
@@ -374,6 +387,22 @@ pub async fn campaign_series<C: ConnectionTrait>(
         p.net_followers = p.new_followers - p.unsubscribes;
     }
     Ok(points)
+}
+
+/// Ranges at least this long count their unique scanners in [`SCANNER_PARTS`] parts.
+const SPLIT_SCANNERS_FROM: i64 = 62 * 86_400;
+/// Parts of a long range's scanner count, run at the same time (this machine class has two
+/// cores; more parts only queue for them and take more pooled connections).
+const SCANNER_PARTS: usize = 2;
+
+/// `[lo, hi)` hour bounds of the parts a series' scanner rows are counted in: the whole range
+/// when it is short, else [`SCANNER_PARTS`] runs of whole buckets (`secs` are the bucket starts).
+fn scanner_parts(secs: &[i64], start: i64, end: i64) -> Vec<(i64, i64)> {
+    let n = if end - start >= SPLIT_SCANNERS_FROM { SCANNER_PARTS.min(secs.len()).max(1) } else { 1 };
+    let cuts: Vec<i64> = (1..n).map(|k| secs[k * secs.len() / n]).collect();
+    let los = std::iter::once(start).chain(cuts.iter().copied());
+    let his = cuts.iter().copied().chain(std::iter::once(end));
+    los.zip(his).collect()
 }
 
 /// An hourly series' points, counted here: the counter rows of the range, then the scanner
@@ -862,4 +891,34 @@ pub fn resolve_range(req: &RangeRequest, today: NaiveDate) -> Result<Range, Serv
     let granularity = gran.unwrap_or_else(|| auto_granularity(from, to));
     check_range(from, to, Some(granularity))?;
     Ok(Range { from, to, granularity })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_ranges_count_scanners_in_parts_cut_at_bucket_starts() {
+        let day = 86_400;
+        // 30 daily buckets: one part, the whole range.
+        let month: Vec<i64> = (0..30).map(|i| 1_000 * day + i * day).collect();
+        assert_eq!(scanner_parts(&month, month[0], month[0] + 30 * day), vec![(month[0], month[0] + 30 * day)]);
+        // A year by day: two parts, meeting at a bucket start, covering the range.
+        let year: Vec<i64> = (0..365).map(|i| 1_000 * day + i * day).collect();
+        let (start, end) = (year[0], year[0] + 365 * day);
+        let parts = scanner_parts(&year, start, end);
+        assert_eq!(parts.len(), SCANNER_PARTS);
+        assert_eq!((parts[0].0, parts[parts.len() - 1].1), (start, end));
+        for w in parts.windows(2) {
+            assert_eq!(w[0].1, w[1].0);
+            assert!(year.contains(&w[0].1) && w[0].0 < w[0].1);
+        }
+        // A year by month (12 buckets of uneven length): still cut at a month's start.
+        let months: Vec<i64> = year.iter().copied().step_by(31).take(12).collect();
+        let parts = scanner_parts(&months, start, end);
+        assert_eq!(parts.len(), SCANNER_PARTS);
+        assert!(months.contains(&parts[0].1));
+        // One bucket over a long range: nothing to cut.
+        assert_eq!(scanner_parts(&[start], start, end), vec![(start, end)]);
+    }
 }

@@ -541,6 +541,70 @@ dual_test!(trend_and_comparison_views, |t: TestDb| async move {
     assert!(matches!(analytics::campaign_trend(&st, 9999, &week, &Metric::DEFAULT, true, Lang::Zh, now).await, Err(ServiceError::NotFound)));
 });
 
+// A comparison reads its campaigns several at a time; whatever order the reads finish in, each
+// row must carry its own campaign's totals and each line its own campaign's series. A group of
+// eleven: all eleven listed best first, only the best eight drawn, each line equal to that
+// campaign's series read on its own.
+dual_test!(comparison_rows_and_lines_belong_to_their_campaigns, |t: TestDb| async move {
+    use service::analytics::{self, Lang, MAX_COMPARED, Metric};
+    use service::series::RangeRequest;
+    let st = t.state();
+    let db = &t.db;
+    let acc = account(db, "wx00000000000000e4", "Asia/Shanghai").await;
+    let mut ids = Vec::new();
+    for i in 0..11i64 {
+        let mut row = campaign_row(acc, &format!("门店 {i}"), &(100 + i).to_string());
+        row.group_name = Set(Some("门店".into()));
+        let c = row.insert(db).await.unwrap().id;
+        // New followers: 1, 4, 7, … (campaign i has 3i+1), spread over two days with a shape of
+        // its own, so no two campaigns have the same series.
+        counts(db, c, "2026-03-13T04:00:00Z", (i + 1, i, 0)).await;
+        counts(db, c, "2026-03-16T04:00:00Z", (2 * i, 2 * i + 1, i % 3)).await;
+        for k in 0..=i {
+            scanned(db, c, "2026-03-16T04:00:00Z", &format!("{i}-{k}")).await;
+        }
+        ids.push(c);
+    }
+    // A campaign of the group that is archived is not compared.
+    let mut gone = campaign_row(acc, "已归档", "999");
+    gone.group_name = Set(Some("门店".into()));
+    gone.archived_at = Set(Some(Utc::now()));
+    gone.insert(db).await.unwrap();
+    let now = DateTime::parse_from_rfc3339("2026-03-18T12:00:00Z").unwrap().with_timezone(&Utc);
+    let week = RangeRequest { days: Some("7".into()), ..Default::default() };
+    let (from, to) = (day("2026-03-12"), day("2026-03-18"));
+
+    let cmp = analytics::compare(&st, &[], Some("门店"), Metric::NewFollowers, &week, Lang::En, now).await.unwrap();
+    let order: Vec<i32> = cmp.rows.iter().map(|r| r.id).collect();
+    let best_first: Vec<i32> = ids.iter().rev().copied().collect();
+    assert_eq!(order, best_first, "eleven rows, most new followers first");
+    for r in &cmp.rows {
+        let own = series::campaign_totals(db, r.id, from, to, SHANGHAI).await.unwrap();
+        assert_eq!(r.totals, own, "row of campaign {}", r.id);
+    }
+    assert_eq!(cmp.rows.iter().filter(|r| r.charted).count(), MAX_COMPARED);
+    assert!(cmp.rows[..MAX_COMPARED].iter().all(|r| r.charted));
+    assert_eq!(cmp.spec.lines.len(), MAX_COMPARED);
+    for (row, line) in cmp.rows.iter().zip(&cmp.spec.lines) {
+        assert_eq!(line.label, row.name);
+        let own = series::campaign_series(db, row.id, from, to, Granularity::Day, SHANGHAI).await.unwrap();
+        assert_eq!(line.values, own.iter().map(|p| p.new_followers).collect::<Vec<_>>(), "line of {}", row.name);
+    }
+
+    // Eight chosen campaigns, in the order given: every one drawn, each with its own series and
+    // unique scanners (campaign i had i + 1 distinct scanners).
+    let chosen: Vec<i32> = ids[..8].to_vec();
+    let cmp = analytics::compare(&st, &chosen, None, Metric::UniqueScanners, &week, Lang::En, now).await.unwrap();
+    assert!(cmp.rows.iter().all(|r| r.charted));
+    for (row, line) in cmp.rows.iter().zip(&cmp.spec.lines) {
+        let i = ids.iter().position(|c| *c == row.id).unwrap() as i64;
+        assert_eq!(row.totals.unique_scanners, i + 1);
+        let own = series::campaign_series(db, row.id, from, to, Granularity::Day, SHANGHAI).await.unwrap();
+        assert_eq!(line.values, own.iter().map(|p| p.unique_scanners).collect::<Vec<_>>(), "line of {}", row.name);
+    }
+    assert_eq!(cmp.rows.iter().map(|r| r.id).collect::<Vec<_>>(), chosen.iter().rev().copied().collect::<Vec<_>>());
+});
+
 // Day, week and month buckets are grouped by the database; hours are bucketed in Rust. This
 // checks the database's grouping against the plainest possible rule — a counter hour belongs
 // to the last bucket starting at or before it — over a year of scattered hours in zones with
