@@ -353,30 +353,27 @@ pub async fn compare(
 
     // Each campaign's totals, retention and (when every campaign gets a line) series are read
     // on their own pooled connection, COMPARE_READS_AT_ONCE campaigns at a time: on two cores
-    // the busy campaigns' reads overlap instead of queueing behind one another. The stream is
-    // built from owned values (ids, a clone of the pool handle) so the future stays `Send`
-    // for the server function and route that await it.
+    // the busy campaigns' reads overlap instead of queueing behind one another. Each read
+    // owns what it uses (its id, a clone of the pool handle) so the future stays `Send` for
+    // the server function and route that await it.
     let chart_all = wanted.len() <= MAX_COMPARED;
     let pool = db.clone();
-    let mut rows: Vec<(CompareRow, Option<Vec<series::Point>>)> = futures::stream::iter(wanted.clone())
-        .map(move |id| {
-            let db = pool.clone();
-            let (name, group, _) = by_id[&id].clone();
-            async move {
-                let totals = series::campaign_totals(&db, id, range.from, range.to, tz).await?;
-                let retention = series::campaign_retention(&db, id, range.from, range.to, tz, now).await?;
-                let retention_7d = retention.iter().find(|r| r.days == 7).and_then(Retention::percent);
-                let points = if chart_all {
-                    Some(series::campaign_series(&db, id, range.from, range.to, range.granularity, tz).await?)
-                } else {
-                    None
-                };
-                Ok::<_, ServiceError>((CompareRow { id, name, group, totals, retention_7d, charted: false }, points))
-            }
-        })
-        .buffered(COMPARE_READS_AT_ONCE)
-        .try_collect()
-        .await?;
+    let mut rows: Vec<(CompareRow, Option<Vec<series::Point>>)> = read_each(wanted, move |id| {
+        let db = pool.clone();
+        let (name, group, _) = by_id[&id].clone();
+        async move {
+            let totals = series::campaign_totals(&db, id, range.from, range.to, tz).await?;
+            let retention = series::campaign_retention(&db, id, range.from, range.to, tz, now).await?;
+            let retention_7d = retention.iter().find(|r| r.days == 7).and_then(Retention::percent);
+            let points = if chart_all {
+                Some(series::campaign_series(&db, id, range.from, range.to, range.granularity, tz).await?)
+            } else {
+                None
+            };
+            Ok((CompareRow { id, name, group, totals, retention_7d, charted: false }, points))
+        }
+    })
+    .await?;
     rows.sort_by(|(a, _), (b, _)| metric.of_totals(&b.totals).cmp(&metric.of_totals(&a.totals)).then(a.id.cmp(&b.id)));
 
     // A group larger than the chart: only the best MAX_COMPARED get a series, read once the
@@ -384,14 +381,11 @@ pub async fn compare(
     if !chart_all {
         let charted: Vec<i32> = rows.iter().take(MAX_COMPARED).map(|(r, _)| r.id).collect();
         let pool = db.clone();
-        let charted_points: Vec<Vec<series::Point>> = futures::stream::iter(charted)
-            .map(move |id| {
-                let db = pool.clone();
-                async move { series::campaign_series(&db, id, range.from, range.to, range.granularity, tz).await }
-            })
-            .buffered(COMPARE_READS_AT_ONCE)
-            .try_collect()
-            .await?;
+        let charted_points: Vec<Vec<series::Point>> = read_each(charted, move |id| {
+            let db = pool.clone();
+            async move { series::campaign_series(&db, id, range.from, range.to, range.granularity, tz).await }
+        })
+        .await?;
         for ((_, points), s) in rows.iter_mut().zip(charted_points) {
             *points = Some(s);
         }
@@ -424,6 +418,16 @@ pub async fn compare(
         previous_label: String::new(),
     };
     Ok(Comparison { tz, range, metric, rows, spec })
+}
+
+/// `read(id)` for each campaign of `ids`, [`COMPARE_READS_AT_ONCE`] at a time, results in the
+/// order of `ids`.
+async fn read_each<T, F, Fut>(ids: Vec<i32>, read: F) -> Result<Vec<T>, ServiceError>
+where
+    F: FnMut(i32) -> Fut,
+    Fut: std::future::Future<Output = Result<T, ServiceError>>,
+{
+    futures::stream::iter(ids).map(read).buffered(COMPARE_READS_AT_ONCE).try_collect().await
 }
 
 /// An account's last `days` days by day: scans, new followers, organic followers and
