@@ -219,11 +219,11 @@ dual_test!(healthz_and_metrics, |t: TestDb| async move {
     assert!(res.text().await.unwrap().contains("cannot reach its database right now"));
 });
 
-/// A browser loading a page fetches the wasm and other files while other pages render. Each
-/// response must keep its own security policy: a page the policy with its own render's nonce
-/// (the one on its inline scripts: otherwise the browser refuses them and the page never
-/// hydrates), a file the plain one. Files used to be answered inside a reactive owner that
-/// could attach to a page render in progress on the same thread and take its headers.
+// A browser loading a page fetches the wasm and other files while other pages render. Each
+// response must keep its own security policy: a page the policy with its own render's nonce
+// (the one on its inline scripts: otherwise the browser refuses them and the page never
+// hydrates), a file the plain one. Files used to be answered inside a reactive owner that
+// could attach to a page render in progress on the same thread and take its headers.
 dual_test!(files_and_pages_rendered_together_keep_their_own_policy, |t: TestDb| async move {
     let site = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(site.path().join("pkg")).unwrap();
