@@ -57,17 +57,40 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
     }
 }
 
-/// Loads the wasm and hydrates the page: what Leptos' `HydrationScripts` does, minus its
-/// `<link rel="preload">` of the wasm. A browser with JavaScript off still honours that
-/// preload on every page and never reads the (multi-megabyte) response, so after a few
-/// navigations all its connections to the server are taken and the next page never loads.
-/// Here only the module script fetches the wasm, so nothing is downloaded without JavaScript.
+/// The one inline script of a page (the server's content security policy allows it by its
+/// hash, `hydration_script`): when the page holds an island, it loads the wasm and hydrates
+/// each island; either way it then marks `<body data-hydrated>`, so tests (and curious
+/// operators) can tell when the forms are live.
+///
+/// Only islands (`#[island]`: the forms that keep typed values on an error, and the CSV
+/// import with its preview and file reader) are compiled into the wasm and hydrated; every
+/// other part of a page is server HTML, works the same without JavaScript, and navigation is
+/// a plain page load. That keeps the wasm at about a third of the whole-app bundle
+/// (BENCHMARKS.md, "Size"), and pages without a form load none at all.
+///
+/// What Leptos' `HydrationScripts` does in islands mode, minus two things: its
+/// `<link rel="preload">` of the wasm (a browser with JavaScript off still honours that
+/// preload on every page and never reads the response, so after a few navigations all its
+/// connections to the server are taken and the next page never loads), and the walk into
+/// island children, which no island here has.
+pub fn hydration_script(options: &LeptosOptions) -> String {
+    let pkg = format!("/{}/{}", options.site_pkg_dir, options.output_name);
+    format!(
+        "const done = () => document.body.setAttribute('data-hydrated', 'true');\
+         if (document.querySelector('leptos-island')) {{\
+         import('{pkg}.js').then(m => m.default({{module_or_path: '{pkg}.wasm'}}).then(() => {{\
+         m.hydrate();\
+         for (const el of document.querySelectorAll('leptos-island')) {{ const f = m[el.dataset.component]; if (f) f(el); }}\
+         done();\
+         }}));\
+         }} else {{ done(); }}"
+    )
+}
+
 #[component]
 fn Hydration(options: LeptosOptions) -> impl IntoView {
     let pkg = format!("/{}/{}", options.site_pkg_dir, options.output_name);
-    let script = format!(
-        "import('{pkg}.js').then(m => m.default({{module_or_path: '{pkg}.wasm'}}).then(() => m.hydrate()));"
-    );
+    let script = hydration_script(&options);
     view! {
         <link rel="modulepreload" href=format!("{pkg}.js") />
         <script type="module">{script}</script>
@@ -76,17 +99,10 @@ fn Hydration(options: LeptosOptions) -> impl IntoView {
 
 /// The application: i18n, metadata and routes. Every route renders completely on the server
 /// before it is sent (`SsrMode::Async`), so pages work with JavaScript off and redirects and
-/// status codes are real HTTP.
+/// status codes are real HTTP. In the browser only its islands run (see `hydration_script`).
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
-    // Effects run only in the browser, after hydration: the mark lets tests (and curious
-    // operators) tell a hydrated page from server-rendered HTML.
-    Effect::new(|_| {
-        if let Some(body) = document().body() {
-            let _ = body.set_attribute("data-hydrated", "true");
-        }
-    });
     view! {
         <I18nContextProvider>
             <Stylesheet id="leptos" href="/pkg/sceneboard.css" />

@@ -45,11 +45,19 @@ test("a duplicate scene is refused, naming the campaign that has it", async ({ p
     await page.locator('select[name="account_id"]').selectOption({ label: SANDBOX });
     await page.locator('input[name="name"]').fill(`Scene owner ${i} ${info.project.name}`);
     await page.getByTestId("scene").fill(scene);
+    if (javaScriptEnabled) await page.evaluate(() => ((window as any).__marker = "kept"));
     await page.getByTestId("create-submit").click();
     if (expectOk) {
       await expect(page).toHaveURL(/\/campaigns\/\d+\?created=1$/);
     } else {
       await expect(page.locator('[data-field="scene"]')).toContainText(`Scene owner 1 ${info.project.name}`);
+      if (javaScriptEnabled) {
+        // The form is an island: it posted in the background, so the page stayed and what
+        // was typed is still there to correct.
+        expect(await page.evaluate(() => (window as any).__marker)).toBe("kept");
+        await expect(page.locator('input[name="name"]')).toHaveValue(`Scene owner 2 ${info.project.name}`);
+        await expect(page.getByTestId("scene")).toHaveValue(scene);
+      }
     }
   }
 });
@@ -86,6 +94,18 @@ test("import a CSV: a bad row is reported by line number, then a good file impor
   await page.getByTestId("import-submit").click();
   await expect(page.getByTestId("row-problems")).toContainText("3");
   await expect(page.getByTestId("row-problems")).toContainText("30");
+  if (javaScriptEnabled) {
+    // Hydrated (an island): the pasted text is kept to correct, a picked file fills the box,
+    // and a preview lists the rows without creating anything.
+    await expect(page.getByTestId("csv")).toHaveValue(/Imported B .*,99/);
+    const file = `\uFEFFname,scene,kind,group,expire_days\nPicked ${p},,permanent,Import,\n`;
+    await page.getByTestId("csv-file").setInputFiles({ name: "codes.csv", mimeType: "text/csv", buffer: Buffer.from(file) });
+    await expect(page.getByTestId("csv")).toHaveValue(`name,scene,kind,group,expire_days\nPicked ${p},,permanent,Import,\n`);
+    await page.getByTestId("import-preview").click();
+    await expect(page.getByTestId("import-preview-table").locator("tbody tr")).toHaveCount(1);
+    await expect(page.getByTestId("import-preview-table")).toContainText(`Picked ${p}`);
+    await expect(page).toHaveURL(/\/campaigns\/import$/);
+  }
 
   await page.goto("/campaigns/import");
   await ready(page, javaScriptEnabled);

@@ -64,12 +64,9 @@ pub fn page_csp(nonce: &str, hydration_hash: &str) -> String {
 }
 
 /// Base64 SHA-256 of the inline module script that hydrates a page, as CSP's `'sha256-…'`
-/// wants it. The text mirrors `Hydration` in `app/src/lib.rs` character for character.
+/// wants it: the text `Hydration` in `app/src/lib.rs` puts into every page.
 pub fn hydration_script_hash(options: &LeptosOptions) -> String {
-    let pkg = format!("/{}/{}", options.site_pkg_dir, options.output_name);
-    let script = format!(
-        "import('{pkg}.js').then(m => m.default({{module_or_path: '{pkg}.wasm'}}).then(() => m.hydrate()));"
-    );
+    let script = app::hydration_script(options);
     base64::engine::general_purpose::STANDARD.encode(Sha256::digest(script.as_bytes()))
 }
 

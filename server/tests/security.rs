@@ -163,6 +163,7 @@ dual_test!(
             ("/login", ""),
             ("/", admin.as_str()),
             ("/campaigns", admin.as_str()),
+            ("/campaigns/new", admin.as_str()),
         ] {
             let res = r.get(path, cookie).await;
             assert_eq!(res.status(), StatusCode::OK, "{path}");
@@ -172,6 +173,8 @@ dual_test!(
                 "{csp}"
             );
             let html = res.text().await.unwrap();
+            // Only the form is an island (hydrated by the script); the other pages have none.
+            assert_eq!(html.contains("<leptos-island"), path == "/campaigns/new", "{path}");
             let (_, by_hash) = assert_scripts_allowed(&html, &csp, path);
             assert_eq!(
                 by_hash, 1,
@@ -187,7 +190,7 @@ dual_test!(
         }
         nonces.sort();
         nonces.dedup();
-        assert_eq!(nonces.len(), 3, "a fresh nonce per response: {nonces:?}");
+        assert_eq!(nonces.len(), 4, "a fresh nonce per response: {nonces:?}");
 
         // A 404 page, health, a failed sign-in page, a refusal: the same headers.
         let res = r.get("/no-such-page", &admin).await;

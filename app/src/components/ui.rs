@@ -4,6 +4,20 @@ use crate::error::AppError;
 use crate::i18n::*;
 use leptos::prelude::*;
 
+/// The language context inside an island. Islands are the only parts of a page hydrated in
+/// the browser (the forms; see `frontend`), and each is hydrated on its own, without the
+/// context the server gave the rest of the page: this provider reads the same locale cookie
+/// (or browser languages) the server's did, so the island speaks the page's language. It
+/// leaves `<html lang dir>` to the page's own provider.
+#[component]
+pub fn IslandI18n(children: Children) -> impl IntoView {
+    view! {
+        <I18nContextProvider set_lang_attr_on_html=false set_dir_attr_on_html=false>
+            {children()}
+        </I18nContextProvider>
+    }
+}
+
 /// The title row of a page.
 #[component]
 pub fn PageHeader(title: Signal<String>, #[prop(optional)] children: Option<Children>) -> impl IntoView {

@@ -2,7 +2,7 @@
 
 use crate::analytics::{TrendView, campaign_trend};
 use crate::campaigns::{CampaignInfo, CampaignLifecycle, RenewCampaign, UpdateCampaign, campaign_detail, campaign_form_data};
-use crate::components::ui::{ErrorPanel, FieldError, FormError, Loading, Notice, PageHeader, action_error};
+use crate::components::ui::{ErrorPanel, FieldError, FormError, IslandI18n, Loading, Notice, PageHeader, action_error};
 use crate::i18n::*;
 use crate::pages::campaign_form::{CAMPAIGN_FIELDS, ExpiryFields, GroupField, TagField, WelcomeFields};
 use crate::pages::campaigns::{StatusBadge, service_sizes};
@@ -310,8 +310,15 @@ fn RenewForm(id: i32) -> impl IntoView {
     }
 }
 
-#[component]
+/// The edit form, hydrated in the browser on its own (an island) so that an error keeps what
+/// was typed. Renewing, archiving and deleting have nothing to type: they stay plain forms.
+#[island]
 fn EditForm(d: CampaignInfo, groups: Vec<String>) -> impl IntoView {
+    view! { <IslandI18n><EditFields d=d groups=groups /></IslandI18n> }
+}
+
+#[component]
+fn EditFields(d: CampaignInfo, groups: Vec<String>) -> impl IntoView {
     let i18n = use_i18n();
     let action = ServerAction::<UpdateCampaign>::new();
     let error = action_error(action);

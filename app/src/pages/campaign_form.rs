@@ -1,11 +1,12 @@
 //! The new-campaign page and the fields it shares with the campaign page's edit form.
 //!
-//! Both are `ActionForm`s: hydrated they post in the background and show errors next to the
-//! fields; with JavaScript off they post as plain forms and Leptos carries the error back in
-//! the URL, so the same messages appear after the reload.
+//! Both are `ActionForm`s inside islands: with JavaScript they post in the background and
+//! show errors next to the fields, keeping what was typed; with JavaScript off they post as
+//! plain forms and Leptos carries the error back in the URL, so the same messages appear
+//! after the reload.
 
 use crate::campaigns::{FormChoices, CreateCampaign, campaign_form_data};
-use crate::components::ui::{ErrorPanel, FieldError, FormError, Loading, PageHeader, action_error};
+use crate::components::ui::{ErrorPanel, FieldError, FormError, IslandI18n, Loading, PageHeader, action_error};
 use crate::error::AppError;
 use crate::i18n::*;
 use leptos::form::ActionForm;
@@ -37,8 +38,14 @@ pub fn NewCampaignPage() -> impl IntoView {
     }
 }
 
-#[component]
+/// The form, hydrated in the browser on its own (an island).
+#[island]
 fn NewCampaignForm(data: FormChoices) -> impl IntoView {
+    view! { <IslandI18n><NewCampaignFields data=data /></IslandI18n> }
+}
+
+#[component]
+fn NewCampaignFields(data: FormChoices) -> impl IntoView {
     let i18n = use_i18n();
     let action = ServerAction::<CreateCampaign>::new();
     let error = action_error(action);

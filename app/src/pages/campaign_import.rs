@@ -3,7 +3,7 @@
 //! line number.
 
 use crate::campaigns::{FormChoices, ImportCampaigns, campaign_form_data};
-use crate::components::ui::{ErrorPanel, FieldError, FormError, Loading, PageHeader, action_error};
+use crate::components::ui::{ErrorPanel, FieldError, FormError, IslandI18n, Loading, PageHeader, action_error};
 use crate::i18n::*;
 use leptos::form::ActionForm;
 use leptos::prelude::*;
@@ -31,8 +31,15 @@ pub fn ImportPage() -> impl IntoView {
     }
 }
 
-#[component]
+/// The form and its preview, hydrated in the browser on their own (an island): the preview
+/// and reading a picked file happen there.
+#[island]
 fn ImportForm(data: FormChoices) -> impl IntoView {
+    view! { <IslandI18n><ImportFields data=data /></IslandI18n> }
+}
+
+#[component]
+fn ImportFields(data: FormChoices) -> impl IntoView {
     let i18n = use_i18n();
     let action = ServerAction::<ImportCampaigns>::new();
     let error = action_error(action);

@@ -1,7 +1,7 @@
 //! Settings (admins only): the WeChat accounts, how to point WeChat at Sceneboard, and a
 //! connection test against WeChat (or the simulator).
 
-use crate::components::ui::{ErrorPanel, FieldError, FormError, Loading, Notice, PageHeader, action_error};
+use crate::components::ui::{ErrorPanel, FieldError, FormError, IslandI18n, Loading, Notice, PageHeader, action_error};
 use crate::error::AppError;
 use crate::i18n::*;
 use crate::settings::{AccountSummary, SaveAccount, TestAccount, settings_overview};
@@ -171,9 +171,16 @@ fn mode_label(mode: &str) -> &'static str {
 }
 
 /// Add an account (`account` None) or change one. Secret fields are always empty: leaving
-/// them empty keeps what is stored.
-#[component]
+/// them empty keeps what is stored. Hydrated in the browser on its own (an island), so an
+/// error keeps what was typed; its props go into the page as JSON, and an `AccountSummary`
+/// holds no secret (only whether each is set).
+#[island]
 fn AccountForm(account: Option<AccountSummary>, default_tz: String, simulator: Option<String>) -> impl IntoView {
+    view! { <IslandI18n><AccountFields account=account default_tz=default_tz simulator=simulator /></IslandI18n> }
+}
+
+#[component]
+fn AccountFields(account: Option<AccountSummary>, default_tz: String, simulator: Option<String>) -> impl IntoView {
     let i18n = use_i18n();
     let action = ServerAction::<SaveAccount>::new();
     let error: Signal<Option<AppError>> = action_error(action);

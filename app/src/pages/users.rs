@@ -1,7 +1,7 @@
 //! Users (admins only): create, disable and enable, change role, reset password.
 
 use crate::auth::{ChangeUser, CreateUser, ResetUserPassword, UserRow, list_users};
-use crate::components::ui::{ErrorPanel, FieldError, FormError, Loading, Notice, PageHeader, action_error};
+use crate::components::ui::{ErrorPanel, FieldError, FormError, IslandI18n, Loading, Notice, PageHeader, action_error};
 use crate::i18n::*;
 use leptos::form::ActionForm;
 use leptos::prelude::*;
@@ -112,8 +112,15 @@ fn UsersTable(rows: Vec<UserRow>, me: Option<i32>) -> impl IntoView {
     }
 }
 
-#[component]
+/// Hydrated in the browser on its own (an island), so an error keeps what was typed.
+/// Disabling, role changes and password resets are buttons: they stay plain forms.
+#[island]
 fn NewUserForm() -> impl IntoView {
+    view! { <IslandI18n><NewUserFields /></IslandI18n> }
+}
+
+#[component]
+fn NewUserFields() -> impl IntoView {
     let i18n = use_i18n();
     let action = ServerAction::<CreateUser>::new();
     let error = action_error(action);
