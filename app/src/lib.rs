@@ -1,8 +1,9 @@
 //! Sceneboard's pages, shared types and server functions.
 //!
-//! Compiled with `ssr` into the server and with `hydrate` into the browser's wasm. Page code
-//! is the same on both sides; anything that touches the database sits behind `ssr`
-//! (`auth::ssr`, server-function bodies), and reaches the services of the `service` crate.
+//! Compiled with `ssr` into the server and with `hydrate` into the browser's wasm, where only
+//! the islands (the forms, see `hydration_script`) run. Page code is the same on both sides;
+//! anything that touches the database sits behind `ssr` (`auth::ssr`, server-function
+//! bodies), and reaches the services of the `service` crate.
 
 #![recursion_limit = "256"]
 

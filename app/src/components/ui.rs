@@ -46,7 +46,8 @@ pub fn EmptyState(
     }
 }
 
-/// Placeholder while server data loads (hydrated navigation only; SSR sends it resolved).
+/// Placeholder while server data loads: a `Suspense` fallback. Pages are sent whole
+/// (`SsrMode::Async`) and only islands run in the browser, so a browser does not see it.
 #[component]
 pub fn Loading() -> impl IntoView {
     let i18n = use_i18n();
