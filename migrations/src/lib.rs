@@ -11,6 +11,7 @@ mod m20261127_000003_api_health;
 mod m20261127_000004_clustered_counters;
 mod m20261127_000005_counter_hour_index;
 mod m20261127_000006_job_subject;
+mod m20261128_000007_scanner_keys;
 
 /// The ordered list of schema changes.
 pub struct Migrator;
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000004_clustered_counters::Migration),
             Box::new(m20261127_000005_counter_hour_index::Migration),
             Box::new(m20261127_000006_job_subject::Migration),
+            Box::new(m20261128_000007_scanner_keys::Migration),
         ]
     }
 }

@@ -14,6 +14,7 @@ use service::entity::{
 };
 use service::ingest::{IngestOptions, Ingestor, SPOOL_FILE};
 use service::testing::TestDb;
+use service::keys::scanner_key;
 use std::path::Path;
 use std::time::{Duration, Instant};
 use wechat::EncryptMode;
@@ -406,8 +407,8 @@ dual_test!(follower_lifecycle_counters_and_erasure, |t: TestDb| async move {
     assert_eq!(hourly(b).await, vec![(T0 + 7200, 1, 1, 0)]);
     assert_eq!(account_totals(&env.app, account).await, (3, 2, 0, 1, 0));
     let scanners = scanner_hour::Entity::find().order_by_asc(scanner_hour::Column::CampaignId).all(&env.app.db).await.unwrap();
-    let scanners: Vec<_> = scanners.into_iter().map(|s| (s.campaign_id, s.hour, s.openid_hash)).collect();
-    assert_eq!(scanners, vec![(a, T0, hash.clone()), (b, T0 + 7200, hash.clone())]);
+    let scanners: Vec<_> = scanners.into_iter().map(|s| (s.campaign_id, s.hour, s.scanner)).collect();
+    assert_eq!(scanners, vec![(a, T0, scanner_key(&hash)), (b, T0 + 7200, scanner_key(&hash))]);
 
     // A subscribe while still subscribed means an unsubscribe was missed: the old one is
     // closed and counted, so B's net followers stay right.

@@ -13,6 +13,7 @@ use service::dual_test;
 use service::entity::{account_hourly, campaign_hourly, event, scanner_hour, subscription, wechat_account};
 use service::ingest::{IngestOptions, Ingestor, hour_bucket};
 use service::testing::{TestDb, account_row, campaign_row};
+use service::keys::scanner_key;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -148,8 +149,8 @@ dual_test!(thousands_of_concurrent_retried_pushes_are_counted_exactly, |t: TestD
         acc.entry(h0).or_default().0 += 1;
         acc.entry(h0).or_default().1 += 1;
         acc.entry(h1).or_default().0 += 1;
-        scanners.insert((follow, h0, hash.clone()));
-        scanners.insert((scan, h1, hash));
+        scanners.insert((follow, h0, scanner_key(&hash)));
+        scanners.insert((scan, h1, scanner_key(&hash)));
         if i % 4 == 0 {
             camp.entry((follow, h2)).or_default().2 += 1;
             acc.entry(h2).or_default().2 += 1;
@@ -180,8 +181,8 @@ dual_test!(thousands_of_concurrent_retried_pushes_are_counted_exactly, |t: TestD
         })
         .collect();
     assert_eq!(stored, acc);
-    let stored: BTreeSet<(i32, i64, String)> =
-        scanner_hour::Entity::find().all(db).await.unwrap().into_iter().map(|s| (s.campaign_id, s.hour, s.openid_hash)).collect();
+    let stored: BTreeSet<(i32, i64, i64)> =
+        scanner_hour::Entity::find().all(db).await.unwrap().into_iter().map(|s| (s.campaign_id, s.hour, s.scanner)).collect();
     assert_eq!(stored, scanners);
     assert_eq!(subscription::Entity::find().count(db).await.unwrap() as usize, FOLLOWERS);
     let still_open = subscription::Entity::find().filter(subscription::Column::UnsubscribedAt.is_null()).count(db).await.unwrap();

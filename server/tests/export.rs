@@ -10,6 +10,7 @@ use service::campaigns::{CampaignInput, CampaignView};
 use service::dual_test;
 use service::entity::{audit_log, campaign_hourly, scanner_hour};
 use service::testing::TestDb;
+use service::keys::scanner_key;
 use support::{Running, sandbox_account, start};
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
@@ -45,7 +46,7 @@ async fn counts(r: &Running, c: i32, when: &str, (scans, new_followers, unsubscr
 }
 
 async fn scanned(r: &Running, c: i32, when: &str, who: &str) {
-    scanner_hour::ActiveModel { campaign_id: Set(c), hour: Set(at(when)), openid_hash: Set(format!("hash-of-{who}")) }
+    scanner_hour::ActiveModel { campaign_id: Set(c), hour: Set(at(when)), scanner: Set(scanner_key(&format!("hash-of-{who}"))) }
         .insert(&r.t.db)
         .await
         .unwrap();

@@ -7,6 +7,7 @@ use reqwest::StatusCode;
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
 use service::AppState;
 use service::Keys;
+use service::keys::scanner_key;
 use service::db::stmt;
 use service::ingest::{Ingestor, Push};
 use service::rotate::NewKey;
@@ -239,12 +240,17 @@ async fn rotate_with_the_key_file(backend: Backend) {
     // Alice (still following, OpenID stored) moved to her new hash everywhere; Bob was erased,
     // so his old hash stays.
     let (alice_old, alice_new) = (old.openid_hash("oAlice"), new.openid_hash("oAlice"));
-    for table in ["events", "subscriptions", "scanner_hours"] {
+    for table in ["events", "subscriptions"] {
         let sql = format!("SELECT COUNT(*) FROM {table} WHERE openid_hash = ?");
         let n = |h: String| count(&t.db, &sql, vec![h.into()]);
         assert_eq!(n(alice_old.clone()).await, 0, "{table}: old hash left");
         assert!(n(alice_new.clone()).await >= 1, "{table}: new hash missing");
     }
+    // Unique scanners are keyed by the hash's first 64 bits: hers moved, Bob's stayed.
+    let scanner_rows = |h: &str| count(&t.db, "SELECT COUNT(*) FROM scanner_hours WHERE scanner = ?", vec![scanner_key(h).into()]);
+    assert_eq!(scanner_rows(&alice_old).await, 0, "scanner_hours: old key left");
+    assert!(scanner_rows(&alice_new).await >= 1, "scanner_hours: new key missing");
+    assert!(scanner_rows(&old.openid_hash("oBob")).await >= 1, "scanner_hours: an erased follower keeps the old key");
     assert_eq!(count(&t.db, "SELECT COUNT(*) FROM events WHERE openid_hash = ?", vec![old.openid_hash("oBob").into()]).await, 2);
     assert_eq!(count(&t.db, "SELECT COUNT(*) FROM audit_log WHERE action = 'secret_key.rotate'", vec![]).await, 1);
 

@@ -105,6 +105,28 @@ impl Keys {
     }
 }
 
+/// The unique-scanner key of a keyed OpenID hash (`scanner_hours.scanner`): the hash's first
+/// 64 bits as a signed integer, the same value migration 7 computes in SQL from stored hashes.
+///
+/// Why 64 bits and not the 64-hex text: exact distinct counts sort and compare these keys, and
+/// a year of a busy campaign is ~70 k of them per query; an integer is an eighth of the bytes
+/// and one machine comparison (BENCHMARKS.md, "64-bit scanner keys"). The price is a collision
+/// chance: two of `n` scanners of one campaign share a key with probability about n²/2⁶⁵
+/// (1 in 7·10⁹ at 70 k scanners), and such a pair counts as one unique scanner.
+///
+/// Hashes made by [`Keys::openid_hash`] are always lowercase hex. Anything else (never stored
+/// by the ingest) is hashed with SHA-256 first, so distinct strings still get distinct keys.
+pub fn scanner_key(openid_hash: &str) -> i64 {
+    let parsed = openid_hash.get(..16).filter(|h| h.bytes().all(|b| b.is_ascii_hexdigit())).and_then(|h| u64::from_str_radix(h, 16).ok());
+    let bits = parsed.unwrap_or_else(|| {
+        use sha2::Digest;
+        let digest = Sha256::digest(openid_hash.as_bytes());
+        u64::from_be_bytes(digest[..8].try_into().expect("a SHA-256 digest has 32 bytes"))
+    });
+    // Two's complement: the top bit becomes the sign, as PostgreSQL's `bit(64)::bigint` does.
+    bits as i64
+}
+
 fn hmac_hex(key: &[u8; 32], data: &[u8]) -> String {
     let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes any key length");
     mac.update(data);
@@ -160,5 +182,24 @@ mod tests {
         assert_ne!(k.sessions, k.openids);
         assert_ne!(k.openid_hash("x"), k.session_id("x"));
         assert_eq!(format!("{k:?}"), "Keys(..)");
+    }
+
+    #[test]
+    fn scanner_keys_are_the_hash_prefix_as_a_signed_integer() {
+        let tail = "0".repeat(48);
+        assert_eq!(scanner_key(&format!("0000000000000001{tail}")), 1);
+        assert_eq!(scanner_key(&format!("7fffffffffffffff{tail}")), i64::MAX);
+        assert_eq!(scanner_key(&format!("8000000000000000{tail}")), i64::MIN);
+        assert_eq!(scanner_key(&format!("ffffffffffffffff{tail}")), -1);
+        // Only the first 64 bits count.
+        assert_eq!(scanner_key(&format!("00000000000000ff{}", "e".repeat(48))), 255);
+        let k = Keys::from_base64(&STANDARD.encode([3u8; 32])).unwrap();
+        let h = k.openid_hash("o-1");
+        assert_eq!(scanner_key(&h), u64::from_str_radix(&h[..16], 16).unwrap() as i64);
+        assert_ne!(scanner_key(&h), scanner_key(&k.openid_hash("o-2")));
+        // Not a stored hash: still a key, and distinct strings get distinct keys.
+        assert_ne!(scanner_key("hash-of-ann"), scanner_key("hash-of-bob"));
+        assert_eq!(scanner_key("short"), scanner_key("short"));
+        assert_ne!(scanner_key(&format!("+000000000000001{tail}")), 1, "a sign is not hex");
     }
 }

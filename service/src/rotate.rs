@@ -36,7 +36,7 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Transaction
 use serde_json::json;
 
 use crate::db::stmt;
-use crate::keys::{KeyError, SECRET_KEY_LEN};
+use crate::keys::{KeyError, SECRET_KEY_LEN, scanner_key};
 use crate::{Keys, audit};
 
 /// The key file's name in the data dir (as [`Keys::load_or_create`] writes it).
@@ -46,7 +46,7 @@ pub const STAGED_KEY_FILE: &str = "secret.key.new";
 /// The previous key, kept after a rotation (delete it once everything works).
 pub const OLD_KEY_FILE: &str = "secret.key.old";
 
-/// Rows inserted per statement into the hash map table (3 values each).
+/// Rows inserted per statement into the hash map table (5 values each: well under both backends' limit of bound values).
 const MAP_CHUNK: usize = 300;
 
 /// A new secret key: its base64 text (for the key file, or to show the operator once) and the
@@ -347,7 +347,7 @@ async fn rehash_followers<C: ConnectionTrait>(txn: &C, backend: DbBackend, old: 
         DbBackend::Postgres => {
             txn.execute_unprepared(
                 "CREATE TEMP TABLE rotate_map (account_id INTEGER NOT NULL, old_hash TEXT NOT NULL, new_hash TEXT NOT NULL, \
-                 PRIMARY KEY (account_id, old_hash)) ON COMMIT DROP",
+                 old_key BIGINT NOT NULL, new_key BIGINT NOT NULL, PRIMARY KEY (account_id, old_hash)) ON COMMIT DROP",
             )
             .await?;
         }
@@ -355,7 +355,7 @@ async fn rehash_followers<C: ConnectionTrait>(txn: &C, backend: DbBackend, old: 
             txn.execute_unprepared("DROP TABLE IF EXISTS temp.rotate_map").await?;
             txn.execute_unprepared(
                 "CREATE TEMP TABLE rotate_map (account_id INTEGER NOT NULL, old_hash TEXT NOT NULL, new_hash TEXT NOT NULL, \
-                 PRIMARY KEY (account_id, old_hash))",
+                 old_key BIGINT NOT NULL, new_key BIGINT NOT NULL, PRIMARY KEY (account_id, old_hash))",
             )
             .await?;
         }
@@ -363,11 +363,17 @@ async fn rehash_followers<C: ConnectionTrait>(txn: &C, backend: DbBackend, old: 
     let entries: Vec<_> = map.into_iter().collect();
     let followers = entries.len();
     for chunk in entries.chunks(MAP_CHUNK) {
-        let mut sql = String::from("INSERT INTO rotate_map (account_id, old_hash, new_hash) VALUES ");
-        let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * 3);
+        let mut sql = String::from("INSERT INTO rotate_map (account_id, old_hash, new_hash, old_key, new_key) VALUES ");
+        let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * 5);
         for (i, ((account_id, old_hash), new_hash)) in chunk.iter().enumerate() {
-            sql.push_str(if i == 0 { "(?, ?, ?)" } else { ", (?, ?, ?)" });
-            values.extend([(*account_id).into(), old_hash.clone().into(), new_hash.clone().into()]);
+            sql.push_str(if i == 0 { "(?, ?, ?, ?, ?)" } else { ", (?, ?, ?, ?, ?)" });
+            values.extend([
+                (*account_id).into(),
+                old_hash.clone().into(),
+                new_hash.clone().into(),
+                scanner_key(old_hash).into(),
+                scanner_key(new_hash).into(),
+            ]);
         }
         txn.execute_raw(stmt(backend, &sql, values)).await?;
     }
@@ -377,10 +383,12 @@ async fn rehash_followers<C: ConnectionTrait>(txn: &C, backend: DbBackend, old: 
         let sql = format!("UPDATE {table} SET openid_hash = (SELECT m.new_hash {from}) WHERE EXISTS (SELECT 1 {from})");
         rows += txn.execute_raw(stmt(backend, &sql, vec![])).await?.rows_affected();
     }
-    // Scanner hours are keyed by campaign; the campaign names the account.
+    // Scanner hours are keyed by campaign (the campaign names the account) and by the 64-bit
+    // key of the hash, found through the map's own index on it.
+    txn.execute_unprepared("CREATE INDEX rotate_map_key ON rotate_map (account_id, old_key)").await?;
     let from = "FROM rotate_map m JOIN campaigns c ON c.account_id = m.account_id \
-                WHERE c.id = scanner_hours.campaign_id AND m.old_hash = scanner_hours.openid_hash";
-    let sql = format!("UPDATE scanner_hours SET openid_hash = (SELECT m.new_hash {from}) WHERE EXISTS (SELECT 1 {from})");
+                WHERE c.id = scanner_hours.campaign_id AND m.old_key = scanner_hours.scanner";
+    let sql = format!("UPDATE scanner_hours SET scanner = (SELECT m.new_key {from}) WHERE EXISTS (SELECT 1 {from})");
     rows += txn.execute_raw(stmt(backend, &sql, vec![])).await?.rows_affected();
     if backend != DbBackend::Postgres {
         txn.execute_unprepared("DROP TABLE temp.rotate_map").await?;

@@ -351,7 +351,7 @@ pub async fn campaign_series<C: ConnectionTrait>(
              FROM campaign_hourly WHERE campaign_id = ? AND hour >= ? AND hour < ? GROUP BY 1"
         );
         let scanners = format!(
-            "SELECT CAST({key} AS BIGINT) AS b, COUNT(DISTINCT openid_hash) AS n \
+            "SELECT CAST({key} AS BIGINT) AS b, COUNT(DISTINCT scanner) AS n \
              FROM scanner_hours WHERE campaign_id = ? AND hour >= ? AND hour < ? GROUP BY 1"
         );
         // The exact distinct count is the costly half (a year of a busy campaign is ~70 k
@@ -433,15 +433,15 @@ async fn hourly_points<C: ConnectionTrait>(db: &C, campaign_id: i32, b: &Buckets
 
     // Unique scanners, exact per bucket. `scanner_hours` holds at most one row per scanner per
     // campaign-hour (however many times they scanned), and its primary key
-    // (campaign_id, hour, openid_hash) is exactly the index this range needs: one ordered pass
-    // over the campaign's slice, counting each hash once per bucket (buckets are consecutive
+    // (campaign_id, hour, scanner) is exactly the index this range needs: one ordered pass
+    // over the campaign's slice, counting each scanner key once per bucket (buckets are consecutive
     // hour ranges, so one set is enough). The cost follows the scanners in the range, not the
     // events, and nothing is estimated or added up across buckets. (A join of the same rows
     // against a VALUES list of bucket bounds, counted in SQL, was planned by PostgreSQL as a
     // scan per bucket: 1.7 s for a year by day; BENCHMARKS.md, "Analytics".)
-    let rows: Vec<(i64, String)> = scanner_hour::Entity::find()
+    let rows: Vec<(i64, i64)> = scanner_hour::Entity::find()
         .select_only()
-        .columns([scanner_hour::Column::Hour, scanner_hour::Column::OpenidHash])
+        .columns([scanner_hour::Column::Hour, scanner_hour::Column::Scanner])
         .filter(scanner_hour::Column::CampaignId.eq(campaign_id))
         .filter(scanner_hour::Column::Hour.gte(start))
         .filter(scanner_hour::Column::Hour.lt(end))
@@ -450,8 +450,8 @@ async fn hourly_points<C: ConnectionTrait>(db: &C, campaign_id: i32, b: &Buckets
         .all(db)
         .await?;
     let mut current: Option<usize> = None;
-    let mut seen: HashSet<String> = HashSet::new();
-    for (hour, hash) in rows {
+    let mut seen: HashSet<i64> = HashSet::new();
+    for (hour, scanner) in rows {
         let idx = b.index_of(hour);
         if current != Some(idx) {
             if let Some(done) = current {
@@ -460,7 +460,7 @@ async fn hourly_points<C: ConnectionTrait>(db: &C, campaign_id: i32, b: &Buckets
             seen.clear();
             current = Some(idx);
         }
-        seen.insert(hash);
+        seen.insert(scanner);
     }
     if let Some(done) = current {
         points[done].unique_scanners = seen.len() as i64;
@@ -484,7 +484,7 @@ pub async fn campaign_totals<C: ConnectionTrait>(
     // three sums come from one pass over the campaign's counter rows (three scalar subqueries
     // read them three times: on PostgreSQL each row is a heap visit).
     let sql = "SELECT c.scans AS scans, c.new_followers AS new_followers, c.unsubscribes AS unsubscribes, \
-         (SELECT COUNT(DISTINCT openid_hash) FROM scanner_hours WHERE campaign_id = ? AND hour >= ? AND hour < ?) AS unique_scanners \
+         (SELECT COUNT(DISTINCT scanner) FROM scanner_hours WHERE campaign_id = ? AND hour >= ? AND hour < ?) AS unique_scanners \
          FROM (SELECT CAST(COALESCE(SUM(scans), 0) AS BIGINT) AS scans, CAST(COALESCE(SUM(new_followers), 0) AS BIGINT) AS new_followers, \
                CAST(COALESCE(SUM(unsubscribes), 0) AS BIGINT) AS unsubscribes \
                FROM campaign_hourly WHERE campaign_id = ? AND hour >= ? AND hour < ?) c";
@@ -525,7 +525,7 @@ pub async fn all_campaign_totals<C: ConnectionTrait>(db: &C, account_id: Option<
          LEFT JOIN (SELECT campaign_id, SUM(scans) AS scans, SUM(new_followers) AS new_followers, \
                     SUM(unsubscribes) AS unsubscribes FROM campaign_hourly {scope} GROUP BY campaign_id) h \
            ON h.campaign_id = c.id \
-         LEFT JOIN (SELECT campaign_id, COUNT(DISTINCT openid_hash) AS n FROM scanner_hours {scope} GROUP BY campaign_id) u \
+         LEFT JOIN (SELECT campaign_id, COUNT(DISTINCT scanner) AS n FROM scanner_hours {scope} GROUP BY campaign_id) u \
            ON u.campaign_id = c.id \
          {outer} ORDER BY c.id"
     );

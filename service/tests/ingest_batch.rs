@@ -152,7 +152,7 @@ struct Snapshot {
     profiles: BTreeSet<String>,
     campaign_hours: BTreeSet<(String, i64, i64, i64, i64)>,
     account_hours: BTreeSet<(i64, i64, i64, i64, i64, i64)>,
-    scanners: BTreeSet<(String, i64, String)>,
+    scanners: BTreeSet<(String, i64, i64)>,
 }
 
 async fn snapshot(db: &DatabaseConnection, account_id: i32, scenes: &HashMap<i32, String>) -> Snapshot {
@@ -226,7 +226,7 @@ async fn snapshot(db: &DatabaseConnection, account_id: i32, scenes: &HashMap<i32
         .await
         .unwrap()
         .into_iter()
-        .map(|r| (scenes[&r.campaign_id].clone(), r.hour, r.openid_hash))
+        .map(|r| (scenes[&r.campaign_id].clone(), r.hour, r.scanner))
         .collect();
     Snapshot { events: ev, subscriptions: subs, jobs, profiles, campaign_hours, account_hours, scanners }
 }

@@ -2,6 +2,7 @@
 
 use migrations::{Migrator, MigratorTrait};
 use sea_orm::{ConnectionTrait, Statement};
+use service::keys::scanner_key;
 use service::testing::{Backend, TestDb};
 
 async fn table_count(t: &TestDb) -> i64 {
@@ -159,4 +160,72 @@ async fn tag_jobs_get_their_subject_sqlite() {
 #[tokio::test]
 async fn tag_jobs_get_their_subject_postgres() {
     tag_jobs_get_their_subject(Backend::Postgres).await;
+}
+
+/// The scanner-key migration turns each stored hash into `scanner_key` of it, in SQL, on both
+/// backends (signs included), merges hashes that share their key in one campaign-hour, keeps
+/// the table's key and clustering, and comes back to the same keys after down and up.
+async fn scanner_hashes_become_keys(backend: Backend) {
+    let t = TestDb::new(backend, false).await;
+    Migrator::up(&t.db, Some(6)).await.unwrap();
+    let exec = |sql: String| {
+        let db = t.db.clone();
+        async move { db.execute_unprepared(&sql).await.unwrap() }
+    };
+    exec("INSERT INTO wechat_accounts (id, name, app_id, app_secret_enc, token, message_mode, api_base_url, token_endpoint, timezone, created_at, updated_at) \
+          VALUES (1, 'A', 'wx0000000000000001', 'x', 't', 'plain', 'http://127.0.0.1:9', 'stable', 'Asia/Shanghai', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z')".to_owned()).await;
+    exec("INSERT INTO campaigns (id, account_id, name, kind, scene, auto_renew, created_at, updated_at) \
+          VALUES (1, 1, 'C', 'permanent', '1', false, '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z')".to_owned()).await;
+    // Real hashes, one with the top bit set (a negative key); `twin` shares `low`'s first 64 bits.
+    let keys = service::Keys::from_base64(&format!("{}=", "A".repeat(43))).unwrap();
+    let (neg, low) = ("f0".repeat(32), keys.openid_hash("o-1"));
+    let low = format!("0{}", &low[1..]);
+    let twin = format!("{}{}", &low[..16], "ab".repeat(24));
+    let real = keys.openid_hash("o-2");
+    for (hour, hash) in [(3600, &neg), (3600, &low), (3600, &twin), (7200, &twin), (7200, &real)] {
+        exec(format!("INSERT INTO scanner_hours (campaign_id, hour, openid_hash) VALUES (1, {hour}, '{hash}')")).await;
+    }
+    let rows = |t: &TestDb| {
+        let db = t.db.clone();
+        async move {
+            let sql = "SELECT hour, scanner FROM scanner_hours WHERE campaign_id = 1 ORDER BY hour, scanner";
+            let rows = db.query_all_raw(Statement::from_string(db.get_database_backend(), sql)).await.unwrap();
+            rows.iter().map(|r| (r.try_get_by_index::<i64>(0).unwrap(), r.try_get_by_index::<i64>(1).unwrap())).collect::<Vec<_>>()
+        }
+    };
+    let mut expected = vec![(3600, scanner_key(&neg)), (3600, scanner_key(&low)), (7200, scanner_key(&twin)), (7200, scanner_key(&real))];
+    expected.sort();
+    assert!(scanner_key(&neg) < 0 && scanner_key(&low) > 0);
+
+    Migrator::up(&t.db, None).await.unwrap();
+    assert_eq!(rows(&t).await, expected, "each hash became its key; the twins of hour 3600 are one row");
+    if backend == Backend::Sqlite {
+        assert!(clustered(&t).await.contains(&"scanner_hours".to_owned()), "still clustered on its key");
+    }
+    // The key holds (the ingest's insert relies on it) and the campaign's delete still cascades.
+    exec(format!("INSERT INTO scanner_hours (campaign_id, hour, scanner) VALUES (1, 3600, {}) ON CONFLICT DO NOTHING", scanner_key(&neg))).await;
+    assert_eq!(rows(&t).await.len(), 4);
+
+    Migrator::down(&t.db, Some(1)).await.unwrap();
+    let sql = Statement::from_string(t.db.get_database_backend(), "SELECT openid_hash FROM scanner_hours ORDER BY openid_hash");
+    let hashes: Vec<String> = t.db.query_all_raw(sql).await.unwrap().iter().map(|r| r.try_get_by_index(0).unwrap()).collect();
+    // `twin` is left in hour 7200 only, under the digits it shares with `low`.
+    let mut want: Vec<String> = [&neg, &low, &twin, &real].iter().map(|h| h[..16].to_owned()).collect();
+    want.sort();
+    assert_eq!(hashes, want, "down keeps each key's 16 hex digits");
+    Migrator::up(&t.db, None).await.unwrap();
+    assert_eq!(rows(&t).await, expected, "up again gives the same keys");
+
+    exec("DELETE FROM campaigns WHERE id = 1".to_owned()).await;
+    assert_eq!(one_i64(&t, "SELECT COUNT(*) FROM scanner_hours").await, 0, "the campaign's delete cascades");
+}
+
+#[tokio::test]
+async fn scanner_hashes_become_keys_sqlite() {
+    scanner_hashes_become_keys(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn scanner_hashes_become_keys_postgres() {
+    scanner_hashes_become_keys(Backend::Postgres).await;
 }

@@ -8,6 +8,7 @@ use sea_orm::{ActiveModelTrait, DatabaseConnection, EntityTrait, Set};
 use service::entity::{campaign_hourly, scanner_hour, wechat_account};
 use service::series::{self, Granularity, Point, Totals};
 use service::testing::{TestDb, account_row, campaign_row};
+use service::keys::scanner_key;
 use service::{ServiceError, dual_test};
 
 const SHANGHAI: Tz = chrono_tz::Asia::Shanghai;
@@ -48,7 +49,7 @@ async fn counts(db: &DatabaseConnection, c: i32, when: &str, (scans, new_followe
 
 /// `who` scanned `c` in the UTC hour starting at `when`.
 async fn scanned(db: &DatabaseConnection, c: i32, when: &str, who: &str) {
-    scanner_hour::ActiveModel { campaign_id: Set(c), hour: Set(at(when)), openid_hash: Set(format!("hash-of-{who}")) }
+    scanner_hour::ActiveModel { campaign_id: Set(c), hour: Set(at(when)), scanner: Set(scanner_key(&format!("hash-of-{who}"))) }
         .insert(db)
         .await
         .unwrap();
@@ -645,7 +646,7 @@ dual_test!(grouped_buckets_agree_with_the_bucket_starts, |t: TestDb| async move 
     .await
     .unwrap();
     let hashes = scanners.iter().flat_map(|(&hour, who)| {
-        who.iter().map(move |w| scanner_hour::ActiveModel { campaign_id: Set(c), hour: Set(hour), openid_hash: Set(w.clone()) })
+        who.iter().map(move |w| scanner_hour::ActiveModel { campaign_id: Set(c), hour: Set(hour), scanner: Set(scanner_key(w)) })
     });
     scanner_hour::Entity::insert_many(hashes.collect::<Vec<_>>()).exec(db).await.unwrap();
 

@@ -8,8 +8,10 @@ pub struct Model {
     pub campaign_id: i32,
     #[sea_orm(primary_key, auto_increment = false)]
     pub hour: i64,
+    /// The scanner's key: the first 64 bits of their keyed OpenID hash
+    /// ([`crate::keys::scanner_key`]).
     #[sea_orm(primary_key, auto_increment = false)]
-    pub openid_hash: String,
+    pub scanner: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -7,6 +7,7 @@
 use super::{Outcome, Push, Stored, hour_bucket, welcome_reply};
 use crate::AppState;
 use crate::db::{is_conflict, is_unavailable, stmt};
+use crate::keys::scanner_key;
 use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, TransactionTrait, Value};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -141,7 +142,7 @@ struct NewSub {
 struct Plan {
     campaign_hours: BTreeMap<(i32, i64), CampaignDelta>,
     account_hours: BTreeMap<(i32, i64), AccountDelta>,
-    scanners: BTreeSet<(i32, i64, String)>,
+    scanners: BTreeSet<(i32, i64, i64)>,
     /// Open subscriptions of the batch's followers: (account, hash) → what is open.
     open: HashMap<(i32, String), Vec<OpenSub>>,
     new_subs: Vec<NewSub>,
@@ -508,7 +509,7 @@ impl Db<'_> {
         &self,
         campaign_hours: BTreeMap<(i32, i64), CampaignDelta>,
         account_hours: BTreeMap<(i32, i64), AccountDelta>,
-        scanners: BTreeSet<(i32, i64, String)>,
+        scanners: BTreeSet<(i32, i64, i64)>,
     ) -> Result<(), DbErr> {
         let campaign_hours: Vec<_> = campaign_hours.into_iter().collect();
         for chunk in campaign_hours.chunks(ROWS_PER_STATEMENT) {
@@ -565,10 +566,10 @@ impl Db<'_> {
         for chunk in scanners.chunks(ROWS_PER_STATEMENT) {
             let values = chunk
                 .iter()
-                .flat_map(|(campaign, hour, hash)| -> [Value; 3] { [(*campaign).into(), (*hour).into(), hash.clone().into()] })
+                .flat_map(|(campaign, hour, scanner)| -> [Value; 3] { [(*campaign).into(), (*hour).into(), (*scanner).into()] })
                 .collect();
             self.exec(
-                &format!("INSERT INTO scanner_hours (campaign_id, hour, openid_hash) VALUES {} ON CONFLICT DO NOTHING", rows(chunk.len(), 3)),
+                &format!("INSERT INTO scanner_hours (campaign_id, hour, scanner) VALUES {} ON CONFLICT DO NOTHING", rows(chunk.len(), 3)),
                 values,
             )
             .await?;
@@ -600,7 +601,7 @@ impl Plan {
                         let d = self.campaign_hours.entry((c.id, hour)).or_default();
                         d.scans += 1;
                         d.new_followers += 1;
-                        self.scanners.insert((c.id, hour, hash.clone()));
+                        self.scanners.insert((c.id, hour, scanner_key(&hash)));
                         self.tag_job(p, c, &hash);
                     }
                     None => acc.unknown_scene_events += 1,
@@ -619,7 +620,7 @@ impl Plan {
                 match &campaign {
                     Some(c) => {
                         self.campaign_hours.entry((c.id, hour)).or_default().scans += 1;
-                        self.scanners.insert((c.id, hour, hash.clone()));
+                        self.scanners.insert((c.id, hour, scanner_key(&hash)));
                         self.tag_job(p, c, &hash);
                     }
                     None => acc.unknown_scene_events += 1,
