@@ -287,10 +287,9 @@ fn offset_sql(tz: Tz, start: i64, end: i64) -> String {
 /// The index of the bucket of a counter row, as SQL over its `hour` column, for day, week and
 /// month buckets (`None` for hours, where a row already is one bucket's worth).
 ///
-/// Why in SQL: a year of a busy campaign is thousands of counter rows and tens of thousands of
-/// scanner rows; grouping them where they are stored sends back one row per bucket (365 for a
-/// year by day) instead of every row, and the distinct scanners of each bucket are counted by
-/// the database. The index agrees with [`Buckets::index_of`]: for days and weeks, a row belongs
+/// Why in SQL: a year of a busy campaign is thousands of counter rows; grouping them where they
+/// are stored sends back one row per bucket (365 for a year by day) instead of every row. (The
+/// distinct scanners are counted bucket by bucket instead, see [`scanner_sql`].) The index agrees with [`Buckets::index_of`]: for days and weeks, a row belongs
 /// to the local date of its hour's start (`(hour + offset) / 86400` days since 1970; a range
 /// never starts before 1970 locally, so the division never sees a negative number), and the
 /// buckets are runs of local dates; a range has at most 13 months, so their index is a `CASE`
@@ -319,9 +318,10 @@ fn bucket_sql(tz: Tz, from: NaiveDate, gran: Granularity, start: i64, end: i64, 
 /// A campaign's series over the local dates `from..=to` in `tz`: one point per bucket, zero
 /// where nothing happened (also for a campaign that does not exist; callers check that).
 ///
-/// Two queries whatever the range, sent together: for day, week and month buckets both are
-/// grouped by the database (one row per bucket, the distinct scanners counted there); for an
-/// hourly series the counter and scanner rows are read and bucketed here.
+/// For day, week and month buckets the database answers one row per bucket: the counters
+/// grouped in one query, the distinct scanners counted bucket by bucket in one or two more,
+/// all sent together. For an hourly series the counter and scanner rows are read and bucketed
+/// here.
 pub async fn campaign_series<C: ConnectionTrait>(
     db: &C,
     campaign_id: i32,
@@ -342,7 +342,7 @@ pub async fn campaign_series<C: ConnectionTrait>(
     }
 
     if let Some(key) = &b.key_sql {
-        // Day, week and month: grouped by the database, one row per bucket (see `bucket_sql`).
+        // Day, week and month: counters grouped by the database (see `bucket_sql`).
         let backend = db.get_database_backend();
         let range = || vec![Value::from(campaign_id), Value::from(start), Value::from(end)];
         let counters = format!(
@@ -350,17 +350,15 @@ pub async fn campaign_series<C: ConnectionTrait>(
              CAST(SUM(new_followers) AS BIGINT) AS new_followers, CAST(SUM(unsubscribes) AS BIGINT) AS unsubscribes \
              FROM campaign_hourly WHERE campaign_id = ? AND hour >= ? AND hour < ? GROUP BY 1"
         );
-        let scanners = format!(
-            "SELECT CAST({key} AS BIGINT) AS b, COUNT(DISTINCT scanner) AS n \
-             FROM scanner_hours WHERE campaign_id = ? AND hour >= ? AND hour < ? GROUP BY 1"
-        );
-        // The exact distinct count is the costly half (a year of a busy campaign is ~70 k
-        // scanner rows to sort and count). A long range counts its scanners in parts, each on
-        // its own pooled connection, side by side with the counters: the parts are cut at
-        // bucket starts, so all of a bucket's rows are in one part and each count stays exact.
-        let parts = scanner_parts(&b.secs, start, end);
-        let part_queries = parts.iter().map(|&(lo, hi)| {
-            db.query_all_raw(stmt(backend, &scanners, vec![Value::from(campaign_id), Value::from(lo), Value::from(hi)]))
+        // The exact distinct count is the costly half: a year of a busy campaign is ~70 k
+        // scanner rows. Each bucket is counted by its own subquery over its own key range
+        // (`scanner_sql`), so no database sorts the whole range by a computed bucket (that
+        // sort was most of a year by day: BENCHMARKS.md, "Scanners counted bucket by bucket").
+        // A long range is counted in parts of whole buckets, each on its own pooled
+        // connection, side by side with the counters.
+        let bounds = bucket_bounds(&b.secs, start, end);
+        let part_queries = scanner_parts(&bounds).into_iter().map(|part| {
+            db.query_all_raw(stmt(backend, &scanner_sql(part), vec![Value::from(campaign_id)]))
         });
         let (counters, scanner_rows) = futures::try_join!(
             db.query_all_raw(stmt(backend, &counters, range())),
@@ -395,14 +393,41 @@ const SPLIT_SCANNERS_FROM: i64 = 62 * 86_400;
 /// cores; more parts only queue for them and take more pooled connections).
 const SCANNER_PARTS: usize = 2;
 
-/// `[lo, hi)` hour bounds of the parts a series' scanner rows are counted in: the whole range
-/// when it is short, else [`SCANNER_PARTS`] runs of whole buckets (`secs` are the bucket starts).
-fn scanner_parts(secs: &[i64], start: i64, end: i64) -> Vec<(i64, i64)> {
-    let n = if end - start >= SPLIT_SCANNERS_FROM { SCANNER_PARTS.min(secs.len()).max(1) } else { 1 };
-    let cuts: Vec<i64> = (1..n).map(|k| secs[k * secs.len() / n]).collect();
-    let los = std::iter::once(start).chain(cuts.iter().copied());
-    let his = cuts.iter().copied().chain(std::iter::once(end));
-    los.zip(his).collect()
+/// Each bucket's index and `[lo, hi)` bounds over `hour`, clipped to the range `[start, end)`
+/// (the first week or month may start before it); `secs` are the bucket starts.
+fn bucket_bounds(secs: &[i64], start: i64, end: i64) -> Vec<(usize, i64, i64)> {
+    secs.iter().enumerate().map(|(i, &lo)| (i, lo.max(start), secs.get(i + 1).map_or(end, |&hi| hi.min(end)))).collect()
+}
+
+/// The buckets of each part a series' scanners are counted in: all of them when the range is
+/// short, else [`SCANNER_PARTS`] runs of consecutive buckets.
+fn scanner_parts(bounds: &[(usize, i64, i64)]) -> Vec<&[(usize, i64, i64)]> {
+    let span = match (bounds.first(), bounds.last()) {
+        (Some(first), Some(last)) => last.2 - first.1,
+        _ => return Vec::new(),
+    };
+    let parts = if span >= SPLIT_SCANNERS_FROM { SCANNER_PARTS } else { 1 };
+    bounds.chunks(bounds.len().div_ceil(parts)).collect()
+}
+
+/// The exact unique scanners of each bucket of `part`, one row each (`b` the bucket index,
+/// `n` the count), for the campaign bound as the one parameter.
+///
+/// Why one subquery per bucket: grouping the range's scanner rows by a computed bucket made
+/// SQLite and PostgreSQL sort all of them (~70 k for a year of a busy campaign) before
+/// counting; each subquery here reads one bucket's slice of the primary key in order and
+/// counts a few hundred keys. (A join of the rows against the bucket list, grouped, is what
+/// PostgreSQL once planned as a scan per bucket; a correlated subquery is an index range
+/// each.) Only integers computed here go into the text.
+fn scanner_sql(part: &[(usize, i64, i64)]) -> String {
+    let values: Vec<String> = part.iter().map(|(i, lo, hi)| format!("({i}, {lo}, {hi})")).collect();
+    format!(
+        "WITH b (i, lo, hi) AS (VALUES {}) \
+         SELECT CAST(b.i AS BIGINT) AS b, \
+         (SELECT COUNT(DISTINCT scanner) FROM scanner_hours WHERE campaign_id = ? AND hour >= b.lo AND hour < b.hi) AS n \
+         FROM b",
+        values.join(", ")
+    )
 }
 
 /// An hourly series' points, counted here: the counter rows of the range, then the scanner
@@ -898,27 +923,44 @@ mod tests {
     use super::*;
 
     #[test]
-    fn long_ranges_count_scanners_in_parts_cut_at_bucket_starts() {
+    fn scanners_are_counted_by_whole_buckets_clipped_to_the_range() {
         let day = 86_400;
-        // 30 daily buckets: one part, the whole range.
-        let month: Vec<i64> = (0..30).map(|i| 1_000 * day + i * day).collect();
-        assert_eq!(scanner_parts(&month, month[0], month[0] + 30 * day), vec![(month[0], month[0] + 30 * day)]);
-        // A year by day: two parts, meeting at a bucket start, covering the range.
-        let year: Vec<i64> = (0..365).map(|i| 1_000 * day + i * day).collect();
-        let (start, end) = (year[0], year[0] + 365 * day);
-        let parts = scanner_parts(&year, start, end);
+        let at = |d: i64| 1_000 * day + d * day;
+        // 30 daily buckets: one part holding every bucket, each bucket a day.
+        let month: Vec<i64> = (0..30).map(at).collect();
+        let bounds = bucket_bounds(&month, at(0), at(30));
+        assert_eq!(bounds.len(), 30);
+        assert_eq!(bounds[0], (0, at(0), at(1)));
+        assert_eq!(bounds[29], (29, at(29), at(30)));
+        assert_eq!(scanner_parts(&bounds), vec![&bounds[..]]);
+        // Weeks whose first starts before the range and whose last ends after it: clipped.
+        let weeks: Vec<i64> = (0..5).map(|w| at(w * 7 - 3)).collect();
+        let bounds = bucket_bounds(&weeks, at(0), at(30));
+        assert_eq!(bounds[0], (0, at(0), at(4)));
+        assert_eq!(bounds[4], (4, at(25), at(30)));
+        // A year by day: two parts of consecutive buckets; every bucket in exactly one, and
+        // the bounds tile the range without gap or overlap.
+        let year: Vec<i64> = (0..365).map(at).collect();
+        let bounds = bucket_bounds(&year, at(0), at(365));
+        let parts = scanner_parts(&bounds);
         assert_eq!(parts.len(), SCANNER_PARTS);
-        assert_eq!((parts[0].0, parts[parts.len() - 1].1), (start, end));
-        for w in parts.windows(2) {
-            assert_eq!(w[0].1, w[1].0);
-            assert!(year.contains(&w[0].1) && w[0].0 < w[0].1);
+        let flat: Vec<_> = parts.iter().flat_map(|p| p.iter().copied()).collect();
+        assert_eq!(flat, bounds);
+        for w in bounds.windows(2) {
+            assert_eq!(w[0].2, w[1].1);
         }
-        // A year by month (12 buckets of uneven length): still cut at a month's start.
+        assert_eq!((bounds[0].1, bounds[364].2), (at(0), at(365)));
+        // A year by month: 12 buckets of uneven length, still split at a month's start.
         let months: Vec<i64> = year.iter().copied().step_by(31).take(12).collect();
-        let parts = scanner_parts(&months, start, end);
-        assert_eq!(parts.len(), SCANNER_PARTS);
-        assert!(months.contains(&parts[0].1));
-        // One bucket over a long range: nothing to cut.
-        assert_eq!(scanner_parts(&[start], start, end), vec![(start, end)]);
+        let bounds = bucket_bounds(&months, at(0), at(365));
+        let parts = scanner_parts(&bounds);
+        assert_eq!(parts.iter().map(|p| p.len()).collect::<Vec<_>>(), vec![6, 6]);
+        // One bucket over a long range: nothing to split.
+        assert_eq!(scanner_parts(&bucket_bounds(&[at(0)], at(0), at(365))).len(), 1);
+        assert!(scanner_parts(&[]).is_empty());
+        // The statement names each bucket with its bounds, and nothing else.
+        let sql = scanner_sql(&[(0, 10, 20), (1, 20, 35)]);
+        assert!(sql.contains("VALUES (0, 10, 20), (1, 20, 35)"), "{sql}");
+        assert_eq!(sql.matches('?').count(), 1);
     }
 }
