@@ -13,8 +13,8 @@ use service::entity::{
     account_hourly, campaign, campaign_hourly, event, follower_profile, job, qr_code, scanner_hour, subscription, wechat_account,
 };
 use service::ingest::{IngestOptions, Ingestor, SPOOL_FILE};
-use service::testing::TestDb;
 use service::keys::scanner_key;
+use service::testing::TestDb;
 use std::path::Path;
 use std::time::{Duration, Instant};
 use wechat::EncryptMode;

@@ -9,8 +9,8 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryF
 use service::campaigns::{CampaignInput, CampaignView};
 use service::dual_test;
 use service::entity::{audit_log, campaign_hourly, scanner_hour};
-use service::testing::TestDb;
 use service::keys::scanner_key;
+use service::testing::TestDb;
 use support::{Running, sandbox_account, start};
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";

@@ -289,11 +289,12 @@ fn offset_sql(tz: Tz, start: i64, end: i64) -> String {
 ///
 /// Why in SQL: a year of a busy campaign is thousands of counter rows; grouping them where they
 /// are stored sends back one row per bucket (365 for a year by day) instead of every row. (The
-/// distinct scanners are counted bucket by bucket instead, see [`scanner_sql`].) The index agrees with [`Buckets::index_of`]: for days and weeks, a row belongs
-/// to the local date of its hour's start (`(hour + offset) / 86400` days since 1970; a range
-/// never starts before 1970 locally, so the division never sees a negative number), and the
-/// buckets are runs of local dates; a range has at most 13 months, so their index is a `CASE`
-/// over the bucket starts `secs` themselves. Only integers computed here go into the text.
+/// distinct scanners are counted bucket by bucket instead, see [`scanner_sql`].) The index
+/// agrees with [`Buckets::index_of`]: for days and weeks, a row belongs to the local date of
+/// its hour's start (`(hour + offset) / 86400` days since 1970; a range never starts before
+/// 1970 locally, so the division never sees a negative number), and the buckets are runs of
+/// local dates; a range has at most 13 months, so their index is a `CASE` over the bucket
+/// starts `secs` themselves. Only integers computed here go into the text.
 fn bucket_sql(tz: Tz, from: NaiveDate, gran: Granularity, start: i64, end: i64, secs: &[i64]) -> Option<String> {
     if start >= end || gran == Granularity::Hour {
         return None;

@@ -6,9 +6,9 @@ use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use chrono_tz::Tz;
 use sea_orm::{ActiveModelTrait, DatabaseConnection, EntityTrait, Set};
 use service::entity::{campaign_hourly, scanner_hour, wechat_account};
+use service::keys::scanner_key;
 use service::series::{self, Granularity, Point, Totals};
 use service::testing::{TestDb, account_row, campaign_row};
-use service::keys::scanner_key;
 use service::{ServiceError, dual_test};
 
 const SHANGHAI: Tz = chrono_tz::Asia::Shanghai;
