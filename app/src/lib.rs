@@ -75,7 +75,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 /// connections to the server are taken and the next page never loads), and the walk into
 /// island children, which no island here has.
 pub fn hydration_script(options: &LeptosOptions) -> String {
-    let pkg = format!("/{}/{}", options.site_pkg_dir, options.output_name);
+    let pkg = pkg_path(options);
     format!(
         "const done = () => document.body.setAttribute('data-hydrated', 'true');\
          if (document.querySelector('leptos-island')) {{\
@@ -88,12 +88,16 @@ pub fn hydration_script(options: &LeptosOptions) -> String {
     )
 }
 
+/// The URL of the wasm bundle's files without their extension (`/pkg/sceneboard`).
+fn pkg_path(options: &LeptosOptions) -> String {
+    format!("/{}/{}", options.site_pkg_dir, options.output_name)
+}
+
 #[component]
 fn Hydration(options: LeptosOptions) -> impl IntoView {
-    let pkg = format!("/{}/{}", options.site_pkg_dir, options.output_name);
     let script = hydration_script(&options);
     view! {
-        <link rel="modulepreload" href=format!("{pkg}.js") />
+        <link rel="modulepreload" href=format!("{}.js", pkg_path(&options)) />
         <script type="module">{script}</script>
     }
 }
