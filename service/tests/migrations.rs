@@ -50,6 +50,14 @@ async fn clustered(t: &TestDb) -> Vec<String> {
     rows.iter().map(|r| r.try_get_by_index::<String>(0).unwrap()).collect()
 }
 
+/// Account 1 with campaign 1, written in SQL so that any schema version since the first takes them.
+async fn one_campaign(t: &TestDb) {
+    t.db.execute_unprepared("INSERT INTO wechat_accounts (id, name, app_id, app_secret_enc, token, message_mode, api_base_url, token_endpoint, timezone, created_at, updated_at) \
+         VALUES (1, 'A', 'wx0000000000000001', 'x', 't', 'plain', 'http://127.0.0.1:9', 'stable', 'Asia/Shanghai', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z')").await.unwrap();
+    t.db.execute_unprepared("INSERT INTO campaigns (id, account_id, name, kind, scene, auto_renew, created_at, updated_at) \
+         VALUES (1, 1, 'C', 'permanent', '1', false, '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z')").await.unwrap();
+}
+
 /// Scans, organic followers and scanner rows in the counter tables.
 async fn sums(t: &TestDb) -> (i64, i64, i64) {
     (
@@ -68,10 +76,7 @@ async fn counters_survive_the_rebuild(backend: Backend) {
         let db = t.db.clone();
         async move { db.execute_unprepared(sql).await.unwrap() }
     };
-    exec("INSERT INTO wechat_accounts (id, name, app_id, app_secret_enc, token, message_mode, api_base_url, token_endpoint, timezone, created_at, updated_at) \
-          VALUES (1, 'A', 'wx0000000000000001', 'x', 't', 'plain', 'http://127.0.0.1:9', 'stable', 'Asia/Shanghai', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z')").await;
-    exec("INSERT INTO campaigns (id, account_id, name, kind, scene, auto_renew, created_at, updated_at) \
-          VALUES (1, 1, 'C', 'permanent', '1', false, '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z')").await;
+    one_campaign(&t).await;
     exec("INSERT INTO campaign_hourly (campaign_id, hour, scans, new_followers, unsubscribes) VALUES (1, 3600, 5, 2, 1), (1, 7200, 3, 1, 0)").await;
     exec("INSERT INTO account_hourly (account_id, hour, scans, new_followers, organic_followers, unsubscribes, unknown_scene_events) VALUES (1, 3600, 8, 4, 1, 1, 0)").await;
     exec("INSERT INTO scanner_hours (campaign_id, hour, openid_hash) VALUES (1, 3600, 'a'), (1, 3600, 'b'), (1, 7200, 'a')").await;
@@ -172,10 +177,7 @@ async fn scanner_hashes_become_keys(backend: Backend) {
         let db = t.db.clone();
         async move { db.execute_unprepared(&sql).await.unwrap() }
     };
-    exec("INSERT INTO wechat_accounts (id, name, app_id, app_secret_enc, token, message_mode, api_base_url, token_endpoint, timezone, created_at, updated_at) \
-          VALUES (1, 'A', 'wx0000000000000001', 'x', 't', 'plain', 'http://127.0.0.1:9', 'stable', 'Asia/Shanghai', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z')".to_owned()).await;
-    exec("INSERT INTO campaigns (id, account_id, name, kind, scene, auto_renew, created_at, updated_at) \
-          VALUES (1, 1, 'C', 'permanent', '1', false, '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z')".to_owned()).await;
+    one_campaign(&t).await;
     // Real hashes, one with the top bit set (a negative key); `twin` shares `low`'s first 64 bits.
     let keys = service::Keys::from_base64(&format!("{}=", "A".repeat(43))).unwrap();
     let (neg, low) = ("f0".repeat(32), keys.openid_hash("o-1"));
