@@ -66,7 +66,8 @@ pub async fn service_status() -> Result<Status, AppError> {
         .collect();
     Ok(Status {
         db_down_since: ingest.db_down_since.map(local),
-        spool_waiting: ingest.spool_waiting,
+        // A burst's journal drains in milliseconds: only a backlog is worth a line.
+        spool_waiting: if ingest.backlog_lingers() { ingest.spool_waiting } else { 0 },
         spool_full_since: ingest.spool_failed_since.map(local),
         refused: ingest.refused,
         apis,

@@ -26,6 +26,10 @@ pub struct IngestHealth {
     pub db_down_since: Option<DateTime<Utc>>,
     /// Acknowledged pushes waiting in this instance's spool to be stored.
     pub spool_waiting: u64,
+    /// Since when the spool has not been empty. Under a burst the writer journals pushes
+    /// for a few milliseconds while a batch commits, which is nothing to tell anyone about.
+    #[serde(default)]
+    pub spool_waiting_since: Option<DateTime<Utc>>,
     /// Since when the spool cannot be written (disk full, say); cleared by the next write
     /// that succeeds or the next batch the database takes directly.
     pub spool_failed_since: Option<DateTime<Utc>>,
@@ -39,9 +43,20 @@ pub struct IngestHealth {
 impl IngestHealth {
     /// Anything a user should be told about?
     pub fn is_degraded(&self) -> bool {
-        self.db_down_since.is_some() || self.spool_waiting > 0 || self.spool_failed_since.is_some()
+        self.db_down_since.is_some() || self.backlog_lingers() || self.spool_failed_since.is_some()
+    }
+
+    /// Pushes have waited in the spool long enough to mention: the database is down, or the
+    /// spool has not been empty for [`BACKLOG_WORTH_TELLING`] (a backlog, not a burst).
+    pub fn backlog_lingers(&self) -> bool {
+        self.spool_waiting > 0
+            && (self.db_down_since.is_some()
+                || self.spool_waiting_since.is_some_and(|t| Utc::now() - t >= BACKLOG_WORTH_TELLING))
     }
 }
+
+/// How long the spool must stay non-empty, with the database up, before users are told.
+pub const BACKLOG_WORTH_TELLING: chrono::TimeDelta = chrono::TimeDelta::seconds(10);
 
 /// The process-wide registry (in [`crate::AppState`]).
 #[derive(Debug, Default)]
@@ -80,7 +95,13 @@ impl Health {
 
     /// The spool now holds `lines` pushes.
     pub(crate) fn spool_waiting(&self, lines: u64) {
-        self.lock().spool_waiting = lines;
+        let mut h = self.lock();
+        h.spool_waiting = lines;
+        if lines == 0 {
+            h.spool_waiting_since = None;
+        } else {
+            h.spool_waiting_since.get_or_insert_with(Utc::now);
+        }
     }
 
     /// A spool write succeeded.
