@@ -9,6 +9,10 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
+/// Once this much of the file has been replayed while more keeps arriving (a long burst: the
+/// spool never runs empty, so it is never truncated), the rest is moved to a fresh file.
+const COMPACT_AT: u64 = 8 << 20;
+
 /// The line format; `v` lets a later version read older spools.
 #[derive(Serialize, Deserialize)]
 struct Line {
@@ -134,7 +138,33 @@ impl Spool {
             self.len = 0;
             self.read_pos = 0;
             self.lines = 0;
+        } else if self.read_pos >= COMPACT_AT {
+            self.compact()?;
         }
+        Ok(())
+    }
+
+    /// Moves the lines not yet replayed to a fresh file that replaces the spool (rename, so a
+    /// crash leaves either the old file, whose replayed lines would be harmless duplicates, or
+    /// the new one). The new file is opened before the rename, so appends can never go to an
+    /// unlinked file.
+    fn compact(&mut self) -> io::Result<()> {
+        let mut rest = Vec::with_capacity((self.len - self.read_pos) as usize);
+        let mut old = File::open(&self.path)?;
+        old.seek(SeekFrom::Start(self.read_pos))?;
+        old.take(self.len - self.read_pos).read_to_end(&mut rest)?;
+        let tmp = self.path.with_extension("compacting");
+        let mut fresh = OpenOptions::new().read(true).append(true).create(true).truncate(false).open(&tmp)?;
+        fresh.set_len(0)?;
+        fresh.write_all(&rest)?;
+        fresh.sync_all()?;
+        std::fs::rename(&tmp, &self.path)?;
+        if let Some(dir) = self.path.parent() {
+            File::open(dir)?.sync_all()?;
+        }
+        self.file = fresh;
+        self.len = rest.len() as u64;
+        self.read_pos = 0;
         Ok(())
     }
 
@@ -198,6 +228,41 @@ mod tests {
         assert!(!s.pending());
         assert_eq!(s.waiting(), 0);
         assert_eq!(std::fs::metadata(dir.path().join(SPOOL_FILE)).unwrap().len(), 0);
+    }
+
+    #[test]
+    fn a_spool_that_never_runs_empty_is_compacted() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Spool::open(dir.path()).unwrap();
+        let mut next = 0;
+        let mut replayed: Vec<i64> = Vec::new();
+        // Always one batch ahead of the replay, as under a long burst.
+        s.append(&(0..100).map(|_| { next += 1; push(next) }).collect::<Vec<_>>()).unwrap();
+        let mut compactions = 0;
+        while next < 60_000 {
+            s.append(&(0..100).map(|_| { next += 1; push(next) }).collect::<Vec<_>>()).unwrap();
+            let lines = s.read(100).unwrap();
+            replayed.extend(lines.iter().map(|l| l.push.create_time));
+            let before = s.read_pos;
+            s.advance(lines.last().unwrap().end, lines.len() as u64).unwrap();
+            if s.read_pos < before {
+                compactions += 1;
+            }
+            assert!(s.len < 2 * COMPACT_AT, "the file stays bounded");
+        }
+        assert!(compactions > 0, "a spool {} bytes long was never compacted", s.len);
+        assert_eq!(s.waiting(), 100);
+        assert!(replayed.iter().copied().eq(1..=next - 100), "replayed once each, in order");
+        // A restart replays the file from its start: the lines not yet replayed, in order,
+        // behind those replayed since the last compaction (harmless duplicates), but none of
+        // what a compaction dropped.
+        drop(s);
+        let mut s = Spool::open(dir.path()).unwrap();
+        let again: Vec<i64> = s.read(1_000_000).unwrap().iter().map(|l| l.push.create_time).collect();
+        let first = again[0];
+        assert!(first > 1 && again.iter().copied().eq(first..=next), "after a restart: {first}..={:?}", again.last());
+        assert!(((next - first + 1) as u64) * 100 < COMPACT_AT, "the restart replays less than a compaction's worth");
+        assert!(!dir.path().join("callback-spool.compacting").exists());
     }
 
     #[test]
