@@ -70,8 +70,13 @@ pub async fn bind(cfg: &Config) -> anyhow::Result<tokio::net::TcpListener> {
 /// Serve `app` on `listener`: the callback's writer, the background workers and the router,
 /// until Ctrl-C or SIGTERM.
 pub async fn serve_with(cfg: &Config, app: AppState, listener: tokio::net::TcpListener) -> anyhow::Result<()> {
-    // The callback's writer; replays any spool a previous run left behind.
-    let ingest = service::ingest::Ingestor::spawn(app.clone(), service::ingest::IngestOptions::with_spool_dir(&cfg.data_dir))
+    // The callback's writer; replays any spool a previous run left behind, and journals
+    // bursts in the same spool.
+    let options = service::ingest::IngestOptions {
+        spill_when_busy: crate::routes::callback::bench::journals_bursts(),
+        ..service::ingest::IngestOptions::serving(&cfg.data_dir)
+    };
+    let ingest = service::ingest::Ingestor::spawn(app.clone(), options)
         .with_context(|| format!("cannot open the callback spool in {}", cfg.data_dir.display()))?;
     let state = ServerState { leptos: leptos_options(cfg), app, ingest };
     tokio::spawn(purge_sessions(state.app.db.clone()));

@@ -5,9 +5,9 @@
 //! [`Push`] and hands it to the [`Ingestor`]. One writer task owns all writes: it takes
 //! whatever pushes are queued (up to [`IngestOptions::max_batch`]), stores them in a single
 //! transaction (group commit: one fsync for many requests), and only then answers each
-//! request. If the database is unreachable the batch is appended to a spool file in the data
-//! dir (fsynced) and acknowledged; the writer replays the spool, in order, once the database
-//! answers again. Exactly-once rests on the events table's unique key (CONTRACT.md's "same
+//! request. If the database is unreachable, or busy with the previous batch, the batch is
+//! appended to a spool file in the data dir (fsynced) and acknowledged; the writer replays
+//! the spool, in order and in big batches, as soon as the database can take it. Exactly-once rests on the events table's unique key (CONTRACT.md's "same
 //! push" rule): an insert that conflicts changes nothing else, so retries, replays and other
 //! instances can never count a push twice.
 //!
@@ -195,8 +195,18 @@ pub struct IngestOptions {
     /// Directory of the spool file ([`SPOOL_FILE`]); `None` = no spool: pushes fail with
     /// [`IngestError::Unavailable`] while the database is down.
     pub spool_dir: Option<PathBuf>,
-    /// Most pushes stored in one transaction.
+    /// Most pushes from the queue stored in one transaction.
     pub max_batch: usize,
+    /// Most spooled pushes replayed in one transaction (bigger: they are acknowledged already,
+    /// and per push a big transaction costs the database much less than a small one).
+    pub max_import: usize,
+    /// With a spool: pushes that arrive while a batch is being stored are journaled in the
+    /// spool (fsynced) and acknowledged at once, and the writer imports the spool behind them
+    /// in big batches. Without: they wait for the next group commit.
+    pub spill_when_busy: bool,
+    /// Spooled pushes beyond which a busy database makes requests wait instead of journaling
+    /// more (outages excepted): bounds how far the charts can lag behind a long overload.
+    pub max_backlog: u64,
     /// Longest a batch transaction may take before the database counts as unreachable (the
     /// batch then goes to the spool); keeps answers inside WeChat's 5 s.
     pub store_timeout: Duration,
@@ -212,6 +222,9 @@ impl Default for IngestOptions {
         Self {
             spool_dir: None,
             max_batch: 256,
+            max_import: 2048,
+            spill_when_busy: false,
+            max_backlog: 100_000,
             store_timeout: Duration::from_secs(3),
             retry_every: Duration::from_secs(1),
             account_ttl: Duration::from_secs(30),
@@ -220,9 +233,15 @@ impl Default for IngestOptions {
 }
 
 impl IngestOptions {
-    /// Defaults, with the spool in `dir` (the server's data dir).
+    /// Defaults, with the spool in `dir` (the server's data dir), used during outages only.
     pub fn with_spool_dir(dir: impl Into<PathBuf>) -> Self {
         Self { spool_dir: Some(dir.into()), ..Self::default() }
+    }
+
+    /// What `sceneboard serve` runs: the spool in `dir`, also absorbing bursts
+    /// ([`IngestOptions::spill_when_busy`]).
+    pub fn serving(dir: impl Into<PathBuf>) -> Self {
+        Self { spill_when_busy: true, ..Self::with_spool_dir(dir) }
     }
 }
 
@@ -355,6 +374,21 @@ impl Ingestor {
     /// at once rather than after the TTL).
     pub fn forget_accounts(&self) {
         self.inner.accounts.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clear();
+    }
+
+    /// Waits until this instance's spool is empty (every acknowledged push committed), at
+    /// most `within`; whether it is. For tests, benchmarks and a graceful shutdown's report.
+    pub async fn settle(&self, within: Duration) -> bool {
+        let deadline = Instant::now() + within;
+        loop {
+            if self.inner.st.health.ingest().spool_waiting == 0 {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
 
     /// Stores one push, durably, and answers once it is committed (or fsynced to the spool).

@@ -11,7 +11,7 @@ use crate::keys::scanner_key;
 use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, TransactionTrait, Value};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use wechat::{EventKind, Scene};
+use wechat::{EventKind, Reply, Scene};
 
 /// What the database said about a batch.
 #[derive(Debug)]
@@ -181,6 +181,21 @@ pub(crate) async fn apply(st: &AppState, pushes: &[Push]) -> Result<Vec<Stored>,
     Ok(out)
 }
 
+/// The campaign each push names and the reply it gets, read without a transaction: for pushes
+/// acknowledged from the spool while the database is busy with another batch (the reply
+/// depends on the campaign alone, see [`Plan::effects`]).
+pub(crate) async fn replies<C: ConnectionTrait>(db: &C, pushes: &[Push]) -> Result<Vec<(Option<i32>, Option<Reply>)>, DbErr> {
+    let meanings: Vec<Meaning> = pushes.iter().map(Meaning::of).collect();
+    if meanings.iter().all(|m| m.scene().is_none()) {
+        return Ok(vec![(None, None); pushes.len()]);
+    }
+    let campaigns = Db { txn: db, backend: db.get_database_backend() }.campaigns(pushes, &meanings).await?;
+    Ok(campaigns
+        .into_iter()
+        .map(|c| c.map_or((None, None), |c| (Some(c.id), c.welcome.as_deref().and_then(welcome_reply))))
+        .collect())
+}
+
 fn ts(unix: i64, fallback: DateTime<Utc>) -> DateTime<Utc> {
     // CreateTime is WeChat's clock; anything outside 1970..2100 is nonsense and falls back to
     // the receive time rather than failing the batch.
@@ -200,13 +215,13 @@ fn hit(r: &sea_orm::QueryResult) -> Result<CampaignHit, DbErr> {
     })
 }
 
-/// The batch's transaction.
-struct Db<'a> {
-    txn: &'a DatabaseTransaction,
+/// The batch's transaction (or, for [`replies`], a plain connection: reads only).
+struct Db<'a, C: ConnectionTrait = DatabaseTransaction> {
+    txn: &'a C,
     backend: DbBackend,
 }
 
-impl Db<'_> {
+impl<C: ConnectionTrait> Db<'_, C> {
     async fn exec(&self, sql: &str, values: Vec<Value>) -> Result<u64, DbErr> {
         Ok(self.txn.execute_raw(stmt(self.backend, sql, values)).await?.rows_affected())
     }

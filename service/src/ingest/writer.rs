@@ -1,10 +1,19 @@
-//! The writer task: group commit, the spool fallback, and the replay.
+//! The writer task: group commit, the spool (outages and bursts), and its import.
+//!
+//! One batch is with the database at a time, in a task of its own (a [`Flight`]). A batch
+//! from the queue goes straight to the database when nothing else is in flight and the spool
+//! is empty; its requests are answered after the commit. A batch that arrives while another
+//! is being stored, or while the spool holds lines, or while the database is down, is
+//! journaled in the spool (one write and one fsync for the batch) and answered at once; the
+//! writer imports the spool behind it, in order, [`IngestOptions::max_import`] lines per
+//! transaction. So under a burst the requests wait for an fsync, not for the database, and
+//! the database takes the pushes in big, cheap batches.
 //!
 //! Ordering rule: while the spool holds lines, new pushes go behind them in the spool, so a
-//! follower's `subscribe` spooled during an outage is always applied before the `unsubscribe`
-//! that came after it.
+//! follower's `subscribe` spooled earlier is always applied before the `unsubscribe` that
+//! came after it.
 
-use super::spool::Spool;
+use super::spool::{Spool, Spooled};
 use super::store::{self, StoreError};
 use super::{IngestError, IngestOptions, Job, Outcome, Push, Stored};
 use crate::AppState;
@@ -16,6 +25,9 @@ use tokio::sync::mpsc;
 const REPLAY_BUDGET: Duration = Duration::from_millis(500);
 /// Immediate reruns of a batch that lost a write conflict (10, 20, 40, 80 ms apart).
 const CONFLICT_RETRIES: usize = 4;
+
+/// Longest the campaign lookup for a journaled batch's replies may take.
+const REPLY_LOOKUP: Duration = Duration::from_millis(300);
 
 /// How often an idle writer with a non-empty spool tries the database.
 const IDLE_TICK: Duration = Duration::from_millis(250);
@@ -30,6 +42,8 @@ struct Writer {
     opts: IngestOptions,
     /// After a failure: don't try the database before this instant (spool straight away).
     retry_at: Option<Instant>,
+    /// The batch being stored, if any.
+    flight: Option<Flight>,
 }
 
 pub(super) async fn run(st: AppState, mut rx: mpsc::Receiver<Job>, spool: Option<Spool>, opts: IngestOptions) {
@@ -42,39 +56,140 @@ pub(super) async fn run(st: AppState, mut rx: mpsc::Receiver<Job>, spool: Option
         }
         None => (st, None, None),
     };
-    let mut w = Writer { st, shared, spool, opts, retry_at: None };
+    let mut w = Writer { st, shared, spool, opts, retry_at: None, flight: None };
     loop {
-        let first = if w.spool_pending() {
-            match tokio::time::timeout(IDLE_TICK, rx.recv()).await {
-                Ok(Some(job)) => Some(job),
-                Ok(None) => break,
-                Err(_) => None,
-            }
-        } else {
-            match rx.recv().await {
-                Some(job) => Some(job),
-                None => break,
+        if w.flight.is_none() && w.spool_pending() && !w.db_resting() {
+            w.start_import();
+        }
+        // A batch is taken while another is in flight only when it is to be journaled anyway;
+        // otherwise it waits in the queue for the next group commit.
+        let accept = w.flight.is_none() || (w.journals_next() && !w.backlog_full());
+        let idle = w.flight.is_none() && w.spool_pending();
+        let event = {
+            let flight = &mut w.flight;
+            tokio::select! {
+                biased;
+                done = async { (&mut flight.as_mut().expect("guarded").task).await }, if flight.is_some() => Event::Landed(done),
+                job = rx.recv(), if accept => Event::Job(job),
+                () = tokio::time::sleep(IDLE_TICK), if idle => Event::Tick,
             }
         };
-        if w.spool_pending() {
-            w.replay().await;
-        }
-        let Some(first) = first else { continue };
-        // Group commit: whatever queued up while the previous batch was committing goes into
-        // this one. No artificial wait: at low load a push is stored at once.
-        let mut batch = vec![first];
-        while batch.len() < w.opts.max_batch.max(1) {
-            match rx.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
+        match event {
+            Event::Landed(done) => {
+                let flight = w.flight.take().expect("a flight landed");
+                let result = done.unwrap_or_else(|join| Err(StoreError::Refused(format!("the store task failed: {join}"))));
+                w.landed(flight.kind, result).await;
             }
+            Event::Job(Some(first)) => {
+                // Group commit: whatever queued up while the previous batch was committing goes
+                // into this one. No artificial wait: at low load a push is stored at once.
+                let mut batch = vec![first];
+                while batch.len() < w.opts.max_batch.max(1) {
+                    match rx.try_recv() {
+                        Ok(job) => batch.push(job),
+                        Err(_) => break,
+                    }
+                }
+                w.route(batch).await;
+            }
+            Event::Job(None) => break,
+            Event::Tick => {}
         }
-        w.handle(batch).await;
     }
-    // Senders are gone (shutdown): one last attempt to empty the spool.
+    // Senders are gone (shutdown): let the batch in flight land, then one last attempt to
+    // empty the spool.
+    if let Some(flight) = w.flight.take() {
+        let result = flight.task.await.unwrap_or_else(|join| Err(StoreError::Refused(format!("the store task failed: {join}"))));
+        w.landed(flight.kind, result).await;
+    }
     if w.spool_pending() {
         w.retry_at = None;
         w.replay().await;
+    }
+}
+
+/// What woke the writer.
+enum Event {
+    Landed(Result<Result<Vec<Stored>, StoreError>, tokio::task::JoinError>),
+    Job(Option<Job>),
+    Tick,
+}
+
+/// The one batch the database is working on, in a task of its own so that the writer can
+/// journal the pushes that arrive meanwhile.
+struct Flight {
+    task: tokio::task::JoinHandle<Result<Vec<Stored>, StoreError>>,
+    kind: FlightKind,
+}
+
+enum FlightKind {
+    /// Pushes straight from the queue; their requests wait for this commit.
+    Direct(Vec<Job>),
+    /// Lines from the spool (already acknowledged).
+    Import(Vec<Spooled>),
+}
+
+/// Everything a store task needs, cloned into it.
+#[derive(Clone)]
+struct StoreCtx {
+    st: AppState,
+    shared: Option<sea_orm::DatabaseConnection>,
+    timeout: Duration,
+}
+
+impl StoreCtx {
+    /// Stores one batch, rerunning it after write conflicts. Several instances write the same
+    /// counter and subscription rows: when PostgreSQL picks this batch as a deadlock's victim
+    /// (or SQLite stays busy), run it again a few times before calling the database
+    /// unavailable and spooling.
+    async fn store(self, pushes: Arc<[Push]>) -> Result<Vec<Stored>, StoreError> {
+        let mut pause = Duration::from_millis(10);
+        for _ in 0..CONFLICT_RETRIES {
+            match self.store_once(Arc::clone(&pushes)).await {
+                Err(StoreError::Conflict(why)) => {
+                    tracing::debug!(error = %why, "write conflict; the batch runs again");
+                    tokio::time::sleep(pause + Duration::from_millis(rand::random::<u64>() % 10)).await;
+                    pause *= 2;
+                }
+                other => return other,
+            }
+        }
+        match self.store_once(pushes).await {
+            Err(StoreError::Conflict(why)) => Err(StoreError::Unavailable(why)),
+            other => other,
+        }
+    }
+
+    /// One try, in its own task with a deadline: a panic or a hung connection becomes an
+    /// error here instead of taking the writer down.
+    async fn store_once(&self, pushes: Arc<[Push]>) -> Result<Vec<Stored>, StoreError> {
+        if self.shared.as_ref().is_some_and(|db| db.get_sqlite_connection_pool().is_closed()) {
+            return Err(StoreError::Unavailable("the database was closed".into()));
+        }
+        let st = self.st.clone();
+        let mut task = tokio::spawn(async move { store::apply(&st, &pushes).await });
+        match tokio::time::timeout(self.timeout, &mut task).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(join)) => Err(StoreError::Refused(format!("the store task failed: {join}"))),
+            Err(_) => {
+                task.abort();
+                // Wait until it is really gone, so it can't commit behind a replay's back (it
+                // would be harmless, the unique key sees to that, but it keeps order simple).
+                let _ = task.await;
+                Err(StoreError::Unavailable("the database did not answer in time".into()))
+            }
+        }
+    }
+}
+
+/// Runs the spool's file I/O (a write and an fsync, or a read of many lines) on this thread,
+/// telling a multi-threaded runtime first, so it moves its other tasks (HTTP requests) to
+/// another worker meanwhile instead of letting them wait behind the fsync. A current-thread
+/// runtime (some tests) has no other worker and just runs it.
+fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
+        _ => f(),
     }
 }
 
@@ -125,57 +240,96 @@ impl Writer {
         self.retry_at = Some(Instant::now() + self.opts.retry_every);
     }
 
-    /// Runs one batch in its own task with a deadline: a panic or a hung connection becomes
-    /// an error here instead of taking the writer down.
+    fn ctx(&self) -> StoreCtx {
+        StoreCtx { st: self.st.clone(), shared: self.shared.clone(), timeout: self.opts.store_timeout }
+    }
+
+    /// Stores a batch and waits for it (the spool's replay and the one-by-one paths).
     async fn store(&self, pushes: Vec<Push>) -> Result<Vec<Stored>, StoreError> {
-        // Several instances write the same counter and subscription rows: when PostgreSQL
-        // picks this batch as a deadlock's victim (or SQLite stays busy), run it again a few
-        // times before calling the database unavailable and spooling.
-        // Shared, not copied, between the tries (and moved into each try's task).
-        let pushes: Arc<[Push]> = pushes.into();
-        let mut pause = Duration::from_millis(10);
-        for _ in 0..CONFLICT_RETRIES {
-            match self.store_once(Arc::clone(&pushes)).await {
-                Err(StoreError::Conflict(why)) => {
-                    tracing::debug!(error = %why, "write conflict; the batch runs again");
-                    tokio::time::sleep(pause + Duration::from_millis(rand::random::<u64>() % 10)).await;
-                    pause *= 2;
-                }
-                other => return other,
-            }
-        }
-        match self.store_once(pushes).await {
-            Err(StoreError::Conflict(why)) => Err(StoreError::Unavailable(why)),
-            other => other,
+        self.ctx().store(pushes.into()).await
+    }
+
+    /// Has a burst's backlog reached [`IngestOptions::max_backlog`]? Then requests wait in the
+    /// queue for the import (back-pressure, so the charts' lag stays bounded under a load the
+    /// database cannot follow). Not during an outage: then the spool is the only place left.
+    fn backlog_full(&self) -> bool {
+        !self.db_resting() && self.spool.as_ref().is_some_and(|s| s.waiting() >= self.opts.max_backlog)
+    }
+
+    /// Will the next batch from the queue go to the spool, whatever is in flight?
+    fn journals_next(&self) -> bool {
+        self.spool.is_some() && (self.opts.spill_when_busy || self.spool_pending() || self.db_resting())
+    }
+
+    /// A batch from the queue: stored at once when the database is free, else journaled.
+    ///
+    /// Ordering: pushes go behind whatever the spool holds, so a follower's `subscribe` is
+    /// applied before the `unsubscribe` that came after it. One exception is left: a batch
+    /// in flight that then fails for an outage is spooled after the batches journaled while
+    /// it was in flight (milliseconds; a follower's own pushes are seconds apart).
+    async fn route(&mut self, batch: Vec<Job>) {
+        if self.spool.is_some() && (self.spool_pending() || self.db_resting() || self.flight.is_some()) {
+            self.spool_jobs(batch).await;
+        } else if self.flight.is_none() {
+            let pushes: Arc<[Push]> = batch.iter().map(|j| j.push.clone()).collect();
+            let task = tokio::spawn(self.ctx().store(pushes));
+            self.flight = Some(Flight { task, kind: FlightKind::Direct(batch) });
+        } else {
+            // Not reached: the loop takes no job while a batch is in flight and there is no
+            // spool to journal into. Storing it after that batch keeps it correct anyway.
+            let flight = self.flight.take().expect("checked");
+            let result = flight.task.await.unwrap_or_else(|join| Err(StoreError::Refused(format!("the store task failed: {join}"))));
+            Box::pin(self.landed(flight.kind, result)).await;
+            self.handle(batch).await;
         }
     }
 
-    async fn store_once(&self, pushes: Arc<[Push]>) -> Result<Vec<Stored>, StoreError> {
-        if self.shared.as_ref().is_some_and(|db| db.get_sqlite_connection_pool().is_closed()) {
-            return Err(StoreError::Unavailable("the database was closed".into()));
+    /// Starts storing the next lines of the spool (bigger batches than the queue's: they are
+    /// acknowledged already, and the bigger the batch, the less each push costs the database).
+    fn start_import(&mut self) {
+        let Some(spool) = self.spool.as_mut() else { return };
+        let max = self.opts.max_import.max(1);
+        let lines = match blocking(|| spool.read(max)) {
+            Ok(lines) => lines,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read the spool");
+                self.retry_at = Some(Instant::now() + self.opts.retry_every);
+                return;
+            }
+        };
+        if lines.is_empty() {
+            let _ = spool.advance(0, 0);
+            self.st.health.spool_waiting(spool.waiting());
+            return;
         }
-        let st = self.st.clone();
-        let mut task = tokio::spawn(async move { store::apply(&st, &pushes).await });
-        match tokio::time::timeout(self.opts.store_timeout, &mut task).await {
-            Ok(Ok(result)) => result,
-            Ok(Err(join)) => Err(StoreError::Refused(format!("the store task failed: {join}"))),
-            Err(_) => {
-                task.abort();
-                // Wait until it is really gone, so it can't commit behind a replay's back (it
-                // would be harmless, the unique key sees to that, but it keeps order simple).
-                let _ = task.await;
-                Err(StoreError::Unavailable("the database did not answer in time".into()))
+        let pushes: Arc<[Push]> = lines.iter().map(|l| l.push.clone()).collect();
+        let task = tokio::spawn(self.ctx().store(pushes));
+        self.flight = Some(Flight { task, kind: FlightKind::Import(lines) });
+    }
+
+    /// A stored (or failed) batch: answer its requests, or move the spool on.
+    async fn landed(&mut self, kind: FlightKind, result: Result<Vec<Stored>, StoreError>) {
+        match kind {
+            FlightKind::Direct(batch) => self.answer(batch, result).await,
+            FlightKind::Import(lines) => {
+                self.imported(lines, result).await;
             }
         }
     }
 
+    /// Stores a batch now and answers it (the serial path: one push at a time after a refusal).
     async fn handle(&mut self, batch: Vec<Job>) {
         if self.spool.is_some() && (self.spool_pending() || self.db_resting()) {
-            self.spool_jobs(batch);
+            self.spool_jobs(batch).await;
             return;
         }
         let pushes: Vec<Push> = batch.iter().map(|j| j.push.clone()).collect();
-        match self.store(pushes).await {
+        let result = self.store(pushes).await;
+        self.answer(batch, result).await;
+    }
+
+    async fn answer(&mut self, batch: Vec<Job>, result: Result<Vec<Stored>, StoreError>) {
+        match result {
             Ok(results) => {
                 self.retry_at = None;
                 self.st.health.db_up();
@@ -186,7 +340,7 @@ impl Writer {
             Err(StoreError::Unavailable(why) | StoreError::Conflict(why)) => {
                 self.mark_down(&why);
                 if self.spool.is_some() {
-                    self.spool_jobs(batch);
+                    self.spool_jobs(batch).await;
                 } else {
                     for job in batch {
                         let _ = job.answer.send(Err(IngestError::Unavailable));
@@ -209,14 +363,20 @@ impl Writer {
         }
     }
 
-    fn spool_jobs(&mut self, batch: Vec<Job>) {
+    /// Journals a batch in the spool (fsynced) and acknowledges it. While the database
+    /// answers, each push still gets its campaign's welcome reply: a read on the shared pool,
+    /// which does not wait for the batch in flight.
+    async fn spool_jobs(&mut self, batch: Vec<Job>) {
+        let replies = if self.db_resting() { None } else { self.replies(&batch).await };
         let Some(spool) = self.spool.as_mut() else { return };
-        match spool.append(batch.iter().map(|j| &j.push)) {
+        match blocking(|| spool.append(batch.iter().map(|j| &j.push))) {
             Ok(()) => {
                 self.st.health.spool_ok();
                 self.st.health.spool_waiting(spool.waiting());
+                let mut replies = replies.map(Vec::into_iter);
                 for job in batch {
-                    let stored = Stored { outcome: Outcome::Spooled, event_id: None, campaign_id: None, reply: None };
+                    let (campaign_id, reply) = replies.as_mut().and_then(Iterator::next).unwrap_or_default();
+                    let stored = Stored { outcome: Outcome::Spooled, event_id: None, campaign_id, reply };
                     let _ = job.answer.send(Ok(stored));
                 }
             }
@@ -230,8 +390,25 @@ impl Writer {
         }
     }
 
+    /// The campaign and welcome reply of each push, or `None` when the database does not
+    /// answer within [`REPLY_LOOKUP`] (the push is acknowledged without a reply then, as
+    /// during an outage).
+    async fn replies(&self, batch: &[Job]) -> Option<Vec<(Option<i32>, Option<wechat::Reply>)>> {
+        let db = self.shared.as_ref().unwrap_or(&self.st.db);
+        let pushes: Vec<Push> = batch.iter().map(|j| j.push.clone()).collect();
+        match tokio::time::timeout(REPLY_LOOKUP, store::replies(db, &pushes)).await {
+            Ok(Ok(replies)) => Some(replies),
+            Ok(Err(e)) => {
+                tracing::debug!(error = %e, "no campaign lookup for journaled pushes; acknowledged without a reply");
+                None
+            }
+            Err(_) => None,
+        }
+    }
+
     /// Replays spooled pushes in order, a batch per transaction, until the spool is empty,
-    /// the database fails again, or the time budget is spent.
+    /// the database fails again, or the time budget is spent (at shutdown; while running, the
+    /// loop imports the spool one batch at a time next to the queue).
     async fn replay(&mut self) {
         if self.db_resting() {
             return;
@@ -239,7 +416,7 @@ impl Writer {
         let started = Instant::now();
         while started.elapsed() < REPLAY_BUDGET {
             let Some(spool) = self.spool.as_mut() else { return };
-            let lines = match spool.read(self.opts.max_batch.max(1)) {
+            let lines = match spool.read(self.opts.max_import.max(1)) {
                 Ok(lines) => lines,
                 Err(e) => {
                     tracing::error!(error = %e, "cannot read the spool");
@@ -247,47 +424,63 @@ impl Writer {
                     return;
                 }
             };
-            let Some(last) = lines.last().map(|l| l.end) else {
+            if lines.is_empty() {
                 let _ = spool.advance(0, 0);
                 self.st.health.spool_waiting(spool.waiting());
                 return;
-            };
-            let pushes: Vec<Push> = lines.iter().map(|l| l.push.clone()).collect();
-            let count = pushes.len();
-            match self.store(pushes).await {
-                Ok(results) => {
-                    let stored = results.iter().filter(|r| r.outcome == Outcome::Stored).count();
-                    tracing::info!(replayed = count, stored, "spooled pushes stored");
-                    self.retry_at = None;
-                    self.st.health.db_answers();
-                    self.advance(last, count as u64);
+            }
+            let result = self.store(lines.iter().map(|l| l.push.clone()).collect()).await;
+            if !self.imported(lines, result).await {
+                return;
+            }
+        }
+    }
+
+    /// Moves the spool past lines the database took; on a refusal, finds the refused push one
+    /// by one and sets it aside. False when the database failed (stop replaying for now).
+    async fn imported(&mut self, lines: Vec<Spooled>, result: Result<Vec<Stored>, StoreError>) -> bool {
+        let Some(last) = lines.last().map(|l| l.end) else { return true };
+        let count = lines.len();
+        match result {
+            Ok(results) => {
+                let stored = results.iter().filter(|r| r.outcome == Outcome::Stored).count();
+                // Worth an info line when it ends an outage; a burst's imports are routine.
+                if self.st.health.ingest().db_down_since.is_some() {
+                    tracing::info!(replayed = count, stored, "spooled pushes stored; the database answers again");
+                } else {
+                    tracing::debug!(replayed = count, stored, "spooled pushes stored");
                 }
-                Err(StoreError::Unavailable(why) | StoreError::Conflict(why)) => {
-                    self.mark_down(&why);
-                    return;
-                }
-                Err(StoreError::Refused(why)) => {
-                    tracing::warn!(error = %why, "a spooled batch was refused; replaying it one push at a time");
-                    for line in lines {
-                        match self.store(vec![line.push.clone()]).await {
-                            Ok(_) => {}
-                            Err(StoreError::Unavailable(why) | StoreError::Conflict(why)) => {
-                                self.mark_down(&why);
-                                return;
-                            }
-                            Err(StoreError::Refused(why)) => {
-                                tracing::error!(error = %why, "a spooled push was refused; moved to the rejected file");
-                                if let Some(spool) = self.spool.as_mut()
-                                    && let Err(e) = spool.reject(&line.push)
-                                {
-                                    tracing::error!(error = %e, "cannot write the rejected file");
-                                    return;
-                                }
+                self.retry_at = None;
+                self.st.health.db_answers();
+                self.advance(last, count as u64);
+                true
+            }
+            Err(StoreError::Unavailable(why) | StoreError::Conflict(why)) => {
+                self.mark_down(&why);
+                false
+            }
+            Err(StoreError::Refused(why)) => {
+                tracing::warn!(error = %why, "a spooled batch was refused; replaying it one push at a time");
+                for line in lines {
+                    match self.store(vec![line.push.clone()]).await {
+                        Ok(_) => {}
+                        Err(StoreError::Unavailable(why) | StoreError::Conflict(why)) => {
+                            self.mark_down(&why);
+                            return false;
+                        }
+                        Err(StoreError::Refused(why)) => {
+                            tracing::error!(error = %why, "a spooled push was refused; moved to the rejected file");
+                            if let Some(spool) = self.spool.as_mut()
+                                && let Err(e) = spool.reject(&line.push)
+                            {
+                                tracing::error!(error = %e, "cannot write the rejected file");
+                                return false;
                             }
                         }
-                        self.advance(line.end, 1);
                     }
+                    self.advance(line.end, 1);
                 }
+                true
             }
         }
     }

@@ -1,0 +1,148 @@
+//! Pushes that arrive while the database is busy with a batch are journaled in the spool and
+//! acknowledged without waiting for it; the writer then imports them behind that batch, in
+//! order. The database is held busy on purpose (a lock another transaction keeps), so the
+//! test knows exactly which pushes had to wait and which could not have been committed when
+//! they were answered.
+
+use chrono::{DateTime, Utc};
+use sea_orm::{ActiveModelTrait, ConnectionTrait, EntityTrait, Set, TransactionTrait};
+use service::dual_test;
+use service::entity::{campaign_hourly, event, subscription};
+use service::ingest::{IngestOptions, Ingestor, Outcome, Push};
+use service::testing::{Backend, TestDb, account_row, campaign_row};
+use std::time::{Duration, Instant};
+use wechat::Reply;
+
+const T0: i64 = 1_714_035_600;
+
+fn push(account_id: i32, openid: &str, dt: i64, event: &str, key: &str) -> Push {
+    Push {
+        account_id,
+        to_user: "gh_spill".into(),
+        openid: openid.into(),
+        create_time: T0 + dt,
+        msg_type: "event".into(),
+        event: event.into(),
+        event_key: key.into(),
+        ticket: None,
+        raw_xml: format!("<xml><FromUserName>{openid}</FromUserName><Event>{event}</Event></xml>"),
+        received_at: DateTime::<Utc>::from_timestamp(T0 + dt, 0).unwrap(),
+    }
+}
+
+dual_test!(pushes_arriving_during_a_commit_are_journaled_acknowledged_and_imported_in_order, |t: TestDb| async move {
+    let st = t.state();
+    let account = account_row("wx7000000000000077").insert(&t.db).await.unwrap().id;
+    let campaign = service::entity::campaign::ActiveModel {
+        welcome_message: Set(Some(r#"{"type":"text","content":"Welcome to the shop"}"#.into())),
+        ..campaign_row(account, "Counter", "1")
+    }
+    .insert(&t.db)
+    .await
+    .unwrap()
+    .id;
+    let spool = tempfile::tempdir().unwrap();
+    let ingest = Ingestor::spawn(st.clone(), IngestOptions::serving(spool.path())).unwrap();
+
+    // Hold the database busy: a transaction keeps the write lock (SQLite) or a lock on the
+    // events table (PostgreSQL) that every batch's insert must wait for. Reads still go on.
+    let locker = t.db.begin().await.unwrap();
+    match t.backend {
+        Backend::Sqlite => locker.execute_unprepared(&format!("UPDATE campaigns SET name = name WHERE id = {campaign}")).await,
+        Backend::Postgres => locker.execute_unprepared("LOCK TABLE events IN SHARE ROW EXCLUSIVE MODE").await,
+    }
+    .unwrap();
+
+    // The first push goes straight to the database and waits there. (An organic follow: its
+    // batch's first statement is the insert, which waits for SQLite's lock; a batch that has
+    // read first cannot wait for it and would be spooled as a conflict instead.)
+    let first = {
+        let ingest = ingest.clone();
+        tokio::spawn(async move { ingest.submit(push(account, "o-first", 0, "subscribe", "")).await })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!first.is_finished(), "the first push cannot have been committed past the lock");
+
+    // Everything after it is journaled and answered while the lock is still held: a scan, a
+    // follower who subscribes and leaves again, a retry of the scan, an organic follower.
+    let later = [
+        push(account, "o-scan", 1, "SCAN", "1"),
+        push(account, "o-leaver", 2, "subscribe", "qrscene_1"),
+        push(account, "o-leaver", 3, "unsubscribe", ""),
+        push(account, "o-scan", 1, "SCAN", "1"),
+        push(account, "o-organic", 4, "subscribe", ""),
+    ];
+    let started = Instant::now();
+    let mut answers = Vec::new();
+    for p in later.iter().cloned() {
+        answers.push(ingest.submit(p).await.unwrap());
+    }
+    assert!(started.elapsed() < Duration::from_secs(1), "journaled pushes waited {:?}", started.elapsed());
+    assert!(!first.is_finished(), "the lock is still held, so nothing was committed yet");
+    assert!(answers.iter().all(|a| a.outcome == Outcome::Spooled), "{answers:?}");
+    let welcome = Some(Reply::Text { content: "Welcome to the shop".into() });
+    // The campaign's reply is looked up for journaled pushes too; the organic one has none.
+    assert_eq!(answers.iter().map(|a| a.reply.clone()).collect::<Vec<_>>(), vec![welcome.clone(), welcome.clone(), None, welcome.clone(), None]);
+    assert_eq!(answers[0].campaign_id, Some(campaign));
+    let journaled = std::fs::read_to_string(ingest.spool_path().unwrap()).unwrap();
+    assert_eq!(journaled.lines().count(), 5, "each journaled push is one line, fsynced before its answer");
+    assert!(!ingest.settle(Duration::from_millis(100)).await, "the spool cannot drain while the database is locked");
+
+    locker.rollback().await.unwrap();
+    let stored = first.await.unwrap().unwrap();
+    assert_eq!((stored.outcome, stored.reply), (Outcome::Stored, None));
+    assert!(ingest.settle(Duration::from_secs(10)).await, "the spool was not imported");
+    assert_eq!(std::fs::metadata(ingest.spool_path().unwrap()).unwrap().len(), 0, "an imported spool is emptied");
+
+    // Every distinct push once (the retried scan too), in arrival order: the leaver's
+    // subscription is closed by the unsubscribe journaled after it.
+    let events = event::Entity::find().all(&t.db).await.unwrap();
+    let mut kinds: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
+    kinds.sort_unstable();
+    assert_eq!(kinds, ["organic", "organic", "scan", "subscribe", "unsubscribe"]);
+    let subs = subscription::Entity::find().all(&t.db).await.unwrap();
+    assert_eq!(subs.len(), 3, "first, leaver and organic follower");
+    let hash = |o: &str| st.keys.openid_hash(o);
+    let leaver = subs.iter().find(|s| s.openid_hash == hash("o-leaver")).unwrap();
+    assert!(leaver.unsubscribed_at.is_some(), "the unsubscribe was applied after its subscribe");
+    assert_eq!(leaver.openid, None, "and erased the leaver's OpenID");
+    assert!(subs.iter().filter(|s| s.openid_hash != hash("o-leaver")).all(|s| s.unsubscribed_at.is_none()));
+    let hourly = campaign_hourly::Entity::find().all(&t.db).await.unwrap();
+    let (scans, new, gone) = hourly.iter().fold((0, 0, 0), |(a, b, c), h| (a + h.scans, b + h.new_followers, c + h.unsubscribes));
+    assert_eq!((scans, new, gone), (2, 1, 1), "a code subscribe and a scan, the subscriber left; the retry counted once");
+});
+
+dual_test!(a_full_backlog_makes_requests_wait_for_the_database, |t: TestDb| async move {
+    let account = account_row("wx7000000000000078").insert(&t.db).await.unwrap().id;
+    let spool = tempfile::tempdir().unwrap();
+    let opts = IngestOptions { max_backlog: 2, ..IngestOptions::serving(spool.path()) };
+    let st = t.state();
+    let ingest = Ingestor::spawn(st.clone(), opts).unwrap();
+    let locker = t.db.begin().await.unwrap();
+    match t.backend {
+        Backend::Sqlite => locker.execute_unprepared(&format!("UPDATE wechat_accounts SET name = name WHERE id = {account}")).await,
+        Backend::Postgres => locker.execute_unprepared("LOCK TABLE events IN SHARE ROW EXCLUSIVE MODE").await,
+    }
+    .unwrap();
+    let submit = |n: i64| {
+        let ingest = ingest.clone();
+        tokio::spawn(async move { ingest.submit(push(account, &format!("o-{n}"), n, "subscribe", "")).await })
+    };
+    let first = submit(0);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Two pushes fill the backlog; the third has to wait for the database like the first.
+    for n in [1, 2] {
+        assert_eq!(submit(n).await.unwrap().unwrap().outcome, Outcome::Spooled);
+    }
+    let waiting = submit(3);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!waiting.is_finished(), "a push beyond the backlog was answered while the database was locked");
+    assert!(!first.is_finished());
+    locker.rollback().await.unwrap();
+    assert_eq!(first.await.unwrap().unwrap().outcome, Outcome::Stored);
+    // Taken once the backlog was imported: the spool was empty again, so it went straight in.
+    assert_eq!(waiting.await.unwrap().unwrap().outcome, Outcome::Stored);
+    assert!(ingest.settle(Duration::from_secs(10)).await);
+    assert_eq!(event::Entity::find().all(&t.db).await.unwrap().len(), 4);
+    assert_eq!(st.health.ingest().db_down_since, None, "a busy database is not a database that is down");
+});
