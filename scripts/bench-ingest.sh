@@ -4,11 +4,14 @@
 #
 # For SQLite and for PostgreSQL, on a fresh data dir / database each time: adds an account
 # (plaintext mode, known Token) and 300 campaigns (codes issued by a local `wechat-sim`),
-# starts `sceneboard serve` three ways — SCENEBOARD_BENCH_CALLBACK=noop (answer at once),
-# =verify (account lookup + signature + parse, nothing stored) and normal (durable storage) —
-# and drives each with `sceneboard-loadgen` (64 connections, 20 000 requests, 10 % retries),
-# after a 2 000-request warm-up. Prints one table: req/s, p50, p99, errors, lost, doubled,
-# ingest as % of the parse+verify ceiling, and the server's peak RSS (VmHWM).
+# starts `sceneboard serve` four ways — SCENEBOARD_BENCH_CALLBACK=noop (answer at once),
+# =verify (account lookup + signature + parse, nothing stored), =commit (durable storage, every
+# request waiting for its batch's commit: bursts not journaled) and normal (durable storage as
+# shipped: a burst is journaled in the spool and imported behind) — and drives each with
+# `sceneboard-loadgen` (64 connections, 20 000 requests, 10 % retries), after a 2 000-request
+# warm-up. Prints one table: req/s, p50, p99, errors, lost, doubled, ingest as % of the
+# parse+verify ceiling, how long after the run the database held every push, the pushes per
+# second that reached the database (run plus that wait), and the server's peak RSS (VmHWM).
 #
 #   scripts/bench-ingest.sh [--debug] [--no-build] [--requests N] [--connections C]
 #                           [--backends "sqlite postgres"] [--safe] [--pg-socket DIR]
@@ -95,7 +98,7 @@ cleanup() {
   status=$?
   stop "$server_pid"
   stop "$sim_pid"
-  for m in noop verify normal; do
+  for m in noop verify commit normal; do
     psql -q "$pg_admin" -c "DROP DATABASE IF EXISTS loadgen_bench_$m WITH (FORCE)" >/dev/null 2>&1 || true
   done
   if [ "$status" -ne 0 ]; then
@@ -157,7 +160,7 @@ fresh() {
 
 results="$work/results.tsv"
 for backend in $backends; do
-  for mode in noop verify normal; do
+  for mode in noop verify commit normal; do
     fresh "$backend" "$mode"
     bench=""; [ "$mode" != normal ] && bench="$mode"
     SCENEBOARD_BENCH_CALLBACK="$bench" SCENEBOARD_ADDR="127.0.0.1:$port" RUST_LOG=warn \
@@ -168,14 +171,14 @@ for backend in $backends; do
     # Warm-up (pools, caches), in a CreateTime window of its own.
     "$lg" --url "$url" --app-id "$app_id" --token "$token" "${lg_flags[@]}" --connections "$connections" \
       --requests 2000 --seed 99 --time-base $(( $(date +%s) - 40 * 86400 )) >/dev/null 2>&1 || true
-    db_flags=(); [ "$mode" = normal ] && db_flags=(--database-url "$DATABASE_URL" --settle 10)
+    db_flags=(); case "$mode" in normal | commit) db_flags=(--database-url "$DATABASE_URL" --settle 60) ;; esac
     log "$backend / $mode: $requests requests over $connections connections"
     srv0=$(ticks "$server_pid"); pg0=$(pg_ticks)
     perf_pid=""
-    if [ -n "$perf_dir" ] && [ "$mode" = normal ]; then
+    if [ -n "$perf_dir" ] && [ "$mode" != noop ] && [ "$mode" != verify ]; then
       # The server alone on SQLite; the whole machine on PostgreSQL (its backends too).
       target=(-p "$server_pid"); [ "$backend" = postgres ] && target=(-a)
-      perf record -q -F 499 -g "${target[@]}" -o "$perf_dir/perf-$backend.data" 2>"$perf_dir/perf-$backend.log" &
+      perf record -q -F 499 -g "${target[@]}" -o "$perf_dir/perf-$backend-$mode.data" 2>"$perf_dir/perf-$backend-$mode.log" &
       perf_pid=$!
     fi
     set +e
@@ -192,27 +195,30 @@ for backend in $backends; do
     hwm=$(awk '/VmHWM/ {print $2}' "/proc/$server_pid/status")
     stop "$server_pid"; server_pid=""
     jq -r --arg b "$backend" --arg m "$mode" --arg hwm "$hwm" --arg srv "$srv_us" --arg pg "$pg_us" \
-      '[$b, $m, .req_per_s, .p50_ms, .p99_ms, .errors, (.storage.lost // "-"), (.storage.doubled // "-"), $hwm, (.storage.lost_acknowledged // 0), (.storage.extra // 0), $srv, $pg] | @tsv' \
+      '[$b, $m, .req_per_s, .p50_ms, .p99_ms, .errors, (.storage.lost // "-"), (.storage.doubled // "-"), $hwm, (.storage.lost_acknowledged // 0), (.storage.extra // 0), $srv, $pg, (if .storage then .settle_s else -1 end), (.requests / (.elapsed_s + .settle_s))] | @tsv' \
       "$work/$backend-$mode.json" >>"$results"
   done
 done
 
 # The table: ingest (normal) as a share of the parse+verify ceiling of the same backend.
 echo
-printf '%-9s %-7s %9s %9s %9s %7s %6s %8s %10s %10s %11s %10s\n' backend mode "req/s" "p50 ms" "p99 ms" errors lost doubled "% verify" "peak RSS" \
-  "server CPU" "PG CPU"
+printf '%-9s %-7s %9s %9s %9s %7s %6s %8s %10s %9s %9s %10s %11s %10s\n' backend mode "req/s" "p50 ms" "p99 ms" errors lost doubled "% verify" \
+  "in DB +s" "to DB/s" "peak RSS" "server CPU" "PG CPU"
 awk -F'\t' '
   { rows[NR] = $0; if ($2 == "verify") ceil[$1] = $3 }
   END {
     for (i = 1; i <= NR; i++) {
       split(rows[i], f, "\t")
       pct = (ceil[f[1]] > 0) ? sprintf("%.0f %%", 100 * f[3] / ceil[f[1]]) : "-"
-      printf "%-9s %-7s %9.0f %9.2f %9.2f %7d %6s %8s %10s %7.0f MiB %7s µs/r %5s µs/r\n", f[1], f[2], f[3], f[4], f[5], f[6], f[7], f[8], pct, f[9] / 1024, f[12], f[13]
+      settled = (f[14] >= 0) ? sprintf("%.1f", f[14]) : "-"
+      todb = (f[14] >= 0) ? sprintf("%.0f", f[15]) : "-"
+      printf "%-9s %-7s %9.0f %9.2f %9.2f %7d %6s %8s %10s %9s %9s %7.0f MiB %7s µs/r %5s µs/r\n", f[1], f[2], f[3], f[4], f[5], f[6], f[7], f[8], pct, settled, todb, f[9] / 1024, f[12], f[13]
     }
   }' "$results"
 echo
-echo "(server CPU and PG CPU: CPU time per request of the server process and of all PostgreSQL processes"
-echo " during the measured run, from /proc; $profile binaries; $(nproc) cores shared by client and server; $requests requests, $connections connections, 10 % retries; $([ "$safe" = 1 ] && echo 'AES safe mode' || echo plaintext))"
+echo "(in DB +s: seconds after the run until every acknowledged push was in the database; to DB/s: requests"
+echo " over the run plus that wait. server CPU and PG CPU: CPU time per request of the server process and of"
+echo " all PostgreSQL processes during the run and that wait, from /proc; $profile binaries; $(nproc) cores shared by client and server; $requests requests, $connections connections, 10 % retries; $([ "$safe" = 1 ] && echo 'AES safe mode' || echo plaintext))"
 # Fail if the durable runs lost or doubled anything.
-awk -F'\t' '$2 == "normal" && ($10 != 0 || $8 != 0 || $11 != 0) { bad = 1 } END { exit bad }' "$results" \
+awk -F'\t' '($2 == "normal" || $2 == "commit") && ($10 != 0 || $8 != 0 || $11 != 0) { bad = 1 } END { exit bad }' "$results" \
   || { echo "bench-ingest: lost or doubled events (see above)" >&2; exit 1; }

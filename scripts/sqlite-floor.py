@@ -9,7 +9,10 @@ per batch, 35 of the 64 pushes opening a subscription, random follower hashes ov
 campaigns. Prints the CPU time (user + system) per push of each statement and of the commit,
 and the WAL frames written per commit.
 
-    scripts/sqlite-floor.py [--synchronous FULL|NORMAL|OFF] [--page-size 4096] [--batches 400]
+    scripts/sqlite-floor.py [--synchronous FULL|NORMAL|OFF] [--page-size 4096] [--batches 400] [--batch 64]
+
+--batch 2048 --batches 13 is the spool's import (about the same number of pushes in batches
+of 2 048, as the writer imports a burst it journaled).
 
 Uses Python's built-in sqlite3 module; the database lives in a temporary directory.
 """
@@ -39,8 +42,7 @@ CREATE TABLE campaign_hourly (campaign_id INT NOT NULL, hour BIGINT NOT NULL, sc
   unsubscribes INT, PRIMARY KEY (campaign_id, hour)) WITHOUT ROWID;
 """
 
-BATCH = 64
-SUBSCRIBES = 35
+SUBSCRIBE_SHARE = 35 / 64
 HOUR = 472_000
 
 
@@ -49,7 +51,10 @@ def main():
     ap.add_argument("--synchronous", default="FULL", choices=["FULL", "NORMAL", "OFF"])
     ap.add_argument("--page-size", type=int, default=4096)
     ap.add_argument("--batches", type=int, default=400)
+    ap.add_argument("--batch", type=int, default=64, help="pushes per transaction")
     args = ap.parse_args()
+    batch = args.batch
+    subscribes = round(batch * SUBSCRIBE_SHARE)
 
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "floor.db")
@@ -73,7 +78,7 @@ def main():
         k = 0
         for _ in range(args.batches):
             rows = []
-            for _ in range(BATCH):
+            for _ in range(batch):
                 h = "%064x" % random.getrandbits(256)
                 k += 1
                 rows.append((1, h, "o" + h[:27], 1_700_000_000 + k, "event", "subscribe",
@@ -82,28 +87,28 @@ def main():
             timed("begin", "BEGIN IMMEDIATE")
             timed("events", "INSERT INTO events (account_id, openid_hash, openid, create_time, msg_type, event, event_key, "
                   "ticket, scene, kind, campaign_id, raw_xml, received_at) VALUES "
-                  + ", ".join(["(?,?,?,?,?,?,?,?,?,?,?,?,?)"] * BATCH) + " ON CONFLICT DO NOTHING RETURNING id",
+                  + ", ".join(["(?,?,?,?,?,?,?,?,?,?,?,?,?)"] * batch) + " ON CONFLICT DO NOTHING RETURNING id",
                   [v for r in rows for v in r])
-            subs = rows[:SUBSCRIBES]
+            subs = rows[:subscribes]
             timed("subscriptions", "INSERT INTO subscriptions (account_id, openid_hash, openid, campaign_id, scene, "
                   "subscribed_at, subscribe_event_id) VALUES " + ", ".join(["(?,?,?,?,?,?,?)"] * len(subs)),
                   [v for r in subs for v in (1, r[1], r[2], r[10], "12", r[12], 1)])
-            timed("scanners", "INSERT INTO scanner_hours VALUES " + ", ".join(["(?,?,?)"] * BATCH)
+            timed("scanners", "INSERT INTO scanner_hours VALUES " + ", ".join(["(?,?,?)"] * batch)
                   + " ON CONFLICT DO NOTHING", [v for r in rows for v in (r[10], HOUR, r[1])])
             # Distinct campaigns per row, so the upsert's rows never collide within the statement.
-            timed("counters", "INSERT INTO campaign_hourly VALUES " + ", ".join(["(?,?,1,1,0)"] * BATCH)
+            timed("counters", "INSERT INTO campaign_hourly VALUES " + ", ".join(["(?,?,1,1,0)"] * batch)
                   + " ON CONFLICT DO UPDATE SET scans = scans + 1",
                   [v for i, r in enumerate(rows) for v in (i * 1000 + r[10], HOUR)])
             timed("commit", "COMMIT")
 
-        pushes = args.batches * BATCH
+        pushes = args.batches * batch
         for name, seconds in cpu.items():
             print(f"{name:14s} {seconds * 1e6 / pushes:6.1f} µs CPU per push")
         print(f"{'total':14s} {sum(cpu.values()) * 1e6 / pushes:6.1f} µs CPU per push")
         frame = args.page_size + 24
         wal = os.path.getsize(path + "-wal")
         print(f"WAL: {wal} bytes, {wal / frame / args.batches:.0f} frames ({wal / args.batches / 1e6:.2f} MB) per "
-              f"{BATCH}-push commit; synchronous={args.synchronous}, page_size={args.page_size}, SQLite {sqlite3.sqlite_version}")
+              f"{batch}-push commit; synchronous={args.synchronous}, page_size={args.page_size}, SQLite {sqlite3.sqlite_version}")
         db.close()
 
 
