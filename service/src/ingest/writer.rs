@@ -44,7 +44,21 @@ struct Writer {
     retry_at: Option<Instant>,
     /// The batch being stored, if any.
     flight: Option<Flight>,
+    /// Lines per import transaction now: halved when an import is slow or fails, doubled
+    /// again when one is quick (see [`Writer::imported`]), within [`MIN_IMPORT`] and
+    /// [`IngestOptions::max_import`].
+    import_size: usize,
 }
+
+/// The smallest import batch.
+const MIN_IMPORT: usize = 64;
+/// An import taking longer than this halves the next one's size; one taking less than a
+/// quarter of it doubles it. Keeps each import short enough that the spool moves steadily
+/// even when the database has slowed down.
+const IMPORT_TARGET: Duration = Duration::from_secs(1);
+/// Imports are acknowledged already, so nobody waits for them: they get this many times the
+/// store timeout before the database counts as unreachable.
+const IMPORT_TIMEOUT_FACTOR: u32 = 10;
 
 pub(super) async fn run(st: AppState, mut rx: mpsc::Receiver<Job>, spool: Option<Spool>, opts: IngestOptions) {
     // On SQLite the writer keeps a connection of its own, so its page cache stays warm, and
@@ -56,7 +70,8 @@ pub(super) async fn run(st: AppState, mut rx: mpsc::Receiver<Job>, spool: Option
         }
         None => (st, None, None),
     };
-    let mut w = Writer { st, shared, spool, opts, retry_at: None, flight: None };
+    let import_size = opts.max_import.max(1);
+    let mut w = Writer { st, shared, spool, opts, retry_at: None, flight: None, import_size };
     loop {
         if w.flight.is_none() && w.spool_pending() && !w.db_resting() {
             w.start_import();
@@ -78,7 +93,7 @@ pub(super) async fn run(st: AppState, mut rx: mpsc::Receiver<Job>, spool: Option
             Event::Landed(done) => {
                 let flight = w.flight.take().expect("a flight landed");
                 let result = done.unwrap_or_else(|join| Err(StoreError::Refused(format!("the store task failed: {join}"))));
-                w.landed(flight.kind, result).await;
+                w.landed(flight.kind, flight.started.elapsed(), result).await;
             }
             Event::Job(Some(first)) => {
                 // Group commit: whatever queued up while the previous batch was committing goes
@@ -100,7 +115,7 @@ pub(super) async fn run(st: AppState, mut rx: mpsc::Receiver<Job>, spool: Option
     // empty the spool.
     if let Some(flight) = w.flight.take() {
         let result = flight.task.await.unwrap_or_else(|join| Err(StoreError::Refused(format!("the store task failed: {join}"))));
-        w.landed(flight.kind, result).await;
+        w.landed(flight.kind, flight.started.elapsed(), result).await;
     }
     if w.spool_pending() {
         w.retry_at = None;
@@ -120,6 +135,7 @@ enum Event {
 struct Flight {
     task: tokio::task::JoinHandle<Result<Vec<Stored>, StoreError>>,
     kind: FlightKind,
+    started: Instant,
 }
 
 enum FlightKind {
@@ -179,6 +195,18 @@ impl StoreCtx {
                 Err(StoreError::Unavailable("the database did not answer in time".into()))
             }
         }
+    }
+}
+
+/// The next import's size after one of `count` lines (of `size` asked for) took `took`.
+fn next_import_size(size: usize, max: usize, count: usize, took: Duration, ok: bool) -> usize {
+    let max = max.max(1);
+    if !ok || took > IMPORT_TARGET {
+        (size / 2).max(MIN_IMPORT.min(max))
+    } else if took < IMPORT_TARGET / 4 && count == size {
+        (size * 2).min(max)
+    } else {
+        size.min(max)
     }
 }
 
@@ -244,6 +272,10 @@ impl Writer {
         StoreCtx { st: self.st.clone(), shared: self.shared.clone(), timeout: self.opts.store_timeout }
     }
 
+    fn import_ctx(&self) -> StoreCtx {
+        StoreCtx { timeout: self.opts.store_timeout * IMPORT_TIMEOUT_FACTOR, ..self.ctx() }
+    }
+
     /// Stores a batch and waits for it (the spool's replay and the one-by-one paths).
     async fn store(&self, pushes: Vec<Push>) -> Result<Vec<Stored>, StoreError> {
         self.ctx().store(pushes.into()).await
@@ -273,13 +305,13 @@ impl Writer {
         } else if self.flight.is_none() {
             let pushes: Arc<[Push]> = batch.iter().map(|j| j.push.clone()).collect();
             let task = tokio::spawn(self.ctx().store(pushes));
-            self.flight = Some(Flight { task, kind: FlightKind::Direct(batch) });
+            self.flight = Some(Flight { task, kind: FlightKind::Direct(batch), started: Instant::now() });
         } else {
             // Not reached: the loop takes no job while a batch is in flight and there is no
             // spool to journal into. Storing it after that batch keeps it correct anyway.
             let flight = self.flight.take().expect("checked");
             let result = flight.task.await.unwrap_or_else(|join| Err(StoreError::Refused(format!("the store task failed: {join}"))));
-            Box::pin(self.landed(flight.kind, result)).await;
+            Box::pin(self.landed(flight.kind, flight.started.elapsed(), result)).await;
             self.handle(batch).await;
         }
     }
@@ -287,32 +319,38 @@ impl Writer {
     /// Starts storing the next lines of the spool (bigger batches than the queue's: they are
     /// acknowledged already, and the bigger the batch, the less each push costs the database).
     fn start_import(&mut self) {
-        let Some(spool) = self.spool.as_mut() else { return };
-        let max = self.opts.max_import.max(1);
-        let lines = match blocking(|| spool.read(max)) {
-            Ok(lines) => lines,
+        let Some(lines) = self.next_lines() else { return };
+        let pushes: Arc<[Push]> = lines.iter().map(|l| l.push.clone()).collect();
+        let task = tokio::spawn(self.import_ctx().store(pushes));
+        self.flight = Some(Flight { task, kind: FlightKind::Import(lines), started: Instant::now() });
+    }
+
+    /// The next [`IngestOptions::max_import`] lines to import; `None` when there are none (the
+    /// spool is then reset) or the spool cannot be read (the next try waits `retry_every`).
+    fn next_lines(&mut self) -> Option<Vec<Spooled>> {
+        let spool = self.spool.as_mut()?;
+        let max = self.import_size;
+        match blocking(|| spool.read(max)) {
+            Ok(lines) if lines.is_empty() => {
+                let _ = spool.advance(0, 0);
+                self.st.health.spool_waiting(spool.waiting());
+                None
+            }
+            Ok(lines) => Some(lines),
             Err(e) => {
                 tracing::error!(error = %e, "cannot read the spool");
                 self.retry_at = Some(Instant::now() + self.opts.retry_every);
-                return;
+                None
             }
-        };
-        if lines.is_empty() {
-            let _ = spool.advance(0, 0);
-            self.st.health.spool_waiting(spool.waiting());
-            return;
         }
-        let pushes: Arc<[Push]> = lines.iter().map(|l| l.push.clone()).collect();
-        let task = tokio::spawn(self.ctx().store(pushes));
-        self.flight = Some(Flight { task, kind: FlightKind::Import(lines) });
     }
 
     /// A stored (or failed) batch: answer its requests, or move the spool on.
-    async fn landed(&mut self, kind: FlightKind, result: Result<Vec<Stored>, StoreError>) {
+    async fn landed(&mut self, kind: FlightKind, took: Duration, result: Result<Vec<Stored>, StoreError>) {
         match kind {
             FlightKind::Direct(batch) => self.answer(batch, result).await,
             FlightKind::Import(lines) => {
-                self.imported(lines, result).await;
+                self.imported(lines, took, result).await;
             }
         }
     }
@@ -415,22 +453,10 @@ impl Writer {
         }
         let started = Instant::now();
         while started.elapsed() < REPLAY_BUDGET {
-            let Some(spool) = self.spool.as_mut() else { return };
-            let lines = match spool.read(self.opts.max_import.max(1)) {
-                Ok(lines) => lines,
-                Err(e) => {
-                    tracing::error!(error = %e, "cannot read the spool");
-                    self.retry_at = Some(Instant::now() + self.opts.retry_every);
-                    return;
-                }
-            };
-            if lines.is_empty() {
-                let _ = spool.advance(0, 0);
-                self.st.health.spool_waiting(spool.waiting());
-                return;
-            }
-            let result = self.store(lines.iter().map(|l| l.push.clone()).collect()).await;
-            if !self.imported(lines, result).await {
+            let Some(lines) = self.next_lines() else { return };
+            let t0 = Instant::now();
+            let result = self.import_ctx().store(lines.iter().map(|l| l.push.clone()).collect()).await;
+            if !self.imported(lines, t0.elapsed(), result).await {
                 return;
             }
         }
@@ -438,9 +464,12 @@ impl Writer {
 
     /// Moves the spool past lines the database took; on a refusal, finds the refused push one
     /// by one and sets it aside. False when the database failed (stop replaying for now).
-    async fn imported(&mut self, lines: Vec<Spooled>, result: Result<Vec<Stored>, StoreError>) -> bool {
+    async fn imported(&mut self, lines: Vec<Spooled>, took: Duration, result: Result<Vec<Stored>, StoreError>) -> bool {
         let Some(last) = lines.last().map(|l| l.end) else { return true };
         let count = lines.len();
+        // A big import on a slowed-down database must not time out again and again (the spool
+        // would never move): halve after a slow or failed one, grow back after quick ones.
+        self.import_size = next_import_size(self.import_size, self.opts.max_import, count, took, result.is_ok());
         match result {
             Ok(results) => {
                 let stored = results.iter().filter(|r| r.outcome == Outcome::Stored).count();
@@ -491,5 +520,34 @@ impl Writer {
             tracing::error!(error = %e, "cannot truncate the replayed spool (it will be replayed again, harmlessly)");
         }
         self.st.health.spool_waiting(spool.waiting());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn imports_shrink_when_slow_or_failing_and_grow_back_when_quick() {
+        let ms = Duration::from_millis;
+        // A failed or slow import halves the next one, down to the floor.
+        assert_eq!(next_import_size(2048, 2048, 2048, ms(100), false), 1024);
+        assert_eq!(next_import_size(2048, 2048, 2048, ms(1500), true), 1024);
+        assert_eq!(next_import_size(100, 2048, 100, ms(5000), true), MIN_IMPORT);
+        let mut size = 2048;
+        for _ in 0..10 {
+            size = next_import_size(size, 2048, size, ms(3000), false);
+        }
+        assert_eq!(size, MIN_IMPORT, "an import timing out again and again ends up small");
+        // Quick full imports double it again, up to the maximum.
+        assert_eq!(next_import_size(64, 2048, 64, ms(50), true), 128);
+        assert_eq!(next_import_size(1024, 2048, 1024, ms(50), true), 2048);
+        assert_eq!(next_import_size(2048, 2048, 2048, ms(50), true), 2048);
+        // A quick import that did not fill its batch (the spool ran short) says nothing.
+        assert_eq!(next_import_size(512, 2048, 100, ms(50), true), 512);
+        // In between: unchanged.
+        assert_eq!(next_import_size(512, 2048, 512, ms(600), true), 512);
+        // A maximum below the floor wins.
+        assert_eq!(next_import_size(16, 16, 16, ms(5000), false), 16);
     }
 }
