@@ -15,7 +15,7 @@
 #
 #   scripts/bench-ingest.sh [--debug] [--no-build] [--requests N] [--connections C]
 #                           [--backends "sqlite postgres"] [--safe] [--pg-socket DIR]
-#                           [--perf DIR]
+#                           [--perf DIR] [--modes "noop verify commit normal"] [--settle S]
 #
 # --debug uses debug binaries (much slower server: the figures are not the ceiling);
 # --safe sends AES safe-mode pushes to a safe-mode account; --pg-socket /var/run/postgresql
@@ -35,6 +35,8 @@ build=1
 requests=20000
 connections=64
 backends="sqlite postgres"
+modes="noop verify commit normal"
+settle=60
 safe=0
 pg_query=""
 perf_dir=""
@@ -45,6 +47,8 @@ while [ $# -gt 0 ]; do
     --requests) requests="$2"; shift ;;
     --connections) connections="$2"; shift ;;
     --backends) backends="$2"; shift ;;
+    --modes) modes="$2"; shift ;;
+    --settle) settle="$2"; shift ;;
     --safe) safe=1 ;;
     --pg-socket) pg_query="?host=$2"; shift ;;
     --perf) perf_dir="$(mkdir -p "$2" && cd "$2" && pwd)"; shift ;;
@@ -160,7 +164,7 @@ fresh() {
 
 results="$work/results.tsv"
 for backend in $backends; do
-  for mode in noop verify commit normal; do
+  for mode in $modes; do
     fresh "$backend" "$mode"
     bench=""; [ "$mode" != normal ] && bench="$mode"
     SCENEBOARD_BENCH_CALLBACK="$bench" SCENEBOARD_ADDR="127.0.0.1:$port" RUST_LOG=warn \
@@ -171,7 +175,7 @@ for backend in $backends; do
     # Warm-up (pools, caches), in a CreateTime window of its own.
     "$lg" --url "$url" --app-id "$app_id" --token "$token" "${lg_flags[@]}" --connections "$connections" \
       --requests 2000 --seed 99 --time-base $(( $(date +%s) - 40 * 86400 )) >/dev/null 2>&1 || true
-    db_flags=(); case "$mode" in normal | commit) db_flags=(--database-url "$DATABASE_URL" --settle 60) ;; esac
+    db_flags=(); case "$mode" in normal | commit) db_flags=(--database-url "$DATABASE_URL" --settle "$settle") ;; esac
     log "$backend / $mode: $requests requests over $connections connections"
     srv0=$(ticks "$server_pid"); pg0=$(pg_ticks)
     perf_pid=""
