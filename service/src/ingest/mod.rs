@@ -7,9 +7,10 @@
 //! transaction (group commit: one fsync for many requests), and only then answers each
 //! request. If the database is unreachable, or busy with the previous batch, the batch is
 //! appended to a spool file in the data dir (fsynced) and acknowledged; the writer replays
-//! the spool, in order and in big batches, as soon as the database can take it. Exactly-once rests on the events table's unique key (CONTRACT.md's "same
-//! push" rule): an insert that conflicts changes nothing else, so retries, replays and other
-//! instances can never count a push twice.
+//! the spool, in order and in big batches, as soon as the database can take it.
+//! Exactly-once rests on the events table's unique key (CONTRACT.md's "same push" rule): an
+//! insert that conflicts changes nothing else, so retries, replays and other instances can
+//! never count a push twice.
 //!
 //! Counting rules (CONTRACT.md "Event semantics"), all per UTC hour of the push's CreateTime:
 //! - `subscribe` with `qrscene_<scene>`: a scan and a new follower of the campaign (resolved
@@ -377,7 +378,8 @@ impl Ingestor {
     }
 
     /// Waits until this instance's spool is empty (every acknowledged push committed), at
-    /// most `within`; whether it is. For tests, benchmarks and a graceful shutdown's report.
+    /// most `within`; whether it is. For tests and tools that read the database right after
+    /// a burst.
     pub async fn settle(&self, within: Duration) -> bool {
         let deadline = Instant::now() + within;
         loop {
