@@ -10,6 +10,7 @@ use crate::db::{is_conflict, is_unavailable, stmt};
 use crate::keys::scanner_key;
 use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, TransactionTrait, Value};
+use std::borrow::Borrow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use wechat::{EventKind, Reply, Scene};
 
@@ -184,8 +185,8 @@ pub(crate) async fn apply(st: &AppState, pushes: &[Push]) -> Result<Vec<Stored>,
 /// The campaign each push names and the reply it gets, read without a transaction: for pushes
 /// acknowledged from the spool while the database is busy with another batch (the reply
 /// depends on the campaign alone, see [`Plan::effects`]).
-pub(crate) async fn replies<C: ConnectionTrait>(db: &C, pushes: &[Push]) -> Result<Vec<(Option<i32>, Option<Reply>)>, DbErr> {
-    let meanings: Vec<Meaning> = pushes.iter().map(Meaning::of).collect();
+pub(crate) async fn replies<C: ConnectionTrait>(db: &C, pushes: &[&Push]) -> Result<Vec<(Option<i32>, Option<Reply>)>, DbErr> {
+    let meanings: Vec<Meaning> = pushes.iter().map(|p| Meaning::of(p)).collect();
     if meanings.iter().all(|m| m.scene().is_none()) {
         return Ok(vec![(None, None); pushes.len()]);
     }
@@ -242,10 +243,10 @@ impl<C: ConnectionTrait> Db<'_, C> {
     /// The campaign each push names: by scene, else by the code's ticket (a code issued before
     /// its campaign's scene was edited still names it). One query per account for all scenes,
     /// and one for the tickets of scenes that named none.
-    async fn campaigns(&self, pushes: &[Push], meanings: &[Meaning]) -> Result<Vec<Option<CampaignHit>>, DbErr> {
+    async fn campaigns<P: Borrow<Push>>(&self, pushes: &[P], meanings: &[Meaning]) -> Result<Vec<Option<CampaignHit>>, DbErr> {
         let scenes: Vec<Option<String>> = meanings.iter().map(|m| m.scene().map(canonical_scene)).collect();
         let mut wanted: BTreeMap<i32, BTreeSet<&str>> = BTreeMap::new();
-        for (p, scene) in pushes.iter().zip(&scenes) {
+        for (p, scene) in pushes.iter().map(Borrow::borrow).zip(&scenes) {
             if let Some(scene) = scene {
                 wanted.entry(p.account_id).or_default().insert(scene.as_str());
             }
@@ -259,7 +260,7 @@ impl<C: ConnectionTrait> Db<'_, C> {
             }
         }
         let mut tickets: BTreeMap<i32, BTreeSet<&str>> = BTreeMap::new();
-        for (p, scene) in pushes.iter().zip(&scenes) {
+        for (p, scene) in pushes.iter().map(Borrow::borrow).zip(&scenes) {
             if let (Some(scene), Some(ticket)) = (scene, &p.ticket)
                 && !by_scene.contains_key(&(p.account_id, scene.clone()))
             {
@@ -277,6 +278,7 @@ impl<C: ConnectionTrait> Db<'_, C> {
         }
         Ok(pushes
             .iter()
+            .map(Borrow::borrow)
             .zip(scenes)
             .map(|(p, scene)| {
                 let scene = scene?;

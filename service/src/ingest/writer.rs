@@ -13,7 +13,7 @@
 //! follower's `subscribe` spooled earlier is always applied before the `unsubscribe` that
 //! came after it.
 
-use super::spool::{Spool, Spooled};
+use super::spool::Spool;
 use super::store::{self, StoreError};
 use super::{IngestError, IngestOptions, Job, Outcome, Push, Stored};
 use crate::AppState;
@@ -92,8 +92,7 @@ pub(super) async fn run(st: AppState, mut rx: mpsc::Receiver<Job>, spool: Option
         match event {
             Event::Landed(done) => {
                 let flight = w.flight.take().expect("a flight landed");
-                let result = done.unwrap_or_else(|join| Err(StoreError::Refused(format!("the store task failed: {join}"))));
-                w.landed(flight.kind, flight.started.elapsed(), result).await;
+                w.landed(flight.kind, flight.started.elapsed(), joined(done)).await;
             }
             Event::Job(Some(first)) => {
                 // Group commit: whatever queued up while the previous batch was committing goes
@@ -114,8 +113,8 @@ pub(super) async fn run(st: AppState, mut rx: mpsc::Receiver<Job>, spool: Option
     // Senders are gone (shutdown): let the batch in flight land, then one last attempt to
     // empty the spool.
     if let Some(flight) = w.flight.take() {
-        let result = flight.task.await.unwrap_or_else(|join| Err(StoreError::Refused(format!("the store task failed: {join}"))));
-        w.landed(flight.kind, flight.started.elapsed(), result).await;
+        let done = flight.task.await;
+        w.landed(flight.kind, flight.started.elapsed(), joined(done)).await;
     }
     if w.spool_pending() {
         w.retry_at = None;
@@ -142,7 +141,19 @@ enum FlightKind {
     /// Pushes straight from the queue; their requests wait for this commit.
     Direct(Vec<Job>),
     /// Lines from the spool (already acknowledged).
-    Import(Vec<Spooled>),
+    Import(Lines),
+}
+
+/// Spooled pushes read for one import: shared with the store task rather than copied, and
+/// the file offset just after each line.
+struct Lines {
+    pushes: Arc<[Push]>,
+    ends: Vec<u64>,
+}
+
+/// The outcome of a store task; a panic in it counts as a refusal of its batch.
+fn joined(done: Result<Result<Vec<Stored>, StoreError>, tokio::task::JoinError>) -> Result<Vec<Stored>, StoreError> {
+    done.unwrap_or_else(|join| Err(StoreError::Refused(format!("the store task failed: {join}"))))
 }
 
 /// Everything a store task needs, cloned into it.
@@ -185,8 +196,7 @@ impl StoreCtx {
         let st = self.st.clone();
         let mut task = tokio::spawn(async move { store::apply(&st, &pushes).await });
         match tokio::time::timeout(self.timeout, &mut task).await {
-            Ok(Ok(result)) => result,
-            Ok(Err(join)) => Err(StoreError::Refused(format!("the store task failed: {join}"))),
+            Ok(done) => joined(done),
             Err(_) => {
                 task.abort();
                 // Wait until it is really gone, so it can't commit behind a replay's back (it
@@ -310,8 +320,8 @@ impl Writer {
             // Not reached: the loop takes no job while a batch is in flight and there is no
             // spool to journal into. Storing it after that batch keeps it correct anyway.
             let flight = self.flight.take().expect("checked");
-            let result = flight.task.await.unwrap_or_else(|join| Err(StoreError::Refused(format!("the store task failed: {join}"))));
-            Box::pin(self.landed(flight.kind, flight.started.elapsed(), result)).await;
+            let done = flight.task.await;
+            Box::pin(self.landed(flight.kind, flight.started.elapsed(), joined(done))).await;
             self.handle(batch).await;
         }
     }
@@ -320,14 +330,13 @@ impl Writer {
     /// acknowledged already, and the bigger the batch, the less each push costs the database).
     fn start_import(&mut self) {
         let Some(lines) = self.next_lines() else { return };
-        let pushes: Arc<[Push]> = lines.iter().map(|l| l.push.clone()).collect();
-        let task = tokio::spawn(self.import_ctx().store(pushes));
+        let task = tokio::spawn(self.import_ctx().store(Arc::clone(&lines.pushes)));
         self.flight = Some(Flight { task, kind: FlightKind::Import(lines), started: Instant::now() });
     }
 
     /// The next [`IngestOptions::max_import`] lines to import; `None` when there are none (the
     /// spool is then reset) or the spool cannot be read (the next try waits `retry_every`).
-    fn next_lines(&mut self) -> Option<Vec<Spooled>> {
+    fn next_lines(&mut self) -> Option<Lines> {
         let spool = self.spool.as_mut()?;
         let max = self.import_size;
         match blocking(|| spool.read(max)) {
@@ -336,7 +345,10 @@ impl Writer {
                 self.st.health.spool_waiting(spool.waiting());
                 None
             }
-            Ok(lines) => Some(lines),
+            Ok(lines) => {
+                let (pushes, ends): (Vec<Push>, Vec<u64>) = lines.into_iter().map(|l| (l.push, l.end)).unzip();
+                Some(Lines { pushes: pushes.into(), ends })
+            }
             Err(e) => {
                 tracing::error!(error = %e, "cannot read the spool");
                 self.retry_at = Some(Instant::now() + self.opts.retry_every);
@@ -433,7 +445,7 @@ impl Writer {
     /// during an outage).
     async fn replies(&self, batch: &[Job]) -> Option<Vec<(Option<i32>, Option<wechat::Reply>)>> {
         let db = self.shared.as_ref().unwrap_or(&self.st.db);
-        let pushes: Vec<Push> = batch.iter().map(|j| j.push.clone()).collect();
+        let pushes: Vec<&Push> = batch.iter().map(|j| &j.push).collect();
         match tokio::time::timeout(REPLY_LOOKUP, store::replies(db, &pushes)).await {
             Ok(Ok(replies)) => Some(replies),
             Ok(Err(e)) => {
@@ -455,7 +467,7 @@ impl Writer {
         while started.elapsed() < REPLAY_BUDGET {
             let Some(lines) = self.next_lines() else { return };
             let t0 = Instant::now();
-            let result = self.import_ctx().store(lines.iter().map(|l| l.push.clone()).collect()).await;
+            let result = self.import_ctx().store(Arc::clone(&lines.pushes)).await;
             if !self.imported(lines, t0.elapsed(), result).await {
                 return;
             }
@@ -464,9 +476,9 @@ impl Writer {
 
     /// Moves the spool past lines the database took; on a refusal, finds the refused push one
     /// by one and sets it aside. False when the database failed (stop replaying for now).
-    async fn imported(&mut self, lines: Vec<Spooled>, took: Duration, result: Result<Vec<Stored>, StoreError>) -> bool {
-        let Some(last) = lines.last().map(|l| l.end) else { return true };
-        let count = lines.len();
+    async fn imported(&mut self, lines: Lines, took: Duration, result: Result<Vec<Stored>, StoreError>) -> bool {
+        let Some(&last) = lines.ends.last() else { return true };
+        let count = lines.ends.len();
         // A big import on a slowed-down database must not time out again and again (the spool
         // would never move): halve after a slow or failed one, grow back after quick ones.
         self.import_size = next_import_size(self.import_size, self.opts.max_import, count, took, result.is_ok());
@@ -490,8 +502,8 @@ impl Writer {
             }
             Err(StoreError::Refused(why)) => {
                 tracing::warn!(error = %why, "a spooled batch was refused; replaying it one push at a time");
-                for line in lines {
-                    match self.store(vec![line.push.clone()]).await {
+                for (push, &end) in lines.pushes.iter().zip(&lines.ends) {
+                    match self.store(vec![push.clone()]).await {
                         Ok(_) => {}
                         Err(StoreError::Unavailable(why) | StoreError::Conflict(why)) => {
                             self.mark_down(&why);
@@ -500,14 +512,14 @@ impl Writer {
                         Err(StoreError::Refused(why)) => {
                             tracing::error!(error = %why, "a spooled push was refused; moved to the rejected file");
                             if let Some(spool) = self.spool.as_mut()
-                                && let Err(e) = spool.reject(&line.push)
+                                && let Err(e) = spool.reject(push)
                             {
                                 tracing::error!(error = %e, "cannot write the rejected file");
                                 return false;
                             }
                         }
                     }
-                    self.advance(line.end, 1);
+                    self.advance(end, 1);
                 }
                 true
             }
