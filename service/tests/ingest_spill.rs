@@ -75,7 +75,9 @@ dual_test!(pushes_arriving_during_a_commit_are_journaled_acknowledged_and_import
     let started = Instant::now();
     let mut answers = Vec::new();
     for p in later.iter().cloned() {
-        answers.push(ingest.submit(p).await.unwrap());
+        // Bounded, so a writer that waited for the lock fails the test instead of hanging it.
+        let answer = tokio::time::timeout(Duration::from_secs(2), ingest.submit(p)).await;
+        answers.push(answer.expect("answered while the database is locked").unwrap());
     }
     assert!(started.elapsed() < Duration::from_secs(1), "journaled pushes waited {:?}", started.elapsed());
     assert!(!first.is_finished(), "the lock is still held, so nothing was committed yet");
@@ -132,7 +134,8 @@ dual_test!(a_full_backlog_makes_requests_wait_for_the_database, |t: TestDb| asyn
     tokio::time::sleep(Duration::from_millis(300)).await;
     // Two pushes fill the backlog; the third has to wait for the database like the first.
     for n in [1, 2] {
-        assert_eq!(submit(n).await.unwrap().unwrap().outcome, Outcome::Spooled);
+        let answer = tokio::time::timeout(Duration::from_secs(2), submit(n)).await.expect("answered while the database is locked");
+        assert_eq!(answer.unwrap().unwrap().outcome, Outcome::Spooled);
     }
     let waiting = submit(3);
     tokio::time::sleep(Duration::from_millis(500)).await;
