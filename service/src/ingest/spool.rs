@@ -13,11 +13,12 @@ use std::path::{Path, PathBuf};
 /// spool never runs empty, so it is never truncated), the rest is moved to a fresh file.
 const COMPACT_AT: u64 = 8 << 20;
 
-/// The line format; `v` lets a later version read older spools.
+/// The line format; `v` lets a later version read older spools. Written from a borrowed
+/// push (`Line<&Push>`: no copy of its XML per line), read into an owned one.
 #[derive(Serialize, Deserialize)]
-struct Line {
+struct Line<P> {
     v: u8,
-    push: Push,
+    push: P,
 }
 
 /// A spooled push and the file offset just after its line.
@@ -80,7 +81,7 @@ impl Spool {
         let mut count = 0;
         for push in pushes {
             count += 1;
-            serde_json::to_writer(&mut buf, &Line { v: 1, push: push.clone() }).map_err(io::Error::other)?;
+            serde_json::to_writer(&mut buf, &Line { v: 1, push }).map_err(io::Error::other)?;
             buf.push(b'\n');
         }
         let written = self.file.write_all(&buf).and_then(|()| self.file.sync_data());
@@ -108,7 +109,7 @@ impl Spool {
                 break;
             }
             pos += n as u64;
-            match serde_json::from_str::<Line>(line.trim_end()) {
+            match serde_json::from_str::<Line<Push>>(line.trim_end()) {
                 Ok(l) => out.push(Spooled { push: l.push, end: pos }),
                 // Set aside only when it is first in line, so it is moved exactly once; after
                 // good lines, stop and let the next call start with it.
@@ -170,7 +171,7 @@ impl Spool {
 
     /// Keeps a push the database refused (not an outage) for an operator to look at.
     pub(crate) fn reject(&mut self, push: &Push) -> io::Result<()> {
-        let line = serde_json::to_string(&Line { v: 1, push: push.clone() }).map_err(io::Error::other)?;
+        let line = serde_json::to_string(&Line { v: 1, push }).map_err(io::Error::other)?;
         self.reject_raw(&line)
     }
 
