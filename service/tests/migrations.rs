@@ -208,7 +208,8 @@ async fn scanner_hashes_become_keys(backend: Backend) {
     exec(format!("INSERT INTO scanner_hours (campaign_id, hour, scanner) VALUES (1, 3600, {}) ON CONFLICT DO NOTHING", scanner_key(&neg))).await;
     assert_eq!(rows(&t).await.len(), 4);
 
-    Migrator::down(&t.db, Some(1)).await.unwrap();
+    // Back to before the scanner keys (migration 7), whatever came after it.
+    Migrator::down(&t.db, Some(Migrator::migrations().len() as u32 - 6)).await.unwrap();
     let sql = Statement::from_string(t.db.get_database_backend(), "SELECT openid_hash FROM scanner_hours ORDER BY openid_hash");
     let hashes: Vec<String> = t.db.query_all_raw(sql).await.unwrap().iter().map(|r| r.try_get_by_index(0).unwrap()).collect();
     // `twin` is left in hour 7200 only, under the digits it shares with `low`.
@@ -230,4 +231,60 @@ async fn scanner_hashes_become_keys_sqlite() {
 #[tokio::test]
 async fn scanner_hashes_become_keys_postgres() {
     scanner_hashes_become_keys(Backend::Postgres).await;
+}
+
+/// The plan of a batch's open-subscription lookup, on a `subscriptions` table of 20 000
+/// followers that was never analyzed (a new deployment, a restored backup, a table growing
+/// faster than autovacuum looks). The statement has the shape of the ingest store's.
+async fn follower_lookup_plan(t: &TestDb) -> String {
+    let fill = match t.backend {
+        Backend::Postgres => {
+            "INSERT INTO subscriptions (account_id, openid_hash, campaign_id, scene, subscribed_at) \
+             SELECT 1, lpad(g::text, 64, '0'), 1, '1', '2026-01-01T00:00:00Z' FROM generate_series(1, 20000) AS g"
+        }
+        Backend::Sqlite => {
+            "WITH RECURSIVE n(g) AS (SELECT 1 UNION ALL SELECT g + 1 FROM n WHERE g < 20000) \
+             INSERT INTO subscriptions (account_id, openid_hash, campaign_id, scene, subscribed_at) \
+             SELECT 1, printf('%064d', g), 1, '1', '2026-01-01T00:00:00Z' FROM n"
+        }
+    };
+    t.db.execute_unprepared(fill).await.unwrap();
+    let hashes: Vec<String> = (5000..5040).map(|g| format!("'{g:064}'")).collect();
+    let query = format!(
+        "SELECT openid_hash, id, campaign_id FROM subscriptions WHERE account_id = 1 AND openid_hash IN ({}) \
+         AND unsubscribed_at IS NULL ORDER BY id",
+        hashes.join(", ")
+    );
+    let (explain, column) = match t.backend {
+        Backend::Postgres => (format!("EXPLAIN {query}"), 0),
+        Backend::Sqlite => (format!("EXPLAIN QUERY PLAN {query}"), 3),
+    };
+    let rows = t.db.query_all_raw(Statement::from_string(t.db.get_database_backend(), explain)).await.unwrap();
+    rows.iter().map(|r| r.try_get_by_index::<String>(column).unwrap()).collect::<Vec<_>>().join("\n")
+}
+
+/// Migration 8: the lookup seeks each follower's hash in the index, even with no statistics.
+/// Before it (index led by the account), PostgreSQL guessed one open subscription for the
+/// account and walked them all, filtering the hashes: a cost that grew with every follower.
+async fn follower_lookup_seeks_by_hash(backend: Backend) {
+    let t = TestDb::new(backend, false).await;
+    Migrator::up(&t.db, None).await.unwrap();
+    one_campaign(&t).await;
+    let plan = follower_lookup_plan(&t).await;
+    let seeks = match backend {
+        Backend::Postgres => plan.lines().any(|l| l.contains("Index Cond") && l.contains("openid_hash")),
+        Backend::Sqlite => plan.contains("USING INDEX idx_subscriptions_follower_hash (openid_hash=?"),
+    };
+    assert!(seeks, "the follower lookup seeks by hash:\n{plan}");
+    assert!(!plan.contains("Filter: ((openid_hash"), "no hash is filtered after the fact:\n{plan}");
+}
+
+#[tokio::test]
+async fn follower_lookup_seeks_by_hash_sqlite() {
+    follower_lookup_seeks_by_hash(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn follower_lookup_seeks_by_hash_postgres() {
+    follower_lookup_seeks_by_hash(Backend::Postgres).await;
 }
