@@ -78,7 +78,7 @@ pub async fn serve_with(cfg: &Config, app: AppState, listener: tokio::net::TcpLi
     };
     let ingest = service::ingest::Ingestor::spawn(app.clone(), options)
         .with_context(|| format!("cannot open the callback spool in {}", cfg.data_dir.display()))?;
-    let state = ServerState { leptos: leptos_options(cfg), app, ingest };
+    let state = ServerState { leptos: leptos_options(cfg).into(), app, ingest };
     tokio::spawn(purge_sessions(state.app.db.clone()));
     crate::worker::spawn(state.app.clone());
     let app = router(state);

@@ -37,7 +37,7 @@ struct Env {
 async fn serve(app: AppState, spool_dir: &Path) -> String {
     let ingest = Ingestor::spawn(app.clone(), IngestOptions::with_spool_dir(spool_dir)).unwrap();
     let state = ServerState {
-        leptos: leptos::prelude::LeptosOptions::builder().output_name("sceneboard").site_root("target/site").build(),
+        leptos: leptos::prelude::LeptosOptions::builder().output_name("sceneboard").site_root("target/site").build().into(),
         app,
         ingest,
     };

@@ -84,7 +84,7 @@ dual_test!(thousands_of_concurrent_retried_pushes_are_counted_exactly, |t: TestD
         campaign_ids.push(c.id);
     }
     let state = ServerState {
-        leptos: leptos::prelude::LeptosOptions::builder().output_name("sceneboard").site_root("target/site").build(),
+        leptos: leptos::prelude::LeptosOptions::builder().output_name("sceneboard").site_root("target/site").build().into(),
         app: app.clone(),
         ingest: ingest.clone(),
     };

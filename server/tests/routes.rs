@@ -22,7 +22,7 @@ async fn start(t: TestDb) -> Running {
 async fn start_in(t: TestDb, site_root: &str) -> Running {
     let app = t.state();
     let state = ServerState {
-        leptos: leptos::prelude::LeptosOptions::builder().output_name("sceneboard").site_root(site_root).build(),
+        leptos: leptos::prelude::LeptosOptions::builder().output_name("sceneboard").site_root(site_root).build().into(),
         ingest: service::ingest::Ingestor::without_spool(app.clone()),
         app,
     };
@@ -177,7 +177,7 @@ dual_test!(first_admin_hint_when_no_users, |t: TestDb| async move {
     // A server over a database with no user yet.
     let app = t.state();
     let state = ServerState {
-        leptos: leptos::prelude::LeptosOptions::builder().output_name("sceneboard").build(),
+        leptos: leptos::prelude::LeptosOptions::builder().output_name("sceneboard").build().into(),
         ingest: service::ingest::Ingestor::without_spool(app.clone()),
         app,
     };

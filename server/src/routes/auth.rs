@@ -234,7 +234,7 @@ fn wants_html(headers: &HeaderMap) -> bool {
 /// when `failed`.
 async fn login_page(state: &ServerState, req: Request<Body>, failed: bool) -> Response {
     let app_state = state.app.clone();
-    let leptos = state.leptos.clone();
+    let leptos = (*state.leptos).clone();
     let handler = leptos_axum::render_app_async_with_context(
         crate::security::with_page_csp(&state.leptos, move || {
             provide_context(app_state.clone());

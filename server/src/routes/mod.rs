@@ -17,17 +17,40 @@ use axum::{Router, middleware};
 use leptos::prelude::*;
 use leptos_axum::{LeptosRoutes, file_and_error_handler_with_context, generate_route_list};
 use service::AppState;
+use std::sync::Arc;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::services::ServeDir;
 use tower_http::trace::TraceLayer;
 
 /// Router state: the Leptos options (for rendering and static files) and the app state.
-#[derive(Clone, FromRef)]
+///
+/// axum clones the router's state for every request, the callback's included, so the options
+/// (a dozen strings) sit behind an `Arc` and are copied only where a handler asks for them
+/// (pages); a push's request then clones three reference counts.
+#[derive(Clone)]
 pub struct ServerState {
-    pub leptos: LeptosOptions,
+    pub leptos: Arc<LeptosOptions>,
     pub app: AppState,
     /// The callback's ingest writer (group commit, spool).
     pub ingest: service::ingest::Ingestor,
+}
+
+impl FromRef<ServerState> for LeptosOptions {
+    fn from_ref(s: &ServerState) -> Self {
+        (*s.leptos).clone()
+    }
+}
+
+impl FromRef<ServerState> for AppState {
+    fn from_ref(s: &ServerState) -> Self {
+        s.app.clone()
+    }
+}
+
+impl FromRef<ServerState> for service::ingest::Ingestor {
+    fn from_ref(s: &ServerState) -> Self {
+        s.ingest.clone()
+    }
 }
 
 /// Largest request body accepted anywhere (forms, server functions). The WeChat callback
@@ -44,7 +67,7 @@ pub fn router(state: ServerState) -> Router {
         // Server functions that change an account tell the callback to drop its cached copy.
         provide_context(ingest.clone());
     };
-    let leptos = state.leptos.clone();
+    let leptos = (*state.leptos).clone();
     // The site's files (`/pkg/…`, the favicon) straight from the site root, and the 404 page for
     // anything else.
     //

@@ -20,7 +20,7 @@ pub struct Running {
 pub async fn start(t: TestDb) -> Running {
     let app = t.state();
     let state = ServerState {
-        leptos: leptos::prelude::LeptosOptions::builder().output_name("sceneboard").site_root("target/site").build(),
+        leptos: leptos::prelude::LeptosOptions::builder().output_name("sceneboard").site_root("target/site").build().into(),
         app: app.clone(),
         ingest: service::ingest::Ingestor::without_spool(app.clone()),
     };
