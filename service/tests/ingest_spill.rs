@@ -149,3 +149,45 @@ dual_test!(a_full_backlog_makes_requests_wait_for_the_database, |t: TestDb| asyn
     assert_eq!(event::Entity::find().all(&t.db).await.unwrap().len(), 4);
     assert_eq!(st.health.ingest().db_down_since, None, "a busy database is not a database that is down");
 });
+
+/// The reply of one push journaled while the database is held busy (see the first test).
+async fn journaled_reply(t: &TestDb, ingest: &Ingestor, account: i32, campaign: i32, n: i64) -> Option<Reply> {
+    let locker = t.db.begin().await.unwrap();
+    match t.backend {
+        Backend::Sqlite => locker.execute_unprepared(&format!("UPDATE campaigns SET name = name WHERE id = {campaign}")).await,
+        Backend::Postgres => locker.execute_unprepared("LOCK TABLE events IN SHARE ROW EXCLUSIVE MODE").await,
+    }
+    .unwrap();
+    let first = {
+        let ingest = ingest.clone();
+        tokio::spawn(async move { ingest.submit(push(account, &format!("o-first-{n}"), n, "subscribe", "")).await })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let answer = tokio::time::timeout(Duration::from_secs(2), ingest.submit(push(account, &format!("o-scan-{n}"), n + 1, "SCAN", "1")))
+        .await
+        .expect("answered while the database is locked")
+        .unwrap();
+    assert_eq!(answer.outcome, Outcome::Spooled);
+    locker.rollback().await.unwrap();
+    assert_eq!(first.await.unwrap().unwrap().outcome, Outcome::Stored);
+    assert!(ingest.settle(Duration::from_secs(10)).await);
+    answer.reply
+}
+
+dual_test!(an_edited_welcome_message_reaches_journaled_replies_within_a_second, |t: TestDb| async move {
+    let account = account_row("wx7000000000000079").insert(&t.db).await.unwrap().id;
+    let welcome = |text: &str| Some(format!(r#"{{"type":"text","content":"{text}"}}"#));
+    let campaign = service::entity::campaign::ActiveModel { welcome_message: Set(welcome("Hello")), ..campaign_row(account, "Poster", "1") }
+        .insert(&t.db)
+        .await
+        .unwrap();
+    let id = campaign.id;
+    let spool = tempfile::tempdir().unwrap();
+    let ingest = Ingestor::spawn(t.state(), IngestOptions::serving(spool.path())).unwrap();
+    assert_eq!(journaled_reply(&t, &ingest, account, id, 0).await, Some(Reply::Text { content: "Hello".into() }));
+    // Journaled replies are remembered for at most a second (on every instance, so no
+    // instance needs telling): after that the edit shows.
+    service::entity::campaign::ActiveModel { welcome_message: Set(welcome("Hello again")), ..campaign.into() }.update(&t.db).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    assert_eq!(journaled_reply(&t, &ingest, account, id, 10).await, Some(Reply::Text { content: "Hello again".into() }));
+});

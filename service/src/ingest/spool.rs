@@ -5,6 +5,7 @@
 
 use super::{Push, REJECTED_FILE, SPOOL_FILE};
 use serde::{Deserialize, Serialize};
+use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -12,6 +13,10 @@ use std::path::{Path, PathBuf};
 /// Once this much of the file has been replayed while more keeps arriving (a long burst: the
 /// spool never runs empty, so it is never truncated), the rest is moved to a fresh file.
 const COMPACT_AT: u64 = 8 << 20;
+
+/// Most bytes of spool lines also kept in memory for the import (see [`Spool::read`]); a
+/// backlog beyond that is read back from the file.
+const MIRROR_MAX: u64 = 8 << 20;
 
 /// The line format; `v` lets a later version read older spools. Written from a borrowed
 /// push (`Line<&Push>`: no copy of its XML per line), read into an owned one.
@@ -38,6 +43,15 @@ pub(crate) struct Spool {
     read_pos: u64,
     /// Pushes in the file not yet replayed (for the dashboard's banner).
     lines: u64,
+    /// The newest lines, also in memory: those of the file from `mirror_start` on, as they
+    /// were appended, up to [`MIRROR_MAX`] bytes of them. Under a burst the import takes
+    /// them from here, in order, instead of reading the file back and parsing each line's
+    /// JSON on the writer's task. Always `read_pos <= mirror_start`; lines before
+    /// `mirror_start` (an import that failed, a backlog past the cap, a spool found at
+    /// startup) are read from the file.
+    mirror: VecDeque<Spooled>,
+    mirror_start: u64,
+    mirror_cap: u64,
 }
 
 impl Spool {
@@ -57,7 +71,23 @@ impl Spool {
             file.sync_all()?;
         }
         let lines = data[..keep].iter().filter(|&&b| b == b'\n').count() as u64;
-        Ok(Self { rejected: dir.join(REJECTED_FILE), path, file, len: keep as u64, read_pos: 0, lines })
+        let len = keep as u64;
+        Ok(Self {
+            rejected: dir.join(REJECTED_FILE),
+            path,
+            file,
+            len,
+            read_pos: 0,
+            lines,
+            mirror: VecDeque::new(),
+            mirror_start: len,
+            mirror_cap: MIRROR_MAX,
+        })
+    }
+
+    /// The end of the mirrored lines.
+    fn mirror_end(&self) -> u64 {
+        self.mirror.back().map_or(self.mirror_start, |l| l.end)
     }
 
     pub(crate) fn path(&self) -> &Path {
@@ -75,52 +105,72 @@ impl Spool {
     }
 
     /// Appends the pushes and fsyncs; on failure the file is cut back, so no torn line is
-    /// left behind and nothing of this call counts as spooled.
-    pub(crate) fn append<'a>(&mut self, pushes: impl IntoIterator<Item = &'a Push>) -> io::Result<()> {
+    /// left behind and nothing of this call counts as spooled. The pushes are kept in memory
+    /// for the import while the mirror has room.
+    pub(crate) fn append(&mut self, pushes: Vec<Push>) -> io::Result<()> {
         let mut buf = Vec::new();
-        let mut count = 0;
-        for push in pushes {
-            count += 1;
+        let mut ends = Vec::with_capacity(pushes.len());
+        for push in &pushes {
             serde_json::to_writer(&mut buf, &Line { v: 1, push }).map_err(io::Error::other)?;
             buf.push(b'\n');
+            ends.push(self.len + buf.len() as u64);
         }
         let written = self.file.write_all(&buf).and_then(|()| self.file.sync_data());
         if let Err(e) = written {
             let _ = self.file.set_len(self.len);
             return Err(e);
         }
+        let count = ends.len() as u64;
+        if self.mirror.is_empty() {
+            // Nothing held: start over at the tail (older lines come from the file).
+            self.mirror_start = self.len;
+        }
+        let contiguous = self.mirror_end() == self.len;
+        if contiguous && self.len + buf.len() as u64 - self.mirror_start <= self.mirror_cap {
+            self.mirror.extend(pushes.into_iter().zip(ends).map(|(push, end)| Spooled { push, end }));
+        }
         self.len += buf.len() as u64;
         self.lines += count;
         Ok(())
     }
 
-    /// Up to `max` pushes from the replay position (lines that cannot be read are moved to
-    /// the rejected file rather than blocking the spool forever).
+    /// Up to `max` pushes from the replay position: from the file up to where the mirror
+    /// starts, then from memory (lines that cannot be read are moved to the rejected file
+    /// rather than blocking the spool forever). Reading does not move the replay position
+    /// ([`Spool::advance`] does): lines read again after a failed import come from the file.
     pub(crate) fn read(&mut self, max: usize) -> io::Result<Vec<Spooled>> {
-        let mut reader = BufReader::new(File::open(&self.path)?);
-        reader.seek(SeekFrom::Start(self.read_pos))?;
-        let mut pos = self.read_pos;
         let mut out = Vec::new();
-        let mut line = String::new();
-        while out.len() < max && pos < self.len {
-            line.clear();
-            let n = reader.read_line(&mut line)?;
-            if n == 0 {
-                break;
-            }
-            pos += n as u64;
-            match serde_json::from_str::<Line<Push>>(line.trim_end()) {
-                Ok(l) => out.push(Spooled { push: l.push, end: pos }),
-                // Set aside only when it is first in line, so it is moved exactly once; after
-                // good lines, stop and let the next call start with it.
-                Err(_) if !out.is_empty() => break,
-                Err(e) => {
-                    tracing::error!(error = %e, "unreadable spool line moved to {}", self.rejected.display());
-                    self.reject_raw(line.trim_end())?;
-                    self.read_pos = pos;
-                    self.lines = self.lines.saturating_sub(1);
+        let mut pos = self.read_pos;
+        let limit = if self.mirror.is_empty() { self.len } else { self.mirror_start };
+        if pos < limit {
+            let mut reader = BufReader::new(File::open(&self.path)?);
+            reader.seek(SeekFrom::Start(pos))?;
+            let mut line = String::new();
+            while out.len() < max && pos < limit {
+                line.clear();
+                let n = reader.read_line(&mut line)?;
+                if n == 0 {
+                    break;
+                }
+                pos += n as u64;
+                match serde_json::from_str::<Line<Push>>(line.trim_end()) {
+                    Ok(l) => out.push(Spooled { push: l.push, end: pos }),
+                    // Set aside only when it is first in line, so it is moved exactly once;
+                    // after good lines, stop and let the next call start with it.
+                    Err(_) if !out.is_empty() => return Ok(out),
+                    Err(e) => {
+                        tracing::error!(error = %e, "unreadable spool line moved to {}", self.rejected.display());
+                        self.reject_raw(line.trim_end())?;
+                        self.read_pos = pos;
+                        self.lines = self.lines.saturating_sub(1);
+                    }
                 }
             }
+        }
+        if pos == self.mirror_start && out.len() < max && !self.mirror.is_empty() {
+            let take = (max - out.len()).min(self.mirror.len());
+            out.extend(self.mirror.drain(..take));
+            self.mirror_start = out.last().map_or(self.mirror_start, |l| l.end);
         }
         Ok(out)
     }
@@ -139,6 +189,8 @@ impl Spool {
             self.len = 0;
             self.read_pos = 0;
             self.lines = 0;
+            self.mirror.clear();
+            self.mirror_start = 0;
         } else if self.read_pos >= COMPACT_AT {
             self.compact()?;
         }
@@ -150,21 +202,34 @@ impl Spool {
     /// the new one). The new file is opened before the rename, so appends can never go to an
     /// unlinked file.
     fn compact(&mut self) -> io::Result<()> {
-        let mut rest = Vec::with_capacity((self.len - self.read_pos) as usize);
         let mut old = File::open(&self.path)?;
         old.seek(SeekFrom::Start(self.read_pos))?;
-        old.take(self.len - self.read_pos).read_to_end(&mut rest)?;
         let tmp = self.path.with_extension("compacting");
         let mut fresh = OpenOptions::new().read(true).append(true).create(true).truncate(false).open(&tmp)?;
         fresh.set_len(0)?;
-        fresh.write_all(&rest)?;
+        // File to file without a buffer the size of the rest (a long burst's backlog can be
+        // tens of megabytes; the kernel copies it: copy_file_range on Linux).
+        let kept = io::copy(&mut old.take(self.len - self.read_pos), &mut fresh)?;
+        if kept != self.len - self.read_pos {
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the spool is shorter than expected"));
+        }
         fresh.sync_all()?;
         std::fs::rename(&tmp, &self.path)?;
         if let Some(dir) = self.path.parent() {
             File::open(dir)?.sync_all()?;
         }
         self.file = fresh;
-        self.len = rest.len() as u64;
+        self.len = kept;
+        // The kept lines moved to the front of the new file.
+        let shift = self.read_pos;
+        if self.mirror.is_empty() {
+            self.mirror_start = self.len;
+        } else {
+            self.mirror_start -= shift;
+            for line in &mut self.mirror {
+                line.end -= shift;
+            }
+        }
         self.read_pos = 0;
         Ok(())
     }
@@ -208,7 +273,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut s = Spool::open(dir.path()).unwrap();
         assert!(!s.pending());
-        s.append(&[push(1), push(2), push(3)]).unwrap();
+        s.append(vec![push(1), push(2), push(3)]).unwrap();
         let first = s.read(2).unwrap();
         assert_eq!(first.iter().map(|l| l.push.create_time).collect::<Vec<_>>(), vec![1, 2]);
         assert_eq!(s.waiting(), 3);
@@ -222,7 +287,7 @@ mod tests {
         assert_eq!(s.waiting(), 3, "counted again on opening; the torn line is not a push");
         let all = s.read(10).unwrap();
         assert_eq!(all.iter().map(|l| l.push.create_time).collect::<Vec<_>>(), vec![1, 2, 3], "replay restarts from the front");
-        s.append(&[push(4)]).unwrap();
+        s.append(vec![push(4)]).unwrap();
         let all = s.read(10).unwrap();
         assert_eq!(all.len(), 4);
         s.advance(all[3].end, 4).unwrap();
@@ -238,10 +303,10 @@ mod tests {
         let mut next = 0;
         let mut replayed: Vec<i64> = Vec::new();
         // Always one batch ahead of the replay, as under a long burst.
-        s.append(&(0..100).map(|_| { next += 1; push(next) }).collect::<Vec<_>>()).unwrap();
+        s.append((0..100).map(|_| { next += 1; push(next) }).collect()).unwrap();
         let mut compactions = 0;
         while next < 60_000 {
-            s.append(&(0..100).map(|_| { next += 1; push(next) }).collect::<Vec<_>>()).unwrap();
+            s.append((0..100).map(|_| { next += 1; push(next) }).collect()).unwrap();
             let lines = s.read(100).unwrap();
             replayed.extend(lines.iter().map(|l| l.push.create_time));
             let before = s.read_pos;
@@ -266,12 +331,59 @@ mod tests {
         assert!(!dir.path().join("callback-spool.compacting").exists());
     }
 
+    /// The import's reads, whether served from memory or from the file, follow the file
+    /// exactly: every line once and in order when each import lands, the same lines again
+    /// after an import fails, across a mirror that fills up, drains and starts over.
+    #[test]
+    fn reads_from_memory_follow_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Spool::open(dir.path()).unwrap();
+        // Room for about twenty lines, so the mirror fills up, drains and starts over.
+        s.mirror_cap = 20 * serde_json::to_vec(&Line { v: 1, push: &push(1000) }).unwrap().len() as u64;
+        let mut rng: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next_rand = |n: u64| {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng % n
+        };
+        let (mut sent, mut replayed) = (0i64, Vec::new());
+        let (mut from_memory, mut from_file) = (0, 0);
+        for _ in 0..2_000 {
+            if next_rand(3) > 0 {
+                let n = 1 + next_rand(8) as i64;
+                s.append((sent + 1..=sent + n).map(push).collect()).unwrap();
+                sent += n;
+            } else {
+                let from_mirror = s.read_pos == s.mirror_start && !s.mirror.is_empty();
+                let lines = s.read(1 + next_rand(40) as usize).unwrap();
+                let Some(last) = lines.last() else { continue };
+                let first = replayed.len() as i64 + 1;
+                let got: Vec<i64> = lines.iter().map(|l| l.push.create_time).collect();
+                assert!(got.iter().copied().eq(first..first + got.len() as i64), "read {got:?}, expected from {first}");
+                if from_mirror { from_memory += 1 } else { from_file += 1 }
+                if next_rand(4) == 0 {
+                    // The import failed: nothing advances; the next read starts here again.
+                    continue;
+                }
+                replayed.extend(got);
+                s.advance(last.end, lines.len() as u64).unwrap();
+            }
+            assert_eq!(s.waiting(), (sent - replayed.len() as i64) as u64);
+            assert!(s.read_pos <= s.mirror_start || s.mirror.is_empty());
+        }
+        assert!(from_memory > 50 && from_file > 50, "both paths ran: {from_memory} from memory, {from_file} from the file");
+        let rest = s.read(usize::MAX).unwrap();
+        replayed.extend(rest.iter().map(|l| l.push.create_time));
+        assert!(replayed.into_iter().eq(1..=sent), "every line once, in order");
+    }
+
     #[test]
     fn unreadable_lines_are_set_aside() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join(SPOOL_FILE), "garbage\n").unwrap();
         let mut s = Spool::open(dir.path()).unwrap();
-        s.append(&[push(5)]).unwrap();
+        s.append(vec![push(5)]).unwrap();
         let lines = s.read(10).unwrap();
         assert_eq!(lines.len(), 1);
         assert_eq!(lines[0].push.create_time, 5);

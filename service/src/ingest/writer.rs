@@ -48,6 +48,8 @@ struct Writer {
     /// again when one is quick (see [`Writer::imported`]), within [`MIN_IMPORT`] and
     /// [`IngestOptions::max_import`].
     import_size: usize,
+    /// Campaign replies of journaled pushes, remembered for a second.
+    replies: store::ReplyCache,
 }
 
 /// The smallest import batch.
@@ -71,7 +73,16 @@ pub(super) async fn run(st: AppState, mut rx: mpsc::Receiver<Job>, spool: Option
         None => (st, None, None),
     };
     let import_size = opts.max_import.max(1);
-    let mut w = Writer { st, shared, spool, opts, retry_at: None, flight: None, import_size };
+    let mut w = Writer {
+        st,
+        shared,
+        spool,
+        opts,
+        retry_at: None,
+        flight: None,
+        import_size,
+        replies: store::ReplyCache::default(),
+    };
     loop {
         if w.flight.is_none() && w.spool_pending() && !w.db_resting() {
             w.start_import();
@@ -419,34 +430,36 @@ impl Writer {
     async fn spool_jobs(&mut self, batch: Vec<Job>) {
         let replies = if self.db_resting() { None } else { self.replies(&batch).await };
         let Some(spool) = self.spool.as_mut() else { return };
-        match blocking(|| spool.append(batch.iter().map(|j| &j.push))) {
+        // The pushes move into the spool (which keeps them in memory for the import).
+        let (pushes, answers): (Vec<Push>, Vec<_>) = batch.into_iter().map(|j| (j.push, j.answer)).unzip();
+        match blocking(|| spool.append(pushes)) {
             Ok(()) => {
                 self.st.health.spool_ok();
                 self.st.health.spool_waiting(spool.waiting());
                 let mut replies = replies.map(Vec::into_iter);
-                for job in batch {
+                for answer in answers {
                     let (campaign_id, reply) = replies.as_mut().and_then(Iterator::next).unwrap_or_default();
                     let stored = Stored { outcome: Outcome::Spooled, event_id: None, campaign_id, reply };
-                    let _ = job.answer.send(Ok(stored));
+                    let _ = answer.send(Ok(stored));
                 }
             }
             Err(e) => {
                 tracing::error!(error = %e, path = %spool.path().display(), "cannot write the spool");
-                self.st.health.spool_failed(&e, batch.len() as u64);
-                for job in batch {
-                    let _ = job.answer.send(Err(IngestError::Spool(e.to_string())));
+                self.st.health.spool_failed(&e, answers.len() as u64);
+                for answer in answers {
+                    let _ = answer.send(Err(IngestError::Spool(e.to_string())));
                 }
             }
         }
     }
 
-    /// The campaign and welcome reply of each push, or `None` when the database does not
-    /// answer within [`REPLY_LOOKUP`] (the push is acknowledged without a reply then, as
-    /// during an outage).
-    async fn replies(&self, batch: &[Job]) -> Option<Vec<(Option<i32>, Option<wechat::Reply>)>> {
+    /// The campaign and welcome reply of each push (from [`store::ReplyCache`]), or `None`
+    /// when the database does not answer within [`REPLY_LOOKUP`] (the push is acknowledged
+    /// without a reply then, as during an outage).
+    async fn replies(&mut self, batch: &[Job]) -> Option<Vec<(Option<i32>, Option<wechat::Reply>)>> {
         let db = self.shared.as_ref().unwrap_or(&self.st.db);
         let pushes: Vec<&Push> = batch.iter().map(|j| &j.push).collect();
-        match tokio::time::timeout(REPLY_LOOKUP, store::replies(db, &pushes)).await {
+        match tokio::time::timeout(REPLY_LOOKUP, self.replies.replies(db, &pushes)).await {
             Ok(Ok(replies)) => Some(replies),
             Ok(Err(e)) => {
                 tracing::debug!(error = %e, "no campaign lookup for journaled pushes; acknowledged without a reply");
