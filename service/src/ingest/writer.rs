@@ -50,6 +50,8 @@ struct Writer {
     import_size: usize,
     /// Campaign replies of journaled pushes, remembered for a second.
     replies: store::ReplyCache,
+    /// Where imports run, when bursts are journaled (see [`Importer`]).
+    importer: Option<Importer>,
 }
 
 /// The smallest import batch.
@@ -63,9 +65,18 @@ const IMPORT_TARGET: Duration = Duration::from_secs(1);
 const IMPORT_TIMEOUT_FACTOR: u32 = 10;
 
 pub(super) async fn run(st: AppState, mut rx: mpsc::Receiver<Job>, spool: Option<Spool>, opts: IngestOptions) {
+    let importer = opts.spill_when_busy.then(Importer::start).flatten();
     // On SQLite the writer keeps a connection of its own, so its page cache stays warm, and
-    // another task checkpoints the WAL off the writer's path.
-    let (st, shared, _checkpointer) = match crate::db::writer_connection(&st.db).await {
+    // another task checkpoints the WAL off the writer's path. It is opened from the import
+    // thread, so SQLite's own thread for it starts at the imports' lower priority too.
+    let own = match &importer {
+        Some(i) => {
+            let db = st.db.clone();
+            i.handle.spawn(async move { crate::db::writer_connection(&db).await }).await.ok().flatten()
+        }
+        None => crate::db::writer_connection(&st.db).await,
+    };
+    let (st, shared, _checkpointer) = match own {
         Some(db) => {
             let checkpointer = AbortOnDrop(tokio::spawn(checkpoint_wal(st.db.clone())));
             (AppState { db, ..st.clone() }, Some(st.db), Some(checkpointer))
@@ -82,6 +93,7 @@ pub(super) async fn run(st: AppState, mut rx: mpsc::Receiver<Job>, spool: Option
         flight: None,
         import_size,
         replies: store::ReplyCache::default(),
+        importer,
     };
     loop {
         if w.flight.is_none() && w.spool_pending() && !w.db_resting() {
@@ -167,12 +179,66 @@ fn joined(done: Result<Result<Vec<Stored>, StoreError>, tokio::task::JoinError>)
     done.unwrap_or_else(|join| Err(StoreError::Refused(format!("the store task failed: {join}"))))
 }
 
+/// The thread the spool's imports run on: a runtime of its own, at nice [`IMPORT_NICE`].
+///
+/// Under a burst the two kinds of work compete for the same cores: answering WeChat (verify,
+/// journal, acknowledge), which has a 5 s deadline, and importing the journal into the
+/// database, which has none (the pushes are durable and acknowledged already). At a lower
+/// priority the import takes the CPU the answers leave, and catches up when the burst ends;
+/// with cores to spare nothing changes. A backlog past [`IngestOptions::max_backlog`] still
+/// makes requests wait for the import, so the charts' lag stays bounded under a load that
+/// never ends. Linux only (elsewhere the thread runs at normal priority); a thread spawned
+/// from it, such as SQLite's for the writer's own connection, inherits its priority.
+struct Importer {
+    handle: tokio::runtime::Handle,
+    /// Dropping it ends the thread (and the runtime, on that thread).
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+/// How much lower the imports' priority is: nice 10 weighs about a tenth of nice 0 when
+/// both want the CPU.
+const IMPORT_NICE: i32 = 10;
+
+impl Importer {
+    /// `None` when the thread or its runtime cannot be started (imports then run with the
+    /// rest, as before).
+    fn start() -> Option<Self> {
+        let (ready, handle) = std::sync::mpsc::sync_channel(1);
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        std::thread::Builder::new()
+            .name("ingest-import".into())
+            .spawn(move || {
+                #[cfg(target_os = "linux")]
+                if let Err(e) = rustix::process::nice(IMPORT_NICE) {
+                    tracing::debug!(error = %e, "imports run at normal priority");
+                }
+                match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                    Ok(rt) => {
+                        let _ = ready.send(Some(rt.handle().clone()));
+                        rt.block_on(async move {
+                            let _ = stopped.await;
+                        });
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "no runtime for the import thread; imports share the server's");
+                        let _ = ready.send(None);
+                    }
+                }
+            })
+            .ok()?;
+        let handle = handle.recv().ok().flatten()?;
+        Some(Self { handle, _stop: stop })
+    }
+}
+
 /// Everything a store task needs, cloned into it.
 #[derive(Clone)]
 struct StoreCtx {
     st: AppState,
     shared: Option<sea_orm::DatabaseConnection>,
     timeout: Duration,
+    /// The runtime to run on (the import thread's), if not the caller's.
+    on: Option<tokio::runtime::Handle>,
 }
 
 impl StoreCtx {
@@ -205,7 +271,11 @@ impl StoreCtx {
             return Err(StoreError::Unavailable("the database was closed".into()));
         }
         let st = self.st.clone();
-        let mut task = tokio::spawn(async move { store::apply(&st, &pushes).await });
+        let work = async move { store::apply(&st, &pushes).await };
+        let mut task = match &self.on {
+            Some(rt) => rt.spawn(work),
+            None => tokio::spawn(work),
+        };
         match tokio::time::timeout(self.timeout, &mut task).await {
             Ok(done) => joined(done),
             Err(_) => {
@@ -290,11 +360,16 @@ impl Writer {
     }
 
     fn ctx(&self) -> StoreCtx {
-        StoreCtx { st: self.st.clone(), shared: self.shared.clone(), timeout: self.opts.store_timeout }
+        StoreCtx { st: self.st.clone(), shared: self.shared.clone(), timeout: self.opts.store_timeout, on: None }
     }
 
+    /// For imports: a longer deadline, and the import thread.
     fn import_ctx(&self) -> StoreCtx {
-        StoreCtx { timeout: self.opts.store_timeout * IMPORT_TIMEOUT_FACTOR, ..self.ctx() }
+        StoreCtx {
+            timeout: self.opts.store_timeout * IMPORT_TIMEOUT_FACTOR,
+            on: self.importer.as_ref().map(|i| i.handle.clone()),
+            ..self.ctx()
+        }
     }
 
     /// Stores a batch and waits for it (the spool's replay and the one-by-one paths).
@@ -574,5 +649,37 @@ mod tests {
         assert_eq!(next_import_size(512, 2048, 512, ms(600), true), 512);
         // A maximum below the floor wins.
         assert_eq!(next_import_size(16, 16, 16, ms(5000), false), 16);
+    }
+
+    /// The import thread runs at a lower priority than the server, and a thread it spawns
+    /// (as sqlx does for the writer's SQLite connection) inherits it; the caller's stays.
+    #[cfg(target_os = "linux")]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn imports_run_at_a_lower_priority_and_so_do_their_threads() {
+        use rustix::process::getpriority_process;
+        let before = getpriority_process(None).unwrap();
+        let importer = Importer::start().expect("the import thread starts");
+        let (own, spawned) = importer
+            .handle
+            .spawn(async {
+                let own = getpriority_process(None).unwrap();
+                let spawned = std::thread::spawn(|| getpriority_process(None).unwrap()).join().unwrap();
+                (own, spawned)
+            })
+            .await
+            .unwrap();
+        assert_eq!(own, (before + IMPORT_NICE).min(19));
+        assert_eq!(spawned, own);
+        assert_eq!(getpriority_process(None).unwrap(), before, "the server's threads keep their priority");
+        // Dropping it ends the thread; work sent afterwards is refused, not run.
+        let handle = importer.handle.clone();
+        drop(importer);
+        for _ in 0..100 {
+            if handle.spawn(async {}).await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("the import runtime is still running after its owner was dropped");
     }
 }
