@@ -182,7 +182,7 @@ for backend in $backends; do
     if [ -n "$perf_dir" ] && [ "$mode" != noop ] && [ "$mode" != verify ]; then
       # The server alone on SQLite; the whole machine on PostgreSQL (its backends too).
       target=(-p "$server_pid"); [ "$backend" = postgres ] && target=(-a)
-      perf record -q -F 499 -g "${target[@]}" -o "$perf_dir/perf-$backend-$mode.data" 2>"$perf_dir/perf-$backend-$mode.log" &
+      perf record -q ${PERF_RECORD_ARGS:--F 499 -g} "${target[@]}" -o "$perf_dir/perf-$backend-$mode.data" 2>"$perf_dir/perf-$backend-$mode.log" &
       perf_pid=$!
     fi
     set +e
