@@ -21,7 +21,9 @@
 # --safe sends AES safe-mode pushes to a safe-mode account; --pg-socket /var/run/postgresql
 # connects the server to PostgreSQL through its Unix socket instead of TCP; --perf DIR records
 # the server (on PostgreSQL: the whole machine) with `perf record -g` during each durable run
-# (DIR/perf-BACKEND.data; read it with `perf report -i …`). Client and server share the
+# (DIR/perf-BACKEND.data; read it with `perf report -i …`; PERF_RECORD_ARGS replaces the
+# default `-F 499 -g`, e.g. "-F 1999 --call-graph dwarf,32768" for callers in a release
+# build, which has no frame pointers). Client and server share the
 # machine's cores, so the figures are a floor of what the server alone could do.
 # Needs PostgreSQL at 127.0.0.1:5432 (trust auth); creates and drops loadgen_bench_* databases.
 set -euo pipefail
