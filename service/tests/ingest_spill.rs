@@ -30,6 +30,19 @@ fn push(account_id: i32, openid: &str, dt: i64, event: &str, key: &str) -> Push 
     }
 }
 
+/// Holds the database busy: a transaction keeps the write lock (SQLite, by touching row `id`
+/// of `table`) or a lock on the events table (PostgreSQL) that every batch's insert must wait
+/// for. Reads still go on. Dropping or rolling back the transaction lets the writer go on.
+async fn hold_busy(t: &TestDb, table: &str, id: i32) -> sea_orm::DatabaseTransaction {
+    let locker = t.db.begin().await.unwrap();
+    match t.backend {
+        Backend::Sqlite => locker.execute_unprepared(&format!("UPDATE {table} SET name = name WHERE id = {id}")).await,
+        Backend::Postgres => locker.execute_unprepared("LOCK TABLE events IN SHARE ROW EXCLUSIVE MODE").await,
+    }
+    .unwrap();
+    locker
+}
+
 dual_test!(pushes_arriving_during_a_commit_are_journaled_acknowledged_and_imported_in_order, |t: TestDb| async move {
     let st = t.state();
     let account = account_row("wx7000000000000077").insert(&t.db).await.unwrap().id;
@@ -44,14 +57,7 @@ dual_test!(pushes_arriving_during_a_commit_are_journaled_acknowledged_and_import
     let spool = tempfile::tempdir().unwrap();
     let ingest = Ingestor::spawn(st.clone(), IngestOptions::serving(spool.path())).unwrap();
 
-    // Hold the database busy: a transaction keeps the write lock (SQLite) or a lock on the
-    // events table (PostgreSQL) that every batch's insert must wait for. Reads still go on.
-    let locker = t.db.begin().await.unwrap();
-    match t.backend {
-        Backend::Sqlite => locker.execute_unprepared(&format!("UPDATE campaigns SET name = name WHERE id = {campaign}")).await,
-        Backend::Postgres => locker.execute_unprepared("LOCK TABLE events IN SHARE ROW EXCLUSIVE MODE").await,
-    }
-    .unwrap();
+    let locker = hold_busy(&t, "campaigns", campaign).await;
 
     // The first push goes straight to the database and waits there. (An organic follow: its
     // batch's first statement is the insert, which waits for SQLite's lock; a batch that has
@@ -120,12 +126,7 @@ dual_test!(a_full_backlog_makes_requests_wait_for_the_database, |t: TestDb| asyn
     let opts = IngestOptions { max_backlog: 2, ..IngestOptions::serving(spool.path()) };
     let st = t.state();
     let ingest = Ingestor::spawn(st.clone(), opts).unwrap();
-    let locker = t.db.begin().await.unwrap();
-    match t.backend {
-        Backend::Sqlite => locker.execute_unprepared(&format!("UPDATE wechat_accounts SET name = name WHERE id = {account}")).await,
-        Backend::Postgres => locker.execute_unprepared("LOCK TABLE events IN SHARE ROW EXCLUSIVE MODE").await,
-    }
-    .unwrap();
+    let locker = hold_busy(&t, "wechat_accounts", account).await;
     let submit = |n: i64| {
         let ingest = ingest.clone();
         tokio::spawn(async move { ingest.submit(push(account, &format!("o-{n}"), n, "subscribe", "")).await })
@@ -152,12 +153,7 @@ dual_test!(a_full_backlog_makes_requests_wait_for_the_database, |t: TestDb| asyn
 
 /// The reply of one push journaled while the database is held busy (see the first test).
 async fn journaled_reply(t: &TestDb, ingest: &Ingestor, account: i32, campaign: i32, n: i64) -> Option<Reply> {
-    let locker = t.db.begin().await.unwrap();
-    match t.backend {
-        Backend::Sqlite => locker.execute_unprepared(&format!("UPDATE campaigns SET name = name WHERE id = {campaign}")).await,
-        Backend::Postgres => locker.execute_unprepared("LOCK TABLE events IN SHARE ROW EXCLUSIVE MODE").await,
-    }
-    .unwrap();
+    let locker = hold_busy(t, "campaigns", campaign).await;
     let first = {
         let ingest = ingest.clone();
         tokio::spawn(async move { ingest.submit(push(account, &format!("o-first-{n}"), n, "subscribe", "")).await })
