@@ -1,4 +1,5 @@
-//! The spool: pushes acknowledged while the database was unreachable, one JSON line each,
+//! The spool: pushes acknowledged while the database was unreachable or busy with another
+//! batch (a burst), one JSON line each,
 //! fsynced before the answer goes out. The writer replays it from the front; the file is
 //! emptied only once every line is committed. A crash at any point loses nothing: a line
 //! replayed twice is a duplicate push, which the events table's unique key turns into a no-op.
@@ -33,8 +34,8 @@ pub(crate) struct Spooled {
 }
 
 /// The spool file of this instance. Only the writer task touches it. Its I/O is blocking on
-/// purpose: the writer must wait for the fsync before answering anyway, and it only happens
-/// while the database is down.
+/// purpose: the writer must wait for the fsync before answering anyway (it runs it through
+/// `block_in_place`, so other tasks move to another worker meanwhile).
 pub(crate) struct Spool {
     path: PathBuf,
     rejected: PathBuf,
