@@ -187,3 +187,67 @@ dual_test!(an_edited_welcome_message_reaches_journaled_replies_within_a_second, 
     tokio::time::sleep(Duration::from_millis(1_100)).await;
     assert_eq!(journaled_reply(&t, &ingest, account, id, 10).await, Some(Reply::Text { content: "Hello again".into() }));
 });
+
+/// A burst of pushes received now, journaled back to back by two senders for `length`, the
+/// first of them behind a batch held busy until 200 ms in. Returns how many events the
+/// database held `check_at` into the burst (while it still went on) and how many pushes were
+/// sent in all (besides the first, which went straight to the database) and how many of
+/// them were answered from the spool.
+async fn journaled_burst(t: &TestDb, opts: IngestOptions, length: Duration, check_at: Duration) -> (usize, usize, usize) {
+    let account = account_row("wx7000000000000080").insert(&t.db).await.unwrap().id;
+    let ingest = Ingestor::spawn(t.state(), opts).unwrap();
+    let locker = hold_busy(t, "wechat_accounts", account).await;
+    let first = {
+        let ingest = ingest.clone();
+        tokio::spawn(async move { ingest.submit(push(account, "o-first", 0, "subscribe", "")).await })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = Instant::now();
+    let senders: Vec<_> = (0..2)
+        .map(|s| {
+            let ingest = ingest.clone();
+            tokio::spawn(async move {
+                let (mut n, mut spooled) = (0, 0);
+                while started.elapsed() < length {
+                    let p = Push { received_at: Utc::now(), ..push(account, &format!("o-{s}-{n}"), 1 + n, "SCAN", "1") };
+                    let answer = tokio::time::timeout(Duration::from_secs(2), ingest.submit(p)).await.expect("answered at once");
+                    spooled += usize::from(answer.unwrap().outcome == Outcome::Spooled);
+                    n += 1;
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                (n as usize, spooled)
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    locker.rollback().await.unwrap();
+    assert_eq!(first.await.unwrap().unwrap().outcome, Outcome::Stored);
+    tokio::time::sleep(check_at.saturating_sub(started.elapsed())).await;
+    let during = event::Entity::find().all(&t.db).await.unwrap().len();
+    let (mut sent, mut spooled) = (0, 0);
+    for s in senders {
+        let (n, from_spool) = s.await.unwrap();
+        sent += n;
+        spooled += from_spool;
+    }
+    assert!(ingest.settle(Duration::from_secs(10)).await, "the burst was not imported after it ended");
+    assert_eq!(event::Entity::find().all(&t.db).await.unwrap().len(), 1 + sent, "every push of the burst stored once");
+    (during, sent, spooled)
+}
+
+dual_test!(a_burst_is_imported_once_it_ends, |t: TestDb| async move {
+    // Any journaling counts as a burst here; the import may wait a minute for it to end.
+    let spool = tempfile::tempdir().unwrap();
+    let opts = IngestOptions { burst_rate: 1, max_import_lag: Duration::from_secs(60), ..IngestOptions::serving(spool.path()) };
+    let (during, sent, spooled) = journaled_burst(&t, opts, Duration::from_millis(1_500), Duration::from_millis(1_200)).await;
+    assert!(sent > 20, "the burst sent {sent} pushes");
+    assert_eq!(during, 1, "pushes of the burst were imported while it went on (only the first push should be stored)");
+    assert_eq!(spooled, sent, "the spool held the burst until it ended, so every push of it was journaled");
+});
+
+dual_test!(a_burst_that_goes_on_is_imported_after_max_import_lag, |t: TestDb| async move {
+    let spool = tempfile::tempdir().unwrap();
+    let opts = IngestOptions { burst_rate: 1, max_import_lag: Duration::from_millis(300), ..IngestOptions::serving(spool.path()) };
+    let (during, sent, _) = journaled_burst(&t, opts, Duration::from_millis(2_000), Duration::from_millis(1_500)).await;
+    assert!(during > 1, "nothing of a burst that went on for {sent} pushes was imported during it");
+});

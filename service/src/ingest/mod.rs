@@ -2,7 +2,7 @@
 //! hourly counters, subscriptions and tag jobs it implies updated in the same transaction.
 //!
 //! The callback route verifies and opens a push (the `wechat` crate), turns it into a
-//! [`Push`] and hands it to the [`Ingestor`]. One writer task owns all writes: it takes
+//! [`Push`] and hands it to the [`Ingestor`]. One writer owns all writes: it takes
 //! whatever pushes are queued (up to [`IngestOptions::max_batch`]), stores them in a single
 //! transaction (group commit: one fsync for many requests), and only then answers each
 //! request. If the database is unreachable, or busy with the previous batch, the batch is
@@ -128,7 +128,7 @@ fn element_text(xml: &str, name: &str) -> Option<String> {
     Some(inner.trim().to_owned()).filter(|s| !s.is_empty())
 }
 
-/// Stores `pushes` as one batch, in one transaction, without the writer task (which forms
+/// Stores `pushes` as one batch, in one transaction, without the writer (which forms
 /// batches from whatever happens to be queued): for tests that pin down how the pushes of one
 /// batch interact.
 #[doc(hidden)]
@@ -185,7 +185,7 @@ pub enum IngestError {
     /// Neither the database nor the spool file could take the push.
     #[error("the spool file could not be written: {0}")]
     Spool(String),
-    /// The writer task is gone (shutting down).
+    /// The writer is gone (shutting down).
     #[error("the ingest writer has stopped")]
     Stopped,
 }
@@ -208,6 +208,15 @@ pub struct IngestOptions {
     /// Spooled pushes beyond which a busy database makes requests wait instead of journaling
     /// more (outages excepted): bounds how far the charts can lag behind a long overload.
     pub max_backlog: u64,
+    /// Pushes journaled per second from which the spool's import waits for the burst to end
+    /// (see [`IngestOptions::max_import_lag`]): under a burst, answering WeChat (5 s deadline)
+    /// and importing the journal compete for the same cores, and the import can catch up
+    /// after. Below this rate, imports follow the journal at once.
+    pub burst_rate: u64,
+    /// Longest an acknowledged push waits in the spool for a burst to end; past it, the
+    /// import runs during the burst (so under a load that never ends, the charts lag by
+    /// about this much, and [`IngestOptions::max_backlog`] still bounds the backlog).
+    pub max_import_lag: Duration,
     /// Longest a batch transaction may take before the database counts as unreachable (the
     /// batch then goes to the spool); keeps answers inside WeChat's 5 s.
     pub store_timeout: Duration,
@@ -226,6 +235,8 @@ impl Default for IngestOptions {
             max_import: 2048,
             spill_when_busy: false,
             max_backlog: 100_000,
+            burst_rate: 2_000,
+            max_import_lag: Duration::from_secs(3),
             store_timeout: Duration::from_secs(3),
             retry_every: Duration::from_secs(1),
             account_ttl: Duration::from_secs(30),
@@ -305,8 +316,9 @@ impl fmt::Debug for Ingestor {
 const QUEUE: usize = 8192;
 
 impl Ingestor {
-    /// Starts the writer task (and, when a spool file with pushes exists, their replay).
-    /// Needs a Tokio runtime. Fails only when the spool file cannot be opened.
+    /// Starts the writer on a thread of its own (and, when a spool file with pushes exists,
+    /// their replay). Needs a Tokio runtime, where the writer's store tasks run. Fails only
+    /// when the spool file cannot be opened or the thread cannot be started.
     pub fn spawn(st: AppState, opts: IngestOptions) -> std::io::Result<Self> {
         let spool = match &opts.spool_dir {
             Some(dir) => Some(spool::Spool::open(dir)?),
@@ -320,7 +332,15 @@ impl Ingestor {
             tracing::warn!(path = %s.path().display(), "spooled pushes found: replaying them into the database");
         }
         let (tx, rx) = mpsc::channel(QUEUE);
-        tokio::spawn(writer::run(st.clone(), rx, spool, opts.clone()));
+        // The writer runs on a thread of its own (a current-thread runtime). Under a burst it
+        // is on every request's path (each journaled batch: a write, an fsync, the answers),
+        // and as a task of the server's runtime each of its wake-ups queued behind the HTTP
+        // tasks; the kernel schedules a thread of its own at once. Its store tasks still run
+        // on the server's runtime (`main`), imports on theirs.
+        let main = tokio::runtime::Handle::current();
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        let writer = writer::run(st.clone(), rx, spool, opts.clone(), main);
+        std::thread::Builder::new().name("ingest-writer".into()).spawn(move || runtime.block_on(writer))?;
         Ok(Self {
             inner: Arc::new(Inner { st, tx, accounts: Mutex::new(HashMap::new()), account_ttl: opts.account_ttl, spool_path }),
         })

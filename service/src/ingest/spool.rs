@@ -33,9 +33,9 @@ pub(crate) struct Spooled {
     pub(crate) end: u64,
 }
 
-/// The spool file of this instance. Only the writer task touches it. Its I/O is blocking on
-/// purpose: the writer must wait for the fsync before answering anyway (it runs it through
-/// `block_in_place`, so other tasks move to another worker meanwhile).
+/// The spool file of this instance. Only the writer touches it. Its I/O is blocking on
+/// purpose: the writer must wait for the fsync before answering anyway, and it runs on a
+/// thread of its own (`Ingestor::spawn`), so no other task waits behind the fsync.
 pub(crate) struct Spool {
     path: PathBuf,
     rejected: PathBuf,
@@ -98,6 +98,17 @@ impl Spool {
     /// Lines not yet replayed?
     pub(crate) fn pending(&self) -> bool {
         self.read_pos < self.len
+    }
+
+    /// When the oldest push waiting to be imported was received, if that push is held in
+    /// memory; `None` when nothing waits or it has to be read from the file (a backlog past
+    /// the memory cap, an import that failed, a spool found at startup): those are not a
+    /// burst's newest pushes, so they are imported without waiting.
+    pub(crate) fn oldest_waiting(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        if self.read_pos != self.mirror_start {
+            return None;
+        }
+        self.mirror.front().map(|l| l.push.received_at)
     }
 
     /// How many pushes wait to be replayed.

@@ -1,4 +1,4 @@
-//! The writer task: group commit, the spool (outages and bursts), and its import.
+//! The writer (a thread of its own): group commit, the spool (outages and bursts), and its import.
 //!
 //! One batch is with the database at a time, in a task of its own (a [`Flight`]). A batch
 //! from the queue goes straight to the database when nothing else is in flight and the spool
@@ -7,7 +7,9 @@
 //! journaled in the spool (one write and one fsync for the batch) and answered at once; the
 //! writer imports the spool behind it, in order, [`IngestOptions::max_import`] lines per
 //! transaction. So under a burst the requests wait for an fsync, not for the database, and
-//! the database takes the pushes in big, cheap batches.
+//! the database takes the pushes in big, cheap batches. While pushes are journaled faster
+//! than [`IngestOptions::burst_rate`], the import waits for the burst to end (at most
+//! [`IngestOptions::max_import_lag`] per push), so the cores answer WeChat first.
 //!
 //! Ordering rule: while the spool holds lines, new pushes go behind them in the spool, so a
 //! follower's `subscribe` spooled earlier is always applied before the `unsubscribe` that
@@ -52,6 +54,44 @@ struct Writer {
     replies: store::ReplyCache,
     /// Where imports run, when bursts are journaled (see [`Importer`]).
     importer: Option<Importer>,
+    /// Pushes journaled lately: a burst holds the import back ([`Writer::import_wait`]).
+    journaled: Rate,
+    /// The server's runtime, where store tasks run.
+    main: tokio::runtime::Handle,
+}
+
+/// Pushes counted per [`Rate::WINDOW`]; the rate is that of the busier of the last full
+/// window and the current one, so it falls to zero within two windows of the last push.
+#[derive(Default)]
+struct Rate {
+    start: Option<Instant>,
+    count: u64,
+    previous: u64,
+}
+
+impl Rate {
+    const WINDOW: Duration = Duration::from_millis(100);
+
+    fn roll(&mut self, now: Instant) {
+        let start = *self.start.get_or_insert(now);
+        let elapsed = now.saturating_duration_since(start);
+        if elapsed >= Self::WINDOW {
+            self.previous = if elapsed < 2 * Self::WINDOW { self.count } else { 0 };
+            self.count = 0;
+            self.start = Some(now);
+        }
+    }
+
+    fn add(&mut self, n: u64, now: Instant) {
+        self.roll(now);
+        self.count += n;
+    }
+
+    fn per_second(&mut self, now: Instant) -> u64 {
+        self.roll(now);
+        let windows_per_second = (Duration::from_secs(1).as_micros() / Self::WINDOW.as_micros()) as u64;
+        self.previous.max(self.count) * windows_per_second
+    }
 }
 
 /// The smallest import batch.
@@ -64,7 +104,9 @@ const IMPORT_TARGET: Duration = Duration::from_secs(1);
 /// store timeout before the database counts as unreachable.
 const IMPORT_TIMEOUT_FACTOR: u32 = 10;
 
-pub(super) async fn run(st: AppState, mut rx: mpsc::Receiver<Job>, spool: Option<Spool>, opts: IngestOptions) {
+/// The writer: takes the queue's pushes, stores or journals them, imports the journal. Store
+/// tasks run on `main` (the server's runtime), imports on their own thread.
+pub(super) async fn run(st: AppState, mut rx: mpsc::Receiver<Job>, spool: Option<Spool>, opts: IngestOptions, main: tokio::runtime::Handle) {
     let importer = opts.spill_when_busy.then(Importer::start).flatten();
     // On SQLite the writer keeps a connection of its own, so its page cache stays warm, and
     // another task checkpoints the WAL off the writer's path. It is opened from the import
@@ -78,7 +120,7 @@ pub(super) async fn run(st: AppState, mut rx: mpsc::Receiver<Job>, spool: Option
     };
     let (st, shared, _checkpointer) = match own {
         Some(db) => {
-            let checkpointer = AbortOnDrop(tokio::spawn(checkpoint_wal(st.db.clone())));
+            let checkpointer = AbortOnDrop(main.spawn(checkpoint_wal(st.db.clone())));
             (AppState { db, ..st.clone() }, Some(st.db), Some(checkpointer))
         }
         None => (st, None, None),
@@ -94,10 +136,18 @@ pub(super) async fn run(st: AppState, mut rx: mpsc::Receiver<Job>, spool: Option
         import_size,
         replies: store::ReplyCache::default(),
         importer,
+        journaled: Rate::default(),
+        main,
     };
     loop {
+        // An import waits while a burst is being journaled (for a while at most): `held` is
+        // how soon to look again.
+        let mut held = None;
         if w.flight.is_none() && w.spool_pending() && !w.db_resting() {
-            w.start_import();
+            held = w.import_wait();
+            if held.is_none() {
+                w.start_import();
+            }
         }
         // A batch is taken while another is in flight only when it is to be journaled anyway;
         // otherwise it waits in the queue for the next group commit.
@@ -109,7 +159,7 @@ pub(super) async fn run(st: AppState, mut rx: mpsc::Receiver<Job>, spool: Option
                 biased;
                 done = async { (&mut flight.as_mut().expect("guarded").task).await }, if flight.is_some() => Event::Landed(done),
                 job = rx.recv(), if accept => Event::Job(job),
-                () = tokio::time::sleep(IDLE_TICK), if idle => Event::Tick,
+                () = tokio::time::sleep(held.unwrap_or(IDLE_TICK)), if idle => Event::Tick,
             }
         };
         match event {
@@ -176,7 +226,15 @@ struct Lines {
 
 /// The outcome of a store task; a panic in it counts as a refusal of its batch.
 fn joined(done: Result<Result<Vec<Stored>, StoreError>, tokio::task::JoinError>) -> Result<Vec<Stored>, StoreError> {
-    done.unwrap_or_else(|join| Err(StoreError::Refused(format!("the store task failed: {join}"))))
+    done.unwrap_or_else(|join| {
+        if join.is_cancelled() {
+            // Its runtime is shutting down (the server is stopping): nothing was refused, and
+            // the batch must stay where it is (in the spool) for the next start.
+            Err(StoreError::Unavailable(format!("the store task was cancelled: {join}")))
+        } else {
+            Err(StoreError::Refused(format!("the store task failed: {join}")))
+        }
+    })
 }
 
 /// The thread the spool's imports run on: a runtime of its own, at nice [`IMPORT_NICE`].
@@ -301,17 +359,6 @@ fn next_import_size(size: usize, max: usize, count: usize, took: Duration, ok: b
     }
 }
 
-/// Runs the spool's file I/O (a write and an fsync, or a read of many lines) on this thread,
-/// telling a multi-threaded runtime first, so it moves its other tasks (HTTP requests) to
-/// another worker meanwhile instead of letting them wait behind the fsync. A current-thread
-/// runtime (some tests) has no other worker and just runs it.
-fn blocking<T>(f: impl FnOnce() -> T) -> T {
-    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
-        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
-        _ => f(),
-    }
-}
-
 /// How often the WAL is checkpointed in the background on SQLite.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
 
@@ -360,14 +407,29 @@ impl Writer {
     }
 
     fn ctx(&self) -> StoreCtx {
-        StoreCtx { st: self.st.clone(), shared: self.shared.clone(), timeout: self.opts.store_timeout, on: None }
+        StoreCtx { st: self.st.clone(), shared: self.shared.clone(), timeout: self.opts.store_timeout, on: Some(self.main.clone()) }
+    }
+
+    /// Should the next import wait? While pushes are journaled faster than
+    /// [`IngestOptions::burst_rate`], the burst's pushes stay in the spool (acknowledged,
+    /// durable) until it ends or the oldest has waited [`IngestOptions::max_import_lag`]:
+    /// the cores answer WeChat first, and the import catches up after. `Some(d)`: look
+    /// again in `d`. Never when bursts are not journaled, when the backlog is full (requests
+    /// wait for the import then), or for lines that must be read from the file.
+    fn import_wait(&mut self) -> Option<Duration> {
+        if !self.opts.spill_when_busy || self.backlog_full() || self.journaled.per_second(Instant::now()) < self.opts.burst_rate {
+            return None;
+        }
+        let oldest = self.spool.as_ref()?.oldest_waiting()?;
+        let waited = (chrono::Utc::now() - oldest).to_std().unwrap_or_default();
+        self.opts.max_import_lag.checked_sub(waited).filter(|left| !left.is_zero()).map(|left| left.min(Rate::WINDOW))
     }
 
     /// For imports: a longer deadline, and the import thread.
     fn import_ctx(&self) -> StoreCtx {
         StoreCtx {
             timeout: self.opts.store_timeout * IMPORT_TIMEOUT_FACTOR,
-            on: self.importer.as_ref().map(|i| i.handle.clone()),
+            on: Some(self.importer.as_ref().map_or_else(|| self.main.clone(), |i| i.handle.clone())),
             ..self.ctx()
         }
     }
@@ -425,7 +487,7 @@ impl Writer {
     fn next_lines(&mut self) -> Option<Lines> {
         let spool = self.spool.as_mut()?;
         let max = self.import_size;
-        match blocking(|| spool.read(max)) {
+        match spool.read(max) {
             Ok(lines) if lines.is_empty() => {
                 let _ = spool.advance(0, 0);
                 self.st.health.spool_waiting(spool.waiting());
@@ -507,7 +569,8 @@ impl Writer {
         let Some(spool) = self.spool.as_mut() else { return };
         // The pushes move into the spool (which keeps them in memory for the import).
         let (pushes, answers): (Vec<Push>, Vec<_>) = batch.into_iter().map(|j| (j.push, j.answer)).unzip();
-        match blocking(|| spool.append(pushes)) {
+        self.journaled.add(pushes.len() as u64, Instant::now());
+        match spool.append(pushes) {
             Ok(()) => {
                 self.st.health.spool_ok();
                 self.st.health.spool_waiting(spool.waiting());
@@ -649,6 +712,21 @@ mod tests {
         assert_eq!(next_import_size(512, 2048, 512, ms(600), true), 512);
         // A maximum below the floor wins.
         assert_eq!(next_import_size(16, 16, 16, ms(5000), false), 16);
+    }
+
+    #[test]
+    fn a_burst_rate_counts_the_busier_of_the_last_two_windows() {
+        let mut rate = Rate::default();
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        assert_eq!(rate.per_second(t0), 0);
+        rate.add(30, at(0));
+        rate.add(20, at(50));
+        assert_eq!(rate.per_second(at(90)), 500, "50 pushes in the window so far");
+        rate.add(5, at(120));
+        assert_eq!(rate.per_second(at(150)), 500, "the last full window is still the busier");
+        assert_eq!(rate.per_second(at(230)), 50, "then only the 5 of the window before");
+        assert_eq!(rate.per_second(at(600)), 0, "quiet for two windows: no burst");
     }
 
     /// The import thread runs at a lower priority than the server, and a thread it spawns
