@@ -338,9 +338,7 @@ impl Ingestor {
         // tasks; the kernel schedules a thread of its own at once. Its store tasks still run
         // on the server's runtime (`main`), imports on theirs.
         let main = tokio::runtime::Handle::current();
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-        let writer = writer::run(st.clone(), rx, spool, opts.clone(), main);
-        std::thread::Builder::new().name("ingest-writer".into()).spawn(move || runtime.block_on(writer))?;
+        writer::runtime_thread("ingest-writer", || {}, writer::run(st.clone(), rx, spool, opts.clone(), main))?;
         Ok(Self {
             inner: Arc::new(Inner { st, tx, accounts: Mutex::new(HashMap::new()), account_ttl: opts.account_ttl, spool_path }),
         })

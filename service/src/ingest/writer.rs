@@ -261,32 +261,40 @@ impl Importer {
     /// `None` when the thread or its runtime cannot be started (imports then run with the
     /// rest, as before).
     fn start() -> Option<Self> {
-        let (ready, handle) = std::sync::mpsc::sync_channel(1);
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        std::thread::Builder::new()
-            .name("ingest-import".into())
-            .spawn(move || {
-                #[cfg(target_os = "linux")]
-                if let Err(e) = rustix::process::nice(IMPORT_NICE) {
-                    tracing::debug!(error = %e, "imports run at normal priority");
-                }
-                match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-                    Ok(rt) => {
-                        let _ = ready.send(Some(rt.handle().clone()));
-                        rt.block_on(async move {
-                            let _ = stopped.await;
-                        });
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "no runtime for the import thread; imports share the server's");
-                        let _ = ready.send(None);
-                    }
-                }
-            })
-            .ok()?;
-        let handle = handle.recv().ok().flatten()?;
-        Some(Self { handle, _stop: stop })
+        let lower = || {
+            #[cfg(target_os = "linux")]
+            if let Err(e) = rustix::process::nice(IMPORT_NICE) {
+                tracing::debug!(error = %e, "imports run at normal priority");
+            }
+        };
+        match runtime_thread("ingest-import", lower, async move {
+            let _ = stopped.await;
+        }) {
+            Ok(handle) => Some(Self { handle, _stop: stop }),
+            Err(e) => {
+                tracing::warn!(error = %e, "no thread for the imports; they share the server's runtime");
+                None
+            }
+        }
     }
+}
+
+/// Runs `work` on a new thread named `name`, in a current-thread runtime of its own, after
+/// `setup` (on that thread: a priority set there is inherited by the threads it starts). The
+/// thread ends with `work`; the handle spawns more tasks onto its runtime meanwhile.
+pub(super) fn runtime_thread(
+    name: &str,
+    setup: impl FnOnce() + Send + 'static,
+    work: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<tokio::runtime::Handle> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let handle = runtime.handle().clone();
+    std::thread::Builder::new().name(name.into()).spawn(move || {
+        setup();
+        runtime.block_on(work);
+    })?;
+    Ok(handle)
 }
 
 /// Everything a store task needs, cloned into it.
@@ -295,8 +303,8 @@ struct StoreCtx {
     st: AppState,
     shared: Option<sea_orm::DatabaseConnection>,
     timeout: Duration,
-    /// The runtime to run on (the import thread's), if not the caller's.
-    on: Option<tokio::runtime::Handle>,
+    /// The runtime the store task runs on: the server's, or the import thread's.
+    on: tokio::runtime::Handle,
 }
 
 impl StoreCtx {
@@ -330,10 +338,7 @@ impl StoreCtx {
         }
         let st = self.st.clone();
         let work = async move { store::apply(&st, &pushes).await };
-        let mut task = match &self.on {
-            Some(rt) => rt.spawn(work),
-            None => tokio::spawn(work),
-        };
+        let mut task = self.on.spawn(work);
         match tokio::time::timeout(self.timeout, &mut task).await {
             Ok(done) => joined(done),
             Err(_) => {
@@ -407,7 +412,7 @@ impl Writer {
     }
 
     fn ctx(&self) -> StoreCtx {
-        StoreCtx { st: self.st.clone(), shared: self.shared.clone(), timeout: self.opts.store_timeout, on: Some(self.main.clone()) }
+        StoreCtx { st: self.st.clone(), shared: self.shared.clone(), timeout: self.opts.store_timeout, on: self.main.clone() }
     }
 
     /// Should the next import wait? While pushes are journaled faster than
@@ -429,7 +434,7 @@ impl Writer {
     fn import_ctx(&self) -> StoreCtx {
         StoreCtx {
             timeout: self.opts.store_timeout * IMPORT_TIMEOUT_FACTOR,
-            on: Some(self.importer.as_ref().map_or_else(|| self.main.clone(), |i| i.handle.clone())),
+            on: self.importer.as_ref().map_or_else(|| self.main.clone(), |i| i.handle.clone()),
             ..self.ctx()
         }
     }
