@@ -665,7 +665,9 @@ async fn a_deadlocked_batch_runs_again_in_place() {
     let (delivery, ()) = tokio::join!(
         env.push(&sim, "oSecond", &second),
         async {
-            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            // Once the writer waits for the account row `other` holds, take the campaign row
+            // it already has: a deadlock, with the writer as the victim.
+            service::testing::wait_for_lock_waiter(&env.app.db, std::time::Duration::from_secs(10)).await;
             other
                 .execute_unprepared(&format!("UPDATE campaign_hourly SET scans = scans WHERE campaign_id = {c} AND hour = {hour}"))
                 .await

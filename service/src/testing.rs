@@ -182,3 +182,21 @@ pub fn campaign_row(account_id: i32, name: &str, scene: &str) -> crate::entity::
         ..Default::default()
     }
 }
+
+/// Waits (at most `within`) until some session of this PostgreSQL database waits for a lock:
+/// how a test knows that a statement it started has reached a row another transaction holds,
+/// instead of sleeping and hoping. Panics when none does in time.
+pub async fn wait_for_lock_waiter<C: ConnectionTrait>(db: &C, within: std::time::Duration) {
+    let deadline = std::time::Instant::now() + within;
+    let sql = "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() \
+               AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()";
+    loop {
+        let row = db.query_one_raw(sea_orm::Statement::from_string(sea_orm::DbBackend::Postgres, sql)).await.expect("read pg_stat_activity");
+        let waiting: i64 = row.and_then(|r| r.try_get("", "n").ok()).unwrap_or(0);
+        if waiting > 0 {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "no session waited for a lock within {within:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}

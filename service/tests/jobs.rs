@@ -235,16 +235,21 @@ dual_test!(the_worker_runs_due_jobs, |t: TestDb| async move {
     for i in 0..10 {
         ids.push(jobs::enqueue(&st.db, "ok", &json!({"i": i}), Utc::now(), None).await.unwrap().unwrap());
     }
+    // Wait until every row is `done`: a done job is never due again, so no run can follow,
+    // and each claim counts an attempt, so one attempt per row means nothing ran twice.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while recorder.ran.lock().unwrap().len() < 10 && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(20)).await;
+    for &id in &ids {
+        while row(&st.db, id).await.status != "done" {
+            assert!(tokio::time::Instant::now() < deadline, "job {id} did not finish");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
-    tokio::time::sleep(Duration::from_millis(200)).await; // time for a duplicate to show
     task.abort();
+    let _ = task.await;
     let mut ran = recorder.ran.lock().unwrap().clone();
     ran.sort();
     assert_eq!(ran, ids, "each job ran exactly once");
     for id in ids {
-        assert_eq!(row(&st.db, id).await.status, "done");
+        assert_eq!(row(&st.db, id).await.attempts, 1, "job {id} was claimed once");
     }
 });
