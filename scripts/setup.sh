@@ -2,7 +2,7 @@
 # Installs what a fresh Debian machine with only the Rust toolchain lacks. Each step skips
 # itself when already done, so it is cheap to run every time.
 #   - wasm32 target, cargo-leptos 0.3.10, wasm-bindgen-cli at exactly Cargo.lock's version
-#   - Debian's Chromium (end-to-end tests; never a downloaded browser) and a CJK font
+#   - Debian's Chromium (end-to-end tests; never a downloaded browser), a CJK font, Node.js
 #   - the end2end npm packages (Playwright without its browser download)
 #   - wasm-opt from npm's binaryen, needed by `cargo leptos build --release` only
 set -euo pipefail
@@ -30,11 +30,20 @@ if ! wasm-bindgen --version 2>/dev/null | grep -q " $wbg\$"; then
   cargo install wasm-bindgen-cli --version "$wbg" --force
 fi
 
-if ! command -v chromium >/dev/null 2>&1; then
-  say "installing Debian's chromium"
+# Debian packages, each checked on its own: Chromium for the browser tests, a CJK font for
+# Chinese labels in PNG charts, Node.js and npm for Playwright. apt needs root (sudo if we
+# are not).
+missing=()
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+[ -d /usr/share/fonts/opentype/noto ] && fc-list 2>/dev/null | grep -qi "Noto Sans CJK" || missing+=(fonts-noto-cjk)
+command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
+if [ "${#missing[@]}" -gt 0 ]; then
+  say "installing Debian packages: ${missing[*]}"
+  as_root=()
+  [ "$(id -u)" -eq 0 ] || as_root=(sudo)
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq chromium fonts-noto-cjk >/dev/null
+  "${as_root[@]}" apt-get update -qq
+  "${as_root[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
 if [ "${SCENEBOARD_RELEASE:-0}" = 1 ] && ! command -v wasm-opt >/dev/null 2>&1; then

@@ -18,6 +18,9 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 "$root/scripts/setup.sh"
 export PATH="$HOME/.cargo/bin:$PATH"
+# One target dir for every stage, named for the scripts it calls (scale-out.sh would
+# otherwise look in its own default).
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}"
 
 if ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
   echo "==> starting PostgreSQL"
@@ -37,7 +40,7 @@ echo "==> cargo test (SQLite and PostgreSQL)"
 cargo test --workspace --exclude frontend
 
 echo "==> Playwright (hydrated and JavaScript off)"
-export SCENEBOARD_BIN="${CARGO_TARGET_DIR:-$root/target}/debug/sceneboard"
+export SCENEBOARD_BIN="$CARGO_TARGET_DIR/debug/sceneboard"
 (cd end2end && npx playwright test)
 
 echo "==> fault drill (PostgreSQL stopped, the server killed, a full spool disk, a slow WeChat)"
