@@ -22,10 +22,14 @@
 //! - `SCAN`: a scan of the campaign and the account (unknown scene as above).
 //! - `unsubscribe`: closes the open subscription, one unsubscribe on its campaign (if any) and
 //!   on the account, and erases the follower's personal data (raw OpenIDs on events and
-//!   subscriptions, the fetched profile, pending tag jobs); the keyed hash stays.
+//!   subscriptions, tag jobs); the keyed hash stays.
 //! - A `subscribe` while a subscription is still open means we missed an `unsubscribe`: the
 //!   old subscription is closed and counted as unsubscribed, so net followers stay right.
-//! - Everything else is stored with kind `other`, raw XML kept.
+//! - Everything else is stored with kind `other`.
+//!
+//! A push is stored as its parsed fields, never whole: the raw XML repeats the OpenID (which
+//! an erasure would have to find there too) and, for messages, what the follower wrote, and
+//! nothing needs it after parsing.
 
 mod spool;
 mod store;
@@ -62,7 +66,8 @@ const TO_USER_MAX: usize = 64;
 /// One push as it will be stored: the de-duplication key already derived, text cleaned.
 ///
 /// It is also the spool's line format (JSON), so a field added later must have a serde
-/// default to keep old spool files readable.
+/// default to keep old spool files readable. Fields that are gone are ignored when read
+/// (older spools carry a `raw_xml`, the whole push, which is no longer kept).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Push {
     /// The account the push was sent to.
@@ -81,8 +86,6 @@ pub struct Push {
     pub event_key: String,
     /// The QR code's ticket, if any.
     pub ticket: Option<String>,
-    /// The (decrypted) XML as received.
-    pub raw_xml: String,
     /// When this server received it.
     pub received_at: DateTime<Utc>,
 }
@@ -105,7 +108,6 @@ impl Push {
             event: clean(&event, EVENT_MAX),
             event_key: clean(&event_key, EVENT_KEY_MAX),
             ticket: m.ticket.as_deref().map(|t| clean(t, TICKET_MAX)),
-            raw_xml: m.raw.replace('\0', "\u{FFFD}"),
             received_at,
         }
     }
@@ -502,7 +504,6 @@ mod tests {
         let p = Push::new(1, &e, Utc::now());
         assert_eq!(p.openid.chars().count(), OPENID_MAX);
         assert_eq!(p.event_key, "k".repeat(EVENT_KEY_MAX));
-        assert!(!p.raw_xml.contains('\0'));
     }
 
     #[test]

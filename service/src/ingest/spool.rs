@@ -275,7 +275,6 @@ mod tests {
             event: "SCAN".into(),
             event_key: "1".into(),
             ticket: None,
-            raw_xml: "<xml/>".into(),
             received_at: Utc::now(),
         }
     }
