@@ -22,7 +22,9 @@
 //! - `SCAN`: a scan of the campaign and the account (unknown scene as above).
 //! - `unsubscribe`: closes the open subscription, one unsubscribe on its campaign (if any) and
 //!   on the account, and erases the follower's personal data (raw OpenIDs on events and
-//!   subscriptions, tag jobs); the keyed hash stays.
+//!   subscriptions, tag jobs); the keyed hash stays. The spool drops its imported lines at
+//!   once (`spool`), and on SQLite the WAL is truncated soon after (`checkpoint`), so no copy
+//!   of the OpenID stays in the data dir either.
 //! - A `subscribe` while a subscription is still open means we missed an `unsubscribe`: the
 //!   old subscription is closed and counted as unsubscribed, so net followers stay right.
 //! - Everything else is stored with kind `other`.
@@ -31,6 +33,7 @@
 //! an erasure would have to find there too) and, for messages, what the follower wrote, and
 //! nothing needs it after parsing.
 
+mod checkpoint;
 mod spool;
 mod store;
 mod writer;
@@ -110,6 +113,13 @@ impl Push {
             ticket: m.ticket.as_deref().map(|t| clean(t, TICKET_MAX)),
             received_at,
         }
+    }
+}
+
+impl Push {
+    /// Is it an unsubscribe, after which no copy of the follower's OpenID may stay behind?
+    pub(crate) fn erases(&self) -> bool {
+        wechat::xml::classify(&self.msg_type, Some(&self.event), None) == wechat::EventKind::Unsubscribe
     }
 }
 
