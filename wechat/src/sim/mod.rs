@@ -278,7 +278,9 @@ struct Inner {
 
 impl Inner {
     fn note(&mut self, line: String) {
-        tracing::info!(target: "wechat_sim", "{line}");
+        // Notes name simulated followers by OpenID: at debug only, since the simulator runs
+        // inside `sceneboard demo`, whose log at info never names a follower.
+        tracing::debug!(target: "wechat_sim", "{line}");
         self.log.push_front(line);
         self.log.truncate(30);
     }
