@@ -21,7 +21,7 @@ import time
 # Parents before children (foreign keys).
 ORDER = [
     "users", "sessions", "wechat_accounts", "access_tokens", "campaigns", "qr_codes", "events",
-    "subscriptions", "follower_profiles", "campaign_hourly", "account_hourly", "scanner_hours",
+    "subscriptions", "campaign_hourly", "account_hourly", "scanner_hours",
     "jobs", "audit_log",
 ]
 

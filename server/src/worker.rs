@@ -50,9 +50,15 @@ async fn renew(st: &AppState, campaign_id: i32) -> Result<(), String> {
 
 /// Give a follower the campaign's WeChat tag, creating the tag on first use.
 async fn tag(st: &AppState, payload: &serde_json::Value) -> Result<(), String> {
-    use sea_orm::{ActiveModelTrait, ActiveValue::Set};
     let campaign_id = payload["campaign_id"].as_i64().ok_or("payload lacks campaign_id")? as i32;
-    let openid = payload["openid"].as_str().ok_or("payload lacks openid")?.to_owned();
+    let openid = payload["openid"].as_str().filter(|o| !o.is_empty()).ok_or("payload lacks openid")?;
+    // The error becomes the job's `last_error` and a log line: it says why, never whom, even
+    // should WeChat's message repeat the OpenID.
+    tag_follower(st, campaign_id, openid).await.map_err(|e| e.replace(openid, "<OpenID>"))
+}
+
+async fn tag_follower(st: &AppState, campaign_id: i32, openid: &str) -> Result<(), String> {
+    use sea_orm::{ActiveModelTrait, ActiveValue::Set};
     let c = service::entity::campaign::Entity::find_by_id(campaign_id)
         .one(&st.db)
         .await
@@ -80,7 +86,7 @@ async fn tag(st: &AppState, payload: &serde_json::Value) -> Result<(), String> {
             id
         }
     };
-    api.batch_tag(tag_id, &[openid]).await.map_err(|e| e.to_string())
+    api.batch_tag(tag_id, &[openid.to_owned()]).await.map_err(|e| e.to_string())
 }
 
 use sea_orm::EntityTrait;

@@ -10,7 +10,7 @@ use server::routes::{ServerState, router};
 use service::AppState;
 use service::dual_test;
 use service::entity::{
-    account_hourly, campaign, campaign_hourly, event, follower_profile, job, qr_code, scanner_hour, subscription, wechat_account,
+    account_hourly, campaign, campaign_hourly, event, job, qr_code, scanner_hour, subscription, wechat_account,
 };
 use service::ingest::{IngestOptions, Ingestor, SPOOL_FILE};
 use service::keys::scanner_key;
@@ -280,7 +280,6 @@ dual_test!(plaintext_compat_and_safe_pushes_are_stored_and_answered, |t: TestDb|
         assert_eq!((e.event.as_str(), e.event_key.as_str(), e.create_time), ("subscribe", "qrscene_42", T0 + 5));
         assert_eq!(e.openid.as_deref(), Some("oFollower"));
         assert_eq!(e.openid_hash, env.app.keys.openid_hash("oFollower"));
-        assert_eq!(e.raw_xml, xml, "the decrypted XML is kept");
         assert_eq!(campaign_totals(&env.app, c).await, (1, 1, 0), "{mode}");
     }
 });
@@ -347,17 +346,6 @@ dual_test!(follower_lifecycle_counters_and_erasure, |t: TestDb| async move {
     assert_eq!(payload, serde_json::json!({ "account_id": account, "campaign_id": a, "openid": who }));
     assert_eq!(jobs[0].status, "queued");
     assert_eq!(jobs[0].subject_hash.as_deref(), Some(hash.as_str()), "found by the follower's hash on unsubscribe");
-    // Someone fetched their profile meanwhile.
-    follower_profile::ActiveModel {
-        account_id: Set(account),
-        openid_hash: Set(hash.clone()),
-        openid: Set(who.into()),
-        info_json: Set(r#"{"nickname":"x"}"#.into()),
-        fetched_at: Set(Utc::now()),
-    }
-    .insert(&env.app.db)
-    .await
-    .unwrap();
 
     // Another follower's tag job on A, which the unsubscribe below must leave alone.
     let other_key = format!("tag:{a}:{}", env.app.keys.openid_hash("oSomeoneElse"));
@@ -376,7 +364,6 @@ dual_test!(follower_lifecycle_counters_and_erasure, |t: TestDb| async move {
     assert_eq!(subs[0].openid, None);
     assert_eq!(subs[0].unsubscribed_at.map(|t| t.timestamp()), Some(T0 + 3605));
     assert_eq!(subs[0].unsubscribe_event_id, Some(evs[2].id));
-    assert_eq!(follower_profile::Entity::find().count(&env.app.db).await.unwrap(), 0);
     let left: Vec<Option<String>> = job::Entity::find().all(&env.app.db).await.unwrap().into_iter().map(|j| j.dedupe_key).collect();
     assert_eq!(left, vec![Some(other_key)], "their tag job carried the OpenID; the other follower's stays");
     job::Entity::delete_many().exec(&env.app.db).await.unwrap();
@@ -436,7 +423,7 @@ dual_test!(organic_unknown_scenes_ticket_fallback_and_other_messages, |t: TestDb
     env.push_ok(&sim, "oOrganic", &event_xml(&gh, "oOrganic", T0 + 3, "SCAN", Some("nosuch"), None)).await;
     // Scene changed since the code was issued: the ticket still names the campaign.
     env.push_ok(&sim, "oOrganic", &event_xml(&gh, "oOrganic", T0 + 4, "SCAN", Some("78"), Some("TICKET-C"))).await;
-    // Messages and other events are kept with their raw XML; MsgId tells messages apart.
+    // Messages and other events are kept (their fields, not their XML); MsgId tells messages apart.
     let text = |id: &str, content: &str| {
         format!(
             "<xml><ToUserName><![CDATA[{gh}]]></ToUserName><FromUserName><![CDATA[oOrganic]]></FromUserName>\
@@ -465,7 +452,6 @@ dual_test!(organic_unknown_scenes_ticket_fallback_and_other_messages, |t: TestDb
             ("other", "CLICK", "MENU_1", None, None),
         ]
     );
-    assert!(evs[4].raw_xml.contains("<Content><![CDATA[hello]]></Content>"));
     assert_eq!(evs[4].msg_type, "text");
     // scans, new followers, organic, unsubscribes, unknown-scene events
     assert_eq!(account_totals(&env.app, account).await, (3, 2, 1, 0, 2));

@@ -17,7 +17,7 @@ use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, Que
 use serde::{Deserialize, Serialize};
 use std::sync::{Arc, Mutex, PoisonError};
 use secrecy::SecretString;
-use wechat::{QrCode, QrCodeRequest, Tag, UserInfo, WechatApi, WechatError};
+use wechat::{QrCode, QrCodeRequest, Tag, WechatApi, WechatError};
 
 /// The state of this instance's callback writer.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -243,10 +243,6 @@ impl WechatApi for Watched {
     }
     async fn create_qr_code(&self, request: &QrCodeRequest) -> Result<QrCode, WechatError> {
         let r = self.inner.create_qr_code(request).await;
-        self.note(r).await
-    }
-    async fn user_info(&self, openid: &str) -> Result<UserInfo, WechatError> {
-        let r = self.inner.user_info(openid).await;
         self.note(r).await
     }
     async fn create_tag(&self, name: &str) -> Result<Tag, WechatError> {

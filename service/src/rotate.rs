@@ -11,7 +11,7 @@
 //! - ends every session: their ids are keyed hashes of the cookies' tokens, so no session
 //!   could be found under the new key anyway; everyone signs in again;
 //! - re-hashes the OpenID hashes of every follower whose raw OpenID is still stored (current
-//!   followers), in events, subscriptions, profiles, unique-scanner rows and tag jobs, so
+//!   followers), in events, subscriptions, unique-scanner rows and tag jobs, so
 //!   attribution, unsubscribes and unique counts carry on across the rotation. Followers who
 //!   had unsubscribed before the rotation were erased (WeChat's rule): their old hashes cannot
 //!   be recomputed and stay as they are, so one who comes back counts as a new unique scanner
@@ -101,7 +101,7 @@ pub struct Rotation {
     pub sessions_ended: u64,
     /// Followers (OpenIDs still stored) whose hashes were recomputed.
     pub followers_rehashed: usize,
-    /// Rows whose OpenID hash changed (events, subscriptions, profiles, scanner hours, jobs).
+    /// Rows whose OpenID hash changed (events, subscriptions, scanner hours, jobs).
     pub rows_rehashed: u64,
 }
 
@@ -302,7 +302,6 @@ async fn rehash_followers<C: ConnectionTrait>(txn: &C, backend: DbBackend, old: 
     for sql in [
         "SELECT DISTINCT account_id, openid_hash, openid FROM events WHERE openid IS NOT NULL",
         "SELECT DISTINCT account_id, openid_hash, openid FROM subscriptions WHERE openid IS NOT NULL",
-        "SELECT account_id, openid_hash, openid FROM follower_profiles",
     ] {
         for row in txn.query_all_raw(stmt(backend, sql, vec![])).await? {
             let account_id: i32 = row.try_get_by_index(0)?;
@@ -378,7 +377,7 @@ async fn rehash_followers<C: ConnectionTrait>(txn: &C, backend: DbBackend, old: 
         txn.execute_raw(stmt(backend, &sql, values)).await?;
     }
     const BY_ACCOUNT: &str = "FROM rotate_map m WHERE m.account_id = {t}.account_id AND m.old_hash = {t}.openid_hash";
-    for table in ["events", "subscriptions", "follower_profiles"] {
+    for table in ["events", "subscriptions"] {
         let from = BY_ACCOUNT.replace("{t}", table);
         let sql = format!("UPDATE {table} SET openid_hash = (SELECT m.new_hash {from}) WHERE EXISTS (SELECT 1 {from})");
         rows += txn.execute_raw(stmt(backend, &sql, vec![])).await?.rows_affected();

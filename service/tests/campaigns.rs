@@ -457,7 +457,6 @@ dual_test!(archive_unarchive_and_delete_rules, |t: TestDb| async move {
         scene: Set(Some(scanned.scene.clone())),
         kind: Set("scan".into()),
         campaign_id: Set(Some(scanned.id)),
-        raw_xml: Set("<xml/>".into()),
         received_at: Set(Utc::now()),
         ..Default::default()
     }

@@ -1,13 +1,13 @@
 //! The ingest writer stores whatever pushes are queued as one batch, and works a batch's
 //! effects out in memory before writing them set by set. Whatever the batching, the database
 //! must end up exactly as if every push had been stored on its own: the same events (and the
-//! same erased OpenIDs), subscriptions, tag jobs, profiles, counters and scanners, and the same
-//! answer to each push.
+//! same erased OpenIDs), subscriptions, tag jobs, counters and scanners, and the same answer
+//! to each push.
 //!
 //! Three accounts with the same campaigns get the same random push sequences: one stores them
 //! a push at a time (the reference), one as a single batch, one in random chunks. Before that,
-//! a shared history (stored a push at a time) leaves open subscriptions, queued tag jobs and
-//! fetched profiles for the batches to close and erase. Every account's state is then read
+//! a shared history (stored a push at a time) leaves open subscriptions and queued tag jobs
+//! for the batches to close and erase. Every account's state is then read
 //! back with its ids replaced by what they stand for, and compared. Runs on SQLite and
 //! PostgreSQL, several seeds each.
 
@@ -16,7 +16,7 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, Qu
 use service::AppState;
 use service::dual_test;
 use service::entity::{
-    account_hourly, campaign, campaign_hourly, event, follower_profile, job, qr_code, scanner_hour, subscription,
+    account_hourly, campaign, campaign_hourly, event, job, qr_code, scanner_hour, subscription,
 };
 use service::ingest::{Outcome, Push, store_batch};
 use service::testing::{TestDb, account_row, campaign_row};
@@ -58,17 +58,15 @@ struct Spec {
 
 impl Spec {
     fn push(&self, account_id: i32) -> Push {
-        let openid = format!("o-follower-{}", self.follower);
         Push {
             account_id,
             to_user: "gh_batch".into(),
-            openid: openid.clone(),
+            openid: format!("o-follower-{}", self.follower),
             create_time: self.time,
             msg_type: "event".into(),
             event: self.event.into(),
             event_key: self.key.clone(),
             ticket: self.ticket.clone(),
-            raw_xml: format!("<xml><FromUserName>{openid}</FromUserName><Event>{}</Event></xml>", self.event),
             received_at: DateTime::from_timestamp(T0, 0).unwrap(),
         }
     }
@@ -149,7 +147,6 @@ struct Snapshot {
     events: Vec<(String, Option<String>, i64, String, String, String, Option<String>)>,
     subscriptions: Vec<(String, bool, Option<String>, Option<String>, i64, Option<i64>, Option<(i64, String)>, Option<(i64, String)>)>,
     jobs: BTreeSet<(String, String, String)>,
-    profiles: BTreeSet<String>,
     campaign_hours: BTreeSet<(String, i64, i64, i64, i64)>,
     account_hours: BTreeSet<(i64, i64, i64, i64, i64, i64)>,
     scanners: BTreeSet<(String, i64, i64)>,
@@ -196,14 +193,6 @@ async fn snapshot(db: &DatabaseConnection, account_id: i32, scenes: &HashMap<i32
             jobs.insert((s.clone(), hash.to_owned(), payload["openid"].as_str().unwrap().to_owned()));
         }
     }
-    let profiles = follower_profile::Entity::find()
-        .filter(follower_profile::Column::AccountId.eq(account_id))
-        .all(db)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|p| p.openid_hash)
-        .collect();
     let campaign_hours = campaign_hourly::Entity::find()
         .filter(campaign_hourly::Column::CampaignId.is_in(scenes.keys().copied()))
         .all(db)
@@ -228,7 +217,7 @@ async fn snapshot(db: &DatabaseConnection, account_id: i32, scenes: &HashMap<i32
         .into_iter()
         .map(|r| (scenes[&r.campaign_id].clone(), r.hour, r.scanner))
         .collect();
-    Snapshot { events: ev, subscriptions: subs, jobs, profiles, campaign_hours, account_hours, scanners }
+    Snapshot { events: ev, subscriptions: subs, jobs, campaign_hours, account_hours, scanners }
 }
 
 /// Each push's answer, ids replaced: (outcome, campaign scene).
@@ -260,20 +249,6 @@ async fn check_seed(st: &AppState, seed: u64) {
         let (id, scenes) = account(db, name).await;
         let pushes: Vec<Push> = history.iter().map(|s| for_account(s, name).push(id)).collect();
         one_by_one(st, &pushes, &scenes).await;
-        // Profiles fetched for some followers (erased when they unsubscribe).
-        for f in 0..FOLLOWERS / 2 {
-            let openid = format!("o-follower-{f}");
-            follower_profile::ActiveModel {
-                account_id: Set(id),
-                openid_hash: Set(st.keys.openid_hash(&openid)),
-                openid: Set(openid),
-                info_json: Set("{\"nickname\":\"n\"}".into()),
-                fetched_at: Set(Utc::now()),
-            }
-            .insert(db)
-            .await
-            .unwrap();
-        }
         let pushes: Vec<Push> = batch.iter().map(|s| for_account(s, name).push(id)).collect();
         accounts.push((id, scenes, pushes));
     }
@@ -296,7 +271,6 @@ async fn check_seed(st: &AppState, seed: u64) {
     assert!(expected.subscriptions.iter().any(|s| s.5.is_some()), "seed {seed}: no subscription was closed");
     assert!(expected.events.iter().any(|e| e.1.is_none() && e.3 != "unsubscribe"), "seed {seed}: nothing was erased");
     assert!(!expected.jobs.is_empty(), "seed {seed}: no tag job");
-    assert!(expected.profiles.len() < FOLLOWERS / 2, "seed {seed}: no profile was erased");
     assert!(reference.iter().any(|a| a.0 == Outcome::Duplicate), "seed {seed}: no retry");
     assert_eq!(snapshot(db, *whole_id, whole_scenes).await, expected, "seed {seed}: one batch");
     assert_eq!(snapshot(db, *chunks_id, chunks_scenes).await, expected, "seed {seed}: random chunks");

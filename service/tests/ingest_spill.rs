@@ -25,7 +25,6 @@ fn push(account_id: i32, openid: &str, dt: i64, event: &str, key: &str) -> Push 
         event: event.into(),
         event_key: key.into(),
         ticket: None,
-        raw_xml: format!("<xml><FromUserName>{openid}</FromUserName><Event>{event}</Event></xml>"),
         received_at: DateTime::<Utc>::from_timestamp(T0 + dt, 0).unwrap(),
     }
 }

@@ -18,12 +18,12 @@ async fn up_down_up(backend: Backend) {
     let t = TestDb::new(backend, false).await;
     assert_eq!(table_count(&t).await, 0);
     Migrator::up(&t.db, None).await.unwrap();
-    assert_eq!(table_count(&t).await, 14, "every domain table exists after up");
+    assert_eq!(table_count(&t).await, 13, "every domain table exists after up");
     assert!(Migrator::get_pending_migrations(&t.db).await.unwrap().is_empty());
     Migrator::down(&t.db, None).await.unwrap();
     assert_eq!(table_count(&t).await, 0, "down removes every table");
     Migrator::up(&t.db, None).await.unwrap();
-    assert_eq!(table_count(&t).await, 14);
+    assert_eq!(table_count(&t).await, 13);
     // Running up again is a no-op.
     Migrator::up(&t.db, None).await.unwrap();
 }
@@ -287,4 +287,57 @@ async fn follower_lookup_seeks_by_hash_sqlite() {
 #[tokio::test]
 async fn follower_lookup_seeks_by_hash_postgres() {
     follower_lookup_seeks_by_hash(Backend::Postgres).await;
+}
+
+/// Migration 11 drops `events.raw_xml` (the raw push repeated the OpenID an erasure removes)
+/// and the never-written `follower_profiles`, keeping every event; down brings both back,
+/// empty (the XML is gone for good), and up again works.
+async fn raw_pushes_and_profiles_go(backend: Backend) {
+    let t = TestDb::new(backend, false).await;
+    let ours = Migrator::migrations().iter().position(|m| m.name() == "m20261206_000011_no_raw_pushes").expect("registered") as u32;
+    let after = Migrator::migrations().len() as u32 - ours;
+    Migrator::up(&t.db, Some(ours)).await.unwrap();
+    one_campaign(&t).await;
+    t.db.execute_unprepared(
+        "INSERT INTO events (account_id, openid_hash, openid, create_time, msg_type, event, event_key, kind, raw_xml, received_at) \
+         VALUES (1, 'h1', NULL, 7, 'event', 'unsubscribe', '', 'unsubscribe', '<xml><FromUserName>oGone</FromUserName></xml>', '2026-01-01T00:00:00Z')",
+    )
+    .await
+    .unwrap();
+    t.db.execute_unprepared(
+        "INSERT INTO follower_profiles (account_id, openid_hash, openid, info_json, fetched_at) VALUES (1, 'h1', 'oGone', '{}', '2026-01-01T00:00:00Z')",
+    )
+    .await
+    .unwrap();
+    let fails = |sql: &'static str| {
+        let db = t.db.clone();
+        async move { db.query_all_raw(Statement::from_string(db.get_database_backend(), sql)).await.is_err() }
+    };
+
+    Migrator::up(&t.db, None).await.unwrap();
+    assert!(fails("SELECT raw_xml FROM events").await, "the column is gone");
+    assert!(fails("SELECT * FROM follower_profiles").await, "the table is gone");
+    assert_eq!(one_i64(&t, "SELECT COUNT(*) FROM events WHERE openid_hash = 'h1' AND kind = 'unsubscribe'").await, 1, "the event stays");
+
+    Migrator::down(&t.db, Some(after)).await.unwrap();
+    assert_eq!(one_i64(&t, "SELECT COUNT(*) FROM events WHERE raw_xml = ''").await, 1, "the column is back, empty");
+    assert_eq!(one_i64(&t, "SELECT COUNT(*) FROM follower_profiles").await, 0, "the table is back, empty");
+    t.db.execute_unprepared(
+        "INSERT INTO follower_profiles (account_id, openid_hash, openid, info_json, fetched_at) VALUES (1, 'h2', 'o2', '{}', '2026-01-01T00:00:00Z')",
+    )
+    .await
+    .unwrap();
+    Migrator::up(&t.db, None).await.unwrap();
+    assert!(fails("SELECT * FROM follower_profiles").await);
+    assert_eq!(one_i64(&t, "SELECT COUNT(*) FROM events").await, 1);
+}
+
+#[tokio::test]
+async fn raw_pushes_and_profiles_go_sqlite() {
+    raw_pushes_and_profiles_go(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn raw_pushes_and_profiles_go_postgres() {
+    raw_pushes_and_profiles_go(Backend::Postgres).await;
 }

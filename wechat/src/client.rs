@@ -161,46 +161,6 @@ pub struct QrCode {
     pub expires_at: Option<i64>,
 }
 
-/// A follower as `user/info` describes them.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(default)]
-pub struct UserInfo {
-    /// 1 while following, 0 otherwise (then little else is returned).
-    pub subscribe: u8,
-    /// The OpenID.
-    pub openid: String,
-    /// Unix seconds of the latest follow.
-    pub subscribe_time: Option<i64>,
-    /// How they followed: `ADD_SCENE_QR_CODE`, `ADD_SCENE_SEARCH`...
-    pub subscribe_scene: Option<String>,
-    /// Numeric scene of the code they followed through (0 when none).
-    pub qr_scene: Option<u64>,
-    /// String scene of the code they followed through (empty when none).
-    pub qr_scene_str: Option<String>,
-    /// The UnionID, when the account is bound to an open platform.
-    pub unionid: Option<String>,
-    /// Tags the follower has.
-    pub tagid_list: Vec<u64>,
-    /// Language, e.g. `zh_CN`.
-    pub language: Option<String>,
-    /// Remark set by the account.
-    pub remark: Option<String>,
-}
-
-impl UserInfo {
-    /// The scene this follower came through, if they followed through a parametric code.
-    pub fn scene(&self) -> Option<Scene> {
-        if self.subscribe_scene.as_deref() != Some("ADD_SCENE_QR_CODE") {
-            return None;
-        }
-        match (self.qr_scene_str.as_deref().filter(|s| !s.is_empty()), self.qr_scene) {
-            (Some(s), _) => Scene::parse(s).ok(),
-            (None, Some(n)) if n > 0 => Scene::id(n).ok(),
-            _ => None,
-        }
-    }
-}
-
 /// A follower tag.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Tag {
@@ -220,8 +180,6 @@ pub trait WechatApi: Send + Sync {
     async fn access_token(&self) -> Result<SecretString, WechatError>;
     /// Issues a parametric code (`cgi-bin/qrcode/create`).
     async fn create_qr_code(&self, request: &QrCodeRequest) -> Result<QrCode, WechatError>;
-    /// Describes a follower (`cgi-bin/user/info`).
-    async fn user_info(&self, openid: &str) -> Result<UserInfo, WechatError>;
     /// Creates a tag (`cgi-bin/tags/create`); 45157 when the name is taken.
     async fn create_tag(&self, name: &str) -> Result<Tag, WechatError>;
     /// The account's tags (`cgi-bin/tags/get`).
@@ -433,18 +391,6 @@ impl WechatApi for WechatClient {
         Ok(QrCode { ticket: answer.ticket, url: answer.url, expires_at })
     }
 
-    async fn user_info(&self, openid: &str) -> Result<UserInfo, WechatError> {
-        if openid.is_empty() || openid.len() > 128 {
-            return Err(WechatError::InvalidInput("invalid OpenID".into()));
-        }
-        self.call(|t| {
-            self.http
-                .get(self.url("cgi-bin/user/info"))
-                .query(&[("access_token", t), ("openid", openid), ("lang", "zh_CN")])
-        })
-        .await
-    }
-
     async fn create_tag(&self, name: &str) -> Result<Tag, WechatError> {
         let chars = name.chars().count();
         if chars == 0 || chars > 30 {
@@ -506,16 +452,6 @@ mod tests {
         assert_eq!(v.expires_in, 7200);
         let ok: Value = decode_answer(json!({"errcode":0,"errmsg":"ok"})).unwrap();
         assert_eq!(ok["errmsg"], "ok");
-    }
-
-    #[test]
-    fn user_info_scene() {
-        let u = UserInfo { subscribe: 1, subscribe_scene: Some("ADD_SCENE_QR_CODE".into()), qr_scene: Some(98765), qr_scene_str: Some(String::new()), ..Default::default() };
-        assert_eq!(u.scene(), Some(Scene::Id(98765)));
-        let u = UserInfo { subscribe_scene: Some("ADD_SCENE_QR_CODE".into()), qr_scene: Some(0), qr_scene_str: Some("spring".into()), ..Default::default() };
-        assert_eq!(u.scene(), Some(Scene::Str("spring".into())));
-        let u = UserInfo { subscribe_scene: Some("ADD_SCENE_SEARCH".into()), qr_scene: Some(5), ..Default::default() };
-        assert_eq!(u.scene(), None);
     }
 
     #[test]

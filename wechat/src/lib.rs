@@ -18,7 +18,7 @@ pub use crypto::{EncryptMode, MsgCrypt, msg_signature, signature, verify_msg_sig
 pub use error::{CryptoError, SceneError, WechatError, XmlError};
 pub use scene::Scene;
 pub use xml::{Envelope, EventKind, InboundMessage, MAX_BODY, Reply};
-pub use client::{AccountConfig, QrCode, QrCodeRequest, QrLifetime, Tag, TokenEndpoint, UserInfo, WechatApi, WechatClient};
+pub use client::{AccountConfig, QrCode, QrCodeRequest, QrLifetime, Tag, TokenEndpoint, WechatApi, WechatClient};
 pub use token::{MemoryTokenStore, StoredToken, TokenManager, TokenPolicy, TokenStore};
 
 #[cfg(feature = "sim")]

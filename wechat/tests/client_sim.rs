@@ -269,22 +269,21 @@ async fn temporary_codes_expire() {
 }
 
 #[tokio::test]
-async fn user_info_reports_the_scene() {
+async fn a_scan_follows_then_scans_and_an_unsubscribe_leaves() {
     let sim = spawn(config()).await.unwrap();
     let client = client_for(&sim.base_url(), SECRET, Arc::new(MemoryTokenStore::new()));
     let code = client.create_qr_code(&perm(Scene::Str("spring".into()))).await.unwrap();
     let report = sim.state.scan(&code.ticket, Scanner::NewFollower).await.unwrap();
     assert_eq!(report.event, "subscribe");
-    let info = client.user_info(&report.openid).await.unwrap();
-    assert_eq!(info.subscribe, 1);
-    assert_eq!(info.scene(), Some(Scene::Str("spring".into())));
+    let follower = sim.state.follower(APP, &report.openid).unwrap();
+    assert!(follower.subscribed);
+    assert_eq!(follower.scene.map(|s| s.to_string()).as_deref(), Some("spring"));
     // the same follower scanning again is a SCAN
     let again = sim.state.scan(&code.ticket, Scanner::Existing(Some(report.openid.clone()))).await.unwrap();
     assert_eq!(again.event, "SCAN");
     sim.state.unsubscribe(APP, &report.openid).await.unwrap();
-    assert_eq!(client.user_info(&report.openid).await.unwrap().subscribe, 0);
-    let err = client.user_info("oNobody").await.unwrap_err();
-    assert_eq!(err.errcode(), Some(40003));
+    assert!(!sim.state.follower(APP, &report.openid).unwrap().subscribed);
+    assert_eq!(sim.state.unsubscribe(APP, &report.openid).await.unwrap_err(), wechat::sim::SimError::UnknownFollower);
 }
 
 #[tokio::test]
@@ -304,9 +303,7 @@ async fn tags_are_created_and_applied_in_batches_of_50() {
     listed.sort_by_key(|t| t.id);
     assert_eq!(listed, vec![tag.clone(), other]);
     client.batch_tag(tag.id, &openids).await.unwrap();
-    assert!(openids.iter().all(|o| sim.state.follower(APP, o).unwrap().tags.contains(&tag.id)));
-    let info = client.user_info(&openids[119]).await.unwrap();
-    assert_eq!(info.tagid_list, vec![tag.id]);
+    assert!(openids.iter().all(|o| sim.state.follower(APP, o).unwrap().tags == [tag.id].into()));
 }
 
 #[tokio::test]

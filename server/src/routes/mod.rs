@@ -101,7 +101,11 @@ pub fn router(state: ServerState) -> Router {
         // Inside the metrics and trace layers, so refusals are counted and traced too.
         .layer(middleware::from_fn_with_state(std::sync::Arc::new(crate::security::Guard::new(&state.app.settings.public_url)), crate::security::protect))
         .layer(middleware::from_fn(track_requests))
-        .layer(TraceLayer::new_for_http())
+        // A request's span names its path, not its query: WeChat's callback query carries the
+        // follower's OpenID, which no log line may hold.
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
+            tracing::debug_span!("request", method = %req.method(), path = %req.uri().path(), version = ?req.version())
+        }))
         .with_state(state)
 }
 

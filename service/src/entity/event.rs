@@ -22,7 +22,6 @@ pub struct Model {
     /// `scan`, `subscribe`, `organic`, `unsubscribe` or `other`.
     pub kind: String,
     pub campaign_id: Option<i32>,
-    pub raw_xml: String,
     pub received_at: DateTimeUtc,
 }
 

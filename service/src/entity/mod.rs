@@ -7,7 +7,6 @@ pub mod audit_log;
 pub mod campaign;
 pub mod campaign_hourly;
 pub mod event;
-pub mod follower_profile;
 pub mod job;
 pub mod qr_code;
 pub mod scanner_hour;

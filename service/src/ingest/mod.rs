@@ -22,11 +22,18 @@
 //! - `SCAN`: a scan of the campaign and the account (unknown scene as above).
 //! - `unsubscribe`: closes the open subscription, one unsubscribe on its campaign (if any) and
 //!   on the account, and erases the follower's personal data (raw OpenIDs on events and
-//!   subscriptions, the fetched profile, pending tag jobs); the keyed hash stays.
+//!   subscriptions, tag jobs); the keyed hash stays. The spool drops its imported lines at
+//!   once (`spool`), and on SQLite the WAL is truncated soon after (`checkpoint`), so no copy
+//!   of the OpenID stays in the data dir either.
 //! - A `subscribe` while a subscription is still open means we missed an `unsubscribe`: the
 //!   old subscription is closed and counted as unsubscribed, so net followers stay right.
-//! - Everything else is stored with kind `other`, raw XML kept.
+//! - Everything else is stored with kind `other`.
+//!
+//! A push is stored as its parsed fields, never whole: the raw XML repeats the OpenID (which
+//! an erasure would have to find there too) and, for messages, what the follower wrote, and
+//! nothing needs it after parsing.
 
+mod checkpoint;
 mod spool;
 mod store;
 mod writer;
@@ -62,7 +69,8 @@ const TO_USER_MAX: usize = 64;
 /// One push as it will be stored: the de-duplication key already derived, text cleaned.
 ///
 /// It is also the spool's line format (JSON), so a field added later must have a serde
-/// default to keep old spool files readable.
+/// default to keep old spool files readable. Fields that are gone are ignored when read
+/// (older spools carry a `raw_xml`, the whole push, which is no longer kept).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Push {
     /// The account the push was sent to.
@@ -81,8 +89,6 @@ pub struct Push {
     pub event_key: String,
     /// The QR code's ticket, if any.
     pub ticket: Option<String>,
-    /// The (decrypted) XML as received.
-    pub raw_xml: String,
     /// When this server received it.
     pub received_at: DateTime<Utc>,
 }
@@ -105,9 +111,15 @@ impl Push {
             event: clean(&event, EVENT_MAX),
             event_key: clean(&event_key, EVENT_KEY_MAX),
             ticket: m.ticket.as_deref().map(|t| clean(t, TICKET_MAX)),
-            raw_xml: m.raw.replace('\0', "\u{FFFD}"),
             received_at,
         }
+    }
+}
+
+impl Push {
+    /// Is it an unsubscribe, after which no copy of the follower's OpenID may stay behind?
+    pub(crate) fn erases(&self) -> bool {
+        wechat::xml::classify(&self.msg_type, Some(&self.event), None) == wechat::EventKind::Unsubscribe
     }
 }
 
@@ -502,7 +514,6 @@ mod tests {
         let p = Push::new(1, &e, Utc::now());
         assert_eq!(p.openid.chars().count(), OPENID_MAX);
         assert_eq!(p.event_key, "k".repeat(EVENT_KEY_MAX));
-        assert!(!p.raw_xml.contains('\0'));
     }
 
     #[test]

@@ -352,7 +352,7 @@ impl<C: ConnectionTrait> Db<'_, C> {
         let mut new_ids: HashMap<Key, i64> = HashMap::new();
         let all: Vec<(&Push, &Prepared)> = pushes.iter().zip(prepared).collect();
         for chunk in all.chunks(ROWS_PER_STATEMENT) {
-            let mut values = Vec::with_capacity(chunk.len() * 13);
+            let mut values = Vec::with_capacity(chunk.len() * 12);
             for (p, prep) in chunk {
                 let unsubscribe = matches!(prep.meaning, Meaning::Unsubscribe);
                 values.extend([
@@ -368,7 +368,6 @@ impl<C: ConnectionTrait> Db<'_, C> {
                     prep.meaning.scene().map(str::to_owned).into(),
                     prep.meaning.kind().into(),
                     prep.campaign.as_ref().map(|c| c.id).into(),
-                    p.raw_xml.clone().into(),
                     p.received_at.into(),
                 ]);
             }
@@ -378,10 +377,10 @@ impl<C: ConnectionTrait> Db<'_, C> {
                     self.backend,
                     &format!(
                         "INSERT INTO events (account_id, openid_hash, openid, create_time, msg_type, event, event_key, ticket, \
-                         scene, kind, campaign_id, raw_xml, received_at) VALUES {} \
+                         scene, kind, campaign_id, received_at) VALUES {} \
                          ON CONFLICT (account_id, openid_hash, create_time, event, event_key) DO NOTHING \
                          RETURNING id, account_id, openid_hash, create_time, event, event_key",
-                        rows(chunk.len(), 13)
+                        rows(chunk.len(), 12)
                     ),
                     values,
                 ))
@@ -516,7 +515,7 @@ impl<C: ConnectionTrait> Db<'_, C> {
     }
 
     /// WeChat's rule: an unsubscribed user's personal data goes (raw OpenIDs on their events
-    /// and subscriptions, the fetched profile, pending tag jobs). The keyed hash stays for
+    /// and subscriptions, their tag jobs whatever their status). The keyed hash stays for
     /// attribution and unique counts. Events are inserted for the whole batch first, so only
     /// those up to the follower's last unsubscribe are erased: a re-follow later in the same
     /// batch keeps its OpenID, as it would one push at a time.
@@ -545,15 +544,16 @@ impl<C: ConnectionTrait> Db<'_, C> {
         for (account, hashes) in by_account {
             for chunk in hashes.chunks(ROWS_PER_STATEMENT) {
                 let marks = vec!["?"; chunk.len()].join(", ");
-                let values = || -> Vec<Value> { std::iter::once(account.into()).chain(chunk.iter().map(|h| Value::from(*h))).collect() };
+                let values = std::iter::once(account.into()).chain(chunk.iter().map(|h| Value::from(*h))).collect();
                 self.exec(
                     &format!("UPDATE subscriptions SET openid = NULL WHERE account_id = ? AND openid_hash IN ({marks}) AND openid IS NOT NULL"),
-                    values(),
+                    values,
                 )
                 .await?;
-                self.exec(&format!("DELETE FROM follower_profiles WHERE account_id = ? AND openid_hash IN ({marks})"), values()).await?;
                 // Tag jobs carry the raw OpenID in their payload, and tagging a non-follower
-                // fails anyway. They are found by the follower's hash in `subject_hash`
+                // fails anyway: queued, running, done or failed, they all go (a worker still
+                // running one finds it gone and records nothing, `jobs::complete`/`fail`).
+                // They are found by the follower's hash in `subject_hash`
                 // (indexed): one probe per follower however many campaigns the account has,
                 // and only those keyed to one of this account's campaigns go. (Spelling out
                 // each `tag:<campaign>:<hash>` key cost a probe per campaign and follower; a
@@ -774,7 +774,7 @@ impl Plan {
 }
 
 /// Rows per multi-row statement: far below both backends' limits on bound values (SQLite
-/// 32 766, PostgreSQL 65 535) at 13 columns.
+/// 32 766, PostgreSQL 65 535) at 12 columns.
 const ROWS_PER_STATEMENT: usize = 256;
 
 /// `(?, ?), (?, ?)` for `n` rows of `cols` values.

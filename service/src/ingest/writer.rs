@@ -15,6 +15,7 @@
 //! follower's `subscribe` spooled earlier is always applied before the `unsubscribe` that
 //! came after it.
 
+use super::checkpoint::{Checkpointer, Erasures};
 use super::spool::Spool;
 use super::store::{self, StoreError};
 use super::{IngestError, IngestOptions, Job, Outcome, Push, Stored};
@@ -58,6 +59,8 @@ struct Writer {
     journaled: Rate,
     /// The server's runtime, where store tasks run.
     main: tokio::runtime::Handle,
+    /// On SQLite: tells the background checkpoints to empty the WAL after an erasure.
+    erasures: Option<Erasures>,
 }
 
 /// Pushes counted per [`Rate::WINDOW`]; the rate is that of the busier of the last full
@@ -118,12 +121,13 @@ pub(super) async fn run(st: AppState, mut rx: mpsc::Receiver<Job>, spool: Option
         }
         None => crate::db::writer_connection(&st.db).await,
     };
-    let (st, shared, _checkpointer) = match own {
+    let (st, shared, _checkpointer, erasures) = match own {
         Some(db) => {
-            let checkpointer = AbortOnDrop(main.spawn(checkpoint_wal(st.db.clone())));
-            (AppState { db, ..st.clone() }, Some(st.db), Some(checkpointer))
+            let erasures = Erasures::default();
+            let checkpointer = Checkpointer::start(st.db.clone(), erasures.clone(), &main);
+            (AppState { db, ..st.clone() }, Some(st.db), Some(checkpointer), Some(erasures))
         }
-        None => (st, None, None),
+        None => (st, None, None, None),
     };
     let import_size = opts.max_import.max(1);
     let mut w = Writer {
@@ -138,6 +142,7 @@ pub(super) async fn run(st: AppState, mut rx: mpsc::Receiver<Job>, spool: Option
         importer,
         journaled: Rate::default(),
         main,
+        erasures,
     };
     loop {
         // An import waits while a burst is being journaled (for a while at most): `held` is
@@ -305,14 +310,25 @@ struct StoreCtx {
     timeout: Duration,
     /// The runtime the store task runs on: the server's, or the import thread's.
     on: tokio::runtime::Handle,
+    erasures: Option<Erasures>,
 }
 
 impl StoreCtx {
-    /// Stores one batch, rerunning it after write conflicts. Several instances write the same
-    /// counter and subscription rows: when PostgreSQL picks this batch as a deadlock's victim
-    /// (or SQLite stays busy), run it again a few times before calling the database
-    /// unavailable and spooling.
+    /// Stores one batch, rerunning it after write conflicts; on SQLite, has the WAL emptied
+    /// soon after a batch with an unsubscribe commits (`checkpoint`).
     async fn store(self, pushes: Arc<[Push]>) -> Result<Vec<Stored>, StoreError> {
+        let erases = self.erasures.is_some() && pushes.iter().any(Push::erases);
+        let result = self.store_retrying(pushes).await;
+        if let (true, Ok(_), Some(erasures)) = (erases, &result, &self.erasures) {
+            erasures.committed();
+        }
+        result
+    }
+
+    /// Several instances write the same counter and subscription rows: when PostgreSQL picks
+    /// this batch as a deadlock's victim (or SQLite stays busy), run it again a few times
+    /// before calling the database unavailable and spooling.
+    async fn store_retrying(&self, pushes: Arc<[Push]>) -> Result<Vec<Stored>, StoreError> {
         let mut pause = Duration::from_millis(10);
         for _ in 0..CONFLICT_RETRIES {
             match self.store_once(Arc::clone(&pushes)).await {
@@ -364,36 +380,6 @@ fn next_import_size(size: usize, max: usize, count: usize, took: Duration, ok: b
     }
 }
 
-/// How often the WAL is checkpointed in the background on SQLite.
-const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
-
-/// Copies committed WAL pages back into the SQLite file, every [`CHECKPOINT_EVERY`], on a
-/// connection of the shared pool. A PASSIVE checkpoint never waits for the writer and never
-/// blocks it. The writer's own connection checkpoints only when the WAL has grown far beyond
-/// what this task leaves (see [`crate::db::writer_connection`]); before, SQLite ran every
-/// checkpoint inside the commit of whichever batch crossed 1 000 WAL pages, so that batch's
-/// requests also waited for the checkpoint's writes and fsync.
-async fn checkpoint_wal(db: sea_orm::DatabaseConnection) {
-    use sea_orm::ConnectionTrait;
-    let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
-        if let Err(e) = db.execute_unprepared("PRAGMA wal_checkpoint(PASSIVE)").await {
-            tracing::debug!(error = %e, "background WAL checkpoint failed; the next one retries");
-        }
-    }
-}
-
-/// Stops the background checkpoint task with the writer.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
 impl Writer {
     fn spool_pending(&self) -> bool {
         self.spool.as_ref().is_some_and(Spool::pending)
@@ -412,7 +398,13 @@ impl Writer {
     }
 
     fn ctx(&self) -> StoreCtx {
-        StoreCtx { st: self.st.clone(), shared: self.shared.clone(), timeout: self.opts.store_timeout, on: self.main.clone() }
+        StoreCtx {
+            st: self.st.clone(),
+            shared: self.shared.clone(),
+            timeout: self.opts.store_timeout,
+            on: self.main.clone(),
+            erasures: self.erasures.clone(),
+        }
     }
 
     /// Should the next import wait? While pushes are journaled faster than
@@ -494,7 +486,7 @@ impl Writer {
         let max = self.import_size;
         match spool.read(max) {
             Ok(lines) if lines.is_empty() => {
-                let _ = spool.advance(0, 0);
+                let _ = spool.advance(0, 0, false);
                 self.st.health.spool_waiting(spool.waiting());
                 None
             }
@@ -649,7 +641,7 @@ impl Writer {
                 }
                 self.retry_at = None;
                 self.st.health.db_answers();
-                self.advance(last, count as u64);
+                self.advance(last, count as u64, lines.pushes.iter().any(Push::erases));
                 true
             }
             Err(StoreError::Unavailable(why) | StoreError::Conflict(why)) => {
@@ -667,25 +659,27 @@ impl Writer {
                         }
                         Err(StoreError::Refused(why)) => {
                             tracing::error!(error = %why, "a spooled push was refused; moved to the rejected file");
+                            let hash = self.st.keys.openid_hash(&push.openid);
                             if let Some(spool) = self.spool.as_mut()
-                                && let Err(e) = spool.reject(push)
+                                && let Err(e) = spool.reject(push, &hash)
                             {
                                 tracing::error!(error = %e, "cannot write the rejected file");
                                 return false;
                             }
                         }
                     }
-                    self.advance(end, 1);
+                    self.advance(end, 1, push.erases());
                 }
                 true
             }
         }
     }
 
-    fn advance(&mut self, end: u64, lines: u64) {
+    /// The spool's lines up to `end` are stored (`erases`: one of them was an unsubscribe).
+    fn advance(&mut self, end: u64, lines: u64, erases: bool) {
         let Some(spool) = self.spool.as_mut() else { return };
-        if let Err(e) = spool.advance(end, lines) {
-            tracing::error!(error = %e, "cannot truncate the replayed spool (it will be replayed again, harmlessly)");
+        if let Err(e) = spool.advance(end, lines, erases) {
+            tracing::error!(error = %e, "cannot drop the stored lines from the spool (a restart would replay them, harmlessly)");
         }
         self.st.health.spool_waiting(spool.waiting());
     }

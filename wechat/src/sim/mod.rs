@@ -1,5 +1,5 @@
-//! A local stand-in for `api.weixin.qq.com`: token, stable_token, qrcode/create, showqrcode,
-//! user/info and tags, with WeChat's validation and error codes, plus a "scan" that pushes
+//! A local stand-in for `api.weixin.qq.com`: token, stable_token, qrcode/create, showqrcode
+//! and tags, with WeChat's validation and error codes, plus a "scan" that pushes
 //! signed (optionally AES-encrypted) events to a callback the way WeChat does.
 //!
 //! It exists because the real API cannot be reached from development machines and a new user
@@ -278,7 +278,9 @@ struct Inner {
 
 impl Inner {
     fn note(&mut self, line: String) {
-        tracing::info!(target: "wechat_sim", "{line}");
+        // Notes name simulated followers by OpenID: at debug only, since the simulator runs
+        // inside `sceneboard demo`, whose log at info never names a follower.
+        tracing::debug!(target: "wechat_sim", "{line}");
         self.log.push_front(line);
         self.log.truncate(30);
     }
@@ -900,32 +902,6 @@ async fn showqrcode(State(state): State<SimState>, Query(q): Params) -> Response
     }
 }
 
-async fn user_info(State(state): State<SimState>, Query(q): Params) -> Json<Value> {
-    let app_id = match authorize(&state, &q) {
-        Ok(a) => a,
-        Err(e) => return Json(e),
-    };
-    let inner = state.lock();
-    let follower = param(&q, "openid").and_then(|o| inner.apps.get(&app_id)?.followers.get(o));
-    Json(match follower {
-        None => wx_error(40003, "invalid openid"),
-        Some(f) if !f.subscribed => json!({ "subscribe": 0, "openid": f.openid, "tagid_list": [] }),
-        Some(f) => {
-            let (qr_scene, qr_scene_str) = match &f.scene {
-                Some(SimScene::Id(n)) => (*n, String::new()),
-                Some(SimScene::Str(s)) => (0, s.clone()),
-                None => (0, String::new()),
-            };
-            json!({
-                "subscribe": 1, "openid": f.openid, "language": "zh_CN",
-                "subscribe_time": f.subscribe_time, "unionid": null, "remark": "", "groupid": 0,
-                "tagid_list": f.tags, "subscribe_scene": f.subscribe_scene,
-                "qr_scene": qr_scene, "qr_scene_str": qr_scene_str,
-            })
-        }
-    })
-}
-
 async fn tags_create(State(state): State<SimState>, Query(q): Params, body: Bytes) -> Json<Value> {
     let app_id = match authorize(&state, &q) {
         Ok(a) => a,
@@ -1157,7 +1133,6 @@ pub fn router(state: SimState) -> Router {
         .route("/cgi-bin/stable_token", post(token_stable))
         .route("/cgi-bin/qrcode/create", post(qrcode_create))
         .route("/cgi-bin/showqrcode", get(showqrcode))
-        .route("/cgi-bin/user/info", get(user_info))
         .route("/cgi-bin/tags/create", post(tags_create))
         .route("/cgi-bin/tags/get", get(tags_get))
         .route("/cgi-bin/tags/members/batchtagging", post(tags_batchtagging))
