@@ -5,6 +5,7 @@
 //! * the gate: a body over `MAX_BODY` is `TooLarge`, one with `<!DOCTYPE`/`<!ENTITY` (any case)
 //!   is `Doctype`, for every reader, before quick-xml sees it;
 //! * no expansion: no parsed field is longer than the body (entities never grow text);
+//! * one body, one document: an accepted body followed by itself or by text is `Malformed`;
 //! * parsed fields are trimmed and non-empty, `raw` is the body, the classification agrees with
 //!   `Event`/`EventKey`;
 //! * the writers round-trip: `event_xml`, `envelope_xml`, `encrypted_reply_xml` and
@@ -72,6 +73,13 @@ fn check(body: &str) {
         if writable(&xml) {
             let again = parse_encrypted_reply(&xml).unwrap_or_else(|err| panic!("encrypted_reply_xml output refused: {err}\n{xml}"));
             assert_eq!(&again, r);
+        }
+    }
+
+    if (message.is_ok() || envelope.is_ok()) && body.len() * 2 <= MAX_BODY {
+        for longer in [format!("{body}{body}"), format!("{body}x")] {
+            assert!(matches!(InboundMessage::parse(&longer), Err(XmlError::Malformed(_))), "content after the root accepted: {longer}");
+            assert!(matches!(Envelope::parse(&longer), Err(XmlError::Malformed(_))), "content after the root accepted: {longer}");
         }
     }
 

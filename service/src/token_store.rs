@@ -4,8 +4,9 @@
 //! [`DbTokenStore`] implements [`wechat::TokenStore`] on the `access_tokens` table (one row per
 //! account, keyed by the account's id; the trait speaks in AppIDs). The token is sealed at rest
 //! like every other secret ([`crate::secrets`]), bound to its account's AppID. The refresh
-//! lease is a single conditional `UPDATE` (compare-and-set), which both SQLite and PostgreSQL
-//! execute atomically, so no explicit transaction or row lock is needed.
+//! lease, and the once-a-minute claim on a forced refresh (`forced_at`), are each a single
+//! conditional `UPDATE` (compare-and-set), which both SQLite and PostgreSQL execute
+//! atomically, so no explicit transaction or row lock is needed.
 //!
 //! Times cross the trait as unix seconds and are stored as UTC timestamps.
 
@@ -193,26 +194,20 @@ impl TokenStore for DbTokenStore {
         Ok(())
     }
 
-    async fn invalidate(&self, app_id: &str, stale: &SecretString) -> Result<(), WechatError> {
+    async fn try_claim_force(&self, app_id: &str, now: i64, since: i64) -> Result<bool, WechatError> {
         let account_id = self.account_id(app_id).await?;
-        let Some(sealed) = self.row(account_id).await?.and_then(|r| r.token_enc) else {
-            return Ok(());
-        };
-        // Undecryptable counts as stale too: nobody can use it.
-        let is_stale = self.open(app_id, &sealed).is_none_or(|t| t.expose_secret() == stale.expose_secret());
-        if !is_stale {
-            return Ok(());
-        }
-        // Seals use a random nonce, so the ciphertext identifies this very save: clearing only
-        // while it is unchanged keeps a token another instance saved since we read the row.
-        access_token::Entity::update_many()
-            .col_expr(access_token::Column::TokenEnc, Expr::value(Option::<String>::None))
-            .col_expr(access_token::Column::ExpiresAt, Expr::value(Option::<DateTime<Utc>>::None))
+        self.ensure_row(account_id).await?;
+        // A compare-and-set like the lease: of instances racing to force, one changes the row.
+        let free = Condition::any()
+            .add(access_token::Column::ForcedAt.is_null())
+            .add(access_token::Column::ForcedAt.lte(to_time(since)?));
+        let result = access_token::Entity::update_many()
+            .col_expr(access_token::Column::ForcedAt, Expr::value(Some(to_time(now)?)))
             .filter(access_token::Column::AccountId.eq(account_id))
-            .filter(access_token::Column::TokenEnc.eq(sealed))
+            .filter(free)
             .exec(&self.db)
             .await
-            .map_err(db_err("forgetting the stale token"))?;
-        Ok(())
+            .map_err(db_err("claiming the forced refresh"))?;
+        Ok(result.rows_affected == 1)
     }
 }

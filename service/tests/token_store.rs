@@ -1,6 +1,7 @@
-//! The database token store on real SQLite and PostgreSQL: the lease is a compare-and-set,
-//! tokens are sealed at rest, and instances sharing one database (in one process, and as two
-//! processes) fetch one token per validity window from the WeChat simulator over HTTP.
+//! The database token store on real SQLite and PostgreSQL: the lease and the forced-refresh
+//! window are compare-and-sets, tokens are sealed at rest, instances sharing one database (in
+//! one process, and as two processes) fetch one token per validity window from the WeChat
+//! simulator over HTTP, and a token WeChat revoked is force-refreshed once for all of them.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -138,7 +139,7 @@ dual_test!(lease_is_a_compare_and_set, |t: TestDb| async move {
     assert!(s.try_lease("wx0000000000000000", "a", now, now + 30).await.is_err());
 });
 
-dual_test!(tokens_are_sealed_and_invalidated_only_when_stale, |t: TestDb| async move {
+dual_test!(tokens_are_sealed_and_the_force_window_is_a_compare_and_set, |t: TestDb| async move {
     let st = t.state();
     let app = add_account(&st.db, &st.keys, "http://127.0.0.1:9").await;
     let s = DbTokenStore::new(st.db.clone(), st.keys.clone());
@@ -169,19 +170,27 @@ dual_test!(tokens_are_sealed_and_invalidated_only_when_stale, |t: TestDb| async 
     assert_eq!(row.lease_holder.as_deref(), Some("holder"));
     assert_ne!(row.token_enc.as_deref(), Some(sealed.as_str()));
 
-    // A late report about the old token keeps the newer one.
-    s.invalidate(&app, &SecretString::from(plain)).await.unwrap();
-    assert_eq!(s.load(&app).await.unwrap().unwrap().token.expose_secret(), newer);
-    s.invalidate(&app, &SecretString::from("never-stored")).await.unwrap();
-    assert_eq!(s.load(&app).await.unwrap().unwrap().token.expose_secret(), newer);
-
-    // The stale token itself is forgotten.
-    s.invalidate(&app, &SecretString::from(newer)).await.unwrap();
-    assert!(s.load(&app).await.unwrap().is_none());
+    // One forced refresh per window: the first claim wins, a second within it does not, one
+    // a minute later does; the token and the lease are left alone.
+    assert!(s.try_claim_force(&app, now, now - 60).await.unwrap());
+    assert!(!s.try_claim_force(&app, now + 59, now - 1).await.unwrap());
+    assert!(s.try_claim_force(&app, now + 60, now).await.unwrap());
     let row = access_token::Entity::find().one(&st.db).await.unwrap().unwrap();
-    assert!(row.token_enc.is_none() && row.expires_at.is_none());
-    // Invalidating when nothing is stored is harmless.
-    s.invalidate(&app, &SecretString::from(newer)).await.unwrap();
+    assert_eq!(row.forced_at.unwrap().timestamp(), now + 60);
+    assert_eq!(row.lease_holder.as_deref(), Some("holder"));
+    assert_eq!(s.load(&app).await.unwrap().unwrap().token.expose_secret(), newer);
+    // Instances racing for the window: exactly one wins.
+    let mut racers = Vec::new();
+    for _ in 0..16 {
+        let s = DbTokenStore::new(st.db.clone(), st.keys.clone());
+        let app = app.clone();
+        racers.push(tokio::spawn(async move { s.try_claim_force(&app, now + 200, now + 140).await.unwrap() }));
+    }
+    let mut winners = 0;
+    for r in racers {
+        winners += usize::from(r.await.unwrap());
+    }
+    assert_eq!(winners, 1);
 });
 
 dual_test!(two_instances_fetch_one_token_per_validity_window, |t: TestDb| async move {
@@ -226,6 +235,67 @@ dual_test!(two_instances_fetch_one_token_per_validity_window, |t: TestDb| async 
     }
     assert_eq!(sim.state.token_fetches(&app), 2);
     assert_eq!(sim.state.codes(&app).len(), 40);
+});
+
+/// A client with `stable_token`, where a refused token must be force-refreshed: normal mode
+/// answers the revoked token again until it expires.
+fn stable_client(base: &str, store: Arc<dyn TokenStore>) -> WechatClient {
+    let app = SimApp::sandbox();
+    let account = AccountConfig::new(app.app_id, SecretString::from(app.secret)).with_api_base(base);
+    let policy = TokenPolicy { poll: Duration::from_millis(20), ..TokenPolicy::default() };
+    WechatClient::with_http(http_client(Default::default()).unwrap(), account, store, policy)
+}
+
+dual_test!(a_revoked_token_is_force_refreshed_once_for_all_instances, |t: TestDb| async move {
+    let st = t.state();
+    let sim = spawn(SimConfig::default()).await.unwrap();
+    let base = slow_proxy(&sim, SLOW).await;
+    let app = add_account(&st.db, &st.keys, &base).await;
+    let a = Arc::new(stable_client(&base, store(&st.db, &st.keys)));
+    let b = Arc::new(stable_client(&base, store(&st.db, &st.keys)));
+    a.create_qr_code(&temp_code(1)).await.unwrap();
+    let revoked = b.access_token().await.unwrap().expose_secret().to_owned();
+    assert_eq!(sim.state.token_fetches(&app), 1);
+
+    // Revoked at WeChat: every call of both instances gets 40001 at once; one forced refresh
+    // serves them all and every call succeeds on its retry.
+    sim.state.invalidate_tokens(&app);
+    let mut tasks = Vec::new();
+    for i in 0..20u32 {
+        let c = if i % 2 == 0 { a.clone() } else { b.clone() };
+        tasks.push(tokio::spawn(async move { c.create_qr_code(&temp_code(10 + i)).await }));
+    }
+    for task in tasks {
+        task.await.unwrap().unwrap();
+    }
+    assert_eq!((sim.state.token_fetches(&app), sim.state.forced_refreshes(&app)), (2, 1));
+    let (ta, tb) = (a.access_token().await.unwrap(), b.access_token().await.unwrap());
+    assert_eq!(ta.expose_secret(), tb.expose_secret());
+    assert_ne!(ta.expose_secret(), revoked);
+    assert_eq!(sim.state.codes(&app).len(), 21);
+
+    // Refused again within the minute: no second forced refresh; the calls fail with WeChat's
+    // error rather than spend WeChat's daily allowance of forced refreshes.
+    sim.state.invalidate_tokens(&app);
+    let (ca, cb) = (temp_code(100), temp_code(101));
+    let (ra, rb) = tokio::join!(a.create_qr_code(&ca), b.create_qr_code(&cb));
+    assert_eq!((ra.unwrap_err().errcode(), rb.unwrap_err().errcode()), (Some(40001), Some(40001)));
+    assert_eq!(sim.state.forced_refreshes(&app), 1);
+
+    // A minute after the forced refresh (moved back rather than waited for), one more.
+    let row = access_token::Entity::find().one(&st.db).await.unwrap().unwrap();
+    let forced_at = row.forced_at.expect("the forced refresh is recorded");
+    let mut row: access_token::ActiveModel = row.into();
+    row.forced_at = Set(Some(forced_at - chrono::Duration::seconds(61)));
+    row.update(&st.db).await.unwrap();
+    let (ca, cb) = (temp_code(102), temp_code(103));
+    let (ra, rb) = tokio::join!(a.create_qr_code(&ca), b.create_qr_code(&cb));
+    ra.unwrap();
+    rb.unwrap();
+    assert_eq!(sim.state.forced_refreshes(&app), 2);
+    assert_eq!(sim.state.codes(&app).len(), 23);
+    let row = access_token::Entity::find().one(&st.db).await.unwrap().unwrap();
+    assert!(row.lease_holder.is_none(), "the lease was given back");
 });
 
 // ---- Two processes on one database ------------------------------------------------------------

@@ -2,9 +2,9 @@
 //! an injectable base URL (the real `https://api.weixin.qq.com`, the built-in simulator, or a
 //! test double).
 //!
-//! Every call gets a token from the shared [`TokenManager`]; on 40001/40014/42001 it reports
-//! the token stale, fetches once more and retries once; on -1 (busy) it retries with a short,
-//! bounded backoff. Secrets travel as [`SecretString`] and never reach `Debug` or errors (the
+//! Every call gets a token from the shared [`TokenManager`]; on 40001/40014/42001 it has the
+//! token replaced with a forced refresh (at most once a minute per account) and retries once;
+//! on -1 (busy) it retries with a short, bounded backoff. Secrets travel as [`SecretString`] and never reach `Debug` or errors (the
 //! request URL, which carries the token, is stripped from transport errors).
 
 use std::sync::Arc;
@@ -36,7 +36,8 @@ const BUSY_BACKOFF: [Duration; 2] = [Duration::from_millis(200), Duration::from_
 #[serde(rename_all = "snake_case")]
 pub enum TokenEndpoint {
     /// `POST cgi-bin/stable_token` (normal mode): repeated calls return the same token and
-    /// invalidate nothing, so several instances can share one account safely.
+    /// invalidate nothing, so several instances can share one account safely. A token WeChat
+    /// refused is replaced with `force_refresh: true`, since normal mode may answer it again.
     #[default]
     Stable,
     /// `GET cgi-bin/token`: each call replaces the previous token (after a grace period).
@@ -315,14 +316,16 @@ impl WechatClient {
         }
     }
 
-    async fn fetch_token(&self) -> Result<FetchedToken, WechatError> {
+    /// A token from WeChat; `force` asks `stable_token` for a new one even while the current
+    /// one has not expired (`cgi-bin/token` hands out a new one every time anyway).
+    async fn fetch_token(&self, force: bool) -> Result<FetchedToken, WechatError> {
         let answer: TokenAnswer = match self.account.token_endpoint {
             TokenEndpoint::Stable => {
                 let body = json!({
                     "grant_type": "client_credential",
                     "appid": self.account.app_id,
                     "secret": self.account.secret.expose_secret(),
-                    "force_refresh": false,
+                    "force_refresh": force,
                 });
                 self.send_retrying_busy(|| self.http.post(self.url("cgi-bin/stable_token")).json(&body)).await?
             }
@@ -344,7 +347,7 @@ impl WechatClient {
     }
 
     /// Runs an authenticated call: token, busy retries, and one retry with a new token when
-    /// WeChat refuses the current one.
+    /// WeChat refuses the current one (none when the account was forced within the minute).
     async fn call<T, B>(&self, build: B) -> Result<T, WechatError>
     where
         T: DeserializeOwned,
@@ -353,10 +356,11 @@ impl WechatClient {
         let token = self.access_token().await?;
         match self.send_retrying_busy(|| build(token.expose_secret())).await {
             Err(e) if e.is_token_error() => {
-                tracing::info!(app_id = %self.account.app_id, errcode = ?e.errcode(), "access token refused; fetching a new one");
-                self.tokens.invalidate(&token).await?;
-                let token = self.access_token().await?;
-                self.send_retrying_busy(|| build(token.expose_secret())).await
+                tracing::info!(app_id = %self.account.app_id, errcode = ?e.errcode(), "access token refused; replacing it");
+                match self.tokens.replace_refused(&token, || self.fetch_token(true)).await? {
+                    Some(token) => self.send_retrying_busy(|| build(token.expose_secret())).await,
+                    None => Err(e),
+                }
             }
             other => other,
         }
@@ -374,7 +378,7 @@ impl WechatApi for WechatClient {
     }
 
     async fn access_token(&self) -> Result<SecretString, WechatError> {
-        self.tokens.get(|| self.fetch_token()).await
+        self.tokens.get(|| self.fetch_token(false)).await
     }
 
     async fn create_qr_code(&self, request: &QrCodeRequest) -> Result<QrCode, WechatError> {

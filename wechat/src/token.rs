@@ -5,6 +5,10 @@
 //! Within a process a [`TokenManager`] makes concurrent callers wait for one in-flight fetch;
 //! across processes a [`TokenStore`] (the app implements it on its database) holds the token
 //! and a lease so that one instance fetches while the others wait and read.
+//!
+//! A token WeChat refuses is replaced with a forced refresh (`stable_token` may keep handing
+//! out a revoked token until it expires), at most once per [`TokenPolicy::force_every`] per
+//! account across instances: [`TokenManager::replace_refused`].
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -62,9 +66,10 @@ pub trait TokenStore: Send + Sync {
     /// Gives the lease back (no-op when `holder` does not hold it).
     async fn release(&self, app_id: &str, holder: &str) -> Result<(), WechatError>;
 
-    /// Forgets the stored token if it is still `stale` (WeChat refused it); a newer token
-    /// saved by another instance meanwhile is kept.
-    async fn invalidate(&self, app_id: &str, stale: &SecretString) -> Result<(), WechatError>;
+    /// Records a forced refresh at `now` (unix seconds) unless one was recorded after `since`;
+    /// returns whether the caller may force. A compare-and-set like [`TokenStore::try_lease`],
+    /// so across instances at most one caller forces per window.
+    async fn try_claim_force(&self, app_id: &str, now: i64, since: i64) -> Result<bool, WechatError>;
 }
 
 #[derive(Debug, Default)]
@@ -72,6 +77,7 @@ struct MemoryEntry {
     token: Option<StoredToken>,
     lease_holder: Option<String>,
     lease_until: i64,
+    forced_at: Option<i64>,
 }
 
 /// A [`TokenStore`] in process memory: enough for one instance, tests and the simulator demo.
@@ -124,13 +130,14 @@ impl TokenStore for MemoryTokenStore {
         Ok(())
     }
 
-    async fn invalidate(&self, app_id: &str, stale: &SecretString) -> Result<(), WechatError> {
-        self.with(app_id, |e| {
-            if e.token.as_ref().is_some_and(|t| t.token.expose_secret() == stale.expose_secret()) {
-                e.token = None;
+    async fn try_claim_force(&self, app_id: &str, now: i64, since: i64) -> Result<bool, WechatError> {
+        Ok(self.with(app_id, |e| {
+            let free = e.forced_at.is_none_or(|at| at <= since);
+            if free {
+                e.forced_at = Some(now);
             }
-        });
-        Ok(())
+            free
+        }))
     }
 }
 
@@ -152,11 +159,19 @@ pub struct TokenPolicy {
     pub lease: Duration,
     /// How often a waiting instance re-reads the store.
     pub poll: Duration,
+    /// Shortest time between two forced refreshes of one account, across instances (WeChat
+    /// limits them; a token refused again sooner makes the call fail instead).
+    pub force_every: Duration,
 }
 
 impl Default for TokenPolicy {
     fn default() -> Self {
-        Self { margin: Duration::from_secs(300), lease: Duration::from_secs(30), poll: Duration::from_millis(200) }
+        Self {
+            margin: Duration::from_secs(300),
+            lease: Duration::from_secs(30),
+            poll: Duration::from_millis(200),
+            force_every: Duration::from_secs(60),
+        }
     }
 }
 
@@ -174,7 +189,7 @@ struct Cached {
 /// One account's token cache: in-process single flight on top of a shared [`TokenStore`].
 ///
 /// It never refreshes on its own: a new token is fetched only when none is stored, the stored
-/// one is about to expire, or a caller reported it refused ([`TokenManager::invalidate`]).
+/// one is about to expire, or WeChat refused it ([`TokenManager::replace_refused`]).
 pub struct TokenManager {
     app_id: String,
     store: Arc<dyn TokenStore>,
@@ -273,26 +288,84 @@ impl TokenManager {
         if let Some(c) = self.load_fresh().await? {
             return Ok(c);
         }
-        let fetched = fetch().await?;
+        self.save_fetched(fetch().await?, "fetched a new access token").await
+    }
+
+    /// Stores what WeChat handed out and gives it with the moment this process stops using it.
+    async fn save_fetched(&self, fetched: FetchedToken, what: &'static str) -> Result<Cached, WechatError> {
         let now = unix_now();
         let expires_in = fetched.expires_in.max(0);
         let stored = StoredToken { token: fetched.token, expires_at: now.saturating_add(expires_in) };
         self.store.save(&self.app_id, &stored).await?;
-        tracing::info!(app_id = %self.app_id, expires_in, "fetched a new access token");
+        tracing::info!(app_id = %self.app_id, expires_in, "{what}");
         // A token living less than twice the margin would never be fresh: use half its life.
         let margin = secs(self.policy.margin).min(expires_in / 2);
         Ok(Cached { token: stored.token, fresh_until: stored.expires_at.saturating_sub(margin) })
     }
 
-    /// Reports that WeChat refused `stale` (40001/40014/42001): it is dropped here and in the
-    /// store unless a newer token already replaced it, so the next [`TokenManager::get`]
-    /// fetches once.
-    pub async fn invalidate(&self, stale: &SecretString) -> Result<(), WechatError> {
+    /// WeChat refused `stale` (40001/40014/42001): gives the token to retry with, or `None`
+    /// when the account was force-refreshed less than [`TokenPolicy::force_every`] ago and the
+    /// refused token is still the newest (the call then fails with WeChat's error).
+    ///
+    /// `force` fetches with `force_refresh` (a plain `stable_token` call may answer the
+    /// revoked token again). It runs under the refresh lease and only after the store granted
+    /// the window's one forced refresh, so refusals on every instance at once cost one fetch;
+    /// the others find the token it stored.
+    pub async fn replace_refused<F, Fut>(&self, stale: &SecretString, force: F) -> Result<Option<SecretString>, WechatError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<FetchedToken, WechatError>>,
+    {
         let mut cached = self.cached.lock().await;
-        if cached.as_ref().is_some_and(|t| t.token.expose_secret() == stale.expose_secret()) {
-            *cached = None;
+        let newer = |c: &Cached| c.token.expose_secret() != stale.expose_secret();
+        // Another caller of this process already replaced it.
+        if let Some(c) = cached.as_ref().filter(|c| newer(c) && unix_now() < c.fresh_until) {
+            return Ok(Some(c.token.clone()));
         }
-        self.store.invalidate(&self.app_id, stale).await
+        let give_up_at = tokio::time::Instant::now() + self.policy.lease + self.policy.lease / 2;
+        let replaced = loop {
+            if let Some(c) = self.load_fresh().await?.filter(newer) {
+                break Some(c);
+            }
+            let now = unix_now();
+            let until = now.saturating_add(secs(self.policy.lease).max(1));
+            if self.store.try_lease(&self.app_id, &self.holder, now, until).await? {
+                let result = self.force_once(stale, force).await;
+                let released = self.store.release(&self.app_id, &self.holder).await;
+                let replaced = result?;
+                released?;
+                break replaced;
+            }
+            if tokio::time::Instant::now() >= give_up_at {
+                // The holder vanished with its lease: the store's claim still bounds the forcing.
+                tracing::warn!(app_id = %self.app_id, "token lease not released in time; replacing the refused token anyway");
+                break self.force_once(stale, force).await?;
+            }
+            tokio::time::sleep(self.policy.poll).await;
+        };
+        if let Some(c) = &replaced {
+            *cached = Some(c.clone());
+        }
+        Ok(replaced.map(|c| c.token))
+    }
+
+    /// Forces a new token unless the store now holds a newer one or the window's forced
+    /// refresh was already spent.
+    async fn force_once<F, Fut>(&self, stale: &SecretString, force: F) -> Result<Option<Cached>, WechatError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<FetchedToken, WechatError>>,
+    {
+        // Re-read under the lease: the previous holder may have replaced it.
+        if let Some(c) = self.load_fresh().await?.filter(|c| c.token.expose_secret() != stale.expose_secret()) {
+            return Ok(Some(c));
+        }
+        let now = unix_now();
+        if !self.store.try_claim_force(&self.app_id, now, now.saturating_sub(secs(self.policy.force_every))).await? {
+            tracing::warn!(app_id = %self.app_id, "access token refused again soon after a forced refresh; not forcing again yet");
+            return Ok(None);
+        }
+        self.save_fetched(force().await?, "force-refreshed the access token WeChat refused").await.map(Some)
     }
 }
 
@@ -302,7 +375,7 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     fn fast() -> TokenPolicy {
-        TokenPolicy { margin: Duration::from_secs(300), lease: Duration::from_secs(2), poll: Duration::from_millis(10) }
+        TokenPolicy { lease: Duration::from_secs(2), poll: Duration::from_millis(10), ..TokenPolicy::default() }
     }
 
     #[tokio::test]
@@ -348,22 +421,6 @@ mod tests {
         assert_eq!(ra.unwrap().expose_secret(), "shared");
         assert_eq!(rb.unwrap().expose_secret(), "shared");
         assert_eq!(fetches.load(Ordering::SeqCst), 1);
-    }
-
-    #[tokio::test]
-    async fn invalidate_forces_exactly_one_new_fetch() {
-        let store: Arc<dyn TokenStore> = Arc::new(MemoryTokenStore::new());
-        let m = TokenManager::new("wx1", store, fast());
-        let first = m.get(|| async { Ok(FetchedToken { token: SecretString::from("old"), expires_in: 7200 }) }).await.unwrap();
-        let again = m.get(|| async { panic!("must use the cache") }).await.unwrap();
-        assert_eq!(again.expose_secret(), "old");
-        m.invalidate(&first).await.unwrap();
-        let new = m.get(|| async { Ok(FetchedToken { token: SecretString::from("new"), expires_in: 7200 }) }).await.unwrap();
-        assert_eq!(new.expose_secret(), "new");
-        // a late report about the old token does not drop the new one
-        m.invalidate(&first).await.unwrap();
-        let still = m.get(|| async { panic!("must use the cache") }).await.unwrap();
-        assert_eq!(still.expose_secret(), "new");
     }
 
     #[tokio::test]

@@ -2,9 +2,14 @@
 //! envelope), outbound passive replies, and the event classification Sceneboard counts.
 //!
 //! Input is untrusted: bodies over [`MAX_BODY`] and any `<!DOCTYPE`/`<!ENTITY` are refused
-//! before the parser sees them, and every failure is an [`XmlError`], never a panic.
+//! before the parser sees them, a body must be exactly one document (`document`), and every
+//! failure is an [`XmlError`], never a panic.
+
+mod document;
 
 use serde::Deserialize;
+
+use document::single_document;
 
 use crate::error::XmlError;
 use crate::scene::Scene;
@@ -50,6 +55,7 @@ struct RawPush {
 
 fn parse_raw(body: &str) -> Result<RawPush, XmlError> {
     check_body(body)?;
+    single_document(body)?;
     quick_xml::de::from_str::<RawPush>(body).map_err(|e| XmlError::Malformed(e.to_string()))
 }
 
@@ -293,6 +299,7 @@ struct RawEncryptedReply {
 /// Parses `<xml><Encrypt/><MsgSignature/><TimeStamp/><Nonce/></xml>`.
 pub fn parse_encrypted_reply(body: &str) -> Result<EncryptedReply, XmlError> {
     check_body(body)?;
+    single_document(body)?;
     let raw: RawEncryptedReply =
         quick_xml::de::from_str(body).map_err(|e| XmlError::Malformed(e.to_string()))?;
     Ok(EncryptedReply {

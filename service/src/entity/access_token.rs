@@ -1,4 +1,5 @@
-//! The shared access token of an account, with the lease that elects one refresher.
+//! The shared access token of an account, with the lease that elects one refresher and the
+//! time of its last forced refresh.
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -11,6 +12,8 @@ pub struct Model {
     pub lease_until: Option<DateTimeUtc>,
     pub lease_holder: Option<String>,
     pub fetched_at: Option<DateTimeUtc>,
+    /// When a refused token was last replaced with `force_refresh` (at most once a minute).
+    pub forced_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -258,6 +258,8 @@ struct AppSim {
     tags: BTreeMap<u64, String>,
     next_tag: u64,
     token_fetches: u64,
+    /// `stable_token` calls with `force_refresh: true` that issued a token.
+    forced_refreshes: u64,
     busy: u32,
     blocked_ip: Option<String>,
     /// For `/sim/stats`: every token request naming this account, new token or not.
@@ -421,6 +423,7 @@ impl SimState {
                     tags: BTreeMap::new(),
                     next_tag: 100,
                     token_fetches: 0,
+                    forced_refreshes: 0,
                     busy: 0,
                     blocked_ip: None,
                     token_requests: 0,
@@ -475,8 +478,14 @@ impl SimState {
         self.lock().apps.get(app_id).map_or(0, |a| a.token_fetches)
     }
 
-    /// Revokes every token of `app_id`: the next call gets 40001, as after a token reset in
-    /// the admin console.
+    /// How many tokens `stable_token` issued for `app_id` because of `force_refresh: true`.
+    pub fn forced_refreshes(&self, app_id: &str) -> u64 {
+        self.lock().apps.get(app_id).map_or(0, |a| a.forced_refreshes)
+    }
+
+    /// Revokes every token of `app_id`: API calls with them get 40001. As on WeChat,
+    /// `stable_token` in normal mode keeps answering the current (revoked) stable token until
+    /// it expires; only `force_refresh: true` replaces it.
     pub fn invalidate_tokens(&self, app_id: &str) {
         let mut inner = self.lock();
         for rec in inner.tokens.values_mut().filter(|r| r.app_id == app_id) {
@@ -484,7 +493,6 @@ impl SimState {
         }
         if let Some(app) = inner.apps.get_mut(app_id) {
             app.classic = None;
-            app.stable = None;
         }
     }
 
@@ -735,13 +743,16 @@ fn issue_token(state: &SimState, app_id: Option<&str>, secret: Option<&str>, gra
         return wx_error(40125, "invalid appsecret");
     }
     let current = if stable { app.stable.clone() } else { None };
+    // Normal mode answers the current stable token while it lives, revoked or not (WeChat's
+    // stable_token does: only `force_refresh` gets past a revoked one).
     if let (Some(tok), false) = (current, force)
-        && let Some(rec) = inner.tokens.get(&tok).filter(|r| !r.revoked && r.expires_at > now) {
+        && let Some(rec) = inner.tokens.get(&tok).filter(|r| r.expires_at > now) {
             return json!({ "access_token": tok, "expires_in": rec.expires_at - now });
         }
     let token = format!("{}_{}", rand::thread_rng().gen_range(80..99), random_string(134));
     let previous = if stable { app.stable.replace(token.clone()) } else { app.classic.replace(token.clone()) };
     app.token_fetches += 1;
+    app.forced_refreshes += u64::from(stable && force);
     if let Some(prev) = previous.and_then(|p| inner.tokens.get_mut(&p)) {
         if stable {
             // A forced stable refresh revokes the previous stable token at once.
@@ -1000,7 +1011,7 @@ async fn tags_batchtagging(State(state): State<SimState>, Query(q): Params, body
 
 /// `GET /sim/stats`: read-only counters per account, for benchmarks and the scale-out check
 /// (`scripts/scale-out.sh`): token requests and tokens issued (one per validity window when
-/// instances share the token), codes, followers, and `batchtagging` calls with how many
+/// instances share the token; forced refreshes among them), codes, followers, and `batchtagging` calls with how many
 /// OpenIDs were tagged more than once (a tag job that ran twice).
 async fn stats(State(state): State<SimState>) -> Json<Value> {
     let inner = state.lock();
@@ -1012,6 +1023,7 @@ async fn stats(State(state): State<SimState>) -> Json<Value> {
                 "app_id": a.cfg.app_id,
                 "token_requests": a.token_requests,
                 "tokens_issued": a.token_fetches,
+                "forced_refreshes": a.forced_refreshes,
                 "codes_issued": a.codes.len(),
                 "followers": a.followers.len(),
                 "subscribed": a.followers.values().filter(|f| f.subscribed).count(),
