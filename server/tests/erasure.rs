@@ -171,10 +171,16 @@ dual_test!(an_unsubscribed_follower_leaves_no_openid_in_the_database_or_the_data
     .await
     .unwrap()
     .id;
-    qr_code::ActiveModel { campaign_id: Set(c), ticket: Set(code.ticket.clone()), url: Set(code.url.clone()), created_at: Set(now), ..Default::default() }
-        .insert(&t.db)
-        .await
-        .unwrap();
+    qr_code::ActiveModel {
+        campaign_id: Set(c),
+        ticket: Set(code.ticket.clone()),
+        url: Set(code.url.clone()),
+        created_at: Set(now),
+        ..Default::default()
+    }
+    .insert(&t.db)
+    .await
+    .unwrap();
 
     // 1. A follower's pushes were left in the spool (say the previous run crashed): follow
     // through the code, scan, leave.
