@@ -64,6 +64,52 @@ fn user_add_migrate_and_clear_errors() {
     assert!(text(&out.stderr).contains("SCENEBOARD_SECRET_KEY"));
 }
 
+/// Asserts `out` failed with exactly one line on stderr, `error: …` containing `expect`.
+fn one_error_line(out: &Output, expect: &str) {
+    let err = text(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert_eq!(err.lines().count(), 1, "one line: {err:?}");
+    assert!(err.starts_with("error: ") && err.ends_with('\n') && err.contains(expect), "{err:?}");
+}
+
+/// Commands that open (and migrate) the database log nothing but warnings and errors by
+/// default, so a failure is the one `error:` line; logs asked for with RUST_LOG carry no
+/// colour codes into a pipe; clap's usage errors are one line too.
+#[test]
+fn errors_are_one_plain_line_on_stderr() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let out = run(d, &["migrate"], "", &[]);
+    assert!(out.status.success());
+    assert_eq!(text(&out.stderr), "", "migrate on a fresh database says nothing on stderr");
+    assert_eq!(text(&out.stdout), "migrations are up to date\n");
+
+    let fresh = tempfile::tempdir().unwrap();
+    let unknown = ["campaign", "add", "--app-id", "wx0000000000000000", "--name", "X", "--kind", "permanent"];
+    let out = run(fresh.path(), &unknown, "", &[]);
+    one_error_line(&out, "no WeChat account with AppID wx0000000000000000");
+    assert!(run(d, &["user", "add", "--username", "ada", "--role", "admin"], "a-good-password\n", &[]).status.success());
+    let out = run(d, &["user", "add", "--username", "ada", "--role", "staff"], "another-password\n", &[]);
+    one_error_line(&out, "already taken");
+
+    // RUST_LOG asks for the migrator's lines: they come, in plain text, before the error line.
+    let fresh = tempfile::tempdir().unwrap();
+    let out = run(fresh.path(), &unknown, "", &[("RUST_LOG", "info")]);
+    let err = text(&out.stderr);
+    assert!(!err.contains("\x1b["), "no colour codes into a pipe: {err:?}");
+    assert!(err.contains("INFO sea_orm_migration"), "{err}");
+    assert!(err.lines().last().is_some_and(|l| l.starts_with("error: no WeChat account")), "{err}");
+
+    // clap's own refusals: one line, exit status 2.
+    let out = run(d, &["user", "add", "--username", "bo", "--role", "boss"], "", &[]);
+    one_error_line(&out, "invalid value 'boss' for '--role <ROLE>'; [possible values: admin, staff]");
+    assert_eq!(out.status.code(), Some(2));
+    let out = run(d, &["user", "add", "--role", "staff"], "", &[]);
+    one_error_line(&out, "not provided: --username <USERNAME>; Usage: sceneboard user add");
+    one_error_line(&run(d, &["frobnicate"], "", &[]), "unrecognized subcommand 'frobnicate'");
+    assert!(!text(&run(d, &["frobnicate"], "", &[]).stderr).contains("\x1b["));
+}
+
 #[test]
 fn wechat_sim_serves_the_api() {
     // A free port: bind, read, release.

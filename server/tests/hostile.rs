@@ -14,7 +14,9 @@
 //! - Content-Type is ignored: the body is always read as XML (WeChat sends `text/xml`), so a
 //!   good push with another type is stored and anything that is not a push is 400;
 //! - a signed push with an odd but well-formed field (a 10 000-character
-//!   EventKey) is a push: stored once, with the EventKey cut to 128 characters.
+//!   EventKey) is a push: stored once, with the EventKey cut to 128 characters;
+//! - a body is one XML document: anything but whitespace after the root element (a second
+//!   push, text, a comment), in plain or safe mode, inside the envelope or out, is 400.
 
 mod support;
 
@@ -205,6 +207,35 @@ dual_test!(malicious_xml_is_refused_and_stores_nothing, |t: TestDb| async move {
 
     assert_eq!(h.events().await, 0);
     h.still_healthy("oAfterXml").await;
+});
+
+dual_test!(a_body_of_more_than_one_document_is_refused, |t: TestDb| async move {
+    let h = start(t).await;
+    // Plaintext: a second push, text or a comment after the root element is 400, stored never.
+    let (one, two) = (push_xml("oFirst", 1_714_037_000), push_xml("oSecond", 1_714_037_001));
+    for (what, body) in [
+        ("two pushes", format!("{one}{two}")),
+        ("two pushes, a line apart", format!("{one}\n{two}\n")),
+        ("garbage after </xml>", one.replace("</xml>", "</xml>garbage")),
+        ("a comment after the root", format!("{one}<!-- more -->")),
+    ] {
+        h.refused(what, body, "text/xml", StatusCode::BAD_REQUEST).await;
+    }
+    // Safe mode, properly signed: a second envelope after the first, and one whose decrypted
+    // push is followed by a second push.
+    let crypt = wechat::MsgCrypt::new(AES_KEY, SAFE).unwrap();
+    for (what, outer, inner) in [("two envelopes", 2, one.clone()), ("two pushes inside the envelope", 1, format!("{one}{two}"))] {
+        let encrypt = crypt.encrypt(&inner).unwrap();
+        let signature = wechat::msg_signature(SAFE_TOKEN, TS, NONCE, &encrypt);
+        let url = format!("{}?{}&encrypt_type=aes&msg_signature={signature}", h.url(SAFE), signed_query(SAFE_TOKEN));
+        let (status, text, took) = h.post_to(&url, envelope_xml("gh_hostile", &encrypt, None).repeat(outer), "text/xml").await;
+        assert_eq!((status, took < FAST), (StatusCode::BAD_REQUEST, true), "{what}: {text}");
+    }
+    assert_eq!(h.events().await, 0, "nothing stored");
+    // Whitespace after the root is still one document.
+    let (status, text, _) = h.post(format!("{one}\r\n \t\n"), "text/xml").await;
+    assert_eq!((status, text.as_str()), (StatusCode::OK, "success"));
+    assert_eq!(h.events().await, 1);
 });
 
 /// Sends the request head, then `step` bytes of a `len`-byte body every `every`, until the
