@@ -11,6 +11,7 @@ pub mod audit;
 pub mod backup;
 pub mod campaigns;
 pub mod chart;
+pub mod clock;
 pub mod db;
 pub mod demo;
 pub mod entity;
@@ -30,6 +31,7 @@ pub mod testing;
 pub mod token_store;
 pub mod users;
 
+pub use clock::Clock;
 pub use error::ServiceError;
 pub use keys::Keys;
 pub use sea_orm::DatabaseConnection;
