@@ -13,6 +13,7 @@ mod m20261127_000005_counter_hour_index;
 mod m20261127_000006_job_subject;
 mod m20261128_000007_scanner_keys;
 mod m20261128_000008_follower_hash_first;
+mod m20261206_000010_issued_scenes;
 
 /// The ordered list of schema changes.
 pub struct Migrator;
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000006_job_subject::Migration),
             Box::new(m20261128_000007_scanner_keys::Migration),
             Box::new(m20261128_000008_follower_hash_first::Migration),
+            Box::new(m20261206_000010_issued_scenes::Migration),
         ]
     }
 }

@@ -22,6 +22,7 @@ pub mod jobs;
 pub mod keys;
 pub mod qr;
 pub mod rotate;
+pub mod scenes;
 pub mod secrets;
 pub mod series;
 pub mod sessions;

@@ -8,7 +8,7 @@ use secrecy::SecretString;
 use service::campaigns::{self, CampaignEdit, CampaignInput, CampaignView, ImportFailed, ListQuery, Sort, Status, Welcome};
 use service::entity::{audit_log, campaign, campaign_hourly, event, qr_code, wechat_account};
 use service::testing::TestDb;
-use service::{AppState, ServiceError, dual_test};
+use service::{AppState, Clock, ServiceError, dual_test};
 use std::sync::Arc;
 use wechat::sim::{SimApp, SimConfig, SimHandle, spawn};
 use wechat::{AccountConfig, MemoryTokenStore, WechatClient};
@@ -485,6 +485,49 @@ dual_test!(archive_unarchive_and_delete_rules, |t: TestDb| async move {
     assert_eq!(deleted[0].target_id, Some(clean.id.to_string()));
 });
 
+dual_test!(deleted_campaigns_keep_their_quota_and_scenes, |t: TestDb| async move {
+    let e = env(&t).await;
+    let db = &e.st.db;
+    let used = || async { service::accounts::get(db, e.account).await.unwrap().permanent_codes };
+    let create = |input: CampaignInput| campaigns::create(&e.st, &e.api, input, None);
+    let a = create(perm(e.account, "A", None)).await.unwrap();
+    create(perm(e.account, "B", None)).await.unwrap();
+    assert_eq!((a.scene.as_str(), used().await), ("1", 2));
+
+    // A never-scanned permanent campaign is deleted: WeChat keeps its code (and the quota it
+    // took), and a printed copy of it still reports scene 1.
+    campaigns::delete(&e.st, a.id, None).await.unwrap();
+    assert_eq!(used().await, 2, "the quota does not come back");
+    assert_eq!(create(perm(e.account, "C", None)).await.unwrap().scene, "3", "scene 1 is never handed out again");
+    let taken = "scene 1 belonged to a deleted campaign whose permanent code still works (WeChat never takes a code back); choose another scene";
+    for input in [perm(e.account, "D", Some("1")), CampaignInput { scene: Some("1".into()), ..temp(e.account, "D", 3) }] {
+        assert_eq!(field_of(&create(input).await.unwrap_err()), ("conflict", "scene", taken.into()));
+    }
+    let plan = campaigns::plan_import(db, e.account, "P,,permanent\nQ,1,temporary,,3\n").await.unwrap();
+    assert_eq!(plan.rows.iter().map(|r| r.scene.as_deref().unwrap()).collect::<Vec<_>>(), ["4"]);
+    assert_eq!(plan.errors, [campaigns::RowError { line: 2, message: taken.into() }]);
+    assert_eq!(used().await, 3);
+
+    // A deleted temporary campaign's scene comes back once its code has expired, not before.
+    let flyer = create(temp(e.account, "Flyer", 3)).await.unwrap();
+    assert_eq!(flyer.scene, "4");
+    let expires = flyer.code.unwrap().expires_at.unwrap();
+    campaigns::delete(&e.st, flyer.id, None).await.unwrap();
+    assert_eq!(create(temp(e.account, "E", 3)).await.unwrap().scene, "5", "scene 4 is skipped while its code works");
+    let until = format!(
+        "scene 4 belonged to a deleted campaign whose code works until {} UTC; choose another scene, or use this one after that",
+        expires.format("%Y-%m-%d %H:%M")
+    );
+    let typed = CampaignInput { scene: Some("4".into()), ..temp(e.account, "F", 3) };
+    assert_eq!(field_of(&create(typed.clone()).await.unwrap_err()), ("conflict", "scene", until.clone()));
+    let plan = campaigns::plan_import(db, e.account, "F,4,temporary,,3\n").await.unwrap();
+    assert_eq!(plan.errors, [campaigns::RowError { line: 1, message: until }]);
+    let later = AppState { clock: Clock::manual(expires + Duration::seconds(1)), ..e.st.clone() };
+    assert_eq!(campaigns::create(&later, &e.api, temp(e.account, "G", 3), None).await.unwrap().scene, "4", "free again");
+    assert_eq!(field_of(&create(typed).await.unwrap_err()).1, "scene", "now its own campaign has it");
+    assert_eq!(used().await, 3, "temporary codes take no quota");
+});
+
 dual_test!(renew_issues_a_new_ticket_and_old_ones_still_resolve, |t: TestDb| async move {
     let e = env(&t).await;
     let db = &e.st.db;
@@ -707,6 +750,11 @@ async fn bulk_permanent(db: &sea_orm::DatabaseConnection, account: i32, from: i6
         ),
     };
     db.execute_raw(stmt).await.unwrap();
+    // Their codes were issued: the scenes are in `issued_scenes`, as storing a code puts them.
+    let issued = "INSERT INTO issued_scenes (account_id, scene, permanent) \
+                  SELECT account_id, scene, true FROM campaigns WHERE account_id = ? AND kind = 'permanent' \
+                  ON CONFLICT DO NOTHING";
+    db.execute_raw(service::db::stmt(db.get_database_backend(), issued, vec![account.into()])).await.unwrap();
 }
 
 dual_test!(permanent_quota_and_exhausted_scenes, |t: TestDb| async move {
@@ -726,9 +774,12 @@ dual_test!(permanent_quota_and_exhausted_scenes, |t: TestDb| async move {
     let (v, f, m) = field_of(&err);
     assert_eq!((v, f), ("validation", "kind"));
     assert!(m.contains("100 000 permanent codes"), "{m}");
-    // Archived campaigns still count.
+    // Archived campaigns still count, and deleted ones too: WeChat never gives a code back.
     campaigns::archive(&e.st, last.id, None).await.unwrap();
     assert_eq!(field_of(&campaigns::create(&e.st, &e.api, perm(e.account, "Again", Some("p2")), None).await.unwrap_err()).1, "kind");
+    campaigns::delete(&e.st, last.id, None).await.unwrap();
+    assert_eq!(field_of(&campaigns::create(&e.st, &e.api, perm(e.account, "Again", Some("p2")), None).await.unwrap_err()).1, "kind");
+    assert_eq!(service::accounts::get(db, e.account).await.unwrap().permanent_codes, 100_000);
 
     // Temporary codes don't count, but every numeric scene is now taken.
     let err = campaigns::create(&e.st, &e.api, temp(e.account, "Auto", 3), None).await.unwrap_err();
