@@ -7,7 +7,8 @@
 //! [`crate::scenes`]), and a campaign's current code is its `qr_codes` row with the highest id
 //! (older rows stay, so scans of old tickets still resolve). Every call that talks to WeChat
 //! takes the account's client as `api`, built by the caller; codes are issued before the
-//! transaction that stores them, so a WeChat refusal stores nothing.
+//! transaction that stores them, so a WeChat refusal stores nothing. Renewal is in
+//! [`crate::renewal`].
 
 use crate::entity::{campaign, campaign_hourly, event, qr_code, wechat_account};
 use crate::db::stmt;
@@ -25,6 +26,9 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use std::io::Write;
 use std::str::FromStr;
 use wechat::{QrCodeRequest, QrLifetime, Scene, WechatApi};
+
+/// Renewal lives in [`crate::renewal`]; pages and the CLI call it from here.
+pub use crate::renewal::renew;
 
 /// Permanent codes WeChat issues per account, ever (`QR_LIMIT_SCENE`); archived or deleted
 /// campaigns do not give theirs back. Same number as `accounts::PERMANENT_QUOTA`.
@@ -1034,56 +1038,8 @@ pub async fn delete(st: &AppState, id: i32, actor: Option<i32>) -> Result<(), Se
 }
 
 // ---------------------------------------------------------------------------------------------
-// Renewal and scene resolution
+// Scene resolution (renewal is in `crate::renewal`)
 // ---------------------------------------------------------------------------------------------
-
-/// Issues a fresh ticket for a temporary campaign: same scene, same life. The old codes stay,
-/// so events carrying their tickets still resolve.
-pub async fn renew(st: &AppState, api: &dyn WechatApi, id: i32, actor: Option<i32>) -> Result<CampaignView, ServiceError> {
-    let db = &st.db;
-    let c = get(db, id).await?;
-    if c.archived_at.is_some() {
-        return Err(ServiceError::invalid("campaign", "this campaign is archived; restore it before renewing its code"));
-    }
-    if c.kind.parse::<Kind>()? != Kind::Temporary {
-        return Err(ServiceError::invalid("kind", "permanent codes never expire; only temporary codes are renewed"));
-    }
-    let days = clean_days(Kind::Temporary, c.expire_days).map_err(|m| ServiceError::invalid("expire_days", m))?;
-    let scene = Scene::parse(&c.scene).map_err(|e| ServiceError::Internal(format!("stored scene of campaign {id}: {e}")))?;
-    let now = st.clock.now();
-    let code = issue(api, &scene, Kind::Temporary, days).await.map_err(|m| ServiceError::invalid("wechat", m))?;
-    let txn = db.begin().await?;
-    let owner = CodeOwner { campaign_id: id, account_id: c.account_id, scene: &c.scene, kind: Kind::Temporary };
-    let expires_at = insert_code(&txn, owner, &code, now).await?;
-    audit::record(
-        &txn,
-        actor,
-        "campaign.renew",
-        "campaign",
-        Some(id.to_string()),
-        json!({ "expires_at": expires_at.map(|t| t.to_rfc3339()) }),
-    )
-    .await?;
-    txn.commit().await?;
-    get(db, id).await
-}
-
-/// Ids of live temporary campaigns with auto-renew whose current code expires within
-/// `within` (or already has, or that have no code), oldest id first.
-pub async fn due_for_renewal<C: ConnectionTrait>(db: &C, within: Duration) -> Result<Vec<i32>, ServiceError> {
-    let sql = format!(
-        "SELECT c.id FROM campaigns c WHERE c.archived_at IS NULL AND c.kind = ? AND c.auto_renew = ? \
-         AND ({CURRENT_EXPIRY} IS NULL OR {CURRENT_EXPIRY} <= ?) ORDER BY c.id"
-    );
-    let rows = db
-        .query_all_raw(stmt(
-            db.get_database_backend(),
-            &sql,
-            vec![Kind::Temporary.as_str().into(), true.into(), (Utc::now() + within).into()],
-        ))
-        .await?;
-    Ok(rows.iter().map(|r| r.try_get::<i32>("", "id")).collect::<Result<_, _>>()?)
-}
 
 /// The campaign a push belongs to: by scene (unique per account), else by ticket (an old code
 /// of the campaign). Archived campaigns resolve too: their printed codes still work. Each

@@ -21,6 +21,7 @@ pub mod ingest;
 pub mod jobs;
 pub mod keys;
 pub mod qr;
+pub mod renewal;
 pub mod rotate;
 pub mod scenes;
 pub mod secrets;

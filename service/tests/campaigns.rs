@@ -1,13 +1,14 @@
 //! Campaigns on real SQLite and PostgreSQL, issuing codes through the real WeChat client
 //! against the simulator over HTTP on 127.0.0.1.
 
-use chrono::{Duration, Utc};
+use chrono::{Duration, SubsecRound, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, PaginatorTrait, QueryFilter, Set, Statement};
 use secrecy::SecretString;
 use service::campaigns::{self, CampaignEdit, CampaignInput, CampaignView, ImportFailed, ListQuery, Sort, Status, Welcome};
 use service::entity::{audit_log, campaign, campaign_hourly, event, qr_code, wechat_account};
 use service::testing::TestDb;
+use service::renewal::{self, Due};
 use service::{AppState, Clock, ServiceError, dual_test};
 use std::sync::Arc;
 use wechat::sim::{SimApp, SimConfig, SimHandle, spawn};
@@ -570,28 +571,46 @@ dual_test!(renew_issues_a_new_ticket_and_old_ones_still_resolve, |t: TestDb| asy
 dual_test!(due_for_renewal_picks_live_auto_renewing_codes, |t: TestDb| async move {
     let e = env(&t).await;
     let db = &e.st.db;
-    let auto = |name: &str| CampaignInput { auto_renew: true, ..temp(e.account, name, 7) };
-    let soon = campaigns::create(&e.st, &e.api, auto("Soon"), None).await.unwrap();
-    campaigns::create(&e.st, &e.api, CampaignInput { expire_days: Some(10), ..auto("Later") }, None).await.unwrap();
-    let manual = campaigns::create(&e.st, &e.api, temp(e.account, "Manual", 7), None).await.unwrap();
-    let archived = campaigns::create(&e.st, &e.api, auto("Archived"), None).await.unwrap();
-    let expired = campaigns::create(&e.st, &e.api, auto("Expired"), None).await.unwrap();
-    let codeless = campaigns::create(&e.st, &e.api, auto("Codeless"), None).await.unwrap();
-    campaigns::create(&e.st, &e.api, CampaignInput { auto_renew: true, ..perm(e.account, "Permanent", None) }, None).await.unwrap();
-    set_expiry(db, soon.id, Utc::now() + Duration::hours(20)).await;
-    set_expiry(db, manual.id, Utc::now() - Duration::hours(1)).await;
-    set_expiry(db, archived.id, Utc::now() - Duration::hours(1)).await;
-    campaigns::archive(&e.st, archived.id, None).await.unwrap();
-    set_expiry(db, expired.id, Utc::now() - Duration::days(3)).await;
+    let t0 = Utc::now().trunc_subsecs(0);
+    let st = AppState { clock: Clock::manual(t0), ..e.st.clone() };
+    let create = |input: CampaignInput| campaigns::create(&st, &e.api, input, None);
+    let auto = |name: &str, days: i32| CampaignInput { auto_renew: true, ..temp(e.account, name, days) };
+    let day = create(auto("Day", 1)).await.unwrap();
+    let week = create(auto("Week", 7)).await.unwrap();
+    let month = create(auto("Month", 30)).await.unwrap();
+    create(temp(e.account, "Manual", 1)).await.unwrap();
+    let archived = create(auto("Archived", 1)).await.unwrap();
+    campaigns::archive(&st, archived.id, None).await.unwrap();
+    let codeless = create(auto("Codeless", 7)).await.unwrap();
     qr_code::Entity::delete_many().filter(qr_code::Column::CampaignId.eq(codeless.id)).exec(db).await.unwrap();
-    assert_eq!(campaigns::get(db, codeless.id).await.unwrap().status, Status::NoCode);
+    create(CampaignInput { auto_renew: true, ..perm(e.account, "Permanent", None) }).await.unwrap();
+    let current = |id: i32| async move {
+        qr_code::Entity::find().filter(qr_code::Column::CampaignId.eq(id)).all(db).await.unwrap().into_iter().map(|q| q.id).max()
+    };
+    let due = |at: chrono::DateTime<Utc>| async move {
+        renewal::due_for_renewal(db, at).await.unwrap().into_iter().map(|d| d.campaign_id).collect::<Vec<_>>()
+    };
 
-    let due = campaigns::due_for_renewal(db, Duration::days(1)).await.unwrap();
-    assert_eq!(due, vec![soon.id, expired.id, codeless.id]);
-    assert_eq!(campaigns::due_for_renewal(db, Duration::hours(1)).await.unwrap(), vec![expired.id, codeless.id]);
-    campaigns::renew(&e.st, &e.api, soon.id, None).await.unwrap();
-    campaigns::renew(&e.st, &e.api, codeless.id, None).await.unwrap();
-    assert_eq!(campaigns::due_for_renewal(db, Duration::days(1)).await.unwrap(), vec![expired.id], "renewed codes are not due");
+    // Just issued, only the campaign without a code is due, with no code to replace.
+    let codeless_due = Due { campaign_id: codeless.id, code_id: None };
+    assert_eq!(renewal::due_for_renewal(db, t0).await.unwrap(), [codeless_due]);
+    // A 1-day code is due 6 h before it expires, not a second earlier; a 7-day code a day
+    // before, and a 30-day code too.
+    assert_eq!(due(t0 + Duration::hours(18) - Duration::seconds(1)).await, [codeless.id]);
+    let day_due = Due { campaign_id: day.id, code_id: current(day.id).await };
+    assert_eq!(renewal::due_for_renewal(db, t0 + Duration::hours(18)).await.unwrap(), [day_due, codeless_due]);
+    assert_eq!(due(t0 + Duration::days(6) - Duration::seconds(1)).await, [day.id, codeless.id]);
+    assert_eq!(due(t0 + Duration::days(6)).await, [day.id, week.id, codeless.id]);
+    assert_eq!(due(t0 + Duration::days(29)).await, [day.id, week.id, month.id, codeless.id]);
+
+    // Renewed codes are due again only their own lead before they expire.
+    st.clock.advance(Duration::hours(18));
+    campaigns::renew(&st, &e.api, day.id, None).await.unwrap();
+    campaigns::renew(&st, &e.api, codeless.id, None).await.unwrap();
+    assert_eq!(due(st.clock.now()).await, Vec::<i32>::new(), "renewed codes are not due");
+    assert_eq!(due(t0 + Duration::hours(36) - Duration::seconds(1)).await, Vec::<i32>::new());
+    assert_eq!(due(t0 + Duration::hours(36)).await, [day.id]);
+    assert_eq!(due(t0 + Duration::hours(18 + 6 * 24)).await, [day.id, week.id, codeless.id]);
 });
 
 dual_test!(csv_import_creates_every_row, |t: TestDb| async move {
