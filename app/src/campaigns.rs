@@ -294,7 +294,7 @@ pub async fn import_campaigns(account_id: String, csv: String, preview: Option<S
     if csv.trim().is_empty() {
         return Err(AppError::field("csv", "paste or choose a CSV file first"));
     }
-    let plan = campaigns::plan_import(&st.db, account_id, &csv).await?;
+    let plan = campaigns::plan_import_at(&st.db, account_id, &csv, st.clock.now()).await?;
     if !plan.errors.is_empty() {
         return Err(ssr::rows_error(plan.errors));
     }

@@ -13,6 +13,7 @@ mod m20261127_000005_counter_hour_index;
 mod m20261127_000006_job_subject;
 mod m20261128_000007_scanner_keys;
 mod m20261128_000008_follower_hash_first;
+mod m20261206_000010_issued_scenes;
 mod m20261206_000011_no_raw_pushes;
 mod m20261206_000012_token_refresh;
 
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000006_job_subject::Migration),
             Box::new(m20261128_000007_scanner_keys::Migration),
             Box::new(m20261128_000008_follower_hash_first::Migration),
+            Box::new(m20261206_000010_issued_scenes::Migration),
             Box::new(m20261206_000011_no_raw_pushes::Migration),
             Box::new(m20261206_000012_token_refresh::Migration),
         ]

@@ -39,6 +39,7 @@ pub async fn app_state(cfg: &Config) -> anyhow::Result<AppState> {
             secure_cookies: cfg.secure_cookies(),
         }),
         health: Default::default(),
+        clock: service::Clock::system(),
     })
 }
 

@@ -1,17 +1,17 @@
-//! Background work, outside any request: renewing temporary codes before they expire and
-//! tagging followers in WeChat. Jobs live in the database queue (`service::jobs`), so with
-//! several instances each job still runs once, and a crash only delays it.
+//! Background work, outside any request: renewing temporary codes before they expire (once
+//! per code, `service::renewal`) and tagging followers in WeChat. Jobs live in the database
+//! queue (`service::jobs`), so with several instances each job still runs once, and a crash
+//! only delays it.
 
 use async_trait::async_trait;
 use serde_json::json;
 use service::entity::job;
 use service::jobs::{self, JobHandler};
-use service::{AppState, accounts, campaigns};
+use service::renewal::{self, AutoRenewal};
+use service::{AppState, accounts};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Renew a temporary code this long before it expires.
-const RENEW_AHEAD_HOURS: i64 = 24;
 /// How often due renewals are looked for.
 const SCHEDULE_EVERY: Duration = Duration::from_secs(600);
 /// How often the queue is polled when idle.
@@ -25,26 +25,29 @@ impl JobHandler for Handler {
     async fn run(&self, st: &AppState, job: &job::Model) -> Result<(), String> {
         let payload: serde_json::Value = serde_json::from_str(&job.payload).map_err(|e| format!("bad payload: {e}"))?;
         match job.kind.as_str() {
-            "renew_code" => {
-                let id = payload["campaign_id"].as_i64().ok_or("payload lacks campaign_id")? as i32;
-                renew(st, id).await
-            }
+            "renew_code" => renew(st, &payload).await,
             "tag_follower" => tag(st, &payload).await,
             other => Err(format!("unknown job kind {other}")),
         }
     }
 }
 
-async fn renew(st: &AppState, campaign_id: i32) -> Result<(), String> {
-    let c = campaigns::get(&st.db, campaign_id).await.map_err(|e| e.to_string())?;
-    // Checked again at run time: the campaign may have been archived or renewed by hand.
-    if c.archived_at.is_some() || !c.auto_renew {
+/// Renews the campaign's code if it is still the one the job was queued for.
+async fn renew(st: &AppState, payload: &serde_json::Value) -> Result<(), String> {
+    let campaign_id = payload["campaign_id"].as_i64().ok_or("payload lacks campaign_id")? as i32;
+    // A job queued before renewals were keyed by code names none; it does nothing, and the
+    // scheduler queues its replacement, keyed by the code, within one round.
+    let Some(code) = payload.get("code_id") else { return Ok(()) };
+    let code_id = code.as_i64().map(|id| id as i32);
+    let Some(c) = service::entity::campaign::Entity::find_by_id(campaign_id).one(&st.db).await.map_err(|e| e.to_string())? else {
         return Ok(());
-    }
+    };
     let account = accounts::model(&st.db, c.account_id).await.map_err(|e| e.to_string())?;
     let api = accounts::api_client(st, &account).map_err(|e| e.to_string())?;
-    campaigns::renew(st, api.as_ref(), campaign_id, None).await.map_err(|e| e.to_string())?;
-    tracing::info!(campaign = campaign_id, "temporary code renewed automatically");
+    match renewal::renew_replacing(st, api.as_ref(), campaign_id, code_id).await.map_err(|e| e.to_string())? {
+        AutoRenewal::Renewed => tracing::info!(campaign = campaign_id, "temporary code renewed automatically"),
+        AutoRenewal::Skipped(why) => tracing::info!(campaign = campaign_id, why, "automatic renewal not needed"),
+    }
     Ok(())
 }
 
@@ -91,15 +94,15 @@ async fn tag_follower(st: &AppState, campaign_id: i32, openid: &str) -> Result<(
 
 use sea_orm::EntityTrait;
 
-/// Enqueue renewals of codes that expire within a day; the dedupe key (campaign and hour)
-/// keeps several instances from enqueueing the same renewal twice.
+/// Enqueue the renewals due at the state's clock. Each job is keyed by the code it replaces,
+/// so several instances, or rounds, queue a code's renewal once. The job itself runs on the
+/// queue's time (now): leases and retries coordinate instances in real time.
 pub async fn schedule_renewals(st: &AppState) -> Result<usize, String> {
-    let due = campaigns::due_for_renewal(&st.db, chrono::Duration::hours(RENEW_AHEAD_HOURS)).await.map_err(|e| e.to_string())?;
-    let hour = chrono::Utc::now().timestamp() / 3600;
+    let due = renewal::due_for_renewal(&st.db, st.clock.now()).await.map_err(|e| e.to_string())?;
     let mut queued = 0;
-    for id in due {
-        let key = format!("renew:{id}:{hour}");
-        if jobs::enqueue(&st.db, "renew_code", &json!({ "campaign_id": id }), chrono::Utc::now(), Some(&key))
+    for d in due {
+        let payload = json!({ "campaign_id": d.campaign_id, "code_id": d.code_id });
+        if jobs::enqueue(&st.db, "renew_code", &payload, chrono::Utc::now(), Some(&d.job_key()))
             .await
             .map_err(|e| e.to_string())?
             .is_some()

@@ -196,6 +196,32 @@ dual_test!(staff_create_campaigns_and_download_codes, |t: TestDb| async move {
     assert!(log.contains("\"staff\""));
 });
 
+dual_test!(a_deleted_permanent_code_keeps_its_quota_and_its_scene, |t: TestDb| async move {
+    let r = start(t).await;
+    let (_sim, account) = sandbox_account(&r).await;
+    let (staff, admin) = (r.login("staff", "staff-password").await, r.login("admin", "admin-password").await);
+    let account = account.to_string();
+    let res = r.call("create_campaign", &staff, &[("account_id", &account), ("name", "Poster"), ("kind", "permanent")]).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let id = res.text().await.unwrap();
+    let (status, location) = r.post_form("campaign_lifecycle", &staff, &format!("/campaigns/{id}"), &[("id", &id), ("action", "delete")]).await;
+    assert_eq!((status, location.as_str()), (StatusCode::FOUND, "/campaigns?deleted=1"));
+
+    // Settings still count its code, and say why.
+    let v = json(&r.call("settings_overview", &admin, &[]).await.text().await.unwrap());
+    assert_eq!(v["accounts"][0]["permanent_codes"], 1);
+    let page = r.get("/settings", &admin).await.text().await.unwrap();
+    assert!(page.contains("1 / 100000") && page.contains("已删除活动的也算：微信不会退还"), "{page}");
+
+    // Its scene, typed again, is refused; the next automatic one is another.
+    let res = r.call("create_campaign", &staff, &[("account_id", &account), ("name", "Again"), ("kind", "permanent"), ("scene", "1")]).await;
+    assert_eq!(res.status(), StatusCode::CONFLICT);
+    assert!(res.text().await.unwrap().contains("scene 1 belonged to a deleted campaign whose permanent code still works"));
+    let res = r.call("create_campaign", &staff, &[("account_id", &account), ("name", "Again"), ("kind", "permanent")]).await;
+    let again: i32 = res.text().await.unwrap().parse().unwrap();
+    assert_eq!(service::campaigns::get(&r.t.db, again).await.unwrap().scene, "2");
+});
+
 dual_test!(csv_import_is_all_or_nothing_with_line_numbers, |t: TestDb| async move {
     let r = start(t).await;
     let (_sim, account) = sandbox_account(&r).await;

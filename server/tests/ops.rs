@@ -146,6 +146,7 @@ fn state(db: &DatabaseConnection, keys: Keys) -> AppState {
             secure_cookies: false,
         }),
         health: Default::default(),
+        clock: service::Clock::system(),
     }
 }
 

@@ -17,12 +17,13 @@ use sea_orm::{
 use secrecy::SecretString;
 use serde_json::json;
 
-use crate::entity::{access_token, campaign, wechat_account};
+use crate::entity::{access_token, wechat_account};
 use crate::token_store::DbTokenStore;
 use crate::{AppState, ServiceError, audit};
 
 /// WeChat's limit of permanent codes per account. They can never be deleted, so every
-/// permanent campaign ever created counts against it, archived or not.
+/// permanent code ever issued counts against it, its campaign archived, deleted or not
+/// ([`crate::scenes`]).
 pub const PERMANENT_QUOTA: i64 = 100_000;
 
 /// The sealing context of an account's AppSecret (fixed: other modules open it too).
@@ -120,7 +121,7 @@ pub struct AccountView {
     pub api_base_url: String,
     pub timezone: String,
     pub has_logo: bool,
-    /// Permanent codes issued for this account (see [`PERMANENT_QUOTA`]).
+    /// Permanent codes ever issued for this account (see [`PERMANENT_QUOTA`]).
     pub permanent_codes: i64,
     pub created_at: DateTime<Utc>,
 }
@@ -153,20 +154,6 @@ fn rows_query() -> sea_orm::Select<wechat_account::Entity> {
         .columns(wechat_account::Column::iter().filter(|c| !matches!(c, wechat_account::Column::Logo)))
 }
 
-/// Permanent campaigns per account, for the given accounts (all when `ids` is `None`).
-async fn permanent_counts<C: ConnectionTrait>(db: &C, ids: Option<&[i32]>) -> Result<std::collections::HashMap<i32, i64>, ServiceError> {
-    let mut query = campaign::Entity::find()
-        .select_only()
-        .column(campaign::Column::AccountId)
-        .column_as(campaign::Column::Id.count(), "n")
-        .filter(campaign::Column::Kind.eq("permanent"))
-        .group_by(campaign::Column::AccountId);
-    if let Some(ids) = ids {
-        query = query.filter(campaign::Column::AccountId.is_in(ids.iter().copied()));
-    }
-    Ok(query.into_tuple::<(i32, i64)>().all(db).await?.into_iter().collect())
-}
-
 /// Ids (among `ids`, or all) of accounts that have a logo.
 async fn ids_with_logo<C: ConnectionTrait>(db: &C, ids: Option<&[i32]>) -> Result<std::collections::HashSet<i32>, ServiceError> {
     let mut query = wechat_account::Entity::find()
@@ -180,7 +167,7 @@ async fn ids_with_logo<C: ConnectionTrait>(db: &C, ids: Option<&[i32]>) -> Resul
 }
 
 async fn views<C: ConnectionTrait>(db: &C, rows: Vec<AccountRow>, only: Option<&[i32]>) -> Result<Vec<AccountView>, ServiceError> {
-    let counts = permanent_counts(db, only).await?;
+    let counts = crate::scenes::permanent_issued_by_account(db, only).await?;
     let logos = ids_with_logo(db, only).await?;
     Ok(rows
         .into_iter()

@@ -2,20 +2,22 @@
 //! issued for it.
 //!
 //! Rules kept here: scenes are unique per account whatever their kind (WeChat reports both as
-//! `qrscene_<text>`), permanent codes count against WeChat's 100 000 per account forever, and a
-//! campaign's current code is its `qr_codes` row with the highest id (older rows stay, so
-//! scans of old tickets still resolve). Every call that talks to WeChat takes the account's
-//! client as `api`, built by the caller; codes are issued before the transaction that stores
-//! them, so a WeChat refusal stores nothing.
+//! `qrscene_<text>`), permanent codes count against WeChat's 100 000 per account forever, a
+//! scene that had a ticket is not handed out again while that ticket works (both kept in
+//! [`crate::scenes`]), and a campaign's current code is its `qr_codes` row with the highest id
+//! (older rows stay, so scans of old tickets still resolve). Every call that talks to WeChat
+//! takes the account's client as `api`, built by the caller; codes are issued before the
+//! transaction that stores them, so a WeChat refusal stores nothing. Renewal is in
+//! [`crate::renewal`].
 
 use crate::entity::{campaign, campaign_hourly, event, qr_code, wechat_account};
 use crate::db::stmt;
-use crate::{AppState, ServiceError, audit};
+use crate::{AppState, ServiceError, audit, scenes};
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use futures::{StreamExt, TryStreamExt};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, EntityTrait, PaginatorTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait,
     QueryFilter, QueryResult, QuerySelect, Set, TransactionTrait, Value,
 };
 use serde::{Deserialize, Serialize};
@@ -24,6 +26,9 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use std::io::Write;
 use std::str::FromStr;
 use wechat::{QrCodeRequest, QrLifetime, Scene, WechatApi};
+
+/// Renewal lives in [`crate::renewal`]; pages and the CLI call it from here.
+pub use crate::renewal::renew;
 
 /// Permanent codes WeChat issues per account, ever (`QR_LIMIT_SCENE`); archived or deleted
 /// campaigns do not give theirs back. Same number as `accounts::PERMANENT_QUOTA`.
@@ -335,15 +340,6 @@ fn placeholders(n: usize) -> String {
     vec!["?"; n].join(",")
 }
 
-/// True when the scene text is a canonical number that [`Scene::parse`] could read as an id
-/// (1–6 digits, no leading zero); the caller still bounds it to 100 000.
-fn numeric_scene_sql(backend: DbBackend) -> &'static str {
-    match backend {
-        DbBackend::Postgres => "scene ~ '^[1-9][0-9]{0,5}$'",
-        _ => "(scene GLOB '[1-9]*' AND scene NOT GLOB '*[^0-9]*' AND length(scene) <= 6)",
-    }
-}
-
 /// The expiry of the campaign `c`'s current code (NULL: permanent, or no code).
 const CURRENT_EXPIRY: &str = "(SELECT q.expires_at FROM qr_codes q WHERE q.campaign_id = c.id ORDER BY q.id DESC LIMIT 1)";
 const HAS_CODE: &str = "EXISTS (SELECT 1 FROM qr_codes q WHERE q.campaign_id = c.id)";
@@ -483,7 +479,7 @@ fn clean_optional(text: Option<&str>, what: &str, max: usize) -> Result<Option<S
 }
 
 /// Days of a temporary code (required, 1–30); permanent codes have none.
-fn clean_days(kind: Kind, days: Option<i32>) -> Result<Option<i32>, String> {
+pub(crate) fn clean_days(kind: Kind, days: Option<i32>) -> Result<Option<i32>, String> {
     match kind {
         Kind::Permanent => Ok(None),
         Kind::Temporary => match days {
@@ -514,8 +510,8 @@ fn name_taken_message(name: &str) -> String {
 }
 
 fn quota_message() -> String {
-    "this account has used all 100 000 permanent codes WeChat allows (archived campaigns still count: WeChat never \
-     gives codes back); use a temporary code, or restore an archived campaign and reuse its code"
+    "this account has used all 100 000 permanent codes WeChat allows (archived and deleted campaigns still count: \
+     WeChat never gives codes back); use a temporary code, or restore an archived campaign and reuse its code"
         .into()
 }
 
@@ -556,15 +552,6 @@ async fn name_taken<C: ConnectionTrait>(db: &C, account_id: i32, name: &str, exc
     Ok(q.into_tuple::<i32>().one(db).await?.is_some())
 }
 
-/// Permanent codes the account has used: every permanent campaign, archived or not.
-async fn permanent_count<C: ConnectionTrait>(db: &C, account_id: i32) -> Result<u64, DbErr> {
-    campaign::Entity::find()
-        .filter(campaign::Column::AccountId.eq(account_id))
-        .filter(campaign::Column::Kind.eq(Kind::Permanent.as_str()))
-        .count(db)
-        .await
-}
-
 async fn account_exists<C: ConnectionTrait>(db: &C, account_id: i32) -> Result<bool, DbErr> {
     Ok(wechat_account::Entity::find_by_id(account_id)
         .select_only()
@@ -573,61 +560,6 @@ async fn account_exists<C: ConnectionTrait>(db: &C, account_id: i32) -> Result<b
         .one(db)
         .await?
         .is_some())
-}
-
-/// Free numeric scenes of the account, as inclusive ranges in increasing order, at most
-/// `max_ranges` of them.
-///
-/// One query: the database walks the account's scenes (a sentinel 0 included, so a free 1 is
-/// found too) in numeric order and returns only where a gap starts, so the used scenes, up to
-/// 100 000 of them, never travel to us. In the usual case (no gaps) the only row is `max`.
-async fn free_scene_ranges<C: ConnectionTrait>(db: &C, account_id: i32, max_ranges: u64) -> Result<Vec<(u32, u32)>, DbErr> {
-    let backend = db.get_database_backend();
-    let max = wechat::scene::MAX_SCENE_ID;
-    let sql = format!(
-        "WITH nums AS (\
-            SELECT 0 AS n \
-            UNION \
-            SELECT CASE WHEN {isnum} THEN CAST(scene AS BIGINT) END AS n FROM campaigns WHERE account_id = ?\
-         ), ordered AS (\
-            SELECT n, LEAD(n) OVER (ORDER BY n) AS next_n FROM nums WHERE n IS NOT NULL AND n <= {max}\
-         ) \
-         SELECT CAST(n AS BIGINT) AS n, CAST(next_n AS BIGINT) AS next_n FROM ordered \
-         WHERE (next_n IS NULL AND n < {max}) OR next_n > n + 1 ORDER BY n LIMIT ?",
-        isnum = numeric_scene_sql(backend),
-    );
-    let rows = db.query_all_raw(stmt(backend, &sql, vec![account_id.into(), (max_ranges.max(1) as i64).into()])).await?;
-    let mut out = Vec::with_capacity(rows.len());
-    for r in rows {
-        let n: i64 = r.try_get("", "n")?;
-        let next: Option<i64> = r.try_get("", "next_n")?;
-        let end = next.map_or(i64::from(max), |x| x - 1);
-        out.push(((n + 1) as u32, end as u32));
-    }
-    Ok(out)
-}
-
-/// The first `count` numbers of `ranges` that are not in `skip`.
-fn take_free(ranges: &[(u32, u32)], count: usize, skip: &BTreeSet<u32>) -> Vec<u32> {
-    let mut out = Vec::with_capacity(count);
-    for &(start, end) in ranges {
-        let mut n = start;
-        while n <= end && out.len() < count {
-            if !skip.contains(&n) {
-                out.push(n);
-            }
-            n += 1;
-        }
-        if out.len() == count {
-            break;
-        }
-    }
-    out
-}
-
-/// The smallest numeric scene the account has not used.
-async fn next_free_scene<C: ConnectionTrait>(db: &C, account_id: i32) -> Result<Option<u32>, DbErr> {
-    Ok(take_free(&free_scene_ranges(db, account_id, 1).await?, 1, &BTreeSet::new()).first().copied())
 }
 
 /// A campaign ready to be issued and stored.
@@ -643,8 +575,8 @@ struct NewCampaign {
     tag_name: Option<String>,
 }
 
-/// Every check of [`create`], field by field, before anything is sent or stored.
-async fn validate_input<C: ConnectionTrait>(db: &C, input: &CampaignInput) -> Result<NewCampaign, ServiceError> {
+/// Every check of [`create`] at `now`, field by field, before anything is sent or stored.
+async fn validate_input<C: ConnectionTrait>(db: &C, input: &CampaignInput, now: DateTime<Utc>) -> Result<NewCampaign, ServiceError> {
     let name = clean_name(&input.name).map_err(|m| ServiceError::invalid("name", m))?;
     let group = clean_optional(input.group.as_deref(), "group", MAX_GROUP).map_err(|m| ServiceError::invalid("group", m))?;
     let kind: Kind = input.kind.parse()?;
@@ -659,7 +591,7 @@ async fn validate_input<C: ConnectionTrait>(db: &C, input: &CampaignInput) -> Re
     if name_taken(db, input.account_id, &name, None).await? {
         return Err(ServiceError::Conflict { field: "name", message: name_taken_message(&name) });
     }
-    if kind == Kind::Permanent && permanent_count(db, input.account_id).await? >= PERMANENT_QUOTA {
+    if kind == Kind::Permanent && scenes::permanent_issued(db, input.account_id).await? >= PERMANENT_QUOTA {
         return Err(ServiceError::invalid("kind", quota_message()));
     }
     let scene = match scene {
@@ -667,9 +599,10 @@ async fn validate_input<C: ConnectionTrait>(db: &C, input: &CampaignInput) -> Re
             if let Some((holder, archived)) = scene_holder(db, input.account_id, &s.to_string()).await? {
                 return Err(ServiceError::Conflict { field: "scene", message: scene_taken_message(&s.to_string(), &holder, archived) });
             }
+            scenes::check_typed(db, input.account_id, &s.to_string(), now).await?;
             s
         }
-        None => match next_free_scene(db, input.account_id).await? {
+        None => match scenes::next_free(db, input.account_id, now).await? {
             Some(n) => Scene::Id(n),
             None => {
                 return Err(ServiceError::invalid(
@@ -693,7 +626,7 @@ async fn validate_input<C: ConnectionTrait>(db: &C, input: &CampaignInput) -> Re
 }
 
 /// Asks WeChat for a code; the error is the sentence to show.
-async fn issue(api: &dyn WechatApi, scene: &Scene, kind: Kind, days: Option<i32>) -> Result<wechat::QrCode, String> {
+pub(crate) async fn issue(api: &dyn WechatApi, scene: &Scene, kind: Kind, days: Option<i32>) -> Result<wechat::QrCode, String> {
     let lifetime = match kind {
         Kind::Permanent => QrLifetime::Permanent,
         Kind::Temporary => {
@@ -707,18 +640,39 @@ async fn issue(api: &dyn WechatApi, scene: &Scene, kind: Kind, days: Option<i32>
         .map_err(|e| format!("WeChat did not issue the code: {e}"))
 }
 
-async fn insert_code(txn: &DatabaseTransaction, campaign_id: i32, code: &wechat::QrCode, now: DateTime<Utc>) -> Result<(), DbErr> {
+/// The campaign whose code [`insert_code`] stores.
+pub(crate) struct CodeOwner<'a> {
+    pub campaign_id: i32,
+    pub account_id: i32,
+    pub scene: &'a str,
+    pub kind: Kind,
+}
+
+/// Stores a code WeChat issued at `now` for `owner`, and its scene in `issued_scenes`;
+/// returns its expiry. The expiry is dated from `now`, the clock's time before the request,
+/// with the life WeChat granted: on the clock that renewals run by.
+pub(crate) async fn insert_code(
+    txn: &DatabaseTransaction,
+    owner: CodeOwner<'_>,
+    code: &wechat::QrCode,
+    now: DateTime<Utc>,
+) -> Result<Option<DateTime<Utc>>, DbErr> {
+    let expires_at = match code.expire_seconds {
+        Some(secs) => Some(now + Duration::seconds(secs)),
+        None => code.expires_at.and_then(unix_to_utc),
+    };
     qr_code::ActiveModel {
-        campaign_id: Set(campaign_id),
+        campaign_id: Set(owner.campaign_id),
         ticket: Set(code.ticket.clone()),
         url: Set(code.url.clone()),
-        expires_at: Set(code.expires_at.and_then(unix_to_utc)),
+        expires_at: Set(expires_at),
         created_at: Set(now),
         ..Default::default()
     }
     .insert(txn)
-    .await
-    .map(|_| ())
+    .await?;
+    scenes::record(txn, owner.account_id, owner.scene, owner.kind == Kind::Permanent, expires_at).await?;
+    Ok(expires_at)
 }
 
 /// Inserts the campaign and its first code; returns the campaign id.
@@ -727,8 +681,8 @@ async fn insert_new(
     c: &NewCampaign,
     code: &wechat::QrCode,
     actor: Option<i32>,
+    now: DateTime<Utc>,
 ) -> Result<i32, DbErr> {
-    let now = Utc::now();
     let model = campaign::ActiveModel {
         account_id: Set(c.account_id),
         name: Set(c.name.clone()),
@@ -748,7 +702,8 @@ async fn insert_new(
     }
     .insert(txn)
     .await?;
-    insert_code(txn, model.id, code, now).await?;
+    let scene = c.scene.to_string();
+    insert_code(txn, CodeOwner { campaign_id: model.id, account_id: c.account_id, scene: &scene, kind: c.kind }, code, now).await?;
     Ok(model.id)
 }
 
@@ -763,10 +718,11 @@ async fn insert_new(
 /// A WeChat refusal is a `Validation` on field `wechat` with WeChat's reason.
 pub async fn create(st: &AppState, api: &dyn WechatApi, input: CampaignInput, actor: Option<i32>) -> Result<CampaignView, ServiceError> {
     let db = &st.db;
-    let c = validate_input(db, &input).await?;
+    let now = st.clock.now();
+    let c = validate_input(db, &input, now).await?;
     let code = issue(api, &c.scene, c.kind, c.expire_days).await.map_err(|m| ServiceError::invalid("wechat", m))?;
     let txn = db.begin().await?;
-    let id = match insert_new(&txn, &c, &code, actor).await {
+    let id = match insert_new(&txn, &c, &code, actor, now).await {
         Ok(id) => id,
         Err(e) => {
             txn.rollback().await.ok();
@@ -1034,7 +990,9 @@ pub async fn unarchive(st: &AppState, id: i32, actor: Option<i32>) -> Result<Cam
 }
 
 /// Deletes a campaign that never recorded a scan, with its codes. One with history is
-/// refused (archive keeps its history in the charts).
+/// refused (archive keeps its history in the charts). Its scene stays in `issued_scenes`: the
+/// quota WeChat charged is not returned, and the scene is not handed out while a printed copy
+/// of its code can still be scanned ([`crate::scenes`]).
 pub async fn delete(st: &AppState, id: i32, actor: Option<i32>) -> Result<(), ServiceError> {
     let db = &st.db;
     let txn = db.begin().await?;
@@ -1080,54 +1038,8 @@ pub async fn delete(st: &AppState, id: i32, actor: Option<i32>) -> Result<(), Se
 }
 
 // ---------------------------------------------------------------------------------------------
-// Renewal and scene resolution
+// Scene resolution (renewal is in `crate::renewal`)
 // ---------------------------------------------------------------------------------------------
-
-/// Issues a fresh ticket for a temporary campaign: same scene, same life. The old codes stay,
-/// so events carrying their tickets still resolve.
-pub async fn renew(st: &AppState, api: &dyn WechatApi, id: i32, actor: Option<i32>) -> Result<CampaignView, ServiceError> {
-    let db = &st.db;
-    let c = get(db, id).await?;
-    if c.archived_at.is_some() {
-        return Err(ServiceError::invalid("campaign", "this campaign is archived; restore it before renewing its code"));
-    }
-    if c.kind.parse::<Kind>()? != Kind::Temporary {
-        return Err(ServiceError::invalid("kind", "permanent codes never expire; only temporary codes are renewed"));
-    }
-    let days = clean_days(Kind::Temporary, c.expire_days).map_err(|m| ServiceError::invalid("expire_days", m))?;
-    let scene = Scene::parse(&c.scene).map_err(|e| ServiceError::Internal(format!("stored scene of campaign {id}: {e}")))?;
-    let code = issue(api, &scene, Kind::Temporary, days).await.map_err(|m| ServiceError::invalid("wechat", m))?;
-    let txn = db.begin().await?;
-    insert_code(&txn, id, &code, Utc::now()).await?;
-    audit::record(
-        &txn,
-        actor,
-        "campaign.renew",
-        "campaign",
-        Some(id.to_string()),
-        json!({ "expires_at": code.expires_at.and_then(unix_to_utc).map(|t| t.to_rfc3339()) }),
-    )
-    .await?;
-    txn.commit().await?;
-    get(db, id).await
-}
-
-/// Ids of live temporary campaigns with auto-renew whose current code expires within
-/// `within` (or already has, or that have no code), oldest id first.
-pub async fn due_for_renewal<C: ConnectionTrait>(db: &C, within: Duration) -> Result<Vec<i32>, ServiceError> {
-    let sql = format!(
-        "SELECT c.id FROM campaigns c WHERE c.archived_at IS NULL AND c.kind = ? AND c.auto_renew = ? \
-         AND ({CURRENT_EXPIRY} IS NULL OR {CURRENT_EXPIRY} <= ?) ORDER BY c.id"
-    );
-    let rows = db
-        .query_all_raw(stmt(
-            db.get_database_backend(),
-            &sql,
-            vec![Kind::Temporary.as_str().into(), true.into(), (Utc::now() + within).into()],
-        ))
-        .await?;
-    Ok(rows.iter().map(|r| r.try_get::<i32>("", "id")).collect::<Result<_, _>>()?)
-}
 
 /// The campaign a push belongs to: by scene (unique per account), else by ticket (an old code
 /// of the campaign). Archived campaigns resolve too: their printed codes still work. Each
@@ -1226,6 +1138,17 @@ struct Draft {
 /// single rows come back in [`ImportPlan::errors`] with their line numbers; a file that cannot
 /// be taken at all (too large, too many rows, unknown account) is an `Err`.
 pub async fn plan_import<C: ConnectionTrait>(db: &C, account_id: i32, csv_text: &str) -> Result<ImportPlan, ServiceError> {
+    plan_import_at(db, account_id, csv_text, Utc::now()).await
+}
+
+/// [`plan_import`] at `now` (the state's clock): which deleted campaigns' temporary codes
+/// still hold their scenes.
+pub async fn plan_import_at<C: ConnectionTrait>(
+    db: &C,
+    account_id: i32,
+    csv_text: &str,
+    now: DateTime<Utc>,
+) -> Result<ImportPlan, ServiceError> {
     if csv_text.len() > MAX_IMPORT_BYTES {
         return Err(ServiceError::invalid(
             "csv",
@@ -1295,9 +1218,9 @@ pub async fn plan_import<C: ConnectionTrait>(db: &C, account_id: i32, csv_text: 
     }
 
     // Scenes and names already used in the account.
-    let scenes: Vec<String> = scene_lines.keys().cloned().collect();
+    let typed_scenes: Vec<String> = scene_lines.keys().cloned().collect();
     let mut holders: HashMap<String, (String, bool)> = HashMap::new();
-    for chunk in scenes.chunks(IMPORT_CHUNK) {
+    for chunk in typed_scenes.chunks(IMPORT_CHUNK) {
         let mut vals: Vec<Value> = vec![account_id.into()];
         vals.extend(chunk.iter().map(|s| Value::from(s.clone())));
         let rows = db
@@ -1315,6 +1238,9 @@ pub async fn plan_import<C: ConnectionTrait>(db: &C, account_id: i32, csv_text: 
             holders.insert(r.try_get("", "scene")?, (r.try_get("", "name")?, archived.is_some()));
         }
     }
+    // Scenes no campaign has, but a deleted campaign's ticket still holds.
+    let unheld: Vec<String> = typed_scenes.iter().filter(|s| !holders.contains_key(*s)).cloned().collect();
+    let ticketed = scenes::held_by_tickets(db, account_id, &unheld, now).await?;
     let names: Vec<String> = name_lines.keys().cloned().collect();
     let mut taken_names: HashSet<String> = HashSet::new();
     for chunk in names.chunks(IMPORT_CHUNK) {
@@ -1340,6 +1266,11 @@ pub async fn plan_import<C: ConnectionTrait>(db: &C, account_id: i32, csv_text: 
         {
             d.problems.push(scene_taken_message(&s.to_string(), holder, *archived));
         }
+        if let Some(s) = &d.scene
+            && let Some(until) = ticketed.get(&s.to_string())
+        {
+            d.problems.push(scenes::held_message(&s.to_string(), *until));
+        }
         if let Some(n) = &d.name
             && taken_names.contains(n)
         {
@@ -1348,7 +1279,7 @@ pub async fn plan_import<C: ConnectionTrait>(db: &C, account_id: i32, csv_text: 
     }
 
     // Permanent codes beyond the account's quota.
-    let used = permanent_count(db, account_id).await?;
+    let used = scenes::permanent_issued(db, account_id).await?;
     let mut left = PERMANENT_QUOTA.saturating_sub(used);
     for d in drafts.iter_mut().filter(|d| d.kind == Some(Kind::Permanent)) {
         if left == 0 {
@@ -1370,8 +1301,8 @@ pub async fn plan_import<C: ConnectionTrait>(db: &C, account_id: i32, csv_text: 
         .collect();
     let auto_count = drafts.iter().filter(|d| d.scene_blank).count();
     if auto_count > 0 {
-        let ranges = free_scene_ranges(db, account_id, (auto_count + typed.len() + 1) as u64).await?;
-        let mut free = take_free(&ranges, auto_count, &typed).into_iter();
+        let ranges = scenes::free_ranges(db, account_id, (auto_count + typed.len() + 1) as u64, now).await?;
+        let mut free = scenes::take_free(&ranges, auto_count, &typed).into_iter();
         for d in drafts.iter_mut().filter(|d| d.scene_blank) {
             match free.next() {
                 Some(n) => d.scene = Some(Scene::Id(n)),
@@ -1496,7 +1427,8 @@ pub async fn import(
     actor: Option<i32>,
 ) -> Result<Vec<i32>, ImportFailed> {
     let db = &st.db;
-    let plan = plan_import(db, account_id, csv_text).await?;
+    let now = st.clock.now();
+    let plan = plan_import_at(db, account_id, csv_text, now).await?;
     if !plan.errors.is_empty() {
         return Err(ImportFailed::Rows(plan.errors));
     }
@@ -1540,7 +1472,7 @@ pub async fn import(
     let txn = db.begin().await.map_err(ServiceError::from)?;
     let mut ids = Vec::with_capacity(campaigns.len());
     for ((line, c), code) in campaigns.iter().zip(&codes) {
-        match insert_new(&txn, c, code, actor).await {
+        match insert_new(&txn, c, code, actor, now).await {
             Ok(id) => ids.push(id),
             Err(e) => {
                 txn.rollback().await.ok();

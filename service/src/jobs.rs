@@ -88,8 +88,9 @@ where
 /// With a `dedupe_key`, a job with that key that is still queued or running makes this a no-op
 /// (`Ok(None)`), so several instances can schedule the same work and it is queued once. A
 /// finished (`done` or `failed`) job with the key is queued again in place, fresh, and its id
-/// returned: the key names pending work, not history. Callers that want "once per period"
-/// put the period in the key (`renew:42:<hour>`).
+/// returned: the key names pending work, not history. Callers that want "once per thing" put
+/// the thing in the key and make the job a no-op once it is done (a renewal is keyed by the
+/// code it replaces, `renew-code:<id>`, and does nothing once that code is replaced).
 pub async fn enqueue<C: ConnectionTrait>(
     db: &C,
     kind: &str,

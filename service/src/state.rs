@@ -1,4 +1,5 @@
-//! The one state every request handler and server function reaches: database, keys, settings.
+//! The one state every request handler and server function reaches: database, keys, settings,
+//! the clock of code lifetimes.
 
 use crate::Keys;
 use sea_orm::DatabaseConnection;
@@ -23,4 +24,7 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     /// What is degraded right now ([`crate::health`]).
     pub health: Arc<crate::health::Health>,
+    /// The time codes are issued, expire and renew by ([`crate::clock`]); the system clock
+    /// except in tests.
+    pub clock: crate::Clock,
 }

@@ -65,6 +65,7 @@ impl TestDb {
                 secure_cookies: false,
             }),
             health: Default::default(),
+            clock: crate::Clock::system(),
         }
     }
 

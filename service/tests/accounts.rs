@@ -5,10 +5,10 @@
 use std::io::Cursor;
 
 use image::{ImageFormat, Rgba, RgbaImage};
-use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, Set, Statement};
+use sea_orm::{ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, Statement};
 use secrecy::ExposeSecret;
 use service::accounts::{self, AccountInput, MessageMode};
-use service::entity::{access_token, audit_log, campaign};
+use service::entity::{access_token, audit_log};
 use service::testing::{Backend, TestDb};
 use service::{AppState, ServiceError, dual_test};
 use wechat::sim::{SimApp, SimConfig, spawn};
@@ -102,22 +102,13 @@ dual_test!(create_list_get_update_round_trip, |t: TestDb| async move {
     assert_eq!(config.secret.expose_secret(), SECRET);
     assert_eq!(config.api_base, "http://127.0.0.1:9");
 
-    // Permanent codes are counted per account; temporary ones are not.
-    for (scene, kind) in [("1", "permanent"), ("2", "permanent"), ("3", "temporary")] {
-        let now = chrono::Utc::now();
-        campaign::ActiveModel {
-            account_id: Set(created.id),
-            name: Set(format!("c{scene}")),
-            kind: Set(kind.into()),
-            scene: Set(scene.into()),
-            auto_renew: Set(false),
-            created_at: Set(now),
-            updated_at: Set(now),
-            ..Default::default()
-        }
-        .insert(&st.db)
-        .await
-        .unwrap();
+    // Permanent codes ever issued are counted per account (whether their campaigns still exist
+    // or not); temporary ones are not.
+    for (scene, permanent) in [("1", true), ("2", true), ("3", false)] {
+        let expires = (!permanent).then(|| chrono::Utc::now() + chrono::Duration::days(3));
+        let sql = "INSERT INTO issued_scenes (account_id, scene, permanent, expires_at) VALUES (?, ?, ?, ?)";
+        let vals = vec![created.id.into(), scene.into(), permanent.into(), expires.into()];
+        st.db.execute_raw(service::db::stmt(st.db.get_database_backend(), sql, vals)).await.unwrap();
     }
     assert_eq!(accounts::get(&st.db, created.id).await.unwrap().permanent_codes, 2);
     let listed = accounts::list(&st.db).await.unwrap();

@@ -1,14 +1,15 @@
 //! Campaigns on real SQLite and PostgreSQL, issuing codes through the real WeChat client
 //! against the simulator over HTTP on 127.0.0.1.
 
-use chrono::{Duration, Utc};
+use chrono::{Duration, SubsecRound, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, PaginatorTrait, QueryFilter, Set, Statement};
 use secrecy::SecretString;
 use service::campaigns::{self, CampaignEdit, CampaignInput, CampaignView, ImportFailed, ListQuery, Sort, Status, Welcome};
 use service::entity::{audit_log, campaign, campaign_hourly, event, qr_code, wechat_account};
 use service::testing::TestDb;
-use service::{AppState, ServiceError, dual_test};
+use service::renewal::{self, Due};
+use service::{AppState, Clock, ServiceError, dual_test};
 use std::sync::Arc;
 use wechat::sim::{SimApp, SimConfig, SimHandle, spawn};
 use wechat::{AccountConfig, MemoryTokenStore, WechatClient};
@@ -484,6 +485,49 @@ dual_test!(archive_unarchive_and_delete_rules, |t: TestDb| async move {
     assert_eq!(deleted[0].target_id, Some(clean.id.to_string()));
 });
 
+dual_test!(deleted_campaigns_keep_their_quota_and_scenes, |t: TestDb| async move {
+    let e = env(&t).await;
+    let db = &e.st.db;
+    let used = || async { service::accounts::get(db, e.account).await.unwrap().permanent_codes };
+    let create = |input: CampaignInput| campaigns::create(&e.st, &e.api, input, None);
+    let a = create(perm(e.account, "A", None)).await.unwrap();
+    create(perm(e.account, "B", None)).await.unwrap();
+    assert_eq!((a.scene.as_str(), used().await), ("1", 2));
+
+    // A never-scanned permanent campaign is deleted: WeChat keeps its code (and the quota it
+    // took), and a printed copy of it still reports scene 1.
+    campaigns::delete(&e.st, a.id, None).await.unwrap();
+    assert_eq!(used().await, 2, "the quota does not come back");
+    assert_eq!(create(perm(e.account, "C", None)).await.unwrap().scene, "3", "scene 1 is never handed out again");
+    let taken = "scene 1 belonged to a deleted campaign whose permanent code still works (WeChat never takes a code back); choose another scene";
+    for input in [perm(e.account, "D", Some("1")), CampaignInput { scene: Some("1".into()), ..temp(e.account, "D", 3) }] {
+        assert_eq!(field_of(&create(input).await.unwrap_err()), ("conflict", "scene", taken.into()));
+    }
+    let plan = campaigns::plan_import(db, e.account, "P,,permanent\nQ,1,temporary,,3\n").await.unwrap();
+    assert_eq!(plan.rows.iter().map(|r| r.scene.as_deref().unwrap()).collect::<Vec<_>>(), ["4"]);
+    assert_eq!(plan.errors, [campaigns::RowError { line: 2, message: taken.into() }]);
+    assert_eq!(used().await, 3);
+
+    // A deleted temporary campaign's scene comes back once its code has expired, not before.
+    let flyer = create(temp(e.account, "Flyer", 3)).await.unwrap();
+    assert_eq!(flyer.scene, "4");
+    let expires = flyer.code.unwrap().expires_at.unwrap();
+    campaigns::delete(&e.st, flyer.id, None).await.unwrap();
+    assert_eq!(create(temp(e.account, "E", 3)).await.unwrap().scene, "5", "scene 4 is skipped while its code works");
+    let until = format!(
+        "scene 4 belonged to a deleted campaign whose code works until {} UTC; choose another scene, or use this one after that",
+        expires.format("%Y-%m-%d %H:%M")
+    );
+    let typed = CampaignInput { scene: Some("4".into()), ..temp(e.account, "F", 3) };
+    assert_eq!(field_of(&create(typed.clone()).await.unwrap_err()), ("conflict", "scene", until.clone()));
+    let plan = campaigns::plan_import(db, e.account, "F,4,temporary,,3\n").await.unwrap();
+    assert_eq!(plan.errors, [campaigns::RowError { line: 1, message: until }]);
+    let later = AppState { clock: Clock::manual(expires + Duration::seconds(1)), ..e.st.clone() };
+    assert_eq!(campaigns::create(&later, &e.api, temp(e.account, "G", 3), None).await.unwrap().scene, "4", "free again");
+    assert_eq!(field_of(&create(typed).await.unwrap_err()).1, "scene", "now its own campaign has it");
+    assert_eq!(used().await, 3, "temporary codes take no quota");
+});
+
 dual_test!(renew_issues_a_new_ticket_and_old_ones_still_resolve, |t: TestDb| async move {
     let e = env(&t).await;
     let db = &e.st.db;
@@ -526,28 +570,46 @@ dual_test!(renew_issues_a_new_ticket_and_old_ones_still_resolve, |t: TestDb| asy
 dual_test!(due_for_renewal_picks_live_auto_renewing_codes, |t: TestDb| async move {
     let e = env(&t).await;
     let db = &e.st.db;
-    let auto = |name: &str| CampaignInput { auto_renew: true, ..temp(e.account, name, 7) };
-    let soon = campaigns::create(&e.st, &e.api, auto("Soon"), None).await.unwrap();
-    campaigns::create(&e.st, &e.api, CampaignInput { expire_days: Some(10), ..auto("Later") }, None).await.unwrap();
-    let manual = campaigns::create(&e.st, &e.api, temp(e.account, "Manual", 7), None).await.unwrap();
-    let archived = campaigns::create(&e.st, &e.api, auto("Archived"), None).await.unwrap();
-    let expired = campaigns::create(&e.st, &e.api, auto("Expired"), None).await.unwrap();
-    let codeless = campaigns::create(&e.st, &e.api, auto("Codeless"), None).await.unwrap();
-    campaigns::create(&e.st, &e.api, CampaignInput { auto_renew: true, ..perm(e.account, "Permanent", None) }, None).await.unwrap();
-    set_expiry(db, soon.id, Utc::now() + Duration::hours(20)).await;
-    set_expiry(db, manual.id, Utc::now() - Duration::hours(1)).await;
-    set_expiry(db, archived.id, Utc::now() - Duration::hours(1)).await;
-    campaigns::archive(&e.st, archived.id, None).await.unwrap();
-    set_expiry(db, expired.id, Utc::now() - Duration::days(3)).await;
+    let t0 = Utc::now().trunc_subsecs(0);
+    let st = AppState { clock: Clock::manual(t0), ..e.st.clone() };
+    let create = |input: CampaignInput| campaigns::create(&st, &e.api, input, None);
+    let auto = |name: &str, days: i32| CampaignInput { auto_renew: true, ..temp(e.account, name, days) };
+    let day = create(auto("Day", 1)).await.unwrap();
+    let week = create(auto("Week", 7)).await.unwrap();
+    let month = create(auto("Month", 30)).await.unwrap();
+    create(temp(e.account, "Manual", 1)).await.unwrap();
+    let archived = create(auto("Archived", 1)).await.unwrap();
+    campaigns::archive(&st, archived.id, None).await.unwrap();
+    let codeless = create(auto("Codeless", 7)).await.unwrap();
     qr_code::Entity::delete_many().filter(qr_code::Column::CampaignId.eq(codeless.id)).exec(db).await.unwrap();
-    assert_eq!(campaigns::get(db, codeless.id).await.unwrap().status, Status::NoCode);
+    create(CampaignInput { auto_renew: true, ..perm(e.account, "Permanent", None) }).await.unwrap();
+    let current = |id: i32| async move {
+        qr_code::Entity::find().filter(qr_code::Column::CampaignId.eq(id)).all(db).await.unwrap().into_iter().map(|q| q.id).max()
+    };
+    let due = |at: chrono::DateTime<Utc>| async move {
+        renewal::due_for_renewal(db, at).await.unwrap().into_iter().map(|d| d.campaign_id).collect::<Vec<_>>()
+    };
 
-    let due = campaigns::due_for_renewal(db, Duration::days(1)).await.unwrap();
-    assert_eq!(due, vec![soon.id, expired.id, codeless.id]);
-    assert_eq!(campaigns::due_for_renewal(db, Duration::hours(1)).await.unwrap(), vec![expired.id, codeless.id]);
-    campaigns::renew(&e.st, &e.api, soon.id, None).await.unwrap();
-    campaigns::renew(&e.st, &e.api, codeless.id, None).await.unwrap();
-    assert_eq!(campaigns::due_for_renewal(db, Duration::days(1)).await.unwrap(), vec![expired.id], "renewed codes are not due");
+    // Just issued, only the campaign without a code is due, with no code to replace.
+    let codeless_due = Due { campaign_id: codeless.id, code_id: None };
+    assert_eq!(renewal::due_for_renewal(db, t0).await.unwrap(), [codeless_due]);
+    // A 1-day code is due 6 h before it expires, not a second earlier; a 7-day code a day
+    // before, and a 30-day code too.
+    assert_eq!(due(t0 + Duration::hours(18) - Duration::seconds(1)).await, [codeless.id]);
+    let day_due = Due { campaign_id: day.id, code_id: current(day.id).await };
+    assert_eq!(renewal::due_for_renewal(db, t0 + Duration::hours(18)).await.unwrap(), [day_due, codeless_due]);
+    assert_eq!(due(t0 + Duration::days(6) - Duration::seconds(1)).await, [day.id, codeless.id]);
+    assert_eq!(due(t0 + Duration::days(6)).await, [day.id, week.id, codeless.id]);
+    assert_eq!(due(t0 + Duration::days(29)).await, [day.id, week.id, month.id, codeless.id]);
+
+    // Renewed codes are due again only their own lead before they expire.
+    st.clock.advance(Duration::hours(18));
+    campaigns::renew(&st, &e.api, day.id, None).await.unwrap();
+    campaigns::renew(&st, &e.api, codeless.id, None).await.unwrap();
+    assert_eq!(due(st.clock.now()).await, Vec::<i32>::new(), "renewed codes are not due");
+    assert_eq!(due(t0 + Duration::hours(36) - Duration::seconds(1)).await, Vec::<i32>::new());
+    assert_eq!(due(t0 + Duration::hours(36)).await, [day.id]);
+    assert_eq!(due(t0 + Duration::hours(18 + 6 * 24)).await, [day.id, week.id, codeless.id]);
 });
 
 dual_test!(csv_import_creates_every_row, |t: TestDb| async move {
@@ -706,6 +768,11 @@ async fn bulk_permanent(db: &sea_orm::DatabaseConnection, account: i32, from: i6
         ),
     };
     db.execute_raw(stmt).await.unwrap();
+    // Their codes were issued: the scenes are in `issued_scenes`, as storing a code puts them.
+    let issued = "INSERT INTO issued_scenes (account_id, scene, permanent) \
+                  SELECT account_id, scene, true FROM campaigns WHERE account_id = ? AND kind = 'permanent' \
+                  ON CONFLICT DO NOTHING";
+    db.execute_raw(service::db::stmt(db.get_database_backend(), issued, vec![account.into()])).await.unwrap();
 }
 
 dual_test!(permanent_quota_and_exhausted_scenes, |t: TestDb| async move {
@@ -725,9 +792,12 @@ dual_test!(permanent_quota_and_exhausted_scenes, |t: TestDb| async move {
     let (v, f, m) = field_of(&err);
     assert_eq!((v, f), ("validation", "kind"));
     assert!(m.contains("100 000 permanent codes"), "{m}");
-    // Archived campaigns still count.
+    // Archived campaigns still count, and deleted ones too: WeChat never gives a code back.
     campaigns::archive(&e.st, last.id, None).await.unwrap();
     assert_eq!(field_of(&campaigns::create(&e.st, &e.api, perm(e.account, "Again", Some("p2")), None).await.unwrap_err()).1, "kind");
+    campaigns::delete(&e.st, last.id, None).await.unwrap();
+    assert_eq!(field_of(&campaigns::create(&e.st, &e.api, perm(e.account, "Again", Some("p2")), None).await.unwrap_err()).1, "kind");
+    assert_eq!(service::accounts::get(db, e.account).await.unwrap().permanent_codes, 100_000);
 
     // Temporary codes don't count, but every numeric scene is now taken.
     let err = campaigns::create(&e.st, &e.api, temp(e.account, "Auto", 3), None).await.unwrap_err();

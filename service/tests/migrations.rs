@@ -18,12 +18,12 @@ async fn up_down_up(backend: Backend) {
     let t = TestDb::new(backend, false).await;
     assert_eq!(table_count(&t).await, 0);
     Migrator::up(&t.db, None).await.unwrap();
-    assert_eq!(table_count(&t).await, 13, "every domain table exists after up");
+    assert_eq!(table_count(&t).await, 14, "every domain table exists after up");
     assert!(Migrator::get_pending_migrations(&t.db).await.unwrap().is_empty());
     Migrator::down(&t.db, None).await.unwrap();
     assert_eq!(table_count(&t).await, 0, "down removes every table");
     Migrator::up(&t.db, None).await.unwrap();
-    assert_eq!(table_count(&t).await, 13);
+    assert_eq!(table_count(&t).await, 14);
     // Running up again is a no-op.
     Migrator::up(&t.db, None).await.unwrap();
 }
@@ -340,4 +340,58 @@ async fn raw_pushes_and_profiles_go_sqlite() {
 #[tokio::test]
 async fn raw_pushes_and_profiles_go_postgres() {
     raw_pushes_and_profiles_go(Backend::Postgres).await;
+/// The issued-scenes migration (10) records every scene that had a ticket: permanent campaigns
+/// (with or without a stored code, archived too), temporary campaigns with codes and the latest
+/// expiry among them; not a temporary campaign without a code. Down drops the table.
+async fn issued_scenes_are_backfilled(backend: Backend) {
+    let t = TestDb::new(backend, false).await;
+    Migrator::up(&t.db, Some(8)).await.unwrap();
+    one_campaign(&t).await;
+    let exec = |sql: String| {
+        let db = t.db.clone();
+        async move { db.execute_unprepared(&sql).await.unwrap() }
+    };
+    let at = "'2026-01-01T00:00:00Z'";
+    for (id, kind, scene, archived) in [(2, "permanent", "p", "NULL"), (3, "temporary", "5", "NULL"), (4, "temporary", "6", "NULL"), (5, "permanent", "7", at)] {
+        exec(format!(
+            "INSERT INTO campaigns (id, account_id, name, kind, scene, auto_renew, archived_at, created_at, updated_at) \
+             VALUES ({id}, 1, 'C{id}', '{kind}', '{scene}', false, {archived}, {at}, {at})"
+        ))
+        .await;
+    }
+    for (campaign, ticket, expires) in [(2, "tp", "NULL"), (3, "t5a", "'2026-01-09T00:00:00Z'"), (3, "t5b", "'2026-01-05T00:00:00Z'")] {
+        exec(format!(
+            "INSERT INTO qr_codes (campaign_id, ticket, url, expires_at, created_at) VALUES ({campaign}, '{ticket}', 'u', {expires}, {at})"
+        ))
+        .await;
+    }
+    Migrator::up(&t.db, None).await.unwrap();
+    let sql = "SELECT scene, permanent, expires_at FROM issued_scenes WHERE account_id = 1 ORDER BY scene";
+    let rows = t.db.query_all_raw(Statement::from_string(t.db.get_database_backend(), sql)).await.unwrap();
+    let rows: Vec<(String, bool, Option<chrono::DateTime<chrono::Utc>>)> =
+        rows.iter().map(|r| (r.try_get_by_index(0).unwrap(), r.try_get_by_index(1).unwrap(), r.try_get_by_index(2).unwrap())).collect();
+    let jan9 = chrono::DateTime::parse_from_rfc3339("2026-01-09T00:00:00Z").unwrap().to_utc();
+    assert_eq!(
+        rows,
+        [("1".into(), true, None), ("5".into(), false, Some(jan9)), ("7".into(), true, None), ("p".into(), true, None)]
+    );
+    let account = service::accounts::get(&t.db, 1).await.unwrap();
+    assert_eq!(account.permanent_codes, 3, "the quota counts what it counted before");
+
+    Migrator::down(&t.db, Some(Migrator::migrations().len() as u32 - 8)).await.unwrap();
+    let sql = Statement::from_string(t.db.get_database_backend(), "SELECT COUNT(*) FROM issued_scenes");
+    assert!(t.db.query_all_raw(sql).await.is_err(), "down drops the table");
+    assert_eq!(one_i64(&t, "SELECT COUNT(*) FROM campaigns").await, 5, "and keeps the campaigns");
+    Migrator::up(&t.db, None).await.unwrap();
+    assert_eq!(one_i64(&t, "SELECT COUNT(*) FROM issued_scenes").await, 4);
+}
+
+#[tokio::test]
+async fn issued_scenes_are_backfilled_sqlite() {
+    issued_scenes_are_backfilled(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn issued_scenes_are_backfilled_postgres() {
+    issued_scenes_are_backfilled(Backend::Postgres).await;
 }

@@ -160,6 +160,10 @@ pub struct QrCode {
     pub url: String,
     /// Temporary codes: unix seconds at which it stops working, from the request time.
     pub expires_at: Option<i64>,
+    /// Temporary codes: the life WeChat granted, in seconds (callers that keep their own
+    /// clock date the expiry from it).
+    #[serde(default)]
+    pub expire_seconds: Option<i64>,
 }
 
 /// A follower tag.
@@ -385,14 +389,12 @@ impl WechatApi for WechatClient {
         let body = request.body()?;
         let requested_at = unix_now();
         let answer: QrAnswer = self.call(|t| self.authed_post("cgi-bin/qrcode/create", t, &body)).await?;
-        let expires_at = match request.lifetime {
-            QrLifetime::Temporary { expire_seconds } => {
-                let secs = answer.expire_seconds.unwrap_or(i64::from(expire_seconds));
-                Some(requested_at.saturating_add(secs))
-            }
+        let expire_seconds = match request.lifetime {
+            QrLifetime::Temporary { expire_seconds } => Some(answer.expire_seconds.unwrap_or(i64::from(expire_seconds))),
             QrLifetime::Permanent => None,
         };
-        Ok(QrCode { ticket: answer.ticket, url: answer.url, expires_at })
+        let expires_at = expire_seconds.map(|secs| requested_at.saturating_add(secs));
+        Ok(QrCode { ticket: answer.ticket, url: answer.url, expires_at, expire_seconds })
     }
 
     async fn create_tag(&self, name: &str) -> Result<Tag, WechatError> {

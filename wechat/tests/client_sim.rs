@@ -200,6 +200,8 @@ async fn all_four_code_kinds_carry_their_scene() {
     let exp = a.expires_at.unwrap();
     assert!(exp >= before + 3600 && exp <= wechat::token::unix_now() + 3600);
     assert!(b.expires_at.is_some() && c.expires_at.is_none() && d.expires_at.is_none());
+    let granted: Vec<Option<i64>> = [&a, &b, &c, &d].iter().map(|c| c.expire_seconds).collect();
+    assert_eq!(granted, [Some(3600), Some(2_592_000), None, None], "the life WeChat granted");
     for code in [&a, &b, &c, &d] {
         assert!(code.url.starts_with("http://weixin.qq.com/q/"), "{}", code.url);
     }

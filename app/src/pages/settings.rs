@@ -137,6 +137,7 @@ fn AccountCard(a: AccountSummary) -> impl IntoView {
                 <dd>
                     <meter min="0" max=quota.to_string() value=used.to_string() high=(quota * 9 / 10).to_string() data-testid="quota"></meter>
                     " " <span class="small muted">{format!("{used} / {quota}")}</span>
+                    <br /><small class="hint">{t!(i18n, account_quota_hint)}</small>
                 </dd>
             </dl>
             <ActionForm action=test attr:class="inline-form">
