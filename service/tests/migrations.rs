@@ -340,6 +340,8 @@ async fn raw_pushes_and_profiles_go_sqlite() {
 #[tokio::test]
 async fn raw_pushes_and_profiles_go_postgres() {
     raw_pushes_and_profiles_go(Backend::Postgres).await;
+}
+
 /// The issued-scenes migration (10) records every scene that had a ticket: permanent campaigns
 /// (with or without a stored code, archived too), temporary campaigns with codes and the latest
 /// expiry among them; not a temporary campaign without a code. Down drops the table.
