@@ -16,6 +16,7 @@ mod m20261128_000008_follower_hash_first;
 mod m20261206_000010_issued_scenes;
 mod m20261206_000011_no_raw_pushes;
 mod m20261206_000012_token_refresh;
+mod m20261206_000013_public_code_links;
 
 /// The ordered list of schema changes.
 pub struct Migrator;
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000010_issued_scenes::Migration),
             Box::new(m20261206_000011_no_raw_pushes::Migration),
             Box::new(m20261206_000012_token_refresh::Migration),
+            Box::new(m20261206_000013_public_code_links::Migration),
         ]
     }
 }

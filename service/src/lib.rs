@@ -19,6 +19,7 @@ pub mod error;
 pub mod health;
 pub mod ingest;
 pub mod jobs;
+pub mod public_codes;
 pub mod keys;
 pub mod qr;
 pub mod renewal;

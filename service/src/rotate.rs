@@ -2,12 +2,14 @@
 //! in one transaction, all or nothing.
 //!
 //! Three things depend on the key ([`Keys`]): sealed secrets (accounts' AppSecret and
-//! EncodingAESKey, the shared access tokens), session ids, and the keyed hash of followers'
-//! OpenIDs. A rotation
+//! EncodingAESKey, the shared access tokens, public image links' tokens), session ids, and the
+//! keyed hash of followers' OpenIDs. A rotation
 //! - opens every account secret with the current key and seals it under the new one; a secret
 //!   that does not open aborts the whole rotation with an error naming the account;
 //! - re-seals the cached access tokens (one that does not open is dropped: it is only a cache,
 //!   and the next API call fetches a new token);
+//! - re-seals the tokens of public image links (shown to staff; the links keep working either
+//!   way, as requests find them by an unkeyed hash, [`crate::public_codes`]);
 //! - ends every session: their ids are keyed hashes of the cookies' tokens, so no session
 //!   could be found under the new key anyway; everyone signs in again;
 //! - re-hashes the OpenID hashes of every follower whose raw OpenID is still stored (current
@@ -97,6 +99,8 @@ pub struct Rotation {
     pub tokens_resealed: usize,
     /// Access tokens dropped because they did not open (fetched again on next use).
     pub tokens_dropped: usize,
+    /// Public image links whose shown token was re-sealed ([`crate::public_codes::reseal`]).
+    pub links_resealed: usize,
     /// Sessions ended.
     pub sessions_ended: u64,
     /// Followers (OpenIDs still stored) whose hashes were recomputed.
@@ -263,6 +267,10 @@ pub async fn rotate(
         }
     }
 
+    // 2b. Public image links: their tokens are shown to staff sealed; lookups use an unkeyed
+    // hash, so the links themselves keep working either way.
+    report.links_resealed = crate::public_codes::reseal(&txn, old, new).await?;
+
     // 3. Sessions: unreachable under the new key; end them all.
     report.sessions_ended = txn.execute_raw(stmt(backend, "DELETE FROM sessions", vec![])).await?.rows_affected();
 
@@ -281,6 +289,7 @@ pub async fn rotate(
             "accounts": report.accounts,
             "tokens_resealed": report.tokens_resealed,
             "tokens_dropped": report.tokens_dropped,
+            "links_resealed": report.links_resealed,
             "sessions_ended": report.sessions_ended,
             "followers_rehashed": report.followers_rehashed,
             "at": Utc::now().to_rfc3339(),

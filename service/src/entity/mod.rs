@@ -8,6 +8,7 @@ pub mod campaign;
 pub mod campaign_hourly;
 pub mod event;
 pub mod job;
+pub mod public_code_link;
 pub mod qr_code;
 pub mod scanner_hour;
 pub mod session;
