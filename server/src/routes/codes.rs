@@ -117,9 +117,13 @@ async fn logo_for(st: &AppState, c: &CampaignView) -> Result<Option<qr::LogoImag
             .map_err(ServiceError::from)?
             .flatten(),
     };
-    // Stored logos were validated and re-encoded on upload; one that no longer decodes is
-    // skipped rather than breaking every download.
-    Ok(bytes.and_then(|b| qr::load_logo(&b).ok()))
+    Ok(decode_logo(bytes))
+}
+
+/// A stored logo ready to draw. Stored logos were validated and re-encoded on upload; one that
+/// no longer decodes is skipped rather than breaking every download.
+pub(crate) fn decode_logo(bytes: Option<Vec<u8>>) -> Option<qr::LogoImage> {
+    bytes.and_then(|b| qr::load_logo(&b).ok())
 }
 
 /// The campaign and the text of its current code.
@@ -127,6 +131,32 @@ async fn code_of(st: &AppState, id: i32) -> Result<(CampaignView, String), Refus
     let c = campaigns::get(&st.db, id).await?;
     let url = c.code.as_ref().map(|k| k.url.clone()).ok_or(Refusal::NotFound)?;
     Ok((c, url))
+}
+
+/// The two drawings of a code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Format {
+    Png,
+    Svg,
+}
+
+impl Format {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Format::Png => "png",
+            Format::Svg => "svg",
+        }
+    }
+}
+
+/// The code `url` drawn as `format`, as a response: the one renderer behind every code image,
+/// the signed-in routes here and the public links of [`super::public_code`] alike.
+pub(crate) fn render(format: Format, url: &str, opts: &QrOptions) -> Result<Response, Refusal> {
+    let bad = |e: qr::QrError| Refusal::Bad(e.to_string());
+    Ok(match format {
+        Format::Png => image_response("image/png", qr::render_png(url, opts).map_err(bad)?),
+        Format::Svg => image_response("image/svg+xml; charset=utf-8", qr::render_svg(url, opts).map_err(bad)?),
+    })
 }
 
 fn image_response(content_type: &'static str, body: impl IntoResponse) -> Response {
@@ -144,8 +174,7 @@ async fn png(State(s): State<ServerState>, jar: CookieJar, Path(id): Path<i32>, 
     let size = qr::parse_size(q.size.as_deref()).map_err(|e| Refusal::Bad(e.to_string()))?;
     let (c, url) = code_of(&s.app, id).await?;
     let opts = QrOptions { size, caption: None, logo: logo_for(&s.app, &c).await? };
-    let bytes = qr::render_png(&url, &opts).map_err(|e| Refusal::Bad(e.to_string()))?;
-    Ok(image_response("image/png", bytes))
+    render(Format::Png, &url, &opts)
 }
 
 async fn svg(State(s): State<ServerState>, jar: CookieJar, Path(id): Path<i32>, Query(q): Query<ImageQuery>) -> Result<Response, Refusal> {
@@ -154,8 +183,7 @@ async fn svg(State(s): State<ServerState>, jar: CookieJar, Path(id): Path<i32>, 
     let (c, url) = code_of(&s.app, id).await?;
     let caption = matches!(q.caption.as_deref(), Some("1" | "true" | "on")).then(|| c.name.clone());
     let opts = QrOptions { size, caption, logo: logo_for(&s.app, &c).await? };
-    let text = qr::render_svg(&url, &opts).map_err(|e| Refusal::Bad(e.to_string()))?;
-    Ok(image_response("image/svg+xml; charset=utf-8", text))
+    render(Format::Svg, &url, &opts)
 }
 
 /// `GET /campaigns/codes.zip?ids=1&ids=2&size=430`: the PNGs of the ticked campaigns.

@@ -7,6 +7,7 @@ pub mod codes;
 pub mod export;
 pub mod health;
 pub mod lang;
+pub mod public_code;
 
 use crate::metrics::track_requests;
 use app::{App, shell};
@@ -91,6 +92,7 @@ pub fn router(state: ServerState) -> Router {
         .route("/metrics", get(crate::metrics::render))
         .merge(callback::routes())
         .merge(codes::routes())
+        .merge(public_code::routes())
         .merge(charts::routes())
         .merge(export::routes())
         .leptos_routes_with_context(&state, routes, crate::security::with_page_csp(&state.leptos, context), move || shell(leptos.clone()))
@@ -102,9 +104,10 @@ pub fn router(state: ServerState) -> Router {
         .layer(middleware::from_fn_with_state(std::sync::Arc::new(crate::security::Guard::new(&state.app.settings.public_url)), crate::security::protect))
         .layer(middleware::from_fn(track_requests))
         // A request's span names its path, not its query: WeChat's callback query carries the
-        // follower's OpenID, which no log line may hold.
+        // follower's OpenID, which no log line may hold; nor may a public link's token.
         .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
-            tracing::debug_span!("request", method = %req.method(), path = %req.uri().path(), version = ?req.version())
+            let path = public_code::loggable_path(req.uri().path());
+            tracing::debug_span!("request", method = %req.method(), path = %path, version = ?req.version())
         }))
         .with_state(state)
 }
