@@ -252,6 +252,59 @@ pub async fn renew_campaign(id: i32) -> Result<(), AppError> {
     Ok(())
 }
 
+/// A campaign's public image link, as its page shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublicLinkInfo {
+    pub enabled: bool,
+    /// The full addresses of the PNG and the SVG; `None` while off, or when the stored token
+    /// cannot be shown (sealed under another secret key: regenerating shows a new one).
+    pub png_url: Option<String>,
+    pub svg_url: Option<String>,
+}
+
+/// The campaign's public image link (`/q/{token}.png`, `.svg`).
+#[server(endpoint = "public_link")]
+pub async fn public_link(id: i32) -> Result<PublicLinkInfo, AppError> {
+    ssr::require_user().await?;
+    let st = crate::auth::ssr::state()?;
+    service::campaigns::get(&st.db, id).await?;
+    let link = service::public_codes::get(&st.db, &st.keys, id).await?;
+    let base = st.settings.public_url.trim_end_matches('/');
+    let token = link.as_ref().and_then(|l| l.token.clone());
+    Ok(PublicLinkInfo {
+        enabled: link.is_some(),
+        png_url: token.as_ref().map(|t| format!("{base}/q/{t}.png")),
+        svg_url: token.as_ref().map(|t| format!("{base}/q/{t}.svg")),
+    })
+}
+
+/// Turn a campaign's public image link on or off, or give it a new address (`action` = `on`,
+/// `off` or `regenerate`). Open to whoever may edit campaigns (staff and admins, checked here
+/// on the server); the service writes the audit row.
+#[server(endpoint = "campaign_public_link")]
+pub async fn campaign_public_link(id: i32, action: String) -> Result<(), AppError> {
+    use service::public_codes;
+    let user = ssr::require_user().await?;
+    let st = crate::auth::ssr::state()?;
+    let notice = match action.as_str() {
+        "on" => {
+            public_codes::enable(&st, id, Some(user.id)).await?;
+            "link_on"
+        }
+        "off" => {
+            public_codes::disable(&st, id, Some(user.id)).await?;
+            "link_off"
+        }
+        "regenerate" => {
+            public_codes::regenerate(&st, id, Some(user.id)).await?;
+            "link_new"
+        }
+        _ => return Err(AppError::field("action", "unknown action")),
+    };
+    leptos_axum::redirect(&format!("/campaigns/{id}?{notice}=1"));
+    Ok(())
+}
+
 /// Archive, restore or delete a campaign (`action` = `archive`, `unarchive` or `delete`).
 /// Delete is refused once the campaign has recorded events: archive keeps its history.
 #[server(endpoint = "campaign_lifecycle")]

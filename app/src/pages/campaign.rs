@@ -1,7 +1,10 @@
 //! One campaign: its code with downloads, its numbers, renewal, editing and archiving.
 
 use crate::analytics::{TrendView, campaign_trend};
-use crate::campaigns::{CampaignInfo, CampaignLifecycle, RenewCampaign, UpdateCampaign, campaign_detail, campaign_form_data};
+use crate::campaigns::{
+    CampaignInfo, CampaignLifecycle, CampaignPublicLink, PublicLinkInfo, RenewCampaign, UpdateCampaign, campaign_detail, campaign_form_data,
+    public_link,
+};
 use crate::components::ui::{ErrorPanel, FieldError, FormError, IslandI18n, Loading, Notice, PageHeader, action_error};
 use crate::i18n::*;
 use crate::pages::campaign_form::{CAMPAIGN_FIELDS, ExpiryFields, GroupField, TagField, WelcomeFields};
@@ -20,7 +23,7 @@ pub fn CampaignPage() -> impl IntoView {
     let id = move || (params.with(|p| p.get("id").and_then(|s| s.parse::<i32>().ok())), search.get());
     let data = Resource::new_blocking(id, |(id, _)| async move {
         match id {
-            Some(id) => Ok((campaign_detail(id).await?, campaign_form_data().await?.groups)),
+            Some(id) => Ok((campaign_detail(id).await?, campaign_form_data().await?.groups, public_link(id).await?)),
             None => Err(crate::error::AppError::NotFound),
         }
     });
@@ -29,9 +32,9 @@ pub fn CampaignPage() -> impl IntoView {
             {move || Suspend::new(async move {
                 match data.await {
                     Err(e) => view! { <ErrorPanel error=e /> }.into_any(),
-                    Ok((d, groups)) => view! {
+                    Ok((d, groups, link)) => view! {
                         <Title text=d.row.name.clone() />
-                        <Detail d=d groups=groups />
+                        <Detail d=d groups=groups link=link />
                     }.into_any(),
                 }
             })}
@@ -40,7 +43,7 @@ pub fn CampaignPage() -> impl IntoView {
 }
 
 #[component]
-fn Detail(d: CampaignInfo, groups: Vec<String>) -> impl IntoView {
+fn Detail(d: CampaignInfo, groups: Vec<String>, link: PublicLinkInfo) -> impl IntoView {
     let i18n = use_i18n();
     let id = d.row.id;
     let name = d.row.name.clone();
@@ -61,6 +64,9 @@ fn Detail(d: CampaignInfo, groups: Vec<String>) -> impl IntoView {
         <Notice key="archived" text=Signal::derive(move || t_string!(i18n, campaign_archived_notice).to_string()) />
         <Notice key="restored" text=Signal::derive(move || t_string!(i18n, campaign_restored_notice).to_string()) />
         <Notice key="logo" text=Signal::derive(move || t_string!(i18n, logo_saved_notice).to_string()) />
+        <Notice key="link_on" text=Signal::derive(move || t_string!(i18n, public_link_on_notice).to_string()) />
+        <Notice key="link_off" text=Signal::derive(move || t_string!(i18n, public_link_off_notice).to_string()) />
+        <Notice key="link_new" text=Signal::derive(move || t_string!(i18n, public_link_new_notice).to_string()) />
         {move || logo_error().map(|m| view! { <p class="alert alert-error" role="alert">{m}</p> })}
         <div class="detail-grid">
             <section class="card code-card">
@@ -114,6 +120,7 @@ fn Detail(d: CampaignInfo, groups: Vec<String>) -> impl IntoView {
                 </div>
             </section>
         </div>
+        <PublicLinkCard id=id link=link archived=archived />
         <Trend id=id />
         <EditForm d=d.clone() groups=groups />
         <LifecycleForm id=id archived=archived />
@@ -307,6 +314,70 @@ fn RenewForm(id: i32) -> impl IntoView {
             <button type="submit" class="btn btn-primary btn-sm" data-testid="renew" disabled=move || action.pending().get()>{t!(i18n, campaign_renew)}</button>
             <small class="hint">{t!(i18n, campaign_renew_hint)}</small>
         </ActionForm>
+    }
+}
+
+/// The public image link: on/off, its addresses to copy, and a new address on demand. Plain
+/// forms (one per button, each with its `action`), so it all works without JavaScript; the
+/// regenerate button sits in a `<details>` that must be opened first, as its confirmation.
+#[component]
+fn PublicLinkCard(id: i32, link: PublicLinkInfo, archived: bool) -> impl IntoView {
+    let i18n = use_i18n();
+    let action = ServerAction::<CampaignPublicLink>::new();
+    let error = action_error(action);
+    let form = move |value: &'static str, class: &'static str, label: AnyView| {
+        view! {
+            <ActionForm action=action attr:class="inline-form">
+                <input type="hidden" name="id" value=id.to_string() />
+                <input type="hidden" name="action" value=value />
+                <button type="submit" class=class data-testid=format!("public-link-{value}") disabled=move || action.pending().get()>{label}</button>
+            </ActionForm>
+        }
+    };
+    let url_field = |label: AnyView, url: String, testid: &'static str| {
+        view! {
+            <label class="field">
+                <span>{label}</span>
+                <input type="text" readonly value=url spellcheck="false" class="copy-input" data-testid=testid />
+            </label>
+        }
+    };
+    view! {
+        <section class="card public-link" id="public-link" data-testid="public-link">
+            <h2>{t!(i18n, public_link_title)}</h2>
+            <p class="muted small">{t!(i18n, public_link_hint)}</p>
+            <FormError error=error />
+            {archived.then(|| view! { <p class="small alert">{t!(i18n, public_link_archived)}</p> })}
+            {if link.enabled {
+                view! {
+                    {match (link.png_url.clone(), link.svg_url.clone()) {
+                        (Some(png), Some(svg)) => view! {
+                            {url_field(view! { {t!(i18n, public_link_png)} }.into_any(), png, "public-png")}
+                            {url_field(view! { {t!(i18n, public_link_svg)} }.into_any(), svg, "public-svg")}
+                            <p class="small muted">{t!(i18n, public_link_size_hint)}</p>
+                        }.into_any(),
+                        _ => view! { <p class="small alert">{t!(i18n, public_link_hidden)}</p> }.into_any(),
+                    }}
+                    <div class="form-actions">
+                        {form("off", "btn btn-sm", view! { {t!(i18n, public_link_disable)} }.into_any())}
+                    </div>
+                    {(!archived).then(|| view! {
+                        <details class="confirm">
+                            <summary class="btn btn-sm" data-testid="public-link-regenerate-open">{t!(i18n, public_link_regenerate)}</summary>
+                            <p class="small">{t!(i18n, public_link_regenerate_confirm)}</p>
+                            {form("regenerate", "btn btn-sm btn-danger", view! { {t!(i18n, public_link_regenerate_yes)} }.into_any())}
+                        </details>
+                    })}
+                }.into_any()
+            } else {
+                view! {
+                    <p class="small">{t!(i18n, public_link_off_state)}</p>
+                    {(!archived).then(|| view! {
+                        <div class="form-actions">{form("on", "btn btn-primary btn-sm", view! { {t!(i18n, public_link_enable)} }.into_any())}</div>
+                    })}
+                }.into_any()
+            }}
+        </section>
     }
 }
 
