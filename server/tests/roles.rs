@@ -36,6 +36,8 @@ const FUNCTIONS: &[(&str, &[(&str, &str)], Needs)] = &[
     ("update_campaign", &[("id", "999"), ("name", "n")], Needs::Staff),
     ("renew_campaign", &[("id", "999")], Needs::Staff),
     ("campaign_lifecycle", &[("id", "999"), ("action", "archive")], Needs::Staff),
+    ("public_link", &[("id", "999")], Needs::Staff),
+    ("campaign_public_link", &[("id", "999"), ("action", "on")], Needs::Staff),
     ("import_campaigns", &[("account_id", "999"), ("csv", "a,1,permanent")], Needs::Staff),
     ("dashboard_data", &[("lang", "en")], Needs::Staff),
     ("campaign_trend", &[("id", "999")], Needs::Staff),
