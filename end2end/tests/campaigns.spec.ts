@@ -84,6 +84,41 @@ test("renew a temporary code", async ({ page, javaScriptEnabled }, info) => {
   expect(afterPng.equals(beforePng)).toBe(false);
 });
 
+test("a public image link serves the current code without a session", async ({ page, request, javaScriptEnabled }, info) => {
+  await login(page, "staff", "staff-password");
+  await page.goto("/campaigns/new");
+  await ready(page, javaScriptEnabled);
+  await page.locator('select[name="account_id"]').selectOption({ label: SANDBOX });
+  await page.locator('input[name="name"]').fill(`网页嵌入 ${info.project.name}`);
+  await page.locator('input[name="kind"][value="temporary"]').check();
+  await page.getByTestId("expire-days").fill("7");
+  await page.getByTestId("create-submit").click();
+  await expect(page).toHaveURL(/\/campaigns\/\d+\?created=1$/);
+  await ready(page, javaScriptEnabled);
+  await page.getByTestId("public-link-on").click();
+  await expect(page).toHaveURL(/\?link_on=1$/);
+  // The address as shown, fetched by a client without the session cookie.
+  const path = (v: string | null) => new URL(v!).pathname;
+  const png = path(await page.getByTestId("public-png").inputValue());
+  const first = await request.get(png);
+  expect(first.status()).toBe(200);
+  expect(first.headers()["content-type"]).toBe("image/png");
+  expect(first.headers()["x-robots-tag"]).toBe("noindex, nofollow");
+  // Renewed: the same address, a new image.
+  await ready(page, javaScriptEnabled);
+  await page.getByTestId("renew").click();
+  await expect(page).toHaveURL(/\?renewed=1$/);
+  const renewed = await request.get(png);
+  expect(renewed.headers()["etag"]).not.toBe(first.headers()["etag"]);
+  // Regenerated: the old address is gone.
+  await ready(page, javaScriptEnabled);
+  await page.getByTestId("public-link-regenerate-open").click();
+  await page.getByTestId("public-link-regenerate").click();
+  await expect(page).toHaveURL(/\?link_new=1$/);
+  expect((await request.get(png)).status()).toBe(404);
+  expect((await request.get(path(await page.getByTestId("public-png").inputValue()))).status()).toBe(200);
+});
+
 test("import a CSV: a bad row is reported by line number, then a good file imports", async ({ page, javaScriptEnabled }, info) => {
   const p = info.project.name;
   await login(page, "staff", "staff-password");
