@@ -188,6 +188,16 @@ dual_test!(a_public_link_serves_the_current_code_until_revoked, |t: TestDb| asyn
     for t in [&token, &new_token, &third] {
         assert!(!log.contains(t.as_str()), "no token in the audit log");
     }
+
+    // A key rotation re-seals the shown token; the address keeps working throughout.
+    let new_keys = service::Keys::random();
+    let report = service::rotate::rotate(&r.t.db, &r.state.keys, &new_keys, |_| Ok(())).await.unwrap();
+    assert_eq!(report.links_resealed, 1);
+    let shown = service::public_codes::get(&r.t.db, &new_keys, c.id).await.unwrap().unwrap();
+    assert_eq!(shown.token.as_deref(), Some(third.as_str()));
+    let unopened = service::public_codes::get(&r.t.db, &r.state.keys, c.id).await.unwrap().unwrap();
+    assert_eq!(unopened.token, None, "under the old key the page offers to regenerate instead");
+    assert_eq!(public_get(&r, &format!("/q/{third}.png"), None).await.status(), StatusCode::OK);
 });
 
 dual_test!(a_campaign_without_a_code_has_a_dead_link_and_tokens_are_not_derived_from_ids, |t: TestDb| async move {
