@@ -92,8 +92,17 @@ dual_test!(a_public_link_serves_the_current_code_until_revoked, |t: TestDb| asyn
     assert_eq!(unknown.3, "noindex, nofollow");
 
     // On (JavaScript off: a form post and a redirect); the page shows the addresses.
+    let page = |r: &Running, cookie: String, id: i32| {
+        let (http, url) = (r.http.clone(), format!("{}/campaigns/{id}", r.base));
+        async move { http.get(url).header("cookie", cookie).header("accept", "text/html").send().await.unwrap().text().await.unwrap() }
+    };
+    let html = page(&r, staff.clone(), c.id).await;
+    assert!(html.contains("data-testid=\"public-link-on\"") && !html.contains("127.0.0.1:3000/q/"), "off: the page offers to turn it on");
     switch(&r, &staff, c.id, "on").await;
     let token = shown_token(&r, &staff, c.id).await.expect("on");
+    let html = page(&r, staff.clone(), c.id).await;
+    assert!(html.contains(&format!("/q/{token}.png")) && html.contains(&format!("/q/{token}.svg")), "on: the page shows both addresses");
+    assert!(html.contains("data-testid=\"public-link-regenerate\"") && html.contains("data-testid=\"public-link-off\""));
     let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(&token).expect("URL-safe base64");
     assert_eq!(raw.len(), 24, "192 random bits");
     switch(&r, &staff, c.id, "on").await;
