@@ -173,7 +173,7 @@ pub async fn compare_campaigns(
     };
     let mut wanted = Vec::new();
     for part in ids.unwrap_or_default().split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let id = part.parse::<i32>().map_err(|_| AppError::field("ids", format!("{part:?} is not a campaign id")))?;
+        let id = part.parse::<i32>().map_err(|_| AppError::field("ids", service::Msg::CampaignIdInvalid { value: part.to_owned() }))?;
         if !wanted.contains(&id) {
             wanted.push(id);
         }

@@ -82,7 +82,7 @@ pub async fn change_user(id: i32, change: String) -> Result<(), AppError> {
         "enable" => UserChange::Enable,
         "admin" => UserChange::SetRole(Role::Admin),
         "staff" => UserChange::SetRole(Role::Staff),
-        _ => return Err(AppError::field("change", "unknown change")),
+        _ => return Err(AppError::field("change", service::Msg::UnknownChange)),
     };
     service::users::change(&st.db, id, change, Some(admin.id)).await?;
     leptos_axum::redirect(&format!("/users?changed={id}"));

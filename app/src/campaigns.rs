@@ -184,7 +184,7 @@ pub async fn create_campaign(
     let account_id: i32 = account_id
         .trim()
         .parse()
-        .map_err(|_| AppError::field("account_id", "choose a WeChat account"))?;
+        .map_err(|_| AppError::field("account_id", service::Msg::AccountRequired))?;
     let kind_is_temporary = kind == "temporary";
     let input = CampaignInput {
         account_id,
@@ -199,7 +199,7 @@ pub async fn create_campaign(
     };
     let account = service::accounts::model(&st.db, account_id)
         .await
-        .map_err(|_| AppError::field("account_id", "choose a WeChat account"))?;
+        .map_err(|_| AppError::field("account_id", service::Msg::AccountRequired))?;
     let api = service::accounts::api_client(&st, &account)?;
     let created = campaigns::create(&st, api.as_ref(), input, Some(user.id)).await?;
     leptos_axum::redirect(&format!("/campaigns/{}?created=1", created.id));
@@ -325,7 +325,7 @@ pub async fn campaign_lifecycle(id: i32, action: String) -> Result<(), AppError>
             campaigns::delete(&st, id, Some(user.id)).await?;
             leptos_axum::redirect("/campaigns?deleted=1");
         }
-        _ => return Err(AppError::field("action", "unknown action")),
+        _ => return Err(AppError::field("action", service::Msg::UnknownAction)),
     }
     Ok(())
 }
@@ -340,12 +340,12 @@ pub async fn import_campaigns(account_id: String, csv: String, preview: Option<S
     let account_id: i32 = account_id
         .trim()
         .parse()
-        .map_err(|_| AppError::field("account_id", "choose a WeChat account"))?;
+        .map_err(|_| AppError::field("account_id", service::Msg::AccountRequired))?;
     let account = service::accounts::model(&st.db, account_id)
         .await
-        .map_err(|_| AppError::field("account_id", "choose a WeChat account"))?;
+        .map_err(|_| AppError::field("account_id", service::Msg::AccountRequired))?;
     if csv.trim().is_empty() {
-        return Err(AppError::field("csv", "paste or choose a CSV file first"));
+        return Err(AppError::field("csv", service::Msg::CsvMissing));
     }
     let plan = campaigns::plan_import_at(&st.db, account_id, &csv, st.clock.now()).await?;
     if !plan.errors.is_empty() {
@@ -466,7 +466,7 @@ pub(crate) mod ssr {
     pub fn parse_days(v: Option<String>) -> Result<Option<i32>, AppError> {
         match blank_none(v) {
             None => Ok(None),
-            Some(s) => s.parse::<i32>().map(Some).map_err(|_| AppError::field("expire_days", "enter the number of days (1 to 30)")),
+            Some(s) => s.parse::<i32>().map(Some).map_err(|_| AppError::field("expire_days", service::Msg::DaysEnterNumber)),
         }
     }
 
@@ -492,10 +492,11 @@ pub(crate) mod ssr {
 
     pub fn rows_error(rows: Vec<RowError>) -> AppError {
         crate::error::set_status(422);
+        let lang = crate::error::request_lang();
         AppError::Rows(
             rows.into_iter()
                 .take(MAX_ROW_PROBLEMS)
-                .map(|r| RowProblem { line: r.line, message: r.message })
+                .map(|r| RowProblem { line: r.line, message: r.message.text(lang) })
                 .collect(),
         )
     }

@@ -3,6 +3,11 @@
 //! Each variant carries only what a user may read; internal detail is logged on the server
 //! (see `From<ServiceError>`), never sent. On the server, returning one also sets the HTTP
 //! status of the response (`status_code`).
+//!
+//! Messages arrive already in the user's language: the service returns a `service::Msg`, and
+//! this door words it for the request's language (`request_lang`), which is the page's. Decided
+//! so because the catalog (`service::msg`) then stays out of the wasm and islands show the
+//! text as sent; an error outlives no language switch (switching reloads the page).
 
 use leptos::server_fn::codec::JsonEncoding;
 use leptos::server_fn::error::{FromServerFnError, ServerFnErrorErr};
@@ -98,23 +103,23 @@ impl From<service::ServiceError> for AppError {
     }
 }
 
+#[cfg(feature = "ssr")]
 impl AppError {
-    /// A bad value in form field `field` (422), with the status set on the response.
-    pub fn field(field: &str, message: impl Into<String>) -> Self {
-        let err = AppError::Field { field: field.to_owned(), message: message.into() };
+    /// A bad value in form field `field` (422), in the request's language, with the status set
+    /// on the response.
+    pub fn field(field: &str, message: service::Msg) -> Self {
+        let err = AppError::Field { field: field.to_owned(), message: message.text(request_lang()) };
         set_status(err.status_code());
         err
     }
-}
 
-#[cfg(feature = "ssr")]
-impl AppError {
     fn from_service(e: service::ServiceError) -> Self {
         use service::ServiceError as S;
+        let lang = request_lang();
         match e {
-            S::Validation { field: "wechat", message } => AppError::Wechat(message),
-            S::Validation { field, message } => AppError::Field { field: field.into(), message },
-            S::Conflict { field, message } => AppError::Conflict { field: field.into(), message },
+            S::Validation { field: "wechat", message } => AppError::Wechat(message.text(lang)),
+            S::Validation { field, message } => AppError::Field { field: field.into(), message: message.text(lang) },
+            S::Conflict { field, message } => AppError::Conflict { field: field.into(), message: message.text(lang) },
             S::NotFound => AppError::NotFound,
             S::Unauthorized => AppError::Unauthorized,
             S::Forbidden => AppError::Forbidden,
@@ -155,6 +160,28 @@ pub fn set_status(code: u16) {
     #[cfg(not(feature = "ssr"))]
     let _ = code;
 }
+
+/// The language of the request being served: its language cookie (the one leptos_i18n and
+/// `/lang/{code}` use), else `Accept-Language`, else Chinese (`service::Lang::from_request`).
+#[cfg(feature = "ssr")]
+pub fn request_lang() -> service::Lang {
+    leptos::prelude::use_context::<axum::http::request::Parts>().map_or(service::Lang::Zh, |p| lang_of(&p.headers))
+}
+
+/// The interface language of a request with these headers (routes outside Leptos use it too).
+#[cfg(feature = "ssr")]
+pub fn lang_of(headers: &axum::http::HeaderMap) -> service::Lang {
+    use axum::http::header;
+    let cookie = headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(';')).find_map(|c| {
+        let (name, value) = c.trim().split_once('=')?;
+        (name == LOCALE_COOKIE).then(|| value.trim().to_owned())
+    });
+    let accept = headers.get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok());
+    service::Lang::from_request(cookie.as_deref(), accept)
+}
+
+/// leptos_i18n's cookie: the same one drives pages, islands and error messages.
+pub const LOCALE_COOKIE: &str = "i18n_pref_locale";
 
 /// True while serving a server function that a browser posted as an ordinary form.
 #[cfg(feature = "ssr")]

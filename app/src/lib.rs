@@ -13,6 +13,8 @@ pub mod campaigns;
 pub mod components;
 pub mod dashboard;
 pub mod error;
+#[cfg(test)]
+mod locales_test;
 pub mod pages;
 pub mod settings;
 pub mod status;

@@ -171,7 +171,7 @@ pub async fn test_account(id: i32) -> Result<bool, AppError> {
     let ok = if report.ok { 1 } else { 0 };
     leptos_axum::redirect(&format!(
         "/settings?tested={id}&ok={ok}&msg={}#account-{id}",
-        crate::components::shell::urlencode(&report.message)
+        crate::components::shell::urlencode(&report.message.text(crate::error::request_lang()))
     ));
     Ok(report.ok)
 }

@@ -132,6 +132,8 @@ test("import a CSV: a bad row is reported by line number, then a good file impor
   const problems = page.getByTestId("row-problems").locator("li");
   await expect(problems).toHaveCount(1);
   await expect(problems.first()).toHaveText(/^第 3 行：.*\b30\b/);
+  // The problem itself is in Chinese too, not only its line label.
+  await expect(problems.first()).toContainText("临时码的有效期是 1 到 30 天");
   if (javaScriptEnabled) {
     // Hydrated (an island): the pasted text is kept to correct, a picked file fills the box,
     // and a preview lists the rows without creating anything.

@@ -214,7 +214,8 @@ dual_test!(a_deleted_permanent_code_keeps_its_quota_and_its_scene, |t: TestDb| a
     assert!(page.contains("1 / 100000") && page.contains("已删除活动的也算：微信不会退还"), "{page}");
 
     // Its scene, typed again, is refused; the next automatic one is another.
-    let res = r.call("create_campaign", &staff, &[("account_id", &account), ("name", "Again"), ("kind", "permanent"), ("scene", "1")]).await;
+    let en = format!("{staff}; i18n_pref_locale=en");
+    let res = r.call("create_campaign", &en, &[("account_id", &account), ("name", "Again"), ("kind", "permanent"), ("scene", "1")]).await;
     assert_eq!(res.status(), StatusCode::CONFLICT);
     assert!(res.text().await.unwrap().contains("scene 1 belonged to a deleted campaign whose permanent code still works"));
     let res = r.call("create_campaign", &staff, &[("account_id", &account), ("name", "Again"), ("kind", "permanent")]).await;
@@ -254,7 +255,7 @@ dual_test!(users_are_managed_and_the_last_admin_stays, |t: TestDb| async move {
     let staff_id = users.iter().find(|u| u.username == "staff").unwrap().id.to_string();
 
     // The only admin cannot demote or disable themselves.
-    let res = r.call("change_user", &admin, &[("id", &admin_id), ("change", "staff")]).await;
+    let res = r.call("change_user", &format!("{admin}; i18n_pref_locale=en"), &[("id", &admin_id), ("change", "staff")]).await;
     assert_eq!(res.status(), StatusCode::CONFLICT);
     assert!(res.text().await.unwrap().contains("last administrator"));
     assert_eq!(r.call("change_user", &admin, &[("id", &admin_id), ("change", "disable")]).await.status(), StatusCode::CONFLICT);

@@ -63,7 +63,8 @@ dual_test!(a_slow_or_failing_wechat_is_said_in_words, |t: TestDb| async move {
     // WeChat takes 10 s (a little more): the request gives up at the client's 10 s timeout
     // with WeChat named as the reason, and nothing is stored.
     sim.state.set_faults(Faults { delay: Duration::from_millis(10_500), down: false });
-    let (code, body, took) = create(&r, &staff, account, "Poster B").await;
+    // (In English: server function errors speak the language of the page.)
+    let (code, body, took) = create(&r, &format!("{staff}; i18n_pref_locale=en"), account, "Poster B").await;
     assert_eq!(code, StatusCode::BAD_GATEWAY, "{body}");
     assert!(body.contains("did not answer in time"), "{body}");
     assert!(took < Duration::from_secs(15), "bounded: {took:?}");

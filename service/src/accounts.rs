@@ -19,7 +19,7 @@ use serde_json::json;
 
 use crate::entity::{access_token, wechat_account};
 use crate::token_store::DbTokenStore;
-use crate::{AppState, ServiceError, audit};
+use crate::{AppState, Msg, ServiceError, audit};
 
 /// WeChat's limit of permanent codes per account. They can never be deleted, so every
 /// permanent code ever issued counts against it, its campaign archived, deleted or not
@@ -70,7 +70,7 @@ impl FromStr for MessageMode {
             "plain" => Ok(MessageMode::Plain),
             "compat" => Ok(MessageMode::Compat),
             "safe" => Ok(MessageMode::Safe),
-            _ => Err(ServiceError::invalid("message_mode", "message mode must be plain, compat or safe")),
+            _ => Err(ServiceError::invalid("message_mode", Msg::MessageModeInvalid)),
         }
     }
 }
@@ -130,7 +130,7 @@ pub struct AccountView {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConnectionReport {
     pub ok: bool,
-    pub message: String,
+    pub message: Msg,
 }
 
 /// The columns of an account minus the logo, so listing accounts never loads logo images.
@@ -245,13 +245,13 @@ fn check_name(name: &str) -> Result<String, ServiceError> {
     let name = name.trim();
     let n = name.chars().count();
     if n == 0 {
-        return Err(ServiceError::invalid("name", "enter a name for the account"));
+        return Err(ServiceError::invalid("name", Msg::AccountNameEmpty));
     }
     if n > 64 {
-        return Err(ServiceError::invalid("name", format!("the name has {n} characters; at most 64 are allowed")));
+        return Err(ServiceError::invalid("name", Msg::NameTooLong { n, max: 64 }));
     }
     if name.chars().any(char::is_control) {
-        return Err(ServiceError::invalid("name", "the name may not contain control characters"));
+        return Err(ServiceError::invalid("name", Msg::AccountNameControl));
     }
     Ok(name.to_owned())
 }
@@ -263,10 +263,7 @@ pub fn check_app_id(app_id: &str) -> Result<String, ServiceError> {
         && app_id.starts_with("wx")
         && app_id[2..].bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
     if !ok {
-        return Err(ServiceError::invalid(
-            "app_id",
-            "the AppID is \"wx\" followed by 16 characters 0–9 and a–f; copy it from the WeChat admin console (Settings and Development › Basic Configuration)",
-        ));
+        return Err(ServiceError::invalid("app_id", Msg::AppIdInvalid));
     }
     Ok(app_id.to_owned())
 }
@@ -275,10 +272,10 @@ pub fn check_app_id(app_id: &str) -> Result<String, ServiceError> {
 /// other shapes, so only what could never be a secret is refused.
 fn check_app_secret(secret: &str) -> Result<(), ServiceError> {
     if secret.len() > 128 {
-        return Err(ServiceError::invalid("app_secret", "the AppSecret is too long (at most 128 characters)"));
+        return Err(ServiceError::invalid("app_secret", Msg::AppSecretTooLong));
     }
     if !secret.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(ServiceError::invalid("app_secret", "the AppSecret may contain only letters, digits and punctuation, without spaces"));
+        return Err(ServiceError::invalid("app_secret", Msg::AppSecretChars));
     }
     Ok(())
 }
@@ -287,10 +284,7 @@ fn check_app_secret(secret: &str) -> Result<(), ServiceError> {
 fn check_token(token: &str) -> Result<String, ServiceError> {
     let token = token.trim();
     if !(3..=32).contains(&token.len()) || !token.bytes().all(|b| b.is_ascii_alphanumeric()) {
-        return Err(ServiceError::invalid(
-            "token",
-            "the Token must be 3–32 letters or digits, the same as entered in WeChat's server configuration",
-        ));
+        return Err(ServiceError::invalid("token", Msg::TokenInvalid));
     }
     Ok(token.to_owned())
 }
@@ -298,24 +292,24 @@ fn check_token(token: &str) -> Result<String, ServiceError> {
 /// Checks an API base URL: http(s), a host, no query or fragment; stored without trailing slash.
 fn check_api_base(url: Option<&str>) -> Result<String, ServiceError> {
     let Some(text) = url else { return Ok(wechat::client::DEFAULT_API_BASE.to_owned()) };
-    let bad = |why: &str| ServiceError::invalid("api_base_url", format!("the API base URL {why}"));
-    let parsed = url::Url::parse(text).map_err(|_| bad("is not a valid URL, e.g. https://api.weixin.qq.com"))?;
+    let bad = |why: Msg| ServiceError::invalid("api_base_url", why);
+    let parsed = url::Url::parse(text).map_err(|_| bad(Msg::ApiBaseNotUrl))?;
     if !matches!(parsed.scheme(), "http" | "https") {
-        return Err(bad("must start with http:// or https://"));
+        return Err(bad(Msg::ApiBaseScheme));
     }
     if parsed.host_str().is_none_or(str::is_empty) {
-        return Err(bad("must name a host"));
+        return Err(bad(Msg::ApiBaseHost));
     }
     if parsed.query().is_some() || parsed.fragment().is_some() {
-        return Err(bad("may not have a query (?…) or fragment (#…)"));
+        return Err(bad(Msg::ApiBaseQuery));
     }
     // Credentials in the URL would be shown to every admin on the settings page.
     if !parsed.username().is_empty() || parsed.password().is_some() {
-        return Err(bad("may not contain a user name or password"));
+        return Err(bad(Msg::ApiBaseCredentials));
     }
     let stored = parsed.as_str().trim_end_matches('/').to_owned();
     if stored.len() > 255 {
-        return Err(bad("is too long (at most 255 characters)"));
+        return Err(bad(Msg::ApiBaseTooLong));
     }
     Ok(stored)
 }
@@ -324,7 +318,7 @@ fn check_api_base(url: Option<&str>) -> Result<String, ServiceError> {
 fn check_timezone(st: &AppState, tz: Option<&str>) -> Result<String, ServiceError> {
     let name = tz.unwrap_or(&st.settings.timezone);
     let tz = chrono_tz::Tz::from_str(name).map_err(|_| {
-        ServiceError::invalid("timezone", format!("{name} is not a known time zone; use an IANA name such as Asia/Shanghai"))
+        ServiceError::invalid("timezone", Msg::TimezoneUnknown { name: name.to_owned() })
     })?;
     Ok(tz.name().to_owned())
 }
@@ -338,7 +332,7 @@ fn check(st: &AppState, input: &AccountInput, stored: Option<&wechat_account::Mo
     match app_secret {
         Some(s) => check_app_secret(s)?,
         None if stored.is_none() => {
-            return Err(ServiceError::invalid("app_secret", "enter the AppSecret (WeChat admin console › Basic Configuration)"));
+            return Err(ServiceError::invalid("app_secret", Msg::AppSecretMissing));
         }
         None => {}
     }
@@ -347,15 +341,12 @@ fn check(st: &AppState, input: &AccountInput, stored: Option<&wechat_account::Mo
     let aes_key = given(&input.aes_key);
     if let Some(key) = aes_key {
         wechat::crypto::decode_aes_key(key).map_err(|_| {
-            ServiceError::invalid("aes_key", "the EncodingAESKey must be exactly 43 letters, digits, '+' or '/', as shown in WeChat")
+            ServiceError::invalid("aes_key", Msg::AesKeyInvalid)
         })?;
     }
     let key_stored = stored.and_then(|m| m.aes_key_enc.as_deref()).is_some_and(|k| !k.is_empty());
     if mode.needs_aes_key() && aes_key.is_none() && !key_stored {
-        return Err(ServiceError::invalid(
-            "aes_key",
-            format!("the {} message mode needs the EncodingAESKey; enter it or choose the plain mode", mode.as_str()),
-        ));
+        return Err(ServiceError::invalid("aes_key", Msg::AesKeyNeeded { mode: mode.as_str().to_owned() }));
     }
     let api_base_url = check_api_base(given(&input.api_base_url))?;
     let timezone = check_timezone(st, given(&input.timezone))?;
@@ -373,11 +364,12 @@ fn check(st: &AppState, input: &AccountInput, stored: Option<&wechat_account::Mo
 
 /// The Conflict error for an AppID another account already has.
 fn taken(app_id: &str, holder: Option<&str>) -> ServiceError {
+    let app_id = app_id.to_owned();
     let message = match holder {
-        Some(name) => format!("the AppID {app_id} is already used by the account \"{name}\""),
-        None => format!("the AppID {app_id} is already used by another account"),
+        Some(name) => Msg::AppIdTaken { app_id, name: name.to_owned() },
+        None => Msg::AppIdTakenByAnother { app_id },
     };
-    ServiceError::Conflict { field: "app_id", message }
+    ServiceError::conflict("app_id", message)
 }
 
 /// Another account (not `except`) with this AppID, if any.
@@ -407,7 +399,7 @@ pub async fn create(st: &AppState, input: AccountInput, actor: Option<i32>) -> R
     if let Some(name) = holder_of(&st.db, &c.app_id, None).await? {
         return Err(taken(&c.app_id, Some(&name)));
     }
-    let secret = c.app_secret.as_deref().ok_or_else(|| ServiceError::invalid("app_secret", "enter the AppSecret"))?;
+    let secret = c.app_secret.as_deref().ok_or_else(|| ServiceError::invalid("app_secret", Msg::AppSecretMissing))?;
     let now = Utc::now();
     let txn = st.db.begin().await?;
     let model = wechat_account::ActiveModel {
@@ -550,20 +542,16 @@ pub fn api_client(st: &AppState, m: &wechat_account::Model) -> Result<Arc<dyn we
     Ok(Arc::new(crate::health::Watched::new(Arc::new(client), st.db.clone(), m.id)))
 }
 
-/// Why a token fetch failed, in words for the admin. WeChat's own errors already carry a hint
-/// per code (wrong AppSecret, IP whitelist...); transport errors name the server we tried.
-fn describe(e: &wechat::WechatError, base: &str) -> String {
+/// Why a token fetch failed, for the admin. WeChat's own errors are explained per code (wrong
+/// AppSecret, IP whitelist...); transport errors name the server we tried.
+fn describe(e: &wechat::WechatError, base: &str) -> Msg {
     use wechat::WechatError as W;
+    let base = base.to_owned();
     match e {
-        W::Api { .. } => e.to_string(),
-        W::Http(detail) => format!("cannot reach {base}: {detail}"),
-        W::Timeout(detail) => format!("{base} did not answer in time ({detail})"),
-        W::Decode(detail) => format!("{base} did not answer like WeChat's API ({detail}); check the API base URL"),
-        W::InvalidInput(detail) => format!("the request was refused before sending: {detail}"),
-        W::TokenStore(detail) => {
-            tracing::error!(error = %detail, "token store failed during a connection test");
-            "the server could not read or store the access token; see the server log".into()
-        }
+        W::Http(detail) => Msg::WechatUnreachableAt { base, detail: detail.clone() },
+        W::Timeout(detail) => Msg::WechatTimeoutAt { base, detail: detail.clone() },
+        W::Decode(detail) => Msg::WechatBadAnswerAt { base, detail: detail.clone() },
+        _ => crate::msg::from_wechat(e),
     }
 }
 
@@ -579,8 +567,8 @@ pub async fn test_connection(st: &AppState, id: i32, actor: Option<i32>) -> Resu
     let client = wechat::WechatClient::new(config, Arc::new(wechat::MemoryTokenStore::new()))
         .map_err(|e| ServiceError::Internal(format!("cannot build the WeChat client: {e}")))?;
     let report = match wechat::WechatApi::access_token(&client).await {
-        Ok(_) => ConnectionReport { ok: true, message: "Connected: WeChat issued an access token.".into() },
-        Err(e) => ConnectionReport { ok: false, message: format!("Not connected: {}", describe(&e, &m.api_base_url)) },
+        Ok(_) => ConnectionReport { ok: true, message: Msg::Connected },
+        Err(e) => ConnectionReport { ok: false, message: Msg::NotConnected(Box::new(describe(&e, &m.api_base_url))) },
     };
     audit::record(
         &st.db,
@@ -588,7 +576,7 @@ pub async fn test_connection(st: &AppState, id: i32, actor: Option<i32>) -> Resu
         "account.test",
         "account",
         Some(id.to_string()),
-        json!({"name": m.name, "app_id": m.app_id, "ok": report.ok, "message": report.message}),
+        json!({"name": m.name, "app_id": m.app_id, "ok": report.ok, "message": report.message.to_string()}),
     )
     .await?;
     Ok(report)
@@ -608,7 +596,7 @@ pub async fn set_logo(st: &AppState, id: i32, png: Option<&[u8]>, actor: Option<
                 .map_err(|e| ServiceError::Internal(format!("logo re-encoding stopped: {e}")))?;
             Some(encoded.map_err(|e| match e {
                 crate::qr::QrError::Png(_) => ServiceError::Internal(e.to_string()),
-                other => ServiceError::invalid("logo", other.to_string()),
+                other => ServiceError::invalid("logo", crate::qr::logo_msg(&other)),
             })?)
         }
     };

@@ -14,27 +14,8 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use std::collections::HashMap;
 use std::str::FromStr;
 
-/// Language of a chart's words.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Lang {
-    #[default]
-    Zh,
-    En,
-}
-
-impl Lang {
-    /// `en` is English; anything else the default, Simplified Chinese.
-    pub fn parse(s: Option<&str>) -> Self {
-        if s.is_some_and(|s| s.trim().eq_ignore_ascii_case("en")) { Lang::En } else { Lang::Zh }
-    }
-
-    fn pick(self, zh: &'static str, en: &'static str) -> &'static str {
-        match self {
-            Lang::Zh => zh,
-            Lang::En => en,
-        }
-    }
-}
+/// Language of a chart's words: the interface language.
+pub use crate::msg::Lang;
 
 /// A number a chart can draw (CONTRACT.md names).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -115,7 +96,7 @@ impl FromStr for Metric {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Metric::ALL.into_iter().find(|m| m.as_str() == s.trim()).ok_or_else(|| {
-            ServiceError::invalid("metrics", format!("{s:?} is not a metric; use scans, new_followers, unsubscribes, net_followers or unique_scanners"))
+            ServiceError::invalid("metrics", crate::Msg::MetricUnknown { value: s.to_string() })
         })
     }
 }
@@ -311,7 +292,7 @@ pub async fn compare(
     }
     if wanted.is_empty() {
         let Some(g) = group else {
-            return Err(ServiceError::invalid("ids", "choose at least two campaigns, or a group"));
+            return Err(ServiceError::invalid("ids", crate::Msg::CompareTooFew));
         };
         wanted = campaign::Entity::find()
             .select_only()
@@ -324,11 +305,11 @@ pub async fn compare(
             .all(db)
             .await?;
         if wanted.is_empty() {
-            return Err(ServiceError::invalid("group", format!("no live campaign is in the group {g:?}")));
+            return Err(ServiceError::invalid("group", crate::Msg::CompareGroupEmpty { group: g.to_string() }));
         }
     }
     if wanted.len() > MAX_COMPARE_ROWS {
-        return Err(ServiceError::invalid("ids", format!("compare at most {MAX_COMPARE_ROWS} campaigns at once")));
+        return Err(ServiceError::invalid("ids", crate::Msg::CompareTooMany { max: MAX_COMPARE_ROWS }));
     }
     let found: Vec<(i32, String, Option<String>, i32)> = campaign::Entity::find()
         .select_only()
@@ -339,7 +320,7 @@ pub async fn compare(
         .await?;
     let by_id: HashMap<i32, (String, Option<String>, i32)> = found.into_iter().map(|(i, n, g, a)| (i, (n, g, a))).collect();
     if let Some(missing) = wanted.iter().find(|i| !by_id.contains_key(i)) {
-        return Err(ServiceError::invalid("ids", format!("there is no campaign {missing}")));
+        return Err(ServiceError::invalid("ids", crate::Msg::CompareMissing { id: missing.to_string() }));
     }
     let first_account = by_id[&wanted[0]].2;
     let zone_name: Option<String> = wechat_account::Entity::find_by_id(first_account)

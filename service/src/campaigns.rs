@@ -12,7 +12,7 @@
 
 use crate::entity::{campaign, campaign_hourly, event, qr_code, wechat_account};
 use crate::db::stmt;
-use crate::{AppState, ServiceError, audit, scenes};
+use crate::{AppState, Msg, ServiceError, audit, scenes};
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use futures::{StreamExt, TryStreamExt};
 use sea_orm::sea_query::Expr;
@@ -89,8 +89,8 @@ impl FromStr for Kind {
     }
 }
 
-fn kind_message(s: &str) -> String {
-    format!("kind must be permanent or temporary, not {:?}", s.trim())
+fn kind_message(s: &str) -> Msg {
+    Msg::KindInvalid { value: s.trim().to_owned() }
 }
 
 /// The reply a follower gets when they follow or scan through the campaign's code.
@@ -130,16 +130,16 @@ impl Welcome {
 
     /// Checks the limits (errors on field `welcome`) and trims what the user typed.
     pub fn validated(self) -> Result<Self, ServiceError> {
-        let bad = |m: String| ServiceError::invalid("welcome", m);
+        let bad = |m: Msg| ServiceError::invalid("welcome", m);
         match self {
             Welcome::Text { content } => {
                 let content = content.trim().to_owned();
                 let n = content.chars().count();
                 if n == 0 {
-                    return Err(bad("enter the text of the welcome message".into()));
+                    return Err(bad(Msg::WelcomeTextEmpty));
                 }
                 if n > MAX_WELCOME_TEXT {
-                    return Err(bad(format!("the welcome text has {n} characters; at most {MAX_WELCOME_TEXT} are allowed")));
+                    return Err(bad(Msg::WelcomeTextTooLong { n, max: MAX_WELCOME_TEXT }));
                 }
                 Ok(Welcome::Text { content })
             }
@@ -149,22 +149,20 @@ impl Welcome {
                 let url = url.trim().to_owned();
                 let n = title.chars().count();
                 if n == 0 || n > MAX_NEWS_TITLE {
-                    return Err(bad(format!("the article title must have 1 to {MAX_NEWS_TITLE} characters, not {n}")));
+                    return Err(bad(Msg::ArticleTitleLength { n, max: MAX_NEWS_TITLE }));
                 }
                 let d = description.chars().count();
                 if d > MAX_NEWS_DESCRIPTION {
-                    return Err(bad(format!(
-                        "the article description has {d} characters; at most {MAX_NEWS_DESCRIPTION} are allowed"
-                    )));
+                    return Err(bad(Msg::ArticleDescriptionTooLong { n: d, max: MAX_NEWS_DESCRIPTION }));
                 }
                 if !is_web_url(&url) {
-                    return Err(bad("the article link must be a full http:// or https:// address".into()));
+                    return Err(bad(Msg::ArticleLinkInvalid));
                 }
                 let pic_url = pic_url.map(|p| p.trim().to_owned()).filter(|p| !p.is_empty());
                 if let Some(p) = &pic_url
                     && !is_web_url(p)
                 {
-                    return Err(bad("the article picture must be a full http:// or https:// address".into()));
+                    return Err(bad(Msg::ArticlePictureInvalid));
                 }
                 Ok(Welcome::News { title, description, url, pic_url })
             }
@@ -450,69 +448,78 @@ fn unix_to_utc(secs: i64) -> Option<DateTime<Utc>> {
 // ---------------------------------------------------------------------------------------------
 
 /// Trims and checks a name: 1–64 characters, no control characters.
-fn clean_name(name: &str) -> Result<String, String> {
+fn clean_name(name: &str) -> Result<String, Msg> {
     let name = name.trim();
     let n = name.chars().count();
     if n == 0 {
-        return Err("enter a name for the campaign".into());
+        return Err(Msg::CampaignNameEmpty);
     }
     if n > MAX_NAME {
-        return Err(format!("the name has {n} characters; at most {MAX_NAME} are allowed"));
+        return Err(Msg::NameTooLong { n, max: MAX_NAME });
     }
     if name.chars().any(char::is_control) {
-        return Err("the name may not contain line breaks or other control characters".into());
+        return Err(Msg::NameControl);
     }
     Ok(name.to_owned())
 }
 
+/// The short optional texts of a campaign, for their messages.
+#[derive(Clone, Copy)]
+enum ShortText {
+    Group,
+    Tag,
+}
+
 /// Trims an optional short text; blank becomes `None`.
-fn clean_optional(text: Option<&str>, what: &str, max: usize) -> Result<Option<String>, String> {
+fn clean_optional(text: Option<&str>, what: ShortText, max: usize) -> Result<Option<String>, Msg> {
     let Some(t) = text.map(str::trim).filter(|t| !t.is_empty()) else { return Ok(None) };
     let n = t.chars().count();
     if n > max {
-        return Err(format!("the {what} has {n} characters; at most {max} are allowed"));
+        return Err(match what {
+            ShortText::Group => Msg::GroupTooLong { n, max },
+            ShortText::Tag => Msg::TagTooLong { n, max },
+        });
     }
     if t.chars().any(char::is_control) {
-        return Err(format!("the {what} may not contain line breaks or other control characters"));
+        return Err(match what {
+            ShortText::Group => Msg::GroupControl,
+            ShortText::Tag => Msg::TagControl,
+        });
     }
     Ok(Some(t.to_owned()))
 }
 
 /// Days of a temporary code (required, 1–30); permanent codes have none.
-pub(crate) fn clean_days(kind: Kind, days: Option<i32>) -> Result<Option<i32>, String> {
+pub(crate) fn clean_days(kind: Kind, days: Option<i32>) -> Result<Option<i32>, Msg> {
     match kind {
         Kind::Permanent => Ok(None),
         Kind::Temporary => match days {
-            None => Err(format!("enter how many days the temporary code lives (1 to {MAX_EXPIRE_DAYS})")),
-            Some(d) if !(1..=MAX_EXPIRE_DAYS).contains(&d) => {
-                Err(format!("a temporary code lives 1 to {MAX_EXPIRE_DAYS} days (WeChat's limit), not {d}"))
-            }
+            None => Err(Msg::DaysMissing { max: MAX_EXPIRE_DAYS }),
+            Some(d) if !(1..=MAX_EXPIRE_DAYS).contains(&d) => Err(Msg::DaysOutOfRange { max: MAX_EXPIRE_DAYS, days: d }),
             Some(d) => Ok(Some(d)),
         },
     }
 }
 
 /// Parses typed scene text (trimmed); `None` means "assign one".
-fn clean_scene(text: Option<&str>) -> Result<Option<Scene>, String> {
+fn clean_scene(text: Option<&str>) -> Result<Option<Scene>, Msg> {
     match text.map(str::trim).filter(|t| !t.is_empty()) {
         None => Ok(None),
-        Some(t) => Scene::parse(t).map(Some).map_err(|e| e.to_string()),
+        Some(t) => Scene::parse(t).map(Some).map_err(|e| match e {
+            wechat::SceneError::IdOutOfRange(id) => Msg::SceneIdOutOfRange { id },
+            wechat::SceneError::StrLength(n) => Msg::SceneTextLength { n },
+            wechat::SceneError::StrControl => Msg::SceneTextControl,
+        }),
     }
 }
 
-fn scene_taken_message(scene: &str, holder: &str, archived: bool) -> String {
-    let note = if archived { " (archived)" } else { "" };
-    format!("scene {scene} is already used by campaign \"{holder}\"{note}")
+fn scene_taken_message(scene: &str, holder: &str, archived: bool) -> Msg {
+    let (scene, holder) = (scene.to_owned(), holder.to_owned());
+    if archived { Msg::SceneTakenArchived { scene, holder } } else { Msg::SceneTaken { scene, holder } }
 }
 
-fn name_taken_message(name: &str) -> String {
-    format!("another campaign of this account is already called \"{name}\"")
-}
-
-fn quota_message() -> String {
-    "this account has used all 100 000 permanent codes WeChat allows (archived and deleted campaigns still count: \
-     WeChat never gives codes back); use a temporary code, or restore an archived campaign and reuse its code"
-        .into()
+fn name_taken_message(name: &str) -> Msg {
+    Msg::CampaignNameTaken { name: name.to_owned() }
 }
 
 /// The campaign that holds `scene` in the account, and whether it is archived.
@@ -533,9 +540,9 @@ async fn scene_holder<C: ConnectionTrait>(db: &C, account_id: i32, scene: &str) 
 async fn scene_conflict<C: ConnectionTrait>(db: &C, account_id: i32, scene: &str) -> ServiceError {
     let message = match scene_holder(db, account_id, scene).await {
         Ok(Some((holder, archived))) => scene_taken_message(scene, &holder, archived),
-        _ => format!("scene {scene} is already used by another campaign of this account"),
+        _ => Msg::SceneTakenByAnother { scene: scene.to_owned() },
     };
-    ServiceError::Conflict { field: "scene", message }
+    ServiceError::conflict("scene", message)
 }
 
 /// Is `name` used by a campaign of the account that is not archived (other than `except`)?
@@ -578,26 +585,26 @@ struct NewCampaign {
 /// Every check of [`create`] at `now`, field by field, before anything is sent or stored.
 async fn validate_input<C: ConnectionTrait>(db: &C, input: &CampaignInput, now: DateTime<Utc>) -> Result<NewCampaign, ServiceError> {
     let name = clean_name(&input.name).map_err(|m| ServiceError::invalid("name", m))?;
-    let group = clean_optional(input.group.as_deref(), "group", MAX_GROUP).map_err(|m| ServiceError::invalid("group", m))?;
+    let group = clean_optional(input.group.as_deref(), ShortText::Group, MAX_GROUP).map_err(|m| ServiceError::invalid("group", m))?;
     let kind: Kind = input.kind.parse()?;
     let scene = clean_scene(input.scene.as_deref()).map_err(|m| ServiceError::invalid("scene", m))?;
     let expire_days = clean_days(kind, input.expire_days).map_err(|m| ServiceError::invalid("expire_days", m))?;
     let welcome = input.welcome.clone().map(Welcome::validated).transpose()?;
     let tag_name =
-        clean_optional(input.tag_name.as_deref(), "tag name", MAX_TAG).map_err(|m| ServiceError::invalid("tag_name", m))?;
+        clean_optional(input.tag_name.as_deref(), ShortText::Tag, MAX_TAG).map_err(|m| ServiceError::invalid("tag_name", m))?;
     if !account_exists(db, input.account_id).await? {
-        return Err(ServiceError::invalid("account_id", "choose a WeChat account"));
+        return Err(ServiceError::invalid("account_id", Msg::AccountRequired));
     }
     if name_taken(db, input.account_id, &name, None).await? {
-        return Err(ServiceError::Conflict { field: "name", message: name_taken_message(&name) });
+        return Err(ServiceError::conflict("name", name_taken_message(&name)));
     }
     if kind == Kind::Permanent && scenes::permanent_issued(db, input.account_id).await? >= PERMANENT_QUOTA {
-        return Err(ServiceError::invalid("kind", quota_message()));
+        return Err(ServiceError::invalid("kind", Msg::PermanentQuotaFull));
     }
     let scene = match scene {
         Some(s) => {
             if let Some((holder, archived)) = scene_holder(db, input.account_id, &s.to_string()).await? {
-                return Err(ServiceError::Conflict { field: "scene", message: scene_taken_message(&s.to_string(), &holder, archived) });
+                return Err(ServiceError::conflict("scene", scene_taken_message(&s.to_string(), &holder, archived)));
             }
             scenes::check_typed(db, input.account_id, &s.to_string(), now).await?;
             s
@@ -605,10 +612,7 @@ async fn validate_input<C: ConnectionTrait>(db: &C, input: &CampaignInput, now: 
         None => match scenes::next_free(db, input.account_id, now).await? {
             Some(n) => Scene::Id(n),
             None => {
-                return Err(ServiceError::invalid(
-                    "scene",
-                    "every numeric scene (1 to 100000) of this account is used; type a text scene instead",
-                ));
+                return Err(ServiceError::invalid("scene", Msg::ScenesExhausted));
             }
         },
     };
@@ -625,8 +629,8 @@ async fn validate_input<C: ConnectionTrait>(db: &C, input: &CampaignInput, now: 
     })
 }
 
-/// Asks WeChat for a code; the error is the sentence to show.
-pub(crate) async fn issue(api: &dyn WechatApi, scene: &Scene, kind: Kind, days: Option<i32>) -> Result<wechat::QrCode, String> {
+/// Asks WeChat for a code; the error is the message to show.
+pub(crate) async fn issue(api: &dyn WechatApi, scene: &Scene, kind: Kind, days: Option<i32>) -> Result<wechat::QrCode, Msg> {
     let lifetime = match kind {
         Kind::Permanent => QrLifetime::Permanent,
         Kind::Temporary => {
@@ -637,7 +641,7 @@ pub(crate) async fn issue(api: &dyn WechatApi, scene: &Scene, kind: Kind, days: 
     };
     api.create_qr_code(&QrCodeRequest { scene: scene.clone(), lifetime })
         .await
-        .map_err(|e| format!("WeChat did not issue the code: {e}"))
+        .map_err(|e| Msg::CodeNotIssued(Box::new(crate::msg::from_wechat(&e))))
 }
 
 /// The campaign whose code [`insert_code`] stores.
@@ -839,10 +843,7 @@ fn list_filter(query: &ListQuery, now: chrono::DateTime<Utc>) -> Result<(String,
                 }
                 Some("no_code") => conds.push(format!("NOT {HAS_CODE}")),
                 Some(s) => {
-                    return Err(ServiceError::invalid(
-                        "status",
-                        format!("unknown status {s:?}: use active, expiring, expired, archived, no_code or all"),
-                    ));
+                    return Err(ServiceError::invalid("status", Msg::StatusUnknown { value: s.to_owned() }));
                 }
             }
         }
@@ -891,15 +892,15 @@ pub async fn update(st: &AppState, id: i32, edit: CampaignEdit, actor: Option<i3
     let current = get(db, id).await?;
     let kind: Kind = current.kind.parse()?;
     let name = clean_name(&edit.name).map_err(|m| ServiceError::invalid("name", m))?;
-    let group = clean_optional(edit.group.as_deref(), "group", MAX_GROUP).map_err(|m| ServiceError::invalid("group", m))?;
+    let group = clean_optional(edit.group.as_deref(), ShortText::Group, MAX_GROUP).map_err(|m| ServiceError::invalid("group", m))?;
     let expire_days = clean_days(kind, edit.expire_days).map_err(|m| ServiceError::invalid("expire_days", m))?;
     let welcome = edit.welcome.map(Welcome::validated).transpose()?;
     let tag_name =
-        clean_optional(edit.tag_name.as_deref(), "tag name", MAX_TAG).map_err(|m| ServiceError::invalid("tag_name", m))?;
+        clean_optional(edit.tag_name.as_deref(), ShortText::Tag, MAX_TAG).map_err(|m| ServiceError::invalid("tag_name", m))?;
     let auto_renew = kind == Kind::Temporary && edit.auto_renew;
     // An archived campaign's name is checked again when it is restored.
     if current.archived_at.is_none() && name != current.name && name_taken(db, current.account_id, &name, Some(id)).await? {
-        return Err(ServiceError::Conflict { field: "name", message: name_taken_message(&name) });
+        return Err(ServiceError::conflict("name", name_taken_message(&name)));
     }
 
     let mut changed: Vec<&str> = Vec::new();
@@ -969,13 +970,7 @@ pub async fn unarchive(st: &AppState, id: i32, actor: Option<i32>) -> Result<Cam
         return Ok(current);
     }
     if name_taken(db, current.account_id, &current.name, Some(id)).await? {
-        return Err(ServiceError::Conflict {
-            field: "name",
-            message: format!(
-                "another campaign of this account is now called \"{}\"; rename one of them before restoring this one",
-                current.name
-            ),
-        });
+        return Err(ServiceError::conflict("name", Msg::CampaignNameTakenOnRestore { name: current.name.clone() }));
     }
     let txn = db.begin().await?;
     campaign::Entity::update_many()
@@ -1025,10 +1020,7 @@ pub async fn delete(st: &AppState, id: i32, actor: Option<i32>) -> Result<(), Se
         .is_some();
     if has_events || has_counters {
         txn.rollback().await.ok();
-        return Err(ServiceError::Conflict {
-            field: "campaign",
-            message: "it has recorded scans; archive it instead so its history stays in the charts".into(),
-        });
+        return Err(ServiceError::conflict("campaign", Msg::CampaignHasScans));
     }
     qr_code::Entity::delete_many().filter(qr_code::Column::CampaignId.eq(id)).exec(&txn).await?;
     campaign::Entity::delete_by_id(id).exec(&txn).await?;
@@ -1096,7 +1088,7 @@ pub struct ImportRow {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RowError {
     pub line: u64,
-    pub message: String,
+    pub message: Msg,
 }
 
 /// The outcome of checking an import file: the rows as they would be created, and every
@@ -1130,7 +1122,7 @@ struct Draft {
     kind: Option<Kind>,
     group: Option<String>,
     expire_days: Option<i32>,
-    problems: Vec<String>,
+    problems: Vec<Msg>,
 }
 
 /// Checks an import file for `account_id`: `name,scene,kind[,group,expire_days]` rows, an
@@ -1150,13 +1142,10 @@ pub async fn plan_import_at<C: ConnectionTrait>(
     now: DateTime<Utc>,
 ) -> Result<ImportPlan, ServiceError> {
     if csv_text.len() > MAX_IMPORT_BYTES {
-        return Err(ServiceError::invalid(
-            "csv",
-            format!("the file is {} KiB; at most 1 MiB is accepted, split it into several files", csv_text.len() / 1024),
-        ));
+        return Err(ServiceError::invalid("csv", Msg::CsvTooLarge { kib: csv_text.len() / 1024 }));
     }
     if !account_exists(db, account_id).await? {
-        return Err(ServiceError::invalid("account_id", "choose a WeChat account"));
+        return Err(ServiceError::invalid("account_id", Msg::AccountRequired));
     }
     let text = csv_text.strip_prefix('\u{feff}').unwrap_or(csv_text);
     let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(text.as_bytes());
@@ -1169,7 +1158,7 @@ pub async fn plan_import_at<C: ConnectionTrait>(
             Ok(r) => r,
             Err(e) => {
                 let line = e.position().map_or(0, |p| lines.line_at(p.byte() as usize));
-                errors.push(RowError { line, message: format!("this line cannot be read as CSV: {e}") });
+                errors.push(RowError { line, message: Msg::CsvUnreadable { detail: e.to_string() } });
                 continue;
             }
         };
@@ -1182,16 +1171,13 @@ pub async fn plan_import_at<C: ConnectionTrait>(
             continue;
         }
         if drafts.len() >= MAX_IMPORT_ROWS {
-            return Err(ServiceError::invalid(
-                "csv",
-                format!("the file has more than {MAX_IMPORT_ROWS} rows; split it into several files"),
-            ));
+            return Err(ServiceError::invalid("csv", Msg::CsvTooManyRows { max: MAX_IMPORT_ROWS }));
         }
         drafts.push(parse_row(line, &cells));
     }
 
     if drafts.is_empty() && errors.is_empty() {
-        return Err(ServiceError::invalid("csv", "the file has no campaign rows (name,scene,kind[,group,expire_days])"));
+        return Err(ServiceError::invalid("csv", Msg::CsvNoRows));
     }
 
     // Duplicates inside the file, against the earliest line.
@@ -1201,7 +1187,7 @@ pub async fn plan_import_at<C: ConnectionTrait>(
         if let Some(s) = &d.scene {
             let s = s.to_string();
             match scene_lines.get(&s) {
-                Some(earlier) => d.problems.push(format!("scene {s} is also on line {earlier}")),
+                Some(earlier) => d.problems.push(Msg::CsvSceneRepeated { scene: s.clone(), line: *earlier }),
                 None => {
                     scene_lines.insert(s, d.line);
                 }
@@ -1209,7 +1195,7 @@ pub async fn plan_import_at<C: ConnectionTrait>(
         }
         if let Some(n) = &d.name {
             match name_lines.get(n) {
-                Some(earlier) => d.problems.push(format!("the name \"{n}\" is also on line {earlier}")),
+                Some(earlier) => d.problems.push(Msg::CsvNameRepeated { name: n.clone(), line: *earlier }),
                 None => {
                     name_lines.insert(n.clone(), d.line);
                 }
@@ -1283,9 +1269,7 @@ pub async fn plan_import_at<C: ConnectionTrait>(
     let mut left = PERMANENT_QUOTA.saturating_sub(used);
     for d in drafts.iter_mut().filter(|d| d.kind == Some(Kind::Permanent)) {
         if left == 0 {
-            d.problems.push(format!(
-                "this row would exceed the account's 100 000 permanent codes ({used} already used); make it temporary"
-            ));
+            d.problems.push(Msg::CsvRowOverQuota { used });
         } else {
             left -= 1;
         }
@@ -1306,17 +1290,16 @@ pub async fn plan_import_at<C: ConnectionTrait>(
         for d in drafts.iter_mut().filter(|d| d.scene_blank) {
             match free.next() {
                 Some(n) => d.scene = Some(Scene::Id(n)),
-                None => d.problems.push(
-                    "no numeric scene (1 to 100000) is left in this account; give this row a text scene".into(),
-                ),
+                None => d.problems.push(Msg::CsvNoSceneLeft),
             }
         }
     }
 
     let mut rows = Vec::with_capacity(drafts.len());
-    for d in drafts {
+    for mut d in drafts {
         if !d.problems.is_empty() {
-            errors.push(RowError { line: d.line, message: d.problems.join("; ") });
+            let message = if d.problems.len() == 1 { d.problems.remove(0) } else { Msg::Several(d.problems) };
+            errors.push(RowError { line: d.line, message });
             continue;
         }
         if let (Some(name), Some(scene), Some(kind)) = (d.name, d.scene, d.kind) {
@@ -1381,7 +1364,7 @@ fn parse_row(line: u64, cells: &[&str]) -> Draft {
         problems: Vec::new(),
     };
     if !(3..=5).contains(&cells.len()) {
-        d.problems.push(format!("expected 3 to 5 columns (name,scene,kind[,group,expire_days]), found {}", cells.len()));
+        d.problems.push(Msg::CsvColumns { found: cells.len() });
         return d;
     }
     match clean_name(cells[0]) {
@@ -1397,14 +1380,14 @@ fn parse_row(line: u64, cells: &[&str]) -> Draft {
         Ok(k) => d.kind = Some(k),
         Err(_) => d.problems.push(kind_message(cells[2])),
     }
-    match clean_optional(cells.get(3).copied(), "group", MAX_GROUP) {
+    match clean_optional(cells.get(3).copied(), ShortText::Group, MAX_GROUP) {
         Ok(g) => d.group = g,
         Err(m) => d.problems.push(m),
     }
     if let Some(kind) = d.kind {
         let days = match cells.get(4).copied().filter(|c| !c.is_empty()) {
             None => Ok(None),
-            Some(text) => text.parse::<i32>().map(Some).map_err(|_| format!("expire_days must be a whole number of days, not {text:?}")),
+            Some(text) => text.parse::<i32>().map(Some).map_err(|_| Msg::DaysNotNumber { value: text.to_owned() }),
         };
         match days.and_then(|days| clean_days(kind, days)) {
             Ok(days) => d.expire_days = days,

@@ -409,7 +409,7 @@ pub async fn reissue_in_simulator(st: &AppState, api: &dyn WechatApi, account_id
         };
         api.create_qr_code(&QrCodeRequest { scene, lifetime })
             .await
-            .map_err(|e| ServiceError::invalid("wechat", format!("the simulator did not issue a code: {e}")))?;
+            .map_err(|e| ServiceError::invalid("wechat", crate::Msg::SimulatorNoCode { detail: e.to_string() }))?;
         issued += 1;
     }
     Ok(issued)

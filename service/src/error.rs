@@ -1,6 +1,10 @@
 //! The one error type of the service layer. Each variant says what the caller should tell the
 //! user; database detail is logged by the door that maps it, never shown.
+//!
+//! What a person reads is a [`Msg`], not prose: the door (server function, route) words it in
+//! the request's language with [`Msg::text`]; `Display` stays English for logs and the CLI.
 
+use crate::msg::Msg;
 use sea_orm::DbErr;
 
 /// Why a service call did not do what was asked.
@@ -8,10 +12,10 @@ use sea_orm::DbErr;
 pub enum ServiceError {
     /// Bad input on one field (HTTP 422): the message is for the user.
     #[error("{field}: {message}")]
-    Validation { field: &'static str, message: String },
+    Validation { field: &'static str, message: Msg },
     /// The request clashes with stored data (HTTP 409), e.g. a duplicate name.
     #[error("{field}: {message}")]
-    Conflict { field: &'static str, message: String },
+    Conflict { field: &'static str, message: Msg },
     /// The thing asked for does not exist (HTTP 404).
     #[error("not found")]
     NotFound,
@@ -31,7 +35,12 @@ pub enum ServiceError {
 
 impl ServiceError {
     /// A validation error on `field`.
-    pub fn invalid(field: &'static str, message: impl Into<String>) -> Self {
-        Self::Validation { field, message: message.into() }
+    pub fn invalid(field: &'static str, message: Msg) -> Self {
+        Self::Validation { field, message }
+    }
+
+    /// A clash with stored data on `field`.
+    pub fn conflict(field: &'static str, message: Msg) -> Self {
+        Self::Conflict { field, message }
     }
 }

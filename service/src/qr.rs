@@ -133,6 +133,18 @@ pub enum QrError {
     Png(String),
 }
 
+/// The message for a refused logo upload (`Png` is our fault and never reaches here).
+pub fn logo_msg(e: &QrError) -> crate::Msg {
+    use crate::Msg;
+    match e {
+        QrError::LogoTooLarge(bytes) => Msg::LogoTooLarge { bytes: *bytes },
+        QrError::LogoDimensions { width, height } => Msg::LogoDimensions { width: *width, height: *height, max: MAX_LOGO_DIMENSION },
+        QrError::LogoNotPng => Msg::LogoNotPng,
+        QrError::LogoInvalid(detail) => Msg::LogoInvalid { detail: detail.clone() },
+        other => Msg::ImageProblem { detail: other.to_string() },
+    }
+}
+
 /// Reads the `size` query value of `qr.png?size=N`: missing or blank means [`DEFAULT_SIZE`],
 /// anything else must be a whole number in `MIN_SIZE..=MAX_SIZE`.
 pub fn parse_size(text: Option<&str>) -> Result<u32, QrError> {

@@ -92,10 +92,10 @@ async fn current_code_id<C: ConnectionTrait>(db: &C, campaign_id: i32) -> Result
 pub async fn renew(st: &AppState, api: &dyn WechatApi, id: i32, actor: Option<i32>) -> Result<CampaignView, ServiceError> {
     let c = campaigns::get(&st.db, id).await?;
     if c.archived_at.is_some() {
-        return Err(ServiceError::invalid("campaign", "this campaign is archived; restore it before renewing its code"));
+        return Err(ServiceError::invalid("campaign", crate::Msg::RenewArchived));
     }
     if c.kind.parse::<Kind>()? != Kind::Temporary {
-        return Err(ServiceError::invalid("kind", "permanent codes never expire; only temporary codes are renewed"));
+        return Err(ServiceError::invalid("kind", crate::Msg::RenewPermanent));
     }
     issue_and_store(st, api, &c, actor).await
 }

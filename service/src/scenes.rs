@@ -97,17 +97,11 @@ pub(crate) async fn held_by_tickets<C: ConnectionTrait>(
 }
 
 /// Why a typed scene that only a deleted campaign's ticket holds is refused.
-pub(crate) fn held_message(scene: &str, until: Option<DateTime<Utc>>) -> String {
+pub(crate) fn held_message(scene: &str, until: Option<DateTime<Utc>>) -> crate::Msg {
+    let scene = scene.to_owned();
     match until {
-        None => format!(
-            "scene {scene} belonged to a deleted campaign whose permanent code still works (WeChat never takes a code \
-             back); choose another scene"
-        ),
-        Some(t) => format!(
-            "scene {scene} belonged to a deleted campaign whose code works until {} UTC; choose another scene, or use \
-             this one after that",
-            t.format("%Y-%m-%d %H:%M")
-        ),
+        None => crate::Msg::SceneHeldForever { scene },
+        Some(t) => crate::Msg::SceneHeldUntil { scene, until: t.format("%Y-%m-%d %H:%M").to_string() },
     }
 }
 
@@ -119,7 +113,7 @@ pub(crate) async fn check_typed<C: ConnectionTrait>(
     now: DateTime<Utc>,
 ) -> Result<(), ServiceError> {
     match held_by_tickets(db, account_id, &[scene.to_owned()], now).await?.remove(scene) {
-        Some(until) => Err(ServiceError::Conflict { field: "scene", message: held_message(scene, until) }),
+        Some(until) => Err(ServiceError::conflict("scene", held_message(scene, until))),
         None => Ok(()),
     }
 }
@@ -212,10 +206,10 @@ mod tests {
 
     #[test]
     fn held_messages_say_why_and_until_when() {
-        assert!(held_message("7", None).contains("permanent code still works"));
+        assert!(held_message("7", None).to_string().contains("permanent code still works"));
         let t = DateTime::parse_from_rfc3339("2026-12-20T08:05:59Z").unwrap().with_timezone(&Utc);
         assert_eq!(
-            held_message("spring", Some(t)),
+            held_message("spring", Some(t)).to_string(),
             "scene spring belonged to a deleted campaign whose code works until 2026-12-20 08:05 UTC; choose another \
              scene, or use this one after that"
         );

@@ -64,10 +64,7 @@ impl FromStr for Granularity {
             "day" => Ok(Granularity::Day),
             "week" => Ok(Granularity::Week),
             "month" => Ok(Granularity::Month),
-            _ => Err(ServiceError::invalid(
-                "granularity",
-                format!("use hour, day, week or month (not {s:?})"),
-            )),
+            _ => Err(ServiceError::invalid("granularity", crate::Msg::GranularityInvalid { value: s.to_owned() })),
         }
     }
 }
@@ -133,24 +130,21 @@ fn check_range(from: NaiveDate, to: NaiveDate, gran: Option<Granularity>) -> Res
     // Also keeps the bucket arithmetic (next day, next week, next month) far from chrono's limits.
     for (field, d) in [("from", from), ("to", to)] {
         if !(1970..=9999).contains(&d.year()) {
-            return Err(ServiceError::invalid(field, format!("{d} is out of range; use a date between 1970 and 9999")));
+            return Err(ServiceError::invalid(field, crate::Msg::DateOutOfRange { date: d.to_string() }));
         }
     }
     if from > to {
-        return Err(ServiceError::invalid("from", format!("must be on or before to ({from} is after {to})")));
+        return Err(ServiceError::invalid("from", crate::Msg::RangeReversed { from: from.to_string(), to: to.to_string() }));
     }
     let days = (to - from).num_days() + 1;
     if days > MAX_RANGE_DAYS {
         return Err(ServiceError::invalid(
             "from",
-            format!("the range {from} to {to} is {days} days; at most {MAX_RANGE_DAYS} fit"),
+            crate::Msg::RangeTooLong { from: from.to_string(), to: to.to_string(), days, max: MAX_RANGE_DAYS },
         ));
     }
     if gran == Some(Granularity::Hour) && days > MAX_HOUR_RANGE_DAYS {
-        return Err(ServiceError::invalid(
-            "granularity",
-            format!("hour covers at most {MAX_HOUR_RANGE_DAYS} days; choose day, week or month for {days} days"),
-        ));
+        return Err(ServiceError::invalid("granularity", crate::Msg::HourRangeTooLong { max: MAX_HOUR_RANGE_DAYS, days }));
     }
     Ok(())
 }
@@ -876,7 +870,7 @@ fn date_field(field: &'static str, value: Option<&str>) -> Result<Option<NaiveDa
         None => Ok(None),
         Some(v) => NaiveDate::parse_from_str(v, "%Y-%m-%d")
             .map(Some)
-            .map_err(|_| ServiceError::invalid(field, format!("{v:?} is not a date; use YYYY-MM-DD"))),
+            .map_err(|_| ServiceError::invalid(field, crate::Msg::DateInvalid { value: v.to_owned() })),
     }
 }
 
@@ -903,10 +897,7 @@ pub fn resolve_range(req: &RangeRequest, today: NaiveDate) -> Result<Range, Serv
                 Some("month") => (today.with_day(1).unwrap_or(today), today),
                 Some(d) => {
                     let n = d.parse::<u64>().ok().filter(|n| (1..=MAX_RANGE_DAYS as u64).contains(n)).ok_or_else(|| {
-                        ServiceError::invalid(
-                            "days",
-                            format!("{d:?} is not a number of days from 1 to {MAX_RANGE_DAYS} (or today, yesterday, month)"),
-                        )
+                        ServiceError::invalid("days", crate::Msg::DaysInvalid { value: d.to_owned(), max: MAX_RANGE_DAYS })
                     })?;
                     (to.checked_sub_days(Days::new(n - 1)).unwrap_or(to), to)
                 }

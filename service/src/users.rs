@@ -1,7 +1,7 @@
 //! Dashboard users: creation, credentials (argon2id), roles.
 
 use crate::entity::user;
-use crate::{ServiceError, audit};
+use crate::{Msg, ServiceError, audit};
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString, rand_core::OsRng};
 use argon2::Argon2;
 use chrono::Utc;
@@ -36,7 +36,7 @@ impl std::str::FromStr for Role {
         match s {
             "admin" => Ok(Role::Admin),
             "staff" => Ok(Role::Staff),
-            _ => Err(ServiceError::invalid("role", "role must be admin or staff")),
+            _ => Err(ServiceError::invalid("role", Msg::RoleInvalid)),
         }
     }
 }
@@ -63,10 +63,10 @@ pub const MIN_PASSWORD_LEN: usize = 8;
 /// Check a username: 1–64 characters of letters, digits, `.`, `_`, `-`, `@`.
 pub fn validate_username(name: &str) -> Result<(), ServiceError> {
     if name.is_empty() || name.chars().count() > 64 {
-        return Err(ServiceError::invalid("username", "username must be 1–64 characters"));
+        return Err(ServiceError::invalid("username", Msg::UsernameLength));
     }
     if !name.chars().all(|c| c.is_alphanumeric() || matches!(c, '.' | '_' | '-' | '@')) {
-        return Err(ServiceError::invalid("username", "username may contain letters, digits, '.', '_', '-' and '@' only"));
+        return Err(ServiceError::invalid("username", Msg::UsernameChars));
     }
     Ok(())
 }
@@ -75,10 +75,10 @@ pub fn validate_username(name: &str) -> Result<(), ServiceError> {
 pub fn validate_password(password: &str) -> Result<(), ServiceError> {
     let n = password.chars().count();
     if n < MIN_PASSWORD_LEN {
-        return Err(ServiceError::invalid("password", format!("password must have at least {MIN_PASSWORD_LEN} characters")));
+        return Err(ServiceError::invalid("password", Msg::PasswordTooShort { min: MIN_PASSWORD_LEN }));
     }
     if n > 1024 {
-        return Err(ServiceError::invalid("password", "password is too long"));
+        return Err(ServiceError::invalid("password", Msg::PasswordTooLong));
     }
     Ok(())
 }
@@ -123,7 +123,7 @@ pub async fn create(db: &sea_orm::DatabaseConnection, username: &str, password: 
     validate_username(username)?;
     validate_password(password)?;
     if user::Entity::find().filter(user::Column::Username.eq(username)).one(db).await?.is_some() {
-        return Err(ServiceError::Conflict { field: "username", message: format!("the username {username} is already taken") });
+        return Err(ServiceError::conflict("username", Msg::UsernameTaken { username: username.to_owned() }));
     }
     let hash = hash_password(password).await?;
     let now = Utc::now();
@@ -143,7 +143,7 @@ pub async fn create(db: &sea_orm::DatabaseConnection, username: &str, password: 
     .map_err(|e| match e.sql_err() {
         // Lost a race with another creator of the same name.
         Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) => {
-            ServiceError::Conflict { field: "username", message: format!("the username {username} is already taken") }
+            ServiceError::conflict("username", Msg::UsernameTaken { username: username.to_owned() })
         }
         _ => ServiceError::Db(e),
     })?;
@@ -236,10 +236,7 @@ pub async fn change(db: &sea_orm::DatabaseConnection, id: i32, change: UserChang
     }
     let changed = update.exec(&txn).await?.rows_affected;
     if changed == 0 {
-        return Err(ServiceError::Conflict {
-            field: "user",
-            message: "this is the last administrator: make someone else an administrator first".into(),
-        });
+        return Err(ServiceError::conflict("user", Msg::LastAdmin));
     }
     if change == UserChange::Disable {
         crate::sessions::destroy_all_for(&txn, id).await?;

@@ -35,7 +35,7 @@ fn input() -> AccountInput {
 fn field_of(r: Result<accounts::AccountView, ServiceError>) -> &'static str {
     match r {
         Err(ServiceError::Validation { field, message }) => {
-            assert!(!message.is_empty());
+            assert!(!message.to_string().is_empty());
             field
         }
         other => panic!("expected a validation error, got {other:?}"),
@@ -174,7 +174,7 @@ dual_test!(duplicate_app_id_is_a_conflict, |t: TestDb| async move {
     accounts::create(&st, input(), None).await.unwrap();
     match accounts::create(&st, AccountInput { name: "Copy".into(), ..input() }, None).await {
         Err(ServiceError::Conflict { field: "app_id", message }) => {
-            assert!(message.contains("Spring shop"), "names the account that has it: {message}");
+            assert!(message.to_string().contains("Spring shop"), "names the account that has it: {message}");
         }
         other => panic!("expected a conflict, got {other:?}"),
     }
@@ -280,7 +280,7 @@ dual_test!(test_connection_against_the_simulator, |t: TestDb| async move {
     let a = accounts::create(&st, sandbox.clone(), None).await.unwrap();
     let report = accounts::test_connection(&st, a.id, None).await.unwrap();
     assert!(report.ok, "{report:?}");
-    assert_eq!(report.message, "Connected: WeChat issued an access token.");
+    assert_eq!(report.message.to_string(), "Connected: WeChat issued an access token.");
 
     // The shared client stores its token in the database.
     let m = accounts::model(&st.db, a.id).await.unwrap();
@@ -295,8 +295,8 @@ dual_test!(test_connection_against_the_simulator, |t: TestDb| async move {
     assert!(stored.token_enc.is_none(), "a new secret forgets the token of the old one");
     let report = accounts::test_connection(&st, a.id, None).await.unwrap();
     assert!(!report.ok);
-    assert!(report.message.contains("the AppSecret is wrong"), "{}", report.message);
-    assert!(!report.message.contains("wrong-secret-000"), "{}", report.message);
+    assert!(report.message.to_string().contains("the AppSecret is wrong"), "{}", report.message);
+    assert!(!report.message.to_string().contains("wrong-secret-000"), "{}", report.message);
 
     // Nobody listening: the message names the address.
     let closed = {
@@ -307,7 +307,7 @@ dual_test!(test_connection_against_the_simulator, |t: TestDb| async move {
     accounts::update(&st, a.id, unreachable, None).await.unwrap();
     let report = accounts::test_connection(&st, a.id, None).await.unwrap();
     assert!(!report.ok);
-    assert!(report.message.contains(&format!("cannot reach {closed}")), "{}", report.message);
+    assert!(report.message.to_string().contains(&format!("cannot reach {closed}")), "{}", report.message);
 
     let tests: Vec<String> =
         audit_actions(&st).await.into_iter().filter(|(a, _)| a == "account.test").map(|(_, d)| d).collect();
@@ -343,7 +343,7 @@ dual_test!(logos_are_reencoded_and_cleared, |t: TestDb| async move {
     // Refused uploads name the field and keep the stored logo.
     for bad in [b"GIF89a not a png".to_vec(), b"\x89PNG\r\n\x1a\ntruncated".to_vec(), vec![0u8; 0]] {
         match accounts::set_logo(&st, a.id, Some(&bad), None).await {
-            Err(ServiceError::Validation { field: "logo", message }) => assert!(!message.is_empty()),
+            Err(ServiceError::Validation { field: "logo", message }) => assert!(!message.to_string().is_empty()),
             other => panic!("expected a logo validation error, got {other:?}"),
         }
     }

@@ -95,10 +95,15 @@ async fn add_hourly(db: &sea_orm::DatabaseConnection, campaign_id: i32, hour: i6
 
 fn field_of(e: &ServiceError) -> (&'static str, &'static str, String) {
     match e {
-        ServiceError::Validation { field, message } => ("validation", field, message.clone()),
-        ServiceError::Conflict { field, message } => ("conflict", field, message.clone()),
+        ServiceError::Validation { field, message } => ("validation", field, message.to_string()),
+        ServiceError::Conflict { field, message } => ("conflict", field, message.to_string()),
         other => panic!("expected a field error, got {other:?}"),
     }
+}
+
+/// Line and English text of each row problem.
+fn row_texts(rows: &[campaigns::RowError]) -> Vec<(u64, String)> {
+    rows.iter().map(|r| (r.line, r.message.to_string())).collect()
 }
 
 fn names(rows: &[CampaignView]) -> Vec<&str> {
@@ -505,7 +510,7 @@ dual_test!(deleted_campaigns_keep_their_quota_and_scenes, |t: TestDb| async move
     }
     let plan = campaigns::plan_import(db, e.account, "P,,permanent\nQ,1,temporary,,3\n").await.unwrap();
     assert_eq!(plan.rows.iter().map(|r| r.scene.as_deref().unwrap()).collect::<Vec<_>>(), ["4"]);
-    assert_eq!(plan.errors, [campaigns::RowError { line: 2, message: taken.into() }]);
+    assert_eq!(row_texts(&plan.errors), [(2, taken.to_owned())]);
     assert_eq!(used().await, 3);
 
     // A deleted temporary campaign's scene comes back once its code has expired, not before.
@@ -521,7 +526,7 @@ dual_test!(deleted_campaigns_keep_their_quota_and_scenes, |t: TestDb| async move
     let typed = CampaignInput { scene: Some("4".into()), ..temp(e.account, "F", 3) };
     assert_eq!(field_of(&create(typed.clone()).await.unwrap_err()), ("conflict", "scene", until.clone()));
     let plan = campaigns::plan_import(db, e.account, "F,4,temporary,,3\n").await.unwrap();
-    assert_eq!(plan.errors, [campaigns::RowError { line: 1, message: until }]);
+    assert_eq!(row_texts(&plan.errors), [(1, until)]);
     let later = AppState { clock: Clock::manual(expires + Duration::seconds(1)), ..e.st.clone() };
     assert_eq!(campaigns::create(&later, &e.api, temp(e.account, "G", 3), None).await.unwrap().scene, "4", "free again");
     assert_eq!(field_of(&create(typed).await.unwrap_err()).1, "scene", "now its own campaign has it");
@@ -677,9 +682,9 @@ dual_test!(csv_import_reports_every_bad_row_and_stores_nothing, |t: TestDb| asyn
     let err = campaigns::import(&e.st, &e.api, e.account, file, None).await.unwrap_err();
     let ImportFailed::Rows(rows) = err else { panic!("expected row errors, got {err:?}") };
     assert_eq!(rows.iter().map(|r| r.line).collect::<Vec<_>>(), [3, 4, 5], "{rows:?}");
-    assert!(rows[0].message.contains("permanent or temporary"), "{}", rows[0].message);
-    assert!(rows[1].message.contains("scene 7 is also on line 2"), "{}", rows[1].message);
-    assert!(rows[2].message.contains("how many days"), "{}", rows[2].message);
+    assert!(rows[0].message.to_string().contains("permanent or temporary"), "{}", rows[0].message);
+    assert!(rows[1].message.to_string().contains("scene 7 is also on line 2"), "{}", rows[1].message);
+    assert!(rows[2].message.to_string().contains("how many days"), "{}", rows[2].message);
     assert_eq!(stored(db).await, (0, 0));
     assert!(e.sim.state.codes(&e.app_id).is_empty(), "nothing issued for a bad file");
     assert!(audits(db, "campaign.import").await.is_empty());
@@ -700,7 +705,7 @@ dual_test!(csv_import_reports_every_bad_row_and_stores_nothing, |t: TestDb| asyn
                 Bad,18,never\r\n";
     let file = file.replace("{long}", &"s".repeat(65));
     let plan = campaigns::plan_import(db, e.account, &file).await.unwrap();
-    let by_line: std::collections::HashMap<u64, String> = plan.errors.iter().map(|r| (r.line, r.message.clone())).collect();
+    let by_line: std::collections::HashMap<u64, String> = plan.errors.iter().map(|r| (r.line, r.message.to_string())).collect();
     let expect = [
         (1, "scene 12 is already used by campaign \"Spring poster\""),
         (2, "already called \"Spring poster\""),
@@ -744,7 +749,7 @@ dual_test!(csv_import_wechat_refusal_names_the_row, |t: TestDb| async move {
     let ImportFailed::Rows(rows) = err else { panic!("expected a row error, got {err:?}") };
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].line, 3);
-    assert!(rows[0].message.contains("45029"), "{}", rows[0].message);
+    assert!(rows[0].message.to_string().contains("45029"), "{}", rows[0].message);
     assert_eq!(stored(&e.st.db).await, (0, 0), "nothing stored when WeChat refuses a row");
     assert!(audits(&e.st.db, "campaign.import").await.is_empty());
 });
@@ -815,8 +820,8 @@ dual_test!(permanent_quota_and_exhausted_scenes, |t: TestDb| async move {
         .unwrap();
     let lines: Vec<u64> = plan.errors.iter().map(|r| r.line).collect();
     assert_eq!(lines, [1, 2], "{:?}", plan.errors);
-    assert!(plan.errors[0].message.contains("no numeric scene"));
-    assert!(plan.errors[1].message.contains("100 000 permanent codes"));
+    assert!(plan.errors[0].message.to_string().contains("no numeric scene"));
+    assert!(plan.errors[1].message.to_string().contains("100 000 permanent codes"));
     assert_eq!(plan.rows.len(), 1);
 });
 
@@ -838,9 +843,9 @@ dual_test!(import_fills_gaps_and_stops_at_the_quota, |t: TestDb| async move {
     );
     let lines: Vec<u64> = plan.errors.iter().map(|r| r.line).collect();
     assert_eq!(lines, [6, 7], "{:?}", plan.errors);
-    assert!(plan.errors[0].message.contains("no numeric scene"), "{}", plan.errors[0].message);
-    assert!(plan.errors[1].message.contains("100 000 permanent codes"), "{}", plan.errors[1].message);
-    assert!(plan.errors[1].message.contains("no numeric scene"), "{}", plan.errors[1].message);
+    assert!(plan.errors[0].message.to_string().contains("no numeric scene"), "{}", plan.errors[0].message);
+    assert!(plan.errors[1].message.to_string().contains("100 000 permanent codes"), "{}", plan.errors[1].message);
+    assert!(plan.errors[1].message.to_string().contains("no numeric scene"), "{}", plan.errors[1].message);
 });
 
 #[test]

@@ -104,7 +104,10 @@ pub fn FormError(error: Signal<Option<AppError>>, #[prop(optional)] fields: &'st
             AppError::Internal | AppError::Request(_) => view! { <p>{t!(i18n, error_body)}</p> }.into_any(),
             AppError::Unavailable { spool_full: false } => view! { <p>{t!(i18n, unavailable_body)}</p> }.into_any(),
             AppError::Unavailable { spool_full: true } => view! { <p>{t!(i18n, unavailable_body_full)}</p> }.into_any(),
-            other => view! { <p>{other.to_string()}</p> }.into_any(),
+            // A field's message when the form has no such field: the words alone, as the
+            // field name is not for people.
+            AppError::Field { message, .. } | AppError::Conflict { message, .. } => view! { <p>{message}</p> }.into_any(),
+            AppError::NotFound => view! { <p>{t!(i18n, error_not_found)}</p> }.into_any(),
         };
         Some(view! { <div class="alert alert-error" role="alert" data-testid="form-error">{body}</div> })
     }

@@ -18,7 +18,7 @@ use axum_extra::extract::CookieJar;
 use axum_extra::extract::cookie::{Cookie, SameSite};
 use leptos::prelude::provide_context;
 use serde::Deserialize;
-use service::{ServiceError, sessions, users};
+use service::{Lang, ServiceError, sessions, users};
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -174,7 +174,7 @@ async fn rate_limited(
         let text = format!("too many failed sign-ins; try again in {secs} seconds\n");
         return (StatusCode::TOO_MANY_REQUESTS, [retry_after], text).into_response();
     }
-    let lang = Lang::of(headers);
+    let lang = lang_of(headers);
     let minutes = secs.div_ceil(60);
     let message = match lang {
         Lang::Zh => format!("登录失败次数过多，请 {minutes} 分钟后再试。"),
@@ -248,61 +248,9 @@ async fn login_page(state: &ServerState, req: Request<Body>, failed: bool) -> Re
     handler(req).await
 }
 
-/// The interface language as leptos_i18n picks it: the language cookie, else the first of
-/// `zh`/`en` in `Accept-Language` by preference, else Chinese (the default locale).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Lang {
-    Zh,
-    En,
-}
-
-impl Lang {
-    fn of(headers: &HeaderMap) -> Lang {
-        let cookie = headers
-            .get_all(header::COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(';'))
-            .find_map(|c| {
-                let (name, value) = c.trim().split_once('=')?;
-                (name == super::lang::LOCALE_COOKIE).then(|| value.trim().to_owned())
-            });
-        match cookie.as_deref() {
-            Some("en") => return Lang::En,
-            Some("zh") => return Lang::Zh,
-            _ => {}
-        }
-        let accept = headers
-            .get(header::ACCEPT_LANGUAGE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        let mut best: Option<(f32, Lang)> = None;
-        for item in accept.split(',') {
-            let mut fields = item.split(';');
-            let tag = fields.next().unwrap_or("").trim().to_ascii_lowercase();
-            let q = fields
-                .find_map(|f| f.trim().strip_prefix("q=")?.parse::<f32>().ok())
-                .unwrap_or(1.0);
-            let lang = if tag == "zh" || tag.starts_with("zh-") {
-                Lang::Zh
-            } else if tag == "en" || tag.starts_with("en-") {
-                Lang::En
-            } else {
-                continue;
-            };
-            if q > 0.0 && best.is_none_or(|(b, _)| q > b) {
-                best = Some((q, lang));
-            }
-        }
-        best.map_or(Lang::Zh, |(_, lang)| lang)
-    }
-
-    fn code(self) -> &'static str {
-        match self {
-            Lang::Zh => "zh",
-            Lang::En => "en",
-        }
-    }
+/// The interface language of a request (`service::Lang::from_request`).
+fn lang_of(headers: &HeaderMap) -> Lang {
+    super::lang::lang_of(headers)
 }
 
 fn time_duration(d: chrono::Duration) -> cookie::time::Duration {

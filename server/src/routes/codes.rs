@@ -8,7 +8,7 @@
 use super::ServerState;
 use axum::Router;
 use axum::extract::{Multipart, Path, Query, RawQuery, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum_extra::extract::CookieJar;
@@ -18,7 +18,7 @@ use service::campaigns::{self, CampaignView};
 use service::entity::{campaign, wechat_account};
 use service::qr::{self, QrOptions};
 use service::users::{Role, User};
-use service::{AppState, ServiceError, sessions};
+use service::{AppState, Msg, ServiceError, sessions};
 
 /// Largest logo upload accepted (the service checks the 1 MiB image limit itself; the
 /// multipart envelope gets a little room on top).
@@ -50,7 +50,7 @@ pub enum Refusal {
     SignIn,
     Forbidden,
     NotFound,
-    /// Bad input, with words for the user (400).
+    /// Bad input, with words for scripts (400; English, a machine contract like the others).
     Bad(String),
     Internal,
 }
@@ -61,7 +61,7 @@ impl From<ServiceError> for Refusal {
             ServiceError::NotFound => Refusal::NotFound,
             ServiceError::Unauthorized => Refusal::SignIn,
             ServiceError::Forbidden => Refusal::Forbidden,
-            ServiceError::Validation { message, .. } | ServiceError::Conflict { message, .. } => Refusal::Bad(message),
+            ServiceError::Validation { message, .. } | ServiceError::Conflict { message, .. } => Refusal::Bad(message.to_string()),
             other => {
                 tracing::error!(error = %other, "code route failed");
                 Refusal::Internal
@@ -228,14 +228,15 @@ async fn zip(State(s): State<ServerState>, jar: CookieJar, RawQuery(raw): RawQue
 }
 
 /// Reads the `logo` file (or the `remove` button) of a logo form.
-async fn read_logo_form(mut form: Multipart) -> Result<Option<Vec<u8>>, String> {
+async fn read_logo_form(mut form: Multipart) -> Result<Option<Vec<u8>>, Msg> {
     let mut logo = None;
     let mut remove = false;
-    while let Some(field) = form.next_field().await.map_err(|e| format!("the upload could not be read: {e}"))? {
+    let unreadable = |e: axum::extract::multipart::MultipartError| Msg::UploadUnreadable { detail: e.to_string() };
+    while let Some(field) = form.next_field().await.map_err(unreadable)? {
         match field.name() {
             Some("remove") => remove = true,
             Some("logo") => {
-                let bytes = field.bytes().await.map_err(|e| format!("the upload could not be read: {e}"))?;
+                let bytes = field.bytes().await.map_err(unreadable)?;
                 if !bytes.is_empty() {
                     logo = Some(bytes.to_vec());
                 }
@@ -246,15 +247,16 @@ async fn read_logo_form(mut form: Multipart) -> Result<Option<Vec<u8>>, String> 
     match (remove, logo) {
         (true, _) => Ok(None),
         (false, Some(b)) => Ok(Some(b)),
-        (false, None) => Err("choose a PNG file first".into()),
+        (false, None) => Err(Msg::LogoMissing),
     }
 }
 
-/// Where a browser goes after a logo form: back to `page` with `logo=1` or the error.
-fn after_upload(page: &str, result: Result<(), String>) -> Response {
+/// Where a browser goes after a logo form: back to `page` with `logo=1` or the error, in the
+/// page's language.
+fn after_upload(page: &str, result: Result<(), Msg>, headers: &HeaderMap) -> Response {
     let target = match result {
         Ok(()) => format!("{page}?logo=1"),
-        Err(m) => format!("{page}?logo_error={}", app::components::shell::urlencode(&m)),
+        Err(m) => format!("{page}?logo_error={}", app::components::shell::urlencode(&m.text(super::lang::lang_of(headers)))),
     };
     Redirect::to(&target).into_response()
 }
@@ -262,6 +264,7 @@ fn after_upload(page: &str, result: Result<(), String>) -> Response {
 async fn campaign_logo(
     State(s): State<ServerState>,
     jar: CookieJar,
+    headers: HeaderMap,
     Path(id): Path<i32>,
     form: Multipart,
 ) -> Result<Response, Refusal> {
@@ -270,16 +273,19 @@ async fn campaign_logo(
     let page = format!("/campaigns/{id}");
     let logo = match read_logo_form(form).await {
         Ok(l) => l,
-        Err(m) => return Ok(after_upload(&page, Err(m))),
+        Err(m) => return Ok(after_upload(&page, Err(m), &headers)),
     };
     let result = set_campaign_logo(&s.app, id, logo.as_deref(), user.id).await;
-    Ok(after_upload(&page, result))
+    Ok(after_upload(&page, result, &headers))
 }
 
 /// Store a campaign's logo (validated and re-encoded) or clear it, with an audit row.
-async fn set_campaign_logo(st: &AppState, id: i32, upload: Option<&[u8]>, actor: i32) -> Result<(), String> {
+async fn set_campaign_logo(st: &AppState, id: i32, upload: Option<&[u8]>, actor: i32) -> Result<(), Msg> {
     use sea_orm::{ActiveModelTrait, ActiveValue::Set, TransactionTrait};
-    let png = upload.map(qr::reencode_logo).transpose().map_err(|e| e.to_string())?;
+    let png = upload.map(qr::reencode_logo).transpose().map_err(|e| match e {
+        qr::QrError::Png(_) => user_words(ServiceError::Internal(e.to_string())),
+        other => qr::logo_msg(&other),
+    })?;
     let stored = async {
         let txn = st.db.begin().await?;
         campaign::ActiveModel { id: Set(id), logo: Set(png.clone()), updated_at: Set(chrono::Utc::now()), ..Default::default() }
@@ -292,7 +298,13 @@ async fn set_campaign_logo(st: &AppState, id: i32, upload: Option<&[u8]>, actor:
     stored.await.map_err(|e: sea_orm::DbErr| user_words(e.into()))
 }
 
-async fn account_logo(State(s): State<ServerState>, jar: CookieJar, Path(id): Path<i32>, form: Multipart) -> Result<Response, Refusal> {
+async fn account_logo(
+    State(s): State<ServerState>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    Path(id): Path<i32>,
+    form: Multipart,
+) -> Result<Response, Refusal> {
     let user = signed_in(&s.app, &jar).await?;
     if user.role != Role::Admin {
         return Err(Refusal::Forbidden);
@@ -300,20 +312,20 @@ async fn account_logo(State(s): State<ServerState>, jar: CookieJar, Path(id): Pa
     service::accounts::get(&s.app.db, id).await?;
     let logo = match read_logo_form(form).await {
         Ok(l) => l,
-        Err(m) => return Ok(after_upload("/settings", Err(m))),
+        Err(m) => return Ok(after_upload("/settings", Err(m), &headers)),
     };
     let result = service::accounts::set_logo(&s.app, id, logo.as_deref(), Some(user.id)).await;
-    Ok(after_upload("/settings", result.map_err(user_words)))
+    Ok(after_upload("/settings", result.map_err(user_words), &headers))
 }
 
 /// The message of a service error that a user may read.
-fn user_words(e: ServiceError) -> String {
+fn user_words(e: ServiceError) -> Msg {
     match e {
         ServiceError::Validation { message, .. } | ServiceError::Conflict { message, .. } => message,
-        ServiceError::NotFound => "not found".into(),
+        ServiceError::NotFound => Msg::NotFound,
         other => {
             tracing::error!(error = %other, "logo upload failed");
-            "the server could not save the logo; please try again".into()
+            Msg::LogoNotSaved
         }
     }
 }

@@ -75,6 +75,7 @@ fn preamble(header: &[&str]) -> Result<Vec<u8>, Refusal> {
 /// (`granularity: use hour, day, week or month`).
 pub(super) fn refuse(e: ServiceError) -> Refusal {
     match e {
+        // English: CSV and chart URLs are a contract for scripts (CONTRACT.md), not pages.
         ServiceError::Validation { field, message } => Refusal::Bad(format!("{field}: {message}")),
         other => other.into(),
     }

@@ -10,7 +10,8 @@ use axum_extra::extract::cookie::{Cookie, SameSite};
 use serde::Deserialize;
 
 /// leptos_i18n's default cookie name: the same cookie drives server rendering and hydration.
-pub const LOCALE_COOKIE: &str = "i18n_pref_locale";
+/// The interface language of a request, for words a route sends to a browser.
+pub use app::error::{LOCALE_COOKIE, lang_of};
 
 #[derive(Deserialize)]
 pub struct Next {
