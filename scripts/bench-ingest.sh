@@ -4,7 +4,7 @@
 #
 # For SQLite and for PostgreSQL, on a fresh data dir / database each time: adds an account
 # (plaintext mode, known Token) and 300 campaigns (codes issued by a local `wechat-sim`),
-# starts `sceneboard serve` four ways — SCENEBOARD_BENCH_CALLBACK=noop (answer at once),
+# starts `sceneboard-bench serve` (the benchmark build of `sceneboard`) four ways — SCENEBOARD_BENCH_CALLBACK=noop (answer at once),
 # =verify (account lookup + signature + parse, nothing stored), =commit (durable storage, every
 # request waiting for its batch's commit: bursts not journaled) and normal (durable storage as
 # shipped: a burst is journaled in the spool and imported behind) — and drives each with
@@ -64,11 +64,12 @@ log() { echo "==> bench-ingest: $*" >&2; }
 if [ "$build" = 1 ]; then
   flag=""; [ "$profile" = release ] && flag="--release"
   t0=$(date +%s)
-  log "cargo build $flag -p server -p loadgen (a cold release build takes long on 2 cores)"
-  cargo build $flag -p server -p loadgen
+  log "cargo build $flag of sceneboard-bench and the load generator (a cold release build takes long on 2 cores)"
+  # The benchmark modes live only in the sceneboard-bench binary (feature bench-modes).
+  cargo build $flag -p server -p loadgen --features server/bench-modes --bin sceneboard-bench --bin sceneboard-loadgen
   log "build took $(( $(date +%s) - t0 )) s"
 fi
-bin="$CARGO_TARGET_DIR/$profile/sceneboard"
+bin="$CARGO_TARGET_DIR/$profile/sceneboard-bench"
 lg="$CARGO_TARGET_DIR/$profile/sceneboard-loadgen"
 [ -x "$bin" ] && [ -x "$lg" ] || { echo "bench-ingest: $bin or $lg missing; build first" >&2; exit 1; }
 

@@ -5,21 +5,29 @@
 #      PostgreSQL database;
 #   2. under load, stops PostgreSQL and starts it again (pushes go to the spool meanwhile);
 #   3. under load, kills the server with SIGKILL and starts it again (the spool is replayed);
-#   4. checks that every push the server acknowledged is stored exactly once, and that the
+#   4. a cold start in an outage: the server starts while PostgreSQL is down (live, not
+#      ready), verifies pushes with its sealed accounts file and spools them; PostgreSQL
+#      comes back under load;
+#   5. checks that every push the server acknowledged is stored exactly once, and that the
 #      counters agree with the stored events;
-#   5. with the spool on a full 64 KiB tmpfs, stops PostgreSQL under load: pushes that
+#   6. with the spool on a full 64 KiB tmpfs, stops PostgreSQL under load: pushes that
 #      neither the database nor the spool can take are refused (503, WeChat retries), the
-#      acknowledged ones are still stored exactly once, and a signed-in page says so in words;
-#   6. against the WeChat simulator made slow (10 s) and then down: creating a campaign ends
+#      acknowledged ones are still stored exactly once, a signed-in page says so in words,
+#      and /livez says the instance cannot take pushes until the spool drains;
+#   7. against the WeChat simulator made slow (10 s) and then down: creating a campaign ends
 #      in bounded time with WeChat named, nothing is stored, the dashboard's banner says it
 #      in words, and it goes away once WeChat answers again.
+# Each step waits for what it needs (acknowledged pushes, spool lines, log lines), bounded,
+# rather than for a fixed time.
 # Step 5 mounts a tmpfs, so the drill runs as root (as CI does).
 # The load is the ignored test `drill_load` in server/tests/callback_load.rs; it records each
 # acknowledged push. PostgreSQL is left running whatever happens. About two minutes.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
-export PATH="$HOME/.cargo/bin:$PATH"
+# The build flags of scripts/test.sh, so the load client builds (and links) when the drill
+# runs on its own, and reuses the main suite's build when CI runs it.
+. "$root/scripts/dev-env.sh"
 
 bin="${SCENEBOARD_BIN:-${CARGO_TARGET_DIR:-$root/target}/debug/sceneboard}"
 [ -x "$bin" ] || { echo "fault-drill: $bin not found; build it first (cargo leptos build)" >&2; exit 1; }
@@ -42,11 +50,12 @@ pg_start() {
   return 1
 }
 
+# Up means live (/livez), which holds with the database down too.
 start_server() {
   "$bin" serve >>"$work/server.log" 2>&1 &
   server_pid=$!
   for _ in $(seq 1 60); do
-    curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && return 0
+    curl -fsS "http://127.0.0.1:$port/livez" >/dev/null 2>&1 && return 0
     kill -0 "$server_pid" 2>/dev/null || break
     sleep 0.25
   done
@@ -75,18 +84,40 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# wait_until SECONDS WHAT CMD...: runs CMD every 0.1 s until it succeeds; fails the drill
+# with WHAT after SECONDS.
+wait_until() {
+  local limit=$1 what=$2
+  shift 2
+  local end=$((SECONDS + limit))
+  until "$@"; do
+    [ "$SECONDS" -lt "$end" ] || { echo "fault-drill: gave up after ${limit}s waiting for $what" >&2; return 1; }
+    sleep 0.1
+  done
+}
+lines_of() { if [ -f "$1" ]; then tr -d '\000' <"$1" | wc -l; else echo 0; fi; }
+# At least N acknowledged pushes recorded by the load client.
+acks_reach() { [ "$(lines_of "$SCENEBOARD_DRILL_ACKS")" -ge "$1" ]; }
+# At least N pushes journaled in the spool.
+spool_reaches() { [ "$(lines_of "$spool")" -ge "$1" ]; }
+in_log() { grep -q "$1" "$work/server.log"; }
+status_is() { [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port$1")" = "$2" ]; }
+
 # Build the load client up front (a no-op after the main test suites), so it can't eat the
 # drill's time.
-cargo test -q -p server --test callback_load --no-run 2>/dev/null || cargo test -p server --test callback_load --no-run
+cargo test -q --workspace --exclude frontend --test callback_load --no-run 2>/dev/null \
+  || cargo test --workspace --exclude frontend --test callback_load --no-run
 
 pg_start
 psql -q "$pg_admin" -c "CREATE DATABASE $db" >/dev/null
 export DATABASE_URL="postgres://postgres@127.0.0.1:5432/$db"
 export SCENEBOARD_ADDR="127.0.0.1:$port"
 export SCENEBOARD_DATA_DIR="$work/data"
+spool="$SCENEBOARD_DATA_DIR/callback-spool.jsonl"
 export SCENEBOARD_SECRET_KEY="$(head -c 32 /dev/urandom | base64 | tr -d '\n')"
-# The ingest writer logs its spool replays at info: the drill checks they happened.
-export RUST_LOG="warn,service::ingest=info"
+# The ingest writer logs its spool replays, and startup its late migration, at info: the
+# drill checks they happened.
+export RUST_LOG="warn,service::ingest=info,server::startup=info"
 "$bin" migrate >/dev/null
 # The account and its campaign, straight into the tables: the callback never opens the
 # AppSecret, so a placeholder is enough here.
@@ -106,7 +137,7 @@ export SCENEBOARD_DRILL_PACE_MS="${SCENEBOARD_DRILL_PACE_MS:-25}"
 # The load generator is the callback_load test binary, run directly: through `cargo test` it
 # could wait on cargo's build-directory lock (another build running) and start only after
 # PostgreSQL is back, and the drill would test nothing.
-load_bin="$(cargo test -q -p server --test callback_load --no-run --message-format=json 2>/dev/null \
+load_bin="$(cargo test -q --workspace --exclude frontend --test callback_load --no-run --message-format=json 2>/dev/null \
   | python3 -c 'import json,sys
 for l in sys.stdin:
     m = json.loads(l)
@@ -119,21 +150,28 @@ load() {
 start_server
 log "server up on :$port, database $db"
 
+stop_server() {
+  kill "$server_pid" 2>/dev/null || true
+  wait "$server_pid" 2>/dev/null || true
+  server_pid=""
+}
+
 log "phase 1: PostgreSQL stopped and started again under load"
 load oDrillA &
 load_pid=$!
-sleep 3
+wait_until 30 "the first acknowledged pushes" acks_reach 100
 pg_ctlcluster --skip-systemctl-redirect "$pg_version" main stop
 log "PostgreSQL stopped"
-sleep 4
+wait_until 30 "pushes spooled during the outage" spool_reaches 100
 pg_start
 log "PostgreSQL started"
 wait "$load_pid"
 
 log "phase 2: server killed with SIGKILL and restarted under load"
+before="$(lines_of "$SCENEBOARD_DRILL_ACKS")"
 load oDrillB &
 load_pid=$!
-sleep 3
+wait_until 30 "acknowledged pushes before the kill" acks_reach $((before + 100))
 kill -KILL "$server_pid"
 wait "$server_pid" 2>/dev/null || true
 log "server killed"
@@ -141,8 +179,25 @@ start_server
 log "server restarted"
 wait "$load_pid"
 
+log "phase 3: a cold start while PostgreSQL is down"
+stop_server
+pg_ctlcluster --skip-systemctl-redirect "$pg_version" main stop
+log "PostgreSQL stopped; starting the server"
+start_server
+status_is /readyz 503 || { echo "fault-drill: /readyz did not say 503 without the database" >&2; exit 1; }
+in_log "the database cannot be reached: serving the callback from the spool" \
+  || { echo "fault-drill: the server did not start in its outage mode" >&2; exit 1; }
+SCENEBOARD_DRILL_COUNT=800 load oDrillD &
+load_pid=$!
+wait_until 30 "pushes a cold server verified and spooled" spool_reaches 100
+log "a cold server acknowledged $(lines_of "$spool") pushes from its spool; starting PostgreSQL"
+pg_start
+wait "$load_pid"
+wait_until 60 "/readyz to say ready once PostgreSQL is back" status_is /readyz 200
+in_log "migrations applied, background jobs started" \
+  || { echo "fault-drill: the server did not migrate and start its jobs once the database answered" >&2; exit 1; }
+
 # Let the spool drain (the replay runs in the background).
-spool="$SCENEBOARD_DATA_DIR/callback-spool.jsonl"
 for _ in $(seq 1 120); do
   [ ! -s "$spool" ] && break
   sleep 0.25
@@ -172,13 +227,7 @@ grep -q "database unreachable" "$work/server.log" \
   || { echo "fault-drill: the server never noticed PostgreSQL was down (drill too short?)" >&2; exit 1; }
 grep -q "spooled pushes stored" "$work/server.log" \
   || { echo "fault-drill: nothing went through the spool (drill too short?)" >&2; exit 1; }
-log "OK: every acknowledged push stored exactly once"
-
-stop_server() {
-  kill "$server_pid" 2>/dev/null || true
-  wait "$server_pid" 2>/dev/null || true
-  server_pid=""
-}
+log "OK: every acknowledged push stored exactly once, a cold start in an outage included"
 
 # A staff user and a session, for reading pages as marketing staff do (in the default
 # language, Simplified Chinese).
@@ -188,7 +237,7 @@ login() {
     "http://127.0.0.1:$port/api/login"
 }
 
-log "phase 3: the spool's disk full while PostgreSQL is down, under load"
+log "phase 4: the spool's disk full while PostgreSQL is down, under load"
 stop_server
 mount -t tmpfs -o size=64k tmpfs "$SCENEBOARD_DATA_DIR"
 : >"$SCENEBOARD_DRILL_ACKS"
@@ -196,10 +245,11 @@ start_server
 login
 SCENEBOARD_DRILL_COUNT=1200 load oDrillC &
 load_pid=$!
-sleep 2
+wait_until 30 "the first acknowledged pushes" acks_reach 50
 pg_ctlcluster --skip-systemctl-redirect "$pg_version" main stop
 log "PostgreSQL stopped"
-sleep 5
+wait_until 60 "the spool's disk to fill up" in_log "cannot write the spool"
+status_is /livez 503 || { echo "fault-drill: /livez said live with the spool's disk full" >&2; exit 1; }
 page="$(curl -sS -b "$work/cookies" -w '\n%{http_code}' "http://127.0.0.1:$port/campaigns")"
 code="${page##*$'\n'}"
 [ "$code" = 503 ] || { echo "fault-drill: a page answered $code while the database was down (503 expected)" >&2; exit 1; }
@@ -214,6 +264,7 @@ for _ in $(seq 1 120); do
   sleep 0.25
 done
 [ ! -s "$spool" ] || { echo "fault-drill: the spool was not replayed" >&2; exit 1; }
+wait_until 10 "/livez once the spool drained" status_is /livez 200
 grep -h "drill load:" "$work/load.log" | tail -n1 | sed 's/^/    /'
 refused="$(grep -h "drill load:" "$work/load.log" | tail -n1 | sed -E 's/.* ([0-9]+) never acknowledged.*/\1/')"
 read -r acked missing duplicated <<<"$(psql -q -At -F ' ' -v ON_ERROR_STOP=1 "$DATABASE_URL" <<SQL
@@ -235,7 +286,7 @@ log "OK: a full spool disk refuses pushes (WeChat retries them) and loses none i
 stop_server
 umount "$SCENEBOARD_DATA_DIR"
 
-log "phase 4: the WeChat API slow (10 s), then down"
+log "phase 5: the WeChat API slow (10 s), then down"
 sim_port=$((port + 1))
 "$bin" wechat-sim --addr "127.0.0.1:$sim_port" >>"$work/sim.log" 2>&1 &
 sim_pid=$!

@@ -21,8 +21,6 @@ pub struct Config {
     pub public_url: String,
     /// `SCENEBOARD_TIMEZONE`: default IANA time zone of charts and exports.
     pub timezone: String,
-    /// `RUST_LOG`: log filter.
-    pub log: String,
 }
 
 /// `Debug` that never prints the secret key.
@@ -35,7 +33,6 @@ impl std::fmt::Debug for Config {
             .field("secret_key", &self.secret_key.as_ref().map(|_| "<set>"))
             .field("public_url", &self.public_url)
             .field("timezone", &self.timezone)
-            .field("log", &self.log)
             .finish()
     }
 }
@@ -57,7 +54,6 @@ pub const KEYS: &[&str] = &[
     "SCENEBOARD_SECRET_KEY",
     "SCENEBOARD_PUBLIC_URL",
     "SCENEBOARD_TIMEZONE",
-    "RUST_LOG",
 ];
 
 impl Config {
@@ -111,7 +107,6 @@ impl Config {
             secret_key: get("SCENEBOARD_SECRET_KEY"),
             public_url: public_url.trim_end_matches('/').to_owned(),
             timezone,
-            log: get("RUST_LOG").unwrap_or_else(|| "info".into()),
         })
     }
 

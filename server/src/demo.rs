@@ -120,7 +120,7 @@ pub async fn run(cfg: Config, args: DemoArgs) -> anyhow::Result<()> {
     println!("  WeChat simulator (scan the campaigns' codes): {}/", sim.base_url());
     println!("Press Ctrl-C to stop.");
     // `sim` lives until the server stops (dropping the handle stops the simulator).
-    let served = startup::serve_with(&cfg, app, listener).await;
+    let served = startup::serve_with(&cfg, app, startup::Schema::Current, listener).await;
     drop(sim);
     served
 }

@@ -25,12 +25,58 @@ pub async fn open_database(cfg: &Config) -> anyhow::Result<service::DatabaseConn
     Ok(conn)
 }
 
-/// The application state for `cfg`.
+/// The application state for `cfg`, on a migrated database.
 pub async fn app_state(cfg: &Config) -> anyhow::Result<AppState> {
-    std::fs::create_dir_all(&cfg.data_dir).with_context(|| format!("cannot create data dir {}", cfg.data_dir.display()))?;
-    let keys = load_keys(cfg)?;
+    let keys = data_dir_and_keys(cfg)?;
     let db = open_database(cfg).await?;
-    Ok(AppState {
+    Ok(state_on(cfg, keys, db))
+}
+
+/// What `serve` runs on: like [`app_state`], except that a database server that cannot be
+/// reached does not stop the start. The server then comes up on a pool that connects when
+/// the database answers ([`Schema::Later`]): the callback verifies pushes with the sealed
+/// accounts file and journals them in the spool, and the migrations and background jobs wait
+/// for the database. Anything else (a bad URL, a refused password, a failed migration) still
+/// ends the start with its error.
+pub async fn serving_state(cfg: &Config) -> anyhow::Result<(AppState, Schema)> {
+    let keys = data_dir_and_keys(cfg)?;
+    let first = db::connect(&cfg.database_url).await;
+    let (db, schema) = match first {
+        Ok(conn) => {
+            db::migrate(&conn).await.context("migrations failed")?;
+            (conn, Schema::Current)
+        }
+        Err(e) if db::is_unreachable(&e) => {
+            tracing::warn!(
+                database = %redact_url(&cfg.database_url), error = %e,
+                "the database cannot be reached: serving the callback from the spool until it answers; migrations and jobs wait"
+            );
+            let conn = db::connect_lazily(&cfg.database_url)
+                .await
+                .with_context(|| format!("cannot connect to {}", redact_url(&cfg.database_url)))?;
+            (conn, Schema::Later)
+        }
+        Err(e) => return Err(anyhow::Error::new(e).context(format!("cannot connect to {}", redact_url(&cfg.database_url)))),
+    };
+    Ok((state_on(cfg, keys, db), schema))
+}
+
+/// Whether the schema was brought up to date before serving.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Schema {
+    /// Migrated: background jobs start at once.
+    Current,
+    /// The database did not answer at start: migrate, then start the jobs, once it does.
+    Later,
+}
+
+fn data_dir_and_keys(cfg: &Config) -> anyhow::Result<Keys> {
+    std::fs::create_dir_all(&cfg.data_dir).with_context(|| format!("cannot create data dir {}", cfg.data_dir.display()))?;
+    load_keys(cfg)
+}
+
+fn state_on(cfg: &Config, keys: Keys, db: service::DatabaseConnection) -> AppState {
+    AppState {
         db,
         keys: Arc::new(keys),
         settings: Arc::new(Settings {
@@ -40,7 +86,7 @@ pub async fn app_state(cfg: &Config) -> anyhow::Result<AppState> {
         }),
         health: Default::default(),
         clock: service::Clock::system(),
-    })
+    }
 }
 
 /// Leptos options: where the compiled site lives (`LEPTOS_SITE_ROOT`, default `target/site`,
@@ -57,9 +103,10 @@ pub fn leptos_options(cfg: &Config) -> LeptosOptions {
 
 /// Run the HTTP server until Ctrl-C or SIGTERM.
 pub async fn serve(cfg: Config) -> anyhow::Result<()> {
-    let app = app_state(&cfg).await?;
+    refuse_bench_switch()?;
+    let (app, schema) = serving_state(&cfg).await?;
     let listener = bind(&cfg).await?;
-    serve_with(&cfg, app, listener).await
+    serve_with(&cfg, app, schema, listener).await
 }
 
 /// Listen on the configured address (separate, so `demo` can fail on a taken port before it
@@ -70,24 +117,64 @@ pub async fn bind(cfg: &Config) -> anyhow::Result<tokio::net::TcpListener> {
 
 /// Serve `app` on `listener`: the callback's writer, the background workers and the router,
 /// until Ctrl-C or SIGTERM.
-pub async fn serve_with(cfg: &Config, app: AppState, listener: tokio::net::TcpListener) -> anyhow::Result<()> {
+pub async fn serve_with(cfg: &Config, app: AppState, schema: Schema, listener: tokio::net::TcpListener) -> anyhow::Result<()> {
+    refuse_bench_switch()?;
     // The callback's writer; replays any spool a previous run left behind, and journals
     // bursts in the same spool.
     let options = service::ingest::IngestOptions {
-        spill_when_busy: crate::routes::callback::bench::journals_bursts(),
+        spill_when_busy: crate::routes::journals_bursts(),
         ..service::ingest::IngestOptions::serving(&cfg.data_dir)
     };
     let ingest = service::ingest::Ingestor::spawn(app.clone(), options)
         .with_context(|| format!("cannot open the callback spool in {}", cfg.data_dir.display()))?;
     let state = ServerState { leptos: leptos_options(cfg).into(), app, ingest };
     tokio::spawn(purge_sessions(state.app.db.clone()));
-    crate::worker::spawn(state.app.clone());
+    match schema {
+        Schema::Current => crate::worker::spawn(state.app.clone()),
+        Schema::Later => {
+            tokio::spawn(migrate_then_work(state.app.clone()));
+        }
+    }
     let app = router(state);
     tracing::info!(addr = %cfg.addr, database = %redact_url(&cfg.database_url), "Sceneboard listening on http://{}", cfg.addr);
     // With the peer address (the sign-in rate limiter counts failures by it) and a
     // header-read timeout (src/http.rs).
     crate::http::serve(listener, app, shutdown_signal()).await?;
     Ok(())
+}
+
+/// The benchmark switch in a binary built without it: better not to start than to look as if
+/// it were obeyed, or to have an operator believe it is one.
+fn refuse_bench_switch() -> anyhow::Result<()> {
+    #[cfg(not(feature = "bench-modes"))]
+    if std::env::var_os("SCENEBOARD_BENCH_CALLBACK").is_some_and(|v| !v.is_empty()) {
+        anyhow::bail!(
+            "SCENEBOARD_BENCH_CALLBACK is set, but this build has no benchmark modes (they acknowledge pushes \
+             without storing them); unset it, or build with `--features server/bench-modes` for a benchmark"
+        );
+    }
+    Ok(())
+}
+
+/// After a start without the database: migrate as soon as it answers, then start the
+/// background jobs (which must not run on an old schema).
+async fn migrate_then_work(app: AppState) {
+    let mut said = false;
+    loop {
+        match db::migrate(&app.db).await {
+            Ok(()) => break,
+            Err(e) if db::is_unreachable(&e) => tokio::time::sleep(std::time::Duration::from_secs(2)).await,
+            Err(e) => {
+                if !said {
+                    tracing::error!(error = %e, "migrations failed; trying again every 30 s");
+                    said = true;
+                }
+                tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+            }
+        }
+    }
+    tracing::info!("the database answers: migrations applied, background jobs started");
+    crate::worker::spawn(app);
 }
 
 /// Delete expired sessions once an hour (any instance may do it; the delete is idempotent).

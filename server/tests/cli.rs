@@ -212,3 +212,65 @@ fn account_and_campaigns_from_the_command_line() {
     let out = run(d, &["campaign", "add", "--app-id", app_id, "--name", "Ok", "--scene", "500", "--kind", "permanent"], "", &[]);
     assert!(out.status.success(), "row 2 of the bad file was not stored: {}", text(&out.stderr));
 }
+
+/// The benchmark modes (acknowledge a push without storing it) are not in the binary that
+/// `cargo leptos build` and release builds make: its text holds none of them, and `serve`
+/// with the switch set refuses to start, in one line, rather than ignore it quietly.
+#[test]
+fn the_default_binary_has_no_benchmark_modes() {
+    let binary = std::fs::read(env!("CARGO_BIN_EXE_sceneboard")).unwrap();
+    for marker in ["BENCHMARK MODE", "WITHOUT verifying or storing"] {
+        assert!(!binary.windows(marker.len()).any(|w| w == marker.as_bytes()), "the binary contains {marker:?}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(dir.path(), &["serve"], "", &[("SCENEBOARD_BENCH_CALLBACK", "noop"), ("SCENEBOARD_ADDR", "127.0.0.1:0")]);
+    one_error_line(&out, "SCENEBOARD_BENCH_CALLBACK");
+    assert!(text(&out.stderr).contains("bench-modes"), "{}", text(&out.stderr));
+}
+
+/// RUST_LOG comes from the environment only: a value that does not parse stops the command
+/// in one line naming it, and a sceneboard.toml that sets it is refused, naming it too.
+#[test]
+fn rust_log_is_checked_and_only_read_from_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(dir.path(), &["migrate"], "", &[("RUST_LOG", "sceneboard=loudly")]);
+    one_error_line(&out, "RUST_LOG is invalid");
+    std::fs::write(dir.path().join("sceneboard.toml"), "RUST_LOG = \"debug\"\n").unwrap();
+    let out = run(dir.path(), &["migrate"], "", &[]);
+    one_error_line(&out, "unknown key RUST_LOG");
+}
+
+/// No command means `serve` (README, "Command line"): the bare binary answers HTTP.
+#[test]
+fn no_command_serves() {
+    use std::io::Read;
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sceneboard"))
+        .current_dir(dir.path())
+        .env_remove("DATABASE_URL")
+        .env("SCENEBOARD_DATA_DIR", dir.path().join("data"))
+        .env("SCENEBOARD_ADDR", &addr)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let answer = loop {
+        if let Ok(mut conn) = std::net::TcpStream::connect(&addr) {
+            conn.write_all(format!("GET /livez HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes()).unwrap();
+            let mut text = String::new();
+            conn.read_to_string(&mut text).unwrap();
+            break text;
+        }
+        assert!(std::time::Instant::now() < deadline, "nothing listened on {addr}");
+        assert!(child.try_wait().unwrap().is_none(), "the server exited");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.ends_with("live"), "{answer}");
+}

@@ -596,7 +596,16 @@ async fn backup_while_serving_and_restore_elsewhere() {
     assert!(out.contains("restored"), "{out}");
     let err = sb2.fails(&restore, "").await;
     assert!(err.contains("exists") && err.contains("--force"), "{err}");
+    // A WAL and shared-memory file of the database being replaced (left by a server that
+    // crashed) go too: replayed over the restored file they would corrupt it.
+    let db_file = sb2.data().join("sceneboard.db");
+    for suffix in ["-wal", "-shm"] {
+        std::fs::write(format!("{}{suffix}", db_file.display()), b"stale").unwrap();
+    }
     sb2.ok(&["restore", "--from", backup.to_str().unwrap(), "--force"], "").await;
+    for suffix in ["-wal", "-shm"] {
+        assert!(!std::path::Path::new(&format!("{}{suffix}", db_file.display())).exists(), "{suffix} left behind");
+    }
 
     // The restored copy serves the same campaigns, and its account's secrets work.
     let restored = serve(&sb2).await;

@@ -2,6 +2,7 @@
 //! languages, error statuses, health and metrics.
 
 use reqwest::StatusCode;
+use sea_orm::ConnectionTrait;
 use reqwest::header::{ACCEPT, COOKIE, LOCATION, SET_COOKIE};
 use server::routes::{ServerState, router};
 use service::testing::TestDb;
@@ -210,7 +211,30 @@ dual_test!(healthz_and_metrics, |t: TestDb| async move {
     assert!(m.contains("route=\"/healthz\""), "{m}");
     assert!(m.contains("http_request_duration_seconds"), "{m}");
     let admin = r.login("admin", "admin-password").await;
+    for (path, body) in [("/livez", "live"), ("/readyz", "ready")] {
+        let res = r.get(path, "").await;
+        assert_eq!((res.status(), res.text().await.unwrap()), (StatusCode::OK, body.to_owned()), "{path}");
+    }
+    // A migration of this build not applied (an older schema): not ready, though the
+    // database answers (`/healthz`) and pushes are still taken (`/livez`).
+    r.t.db.execute_unprepared("DELETE FROM seaql_migrations WHERE version = (SELECT max(version) FROM seaql_migrations)").await.unwrap();
+    for (path, status, body) in [
+        ("/readyz", StatusCode::SERVICE_UNAVAILABLE, "migrations pending"),
+        ("/healthz", StatusCode::OK, "ok"),
+        ("/livez", StatusCode::OK, "live"),
+    ] {
+        let res = r.get(path, "").await;
+        assert_eq!((res.status(), res.text().await.unwrap()), (status, body.to_owned()), "{path}");
+    }
     r.t.make_unreachable().await;
+    // The database down: not ready, but live, so a balancer keeps sending pushes to spool.
+    for (path, status, body) in [
+        ("/readyz", StatusCode::SERVICE_UNAVAILABLE, "database unavailable"),
+        ("/livez", StatusCode::OK, "live"),
+    ] {
+        let res = r.get(path, "").await;
+        assert_eq!((res.status(), res.text().await.unwrap()), (status, body.to_owned()), "{path}");
+    }
     let res = r.get("/healthz", "").await;
     assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
     // Pages say so too, with a 503 and a page that says it in words rather than a blank screen.

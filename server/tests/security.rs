@@ -94,6 +94,7 @@ fn assert_security_headers(res: &reqwest::Response, what: &str) -> String {
     assert_eq!(get("x-content-type-options"), "nosniff", "{what}");
     assert_eq!(get("referrer-policy"), "same-origin", "{what}");
     assert!(get("permissions-policy").contains("camera=()"), "{what}");
+    assert_eq!(get("cross-origin-opener-policy"), "same-origin", "{what}");
     csp
 }
 

@@ -9,6 +9,36 @@ use std::time::Duration;
 /// For SQLite the file's folder is created, and the pool is tuned for one writer:
 /// WAL journal (readers never block the writer), a 5 s busy timeout, foreign keys on.
 pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
+    Database::connect(options(url)?).await
+}
+
+/// A pool on `url` that opens no connection until one is needed: for a server that starts
+/// while its database server cannot be reached (the pool connects once it answers).
+pub async fn connect_lazily(url: &str) -> Result<DatabaseConnection, DbErr> {
+    let mut opts = options(url)?;
+    opts.connect_lazy(true);
+    Database::connect(opts).await
+}
+
+/// Did the database server not answer at all (refused, timed out, unreachable), as opposed to
+/// answering with an error (a refused password, a missing database, bad SQL)?
+pub fn is_unreachable(e: &DbErr) -> bool {
+    use sea_orm::sqlx::Error as E;
+    let sqlx = match e {
+        DbErr::Conn(sea_orm::RuntimeErr::SqlxError(e)) | DbErr::Exec(sea_orm::RuntimeErr::SqlxError(e)) | DbErr::Query(sea_orm::RuntimeErr::SqlxError(e)) => e,
+        DbErr::ConnectionAcquire(_) => return true,
+        _ => return false,
+    };
+    matches!(&**sqlx, E::Io(_) | E::PoolTimedOut | E::Tls(_) | E::PoolClosed | E::WorkerCrashed)
+}
+
+/// Are all of this build's migrations applied (`/readyz`)?
+pub async fn schema_current(db: &DatabaseConnection) -> Result<bool, DbErr> {
+    Ok(Migrator::get_pending_migrations(db).await?.is_empty())
+}
+
+/// The pool options for `url` (SQLite: its directory is created).
+fn options(url: &str) -> Result<ConnectOptions, DbErr> {
     let mut opts = ConnectOptions::new(url.to_owned());
     opts.sqlx_logging(false)
         .connect_timeout(Duration::from_secs(5))
@@ -57,7 +87,7 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
             });
         }
     }
-    Database::connect(opts).await
+    Ok(opts)
 }
 
 /// A connection of its own for the ingest writer on SQLite (a one-connection pool with the

@@ -15,6 +15,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter};
 use serde::{Deserialize, Serialize};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use secrecy::SecretString;
 use wechat::{QrCode, QrCodeRequest, Tag, WechatApi, WechatError};
@@ -62,9 +63,20 @@ pub const BACKLOG_WORTH_TELLING: chrono::TimeDelta = chrono::TimeDelta::seconds(
 #[derive(Debug, Default)]
 pub struct Health {
     ingest: Mutex<IngestHealth>,
+    batches: AtomicU64,
 }
 
 impl Health {
+    /// Batches the callback's writer has handed to the database so far, tries included: a
+    /// push counted here is in the database's hands, no longer queued (tests wait on it).
+    pub fn batches_begun(&self) -> u64 {
+        self.batches.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn batch_begun(&self) {
+        self.batches.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// A copy of the callback writer's state.
     pub fn ingest(&self) -> IngestHealth {
         self.lock().clone()

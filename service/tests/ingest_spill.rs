@@ -9,6 +9,7 @@ use sea_orm::{ActiveModelTrait, ConnectionTrait, EntityTrait, Set, TransactionTr
 use service::dual_test;
 use service::entity::{campaign_hourly, event, subscription};
 use service::ingest::{IngestOptions, Ingestor, Outcome, Push};
+use service::AppState;
 use service::testing::{Backend, TestDb, account_row, campaign_row};
 use std::time::{Duration, Instant};
 use wechat::Reply;
@@ -42,6 +43,16 @@ async fn hold_busy(t: &TestDb, table: &str, id: i32) -> sea_orm::DatabaseTransac
     locker
 }
 
+/// Waits (bounded) until the writer has handed a batch to the database since `before`
+/// batches: the push is no longer queued but in the database's hands, behind the lock.
+async fn until_in_the_database(st: &AppState, before: u64) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while st.health.batches_begun() <= before {
+        assert!(Instant::now() < deadline, "the writer never handed the batch to the database");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
 dual_test!(pushes_arriving_during_a_commit_are_journaled_acknowledged_and_imported_in_order, |t: TestDb| async move {
     let st = t.state();
     let account = account_row("wx7000000000000077").insert(&t.db).await.unwrap().id;
@@ -61,11 +72,12 @@ dual_test!(pushes_arriving_during_a_commit_are_journaled_acknowledged_and_import
     // The first push goes straight to the database and waits there. (An organic follow: its
     // batch's first statement is the insert, which waits for SQLite's lock; a batch that has
     // read first cannot wait for it and would be spooled as a conflict instead.)
+    let before = st.health.batches_begun();
     let first = {
         let ingest = ingest.clone();
         tokio::spawn(async move { ingest.submit(push(account, "o-first", 0, "subscribe", "")).await })
     };
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    until_in_the_database(&st, before).await;
     assert!(!first.is_finished(), "the first push cannot have been committed past the lock");
 
     // Everything after it is journaled and answered while the lock is still held: a scan, a
@@ -130,16 +142,20 @@ dual_test!(a_full_backlog_makes_requests_wait_for_the_database, |t: TestDb| asyn
         let ingest = ingest.clone();
         tokio::spawn(async move { ingest.submit(push(account, &format!("o-{n}"), n, "subscribe", "")).await })
     };
+    let before = st.health.batches_begun();
     let first = submit(0);
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    until_in_the_database(&st, before).await;
     // Two pushes fill the backlog; the third has to wait for the database like the first.
     for n in [1, 2] {
         let answer = tokio::time::timeout(Duration::from_secs(2), submit(n)).await.expect("answered while the database is locked");
         assert_eq!(answer.unwrap().unwrap().outcome, Outcome::Spooled);
     }
-    let waiting = submit(3);
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert!(!waiting.is_finished(), "a push beyond the backlog was answered while the database was locked");
+    let mut waiting = submit(3);
+    // Not answered within half a second, though journaled pushes are answered in milliseconds.
+    assert!(
+        tokio::time::timeout(Duration::from_millis(500), &mut waiting).await.is_err(),
+        "a push beyond the backlog was answered while the database was locked"
+    );
     assert!(!first.is_finished());
     locker.rollback().await.unwrap();
     assert_eq!(first.await.unwrap().unwrap().outcome, Outcome::Stored);
@@ -151,13 +167,14 @@ dual_test!(a_full_backlog_makes_requests_wait_for_the_database, |t: TestDb| asyn
 });
 
 /// The reply of one push journaled while the database is held busy (see the first test).
-async fn journaled_reply(t: &TestDb, ingest: &Ingestor, account: i32, campaign: i32, n: i64) -> Option<Reply> {
+async fn journaled_reply(t: &TestDb, st: &AppState, ingest: &Ingestor, account: i32, campaign: i32, n: i64) -> Option<Reply> {
     let locker = hold_busy(t, "campaigns", campaign).await;
+    let before = st.health.batches_begun();
     let first = {
         let ingest = ingest.clone();
         tokio::spawn(async move { ingest.submit(push(account, &format!("o-first-{n}"), n, "subscribe", "")).await })
     };
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    until_in_the_database(st, before).await;
     let answer = tokio::time::timeout(Duration::from_secs(2), ingest.submit(push(account, &format!("o-scan-{n}"), n + 1, "SCAN", "1")))
         .await
         .expect("answered while the database is locked")
@@ -178,13 +195,15 @@ dual_test!(an_edited_welcome_message_reaches_journaled_replies_within_a_second, 
         .unwrap();
     let id = campaign.id;
     let spool = tempfile::tempdir().unwrap();
-    let ingest = Ingestor::spawn(t.state(), IngestOptions::serving(spool.path())).unwrap();
-    assert_eq!(journaled_reply(&t, &ingest, account, id, 0).await, Some(Reply::Text { content: "Hello".into() }));
+    let st = t.state();
+    let ingest = Ingestor::spawn(st.clone(), IngestOptions::serving(spool.path())).unwrap();
+    assert_eq!(journaled_reply(&t, &st, &ingest, account, id, 0).await, Some(Reply::Text { content: "Hello".into() }));
     // Journaled replies are remembered for at most a second (on every instance, so no
     // instance needs telling): after that the edit shows.
     service::entity::campaign::ActiveModel { welcome_message: Set(welcome("Hello again")), ..campaign.into() }.update(&t.db).await.unwrap();
+    // (Waiting out that second is the behaviour under test, not a synchronisation.)
     tokio::time::sleep(Duration::from_millis(1_100)).await;
-    assert_eq!(journaled_reply(&t, &ingest, account, id, 10).await, Some(Reply::Text { content: "Hello again".into() }));
+    assert_eq!(journaled_reply(&t, &st, &ingest, account, id, 10).await, Some(Reply::Text { content: "Hello again".into() }));
 });
 
 /// A burst of pushes received now, journaled back to back by two senders for `length`, the
@@ -194,13 +213,15 @@ dual_test!(an_edited_welcome_message_reaches_journaled_replies_within_a_second, 
 /// them were answered from the spool.
 async fn journaled_burst(t: &TestDb, opts: IngestOptions, length: Duration, check_at: Duration) -> (usize, usize, usize) {
     let account = account_row("wx7000000000000080").insert(&t.db).await.unwrap().id;
-    let ingest = Ingestor::spawn(t.state(), opts).unwrap();
+    let st = t.state();
+    let ingest = Ingestor::spawn(st.clone(), opts).unwrap();
     let locker = hold_busy(t, "wechat_accounts", account).await;
+    let before = st.health.batches_begun();
     let first = {
         let ingest = ingest.clone();
         tokio::spawn(async move { ingest.submit(push(account, "o-first", 0, "subscribe", "")).await })
     };
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    until_in_the_database(&st, before).await;
     let started = Instant::now();
     let senders: Vec<_> = (0..2)
         .map(|s| {

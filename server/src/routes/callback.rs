@@ -4,6 +4,8 @@
 //! is durable: committed, or fsynced to the spool.
 
 use super::ServerState;
+#[cfg(feature = "bench-modes")]
+use super::bench;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, FromRequest, Path, Query, Request, State};
@@ -26,6 +28,7 @@ const APP_ID_MAX: usize = 32;
 
 /// Routes of this module, with the callback's own 64 KiB body cap.
 pub fn routes() -> Router<ServerState> {
+    #[cfg(feature = "bench-modes")]
     bench::announce();
     Router::new().route("/wechat/callback/{app_id}", get(verify).post(receive)).layer(DefaultBodyLimit::max(MAX_BODY))
 }
@@ -87,6 +90,7 @@ async fn receive(
             return answer;
         }
     };
+    #[cfg(feature = "bench-modes")]
     if bench::mode() == bench::Mode::Noop {
         return text(StatusCode::OK, "success");
     }
@@ -115,6 +119,7 @@ async fn receive(
             return (status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], e.to_string()).into_response();
         }
     };
+    #[cfg(feature = "bench-modes")]
     if bench::mode() == bench::Mode::Verify {
         return text(StatusCode::OK, "success");
     }
@@ -157,58 +162,4 @@ async fn receive(
         _ => xml,
     };
     (StatusCode::OK, [(header::CONTENT_TYPE, "application/xml; charset=utf-8")], body).into_response()
-}
-
-/// FOR BENCHMARKS ONLY: `SCENEBOARD_BENCH_CALLBACK=noop|verify` makes pushes skip work so the
-/// load generator can measure the route's ceilings (BENCHMARKS.md, "Ingest ceiling").
-/// `noop` answers `success` before anything else (HTTP, routing and body read only); `verify`
-/// answers `success` after the account lookup, signature check, decryption and parse, storing
-/// nothing. Unset (or empty) is normal operation. Read once at startup, with a loud warning:
-/// a server in either mode acknowledges pushes it never stores. Never set it in production.
-/// `commit` stores normally but never journals a burst in the spool (every request waits for
-/// its batch's commit, as before bursts were journaled), to compare the two on one binary.
-pub(crate) mod bench {
-    use std::sync::LazyLock;
-
-    /// The environment variable.
-    const VAR: &str = "SCENEBOARD_BENCH_CALLBACK";
-
-    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-    pub enum Mode {
-        Normal,
-        Noop,
-        Verify,
-        Commit,
-    }
-
-    static MODE: LazyLock<Mode> = LazyLock::new(|| match std::env::var(VAR).unwrap_or_default().trim() {
-        "" => Mode::Normal,
-        "noop" => Mode::Noop,
-        "verify" => Mode::Verify,
-        "commit" => Mode::Commit,
-        other => {
-            tracing::error!("{VAR}={other:?} is not noop, verify or commit; ignored, pushes are stored normally");
-            Mode::Normal
-        }
-    });
-
-    pub fn mode() -> Mode {
-        *MODE
-    }
-
-    /// Does the writer journal bursts in the spool? Yes, unless in `commit` mode.
-    pub(crate) fn journals_bursts() -> bool {
-        mode() != Mode::Commit
-    }
-
-    /// Reads the variable (at router construction, i.e. startup) and warns when it is set.
-    pub fn announce() {
-        let what = match mode() {
-            Mode::Normal => return,
-            Mode::Noop => "answers every push `success` WITHOUT verifying or storing it",
-            Mode::Verify => "verifies and parses pushes but answers `success` WITHOUT storing them",
-            Mode::Commit => "stores pushes but never journals a burst in the spool (slower under load)",
-        };
-        tracing::warn!("!!! {VAR} is set: BENCHMARK MODE, the WeChat callback {what}. Never use this in production. !!!");
-    }
 }

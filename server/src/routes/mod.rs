@@ -1,6 +1,8 @@
 //! The HTTP surface: one module per route area, assembled by [`router`].
 
 pub mod auth;
+#[cfg(feature = "bench-modes")]
+pub mod bench;
 pub mod callback;
 pub mod charts;
 pub mod codes;
@@ -54,9 +56,11 @@ impl FromRef<ServerState> for service::ingest::Ingestor {
     }
 }
 
-/// Largest request body accepted anywhere (forms, server functions). The WeChat callback
-/// sets its own, smaller cap.
-const BODY_LIMIT: usize = 1024 * 1024;
+/// Largest request body accepted anywhere (forms, server functions). Room for the largest
+/// inputs the services check themselves, so they answer with their own clear error: a 1 MiB
+/// CSV import sent percent-encoded (up to three times its size), a 1 MiB logo in its
+/// multipart envelope. The WeChat callback sets its own, smaller cap.
+const BODY_LIMIT: usize = 4 * 1024 * 1024;
 
 /// The whole application router.
 pub fn router(state: ServerState) -> Router {
@@ -89,6 +93,8 @@ pub fn router(state: ServerState) -> Router {
         .route("/api/logout-all", post(auth::logout_all))
         .route("/lang/{code}", get(lang::switch))
         .route("/healthz", get(health::healthz))
+        .route("/livez", get(health::livez))
+        .route("/readyz", get(health::readyz))
         .route("/metrics", get(crate::metrics::render))
         .merge(callback::routes())
         .merge(codes::routes())
@@ -110,6 +116,15 @@ pub fn router(state: ServerState) -> Router {
             tracing::debug_span!("request", method = %req.method(), path = %path, version = ?req.version())
         }))
         .with_state(state)
+}
+
+/// Does the callback's writer journal bursts in the spool? Yes, unless a benchmark build
+/// was told not to (`bench-modes`).
+pub fn journals_bursts() -> bool {
+    #[cfg(feature = "bench-modes")]
+    return bench::journals_bursts();
+    #[cfg(not(feature = "bench-modes"))]
+    true
 }
 
 /// A local path to return to after sign-in or a language switch: anything that is not a

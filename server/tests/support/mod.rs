@@ -19,6 +19,11 @@ pub struct Running {
 /// `staff` user.
 pub async fn start(t: TestDb) -> Running {
     let app = t.state();
+    start_on(t, app).await
+}
+
+/// [`start`] on an app state of the test's own (other settings, say).
+pub async fn start_on(t: TestDb, app: service::AppState) -> Running {
     let state = ServerState {
         leptos: leptos::prelude::LeptosOptions::builder().output_name("sceneboard").site_root("target/site").build().into(),
         app: app.clone(),
@@ -72,6 +77,21 @@ impl Running {
         let location = res.headers().get(LOCATION).map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
         (status, location)
     }
+}
+
+/// The router on a free port over `app`, as `sceneboard serve` runs it: its callback writer
+/// journals in (and replays) the spool in `data_dir`, where it keeps its accounts file too.
+pub async fn serve_with_spool(app: service::AppState, data_dir: &std::path::Path) -> String {
+    let ingest = service::ingest::Ingestor::spawn(app.clone(), service::ingest::IngestOptions::serving(data_dir)).unwrap();
+    let state = ServerState {
+        leptos: leptos::prelude::LeptosOptions::builder().output_name("sceneboard").site_root("target/site").build().into(),
+        app,
+        ingest,
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { server::http::serve(listener, router(state), std::future::pending()).await.unwrap() });
+    format!("http://{addr}")
 }
 
 /// A simulator with the sandbox app, and an account row pointing at it (plain mode).

@@ -33,29 +33,30 @@
 //! an erasure would have to find there too) and, for messages, what the follower wrote, and
 //! nothing needs it after parsing.
 
+mod accounts;
 mod checkpoint;
+mod live;
 mod spool;
 mod store;
 mod writer;
 
 use crate::AppState;
-use crate::entity::wechat_account;
 use chrono::{DateTime, Utc};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
-use wechat::{EncryptMode, InboundMessage, MsgCrypt, Reply};
+use wechat::{InboundMessage, Reply};
 
 /// Name of the spool file inside the data dir.
 pub const SPOOL_FILE: &str = "callback-spool.jsonl";
 /// Spooled lines that the database refused on replay for a reason other than being
 /// unreachable (kept for an operator, never dropped silently).
 pub const REJECTED_FILE: &str = "callback-spool.rejected.jsonl";
+pub use accounts::{ACCOUNTS_FILE, CallbackAccount};
+pub use live::MIN_FREE;
 
 /// Column widths of `events` (see the initial migration): values are cut to fit, so one odd
 /// push can never make a whole batch fail on PostgreSQL's `varchar(n)`.
@@ -269,36 +270,6 @@ impl IngestOptions {
     }
 }
 
-/// What the callback needs to know about an account to verify and open its pushes.
-pub struct CallbackAccount {
-    /// `wechat_accounts.id`.
-    pub id: i32,
-    /// The AppID.
-    pub app_id: String,
-    /// The callback Token (signatures).
-    pub token: String,
-    /// The configured message mode.
-    pub mode: EncryptMode,
-    /// The AES key, when one is configured (and could be opened).
-    pub crypt: Option<MsgCrypt>,
-}
-
-impl fmt::Debug for CallbackAccount {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CallbackAccount")
-            .field("id", &self.id)
-            .field("app_id", &self.app_id)
-            .field("mode", &self.mode)
-            .field("crypt", &self.crypt.is_some())
-            .finish_non_exhaustive()
-    }
-}
-
-struct Cached {
-    at: Instant,
-    account: Arc<CallbackAccount>,
-}
-
 pub(crate) struct Job {
     pub(crate) push: Push,
     pub(crate) answer: oneshot::Sender<Result<Stored, IngestError>>,
@@ -307,8 +278,7 @@ pub(crate) struct Job {
 struct Inner {
     st: AppState,
     tx: mpsc::Sender<Job>,
-    accounts: Mutex<HashMap<String, Cached>>,
-    account_ttl: Duration,
+    accounts: Arc<accounts::Accounts>,
     spool_path: Option<PathBuf>,
 }
 
@@ -350,10 +320,10 @@ impl Ingestor {
         // tasks; the kernel schedules a thread of its own at once. Its store tasks still run
         // on the server's runtime (`main`), imports on theirs.
         let main = tokio::runtime::Handle::current();
+        let accounts = accounts::Accounts::new(st.clone(), opts.account_ttl, opts.spool_dir.as_deref());
+        accounts::keep_refreshed(&accounts);
         writer::runtime_thread("ingest-writer", || {}, writer::run(st.clone(), rx, spool, opts.clone(), main))?;
-        Ok(Self {
-            inner: Arc::new(Inner { st, tx, accounts: Mutex::new(HashMap::new()), account_ttl: opts.account_ttl, spool_path }),
-        })
+        Ok(Self { inner: Arc::new(Inner { st, tx, accounts, spool_path }) })
     }
 
     /// An ingestor without a spool (tests and tools that do not serve WeChat for real).
@@ -368,43 +338,36 @@ impl Ingestor {
 
     /// The account with this AppID, for verifying its pushes; `Ok(None)` when unknown.
     ///
-    /// Cached for [`IngestOptions::account_ttl`]; while the database is unreachable a cached
-    /// entry is used however old, so pushes of known accounts can still be spooled.
+    /// Cached for [`IngestOptions::account_ttl`]; while the database does not answer, the last
+    /// known account is used however old, from memory or from the sealed accounts file in the
+    /// data dir (so an instance that starts during an outage verifies and spools too).
     pub async fn account(&self, app_id: &str) -> Result<Option<Arc<CallbackAccount>>, IngestError> {
-        let cached = {
-            let map = self.inner.accounts.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            map.get(app_id).map(|c| (c.at.elapsed() < self.inner.account_ttl, c.account.clone()))
-        };
-        if let Some((true, account)) = &cached {
-            return Ok(Some(account.clone()));
-        }
-        let found = tokio::time::timeout(
-            Duration::from_secs(2),
-            wechat_account::Entity::find().filter(wechat_account::Column::AppId.eq(app_id)).one(&self.inner.st.db),
-        )
-        .await;
-        let model = match found {
-            Ok(Ok(m)) => m,
-            Ok(Err(e)) => {
-                tracing::warn!(error = %e, "cannot look up a WeChat account for its callback");
-                return cached.map(|(_, a)| Some(a)).ok_or(IngestError::Unavailable);
-            }
-            Err(_) => return cached.map(|(_, a)| Some(a)).ok_or(IngestError::Unavailable),
-        };
-        let mut map = self.inner.accounts.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let Some(model) = model else {
-            map.remove(app_id);
-            return Ok(None);
-        };
-        let account = Arc::new(callback_account(&self.inner.st, model));
-        map.insert(app_id.to_owned(), Cached { at: Instant::now(), account: account.clone() });
-        Ok(Some(account))
+        self.inner.accounts.get(app_id).await
     }
 
     /// Forgets cached accounts (after an admin changed a Token or key, so the change applies
-    /// at once rather than after the TTL).
+    /// at once rather than after the TTL), and rewrites the accounts file.
     pub fn forget_accounts(&self) {
-        self.inner.accounts.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clear();
+        self.inner.accounts.forget();
+    }
+
+    /// Rewrites the sealed accounts file from the database now (it is also kept in step in
+    /// the background); fails when the database does not answer or the file cannot be written.
+    pub async fn refresh_accounts(&self) -> Result<(), String> {
+        self.inner.accounts.refresh().await
+    }
+
+    /// Can this instance accept pushes and journal them now (`/livez`)? `Err` says why not:
+    /// the writer has stopped, or the spool's directory cannot take a synced write or is
+    /// nearly full ([`MIN_FREE`]). The database's state does not enter into it.
+    pub async fn liveness(&self) -> Result<(), String> {
+        if self.inner.tx.is_closed() {
+            return Err("the callback's writer has stopped".into());
+        }
+        let Some(dir) = self.inner.spool_path.as_deref().and_then(Path::parent).map(Path::to_owned) else {
+            return Ok(());
+        };
+        tokio::task::spawn_blocking(move || live::probe(&dir)).await.map_err(|e| e.to_string())?
     }
 
     /// Waits until this instance's spool is empty (every acknowledged push committed), at
@@ -429,25 +392,6 @@ impl Ingestor {
         self.inner.tx.send(Job { push, answer }).await.map_err(|_| IngestError::Stopped)?;
         rx.await.map_err(|_| IngestError::Stopped)?
     }
-}
-
-fn callback_account(st: &AppState, m: wechat_account::Model) -> CallbackAccount {
-    let mode = m.message_mode.parse().unwrap_or_else(|_| {
-        tracing::warn!(app_id = %m.app_id, "unknown message mode in the database; treating it as plain");
-        EncryptMode::Plain
-    });
-    let crypt = m.aes_key_enc.as_deref().and_then(|sealed| {
-        let opened = st.keys.open(&format!("wechat_accounts.aes_key:{}", m.app_id), sealed).ok().and_then(|key| {
-            MsgCrypt::new(&key, &m.app_id).ok()
-        });
-        if opened.is_none() {
-            // Wrong secret key or a damaged value: encrypted pushes will be refused as a
-            // setup error; the reason is never the key itself.
-            tracing::error!(app_id = %m.app_id, "the account's EncodingAESKey cannot be opened");
-        }
-        opened
-    });
-    CallbackAccount { id: m.id, app_id: m.app_id, token: m.token, mode, crypt }
 }
 
 /// A campaign's welcome message (`campaigns.welcome_message` JSON) as a passive reply.

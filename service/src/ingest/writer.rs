@@ -353,6 +353,7 @@ impl StoreCtx {
             return Err(StoreError::Unavailable("the database was closed".into()));
         }
         let st = self.st.clone();
+        st.health.batch_begun();
         let work = async move { store::apply(&st, &pushes).await };
         let mut task = self.on.spawn(work);
         match tokio::time::timeout(self.timeout, &mut task).await {

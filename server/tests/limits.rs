@@ -1,0 +1,103 @@
+//! Promises README makes about inputs and cookies that only show at their edges: inputs as
+//! large as the services accept, and the session cookie under an https public URL.
+
+mod support;
+
+use reqwest::StatusCode;
+use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
+use service::dual_test;
+use service::testing::TestDb;
+use support::{start, start_on};
+
+/// A PNG of exactly `size` bytes: a small image padded with a text chunk (valid CRC).
+fn png_of_size(size: usize) -> Vec<u8> {
+    fn crc32(bytes: &[u8]) -> u32 {
+        let mut crc = !0u32;
+        for &b in bytes {
+            crc ^= u32::from(b);
+            for _ in 0..8 {
+                crc = if crc & 1 == 1 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+            }
+        }
+        !crc
+    }
+    let mut png = Vec::new();
+    image::DynamicImage::new_rgba8(40, 40).write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png).unwrap();
+    let iend = png.len() - 12;
+    // A chunk is length (4) + type (4) + data + CRC (4).
+    let data_len = size - png.len() - 12;
+    let mut chunk = (data_len as u32).to_be_bytes().to_vec();
+    let mut body = b"tEXt".to_vec();
+    body.extend(b"Comment\0");
+    body.resize(4 + data_len, b'x');
+    chunk.extend(&body);
+    chunk.extend(crc32(&body).to_be_bytes());
+    png.splice(iend..iend, chunk);
+    assert_eq!(png.len(), size);
+    png
+}
+
+// Inputs as large as the services accept get the services' own answers, not a bare 413
+// from the router's body cap: a logo of exactly 1 MiB is taken, and a CSV over 1 MiB (sent
+// percent-encoded, as the import form does) gets the import's message naming the field.
+dual_test!(the_largest_inputs_reach_the_services_that_check_them, |t: TestDb| async move {
+    use sea_orm::ActiveModelTrait;
+    let r = start(t).await;
+    let account = service::testing::account_row("wx5100000000000001").insert(&r.t.db).await.unwrap().id;
+    let campaign = service::testing::campaign_row(account, "Big logo", "1").insert(&r.t.db).await.unwrap().id;
+    let staff = r.login("staff", "staff-password").await;
+
+    let logo = png_of_size(service::qr::MAX_LOGO_BYTES);
+    let form = reqwest::multipart::Form::new().part("logo", reqwest::multipart::Part::bytes(logo).file_name("logo.png"));
+    let res = r.http.post(format!("{}/campaigns/{campaign}/logo", r.base)).header(COOKIE, &staff).multipart(form).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(res.headers()[LOCATION], format!("/campaigns/{campaign}?logo=1"));
+
+    let mut csv = String::from("name,kind,scene\n");
+    let mut n = 0;
+    while csv.len() <= service::campaigns::MAX_IMPORT_BYTES {
+        n += 1;
+        csv.push_str(&format!("春季海报 {n},permanent,\n"));
+    }
+    let res = r.call("import_campaigns", &staff, &[("account_id", &account.to_string()), ("csv", &csv)]).await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body = res.text().await.unwrap();
+    assert!(body.contains("\"csv\""), "{body}");
+});
+
+// `SCENEBOARD_PUBLIC_URL` with https marks the session cookie `Secure` (as README says); it
+// is HttpOnly and SameSite=Lax either way.
+dual_test!(an_https_public_url_makes_the_session_cookie_secure, |t: TestDb| async move {
+    let env = std::collections::HashMap::from([("SCENEBOARD_PUBLIC_URL".to_owned(), "https://sb.example.com".to_owned())]);
+    let cfg = server::config::Config::from_sources(&env, &Default::default()).unwrap();
+    let mut app = t.state();
+    app.settings = std::sync::Arc::new(service::state::Settings {
+        public_url: cfg.public_url.clone(),
+        timezone: cfg.timezone.clone(),
+        secure_cookies: cfg.secure_cookies(),
+    });
+    let r = start_on(t, app).await;
+    let res = r.http.post(format!("{}/api/login", r.base)).form(&[("username", "admin"), ("password", "admin-password")]).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let cookie = res.headers()[SET_COOKIE].to_str().unwrap().to_owned();
+    for attribute in ["Secure", "HttpOnly", "SameSite=Lax"] {
+        assert!(cookie.split(';').any(|a| a.trim() == attribute), "{attribute} missing: {cookie}");
+    }
+    let plain = start(TestDb::new(service::testing::Backend::Sqlite, true).await).await;
+    let res = plain.http.post(format!("{}/api/login", plain.base)).form(&[("username", "admin"), ("password", "admin-password")]).send().await.unwrap();
+    let cookie = res.headers()[SET_COOKIE].to_str().unwrap().to_owned();
+    assert!(!cookie.split(';').any(|a| a.trim() == "Secure"), "plain http: {cookie}");
+});
+
+// One ZIP holds at most 200 codes (README, "HTTP routes"): 201 ids are refused in words
+// before any code is drawn; 200 unknown ids get past the cap to the lookup.
+dual_test!(a_zip_of_codes_holds_at_most_two_hundred, |t: TestDb| async move {
+    let r = start(t).await;
+    let staff = r.login("staff", "staff-password").await;
+    let ids = |n: usize| (1..=n).map(|i| format!("ids={}", 100_000 + i)).collect::<Vec<_>>().join("&");
+    let res = r.get(&format!("/campaigns/codes.zip?{}", ids(201)), &staff).await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    assert!(res.text().await.unwrap().contains("at most 200 codes"));
+    let res = r.get(&format!("/campaigns/codes.zip?{}", ids(200)), &staff).await;
+    assert_eq!(res.status(), StatusCode::NOT_FOUND, "past the cap, to the first unknown campaign");
+});
