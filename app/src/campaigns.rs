@@ -299,7 +299,7 @@ pub async fn campaign_public_link(id: i32, action: String) -> Result<(), AppErro
             public_codes::regenerate(&st, id, Some(user.id)).await?;
             "link_new"
         }
-        _ => return Err(AppError::field("action", "unknown action")),
+        _ => return Err(AppError::field("action", service::Msg::UnknownAction)),
     };
     leptos_axum::redirect(&format!("/campaigns/{id}?{notice}=1"));
     Ok(())

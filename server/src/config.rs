@@ -163,7 +163,6 @@ mod tests {
         assert_eq!(c.addr.to_string(), "127.0.0.1:3000");
         assert_eq!(c.public_url, "http://127.0.0.1:3000");
         assert_eq!(c.timezone, "Asia/Shanghai");
-        assert_eq!(c.log, "info");
         assert!(!c.secure_cookies());
     }
 

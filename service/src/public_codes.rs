@@ -77,7 +77,7 @@ async fn check_campaign<C: ConnectionTrait>(db: &C, campaign_id: i32, live: bool
     match archived {
         None => Err(ServiceError::NotFound),
         Some(Some(_)) if live => {
-            Err(ServiceError::invalid("campaign", "this campaign is archived; restore it before turning its public link on"))
+            Err(ServiceError::invalid("campaign", crate::Msg::PublicLinkArchived))
         }
         Some(_) => Ok(()),
     }

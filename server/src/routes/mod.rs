@@ -104,6 +104,9 @@ pub fn router(state: ServerState) -> Router {
         .leptos_routes_with_context(&state, routes, crate::security::with_page_csp(&state.leptos, context), move || shell(leptos.clone()))
         .fallback_service(files)
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
+        // axum's extractors (server functions' forms) stop at 2 MiB unless told otherwise;
+        // routes with a smaller cap (the callback, logos) set their own inside this.
+        .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
         // One sign-in limiter per router (so per instance, and per test server).
         .layer(axum::Extension(crate::security::LoginLimiter::default()))
         // Inside the metrics and trace layers, so refusals are counted and traced too.

@@ -32,6 +32,9 @@ messages! {
     SceneTextControl => zh "文字场景值里不能有控制字符", en "scene string contains a control character";
     SceneTaken { scene: String, holder: String }
         => zh "场景值 {scene} 已被活动“{holder}”使用", en "scene {scene} is already used by campaign \"{holder}\"";
+    PublicLinkArchived
+        => zh "这个活动已归档：请先恢复它，再开启公开图片链接",
+           en "this campaign is archived; restore it before turning its public link on";
     SceneTakenArchived { scene: String, holder: String }
         => zh "场景值 {scene} 已被活动“{holder}”（已归档）使用", en "scene {scene} is already used by campaign \"{holder}\" (archived)";
     SceneTakenByAnother { scene: String }
