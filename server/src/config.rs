@@ -21,6 +21,8 @@ pub struct Config {
     pub public_url: String,
     /// `SCENEBOARD_TIMEZONE`: default IANA time zone of charts and exports.
     pub timezone: String,
+    /// `SCENEBOARD_METRICS_TOKEN`: the bearer token `/metrics` requires; open when unset.
+    pub metrics_token: Option<String>,
 }
 
 /// `Debug` that never prints the secret key.
@@ -31,6 +33,7 @@ impl std::fmt::Debug for Config {
             .field("addr", &self.addr)
             .field("data_dir", &self.data_dir)
             .field("secret_key", &self.secret_key.as_ref().map(|_| "<set>"))
+            .field("metrics_token", &self.metrics_token.as_ref().map(|_| "<set>"))
             .field("public_url", &self.public_url)
             .field("timezone", &self.timezone)
             .finish()
@@ -54,6 +57,7 @@ pub const KEYS: &[&str] = &[
     "SCENEBOARD_SECRET_KEY",
     "SCENEBOARD_PUBLIC_URL",
     "SCENEBOARD_TIMEZONE",
+    "SCENEBOARD_METRICS_TOKEN",
 ];
 
 impl Config {
@@ -105,6 +109,7 @@ impl Config {
             addr,
             data_dir,
             secret_key: get("SCENEBOARD_SECRET_KEY"),
+            metrics_token: get("SCENEBOARD_METRICS_TOKEN"),
             public_url: public_url.trim_end_matches('/').to_owned(),
             timezone,
         })

@@ -3,7 +3,8 @@
 //! Routes are labelled by their pattern (`/wechat/callback/{app_id}`), never the raw path, so
 //! the number of series stays bounded whatever URLs clients send.
 
-use axum::extract::{MatchedPath, Request};
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
@@ -42,10 +43,17 @@ pub async fn track_requests(req: Request, next: Next) -> Response {
     res
 }
 
-/// `GET /metrics` in Prometheus text format.
-pub async fn render() -> Response {
+/// `GET /metrics` in Prometheus text format; with `SCENEBOARD_METRICS_TOKEN` set, only for a
+/// request with `Authorization: Bearer TOKEN` (401 otherwise, with a `WWW-Authenticate`).
+pub async fn render(State(app): State<service::AppState>, headers: HeaderMap) -> Response {
+    if let Some(token) = &app.settings.metrics_token {
+        let given = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+        if !token.allows(given) {
+            return (StatusCode::UNAUTHORIZED, [(header::WWW_AUTHENTICATE, "Bearer")], "a metrics token is required\n").into_response();
+        }
+    }
     match handle() {
-        Some(h) => ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], h.render()).into_response(),
-        None => (axum::http::StatusCode::SERVICE_UNAVAILABLE, "metrics recorder unavailable").into_response(),
+        Some(h) => ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], h.render()).into_response(),
+        None => (StatusCode::SERVICE_UNAVAILABLE, "metrics recorder unavailable").into_response(),
     }
 }

@@ -154,6 +154,11 @@ impl Guard {
         Guard { public_origin }
     }
 
+    /// Is the public URL https (HSTS, https-only origins)?
+    fn https(&self) -> bool {
+        matches!(&self.public_origin, Some(url::Origin::Tuple(scheme, _, _)) if scheme == "https")
+    }
+
     /// Whether a request may go on. Safe methods and the callback always may. Otherwise
     /// `Origin`, or when it is absent the origin of `Referer` (older browsers leave `Origin`
     /// out of same-origin form posts), must be this site's. With neither header the request is
@@ -195,9 +200,10 @@ impl Guard {
 
     /// `candidate` (an Origin or Referer value) is this site: the request's own `Host`, or the
     /// public URL's origin. The `Host` is accepted with either scheme because TLS usually ends
-    /// at a proxy, so the server cannot know which one the browser used; the host and port
-    /// are what tell sites apart (a cookie-bearing cross-scheme request from the same host is
-    /// already cross-site for SameSite cookies). Ports are compared with defaults filled in,
+    /// at a proxy, so the server cannot know which one the browser used, except when the
+    /// public URL is https: then the site is only ever https (its cookies are `Secure`), and a
+    /// plain-http page on the same host is another origin, e.g. a spoofed one on an untrusted
+    /// network. Ports are compared with defaults filled in,
     /// so `https://a.example` equals `https://a.example:443`. `null` (sandboxed frames, some
     /// redirects) never matches.
     fn is_own_origin(&self, candidate: &str, host: Option<&str>) -> bool {
@@ -215,7 +221,8 @@ impl Guard {
         else {
             return false;
         };
-        ["http", "https"].iter().any(|scheme| {
+        let schemes: &[&str] = if self.https() { &["https"] } else { &["http", "https"] };
+        schemes.iter().any(|scheme| {
             url::Url::parse(&format!("{scheme}://{host}")).is_ok_and(|own| own.origin() == origin)
         })
     }
@@ -224,6 +231,8 @@ impl Guard {
 /// The middleware around every route: refuses cross-site state-changing requests with 403
 /// (except WeChat's callback), then adds the security headers to whatever the answer is.
 pub async fn protect(State(guard): State<Arc<Guard>>, req: Request, next: Next) -> Response {
+    // Server functions' answers (Settings shows callback Tokens) are never stored.
+    let server_function = req.uri().path().starts_with("/api/");
     let checked = guard.allows(
         req.method(),
         req.uri().path(),
@@ -233,15 +242,37 @@ pub async fn protect(State(guard): State<Arc<Guard>>, req: Request, next: Next) 
     let mut res = match checked {
         Ok(()) => next.run(req).await,
         Err(origin) => {
-            tracing::warn!(method = %req.method(), path = req.uri().path(), %origin, "cross-origin request refused");
+            tracing::warn!(method = %req.method(), path = %for_log(req.uri().path()), origin = %for_log(&origin), "cross-origin request refused");
             (StatusCode::FORBIDDEN, REFUSED).into_response()
         }
     };
+    let html = res.headers().get(header::CONTENT_TYPE).is_some_and(|t| t.as_bytes().starts_with(b"text/html"));
     let headers = res.headers_mut();
     for (name, value) in default_headers() {
         headers.entry(name).or_insert(value);
     }
+    // Pages and server-function answers: never kept by a browser's or a proxy's cache
+    // (answers that set their own, such as images and exports, keep theirs).
+    if html || server_function {
+        headers.entry(header::CACHE_CONTROL).or_insert(HeaderValue::from_static("no-store"));
+    }
+    // Under https, browsers are told to use nothing else for a year (not the subdomains: other
+    // sites may live there).
+    if guard.https() {
+        headers.entry(header::STRICT_TRANSPORT_SECURITY).or_insert(HeaderValue::from_static("max-age=31536000"));
+    }
     res
+}
+
+/// A value someone sent, fit for a log line: control characters escaped, at most 200
+/// characters, so a request cannot flood the log or forge lines in it.
+pub fn for_log(text: &str) -> String {
+    const MAX: usize = 200;
+    let mut out: String = text.chars().take(MAX).flat_map(char::escape_debug).collect();
+    if text.chars().count() > MAX {
+        out.push('…');
+    }
+    out
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -598,6 +629,15 @@ mod tests {
     }
 
     #[test]
+    fn values_for_the_log_are_escaped_and_capped() {
+        assert_eq!(for_log("ada"), "ada");
+        assert_eq!(for_log("管理员"), "管理员", "printable text stays readable");
+        assert_eq!(for_log("a\nINFO forged line\r\u{1b}[31m"), "a\\nINFO forged line\\r\\u{1b}[31m");
+        let long = "x".repeat(1 << 20);
+        assert_eq!(for_log(&long).chars().count(), 201, "200 characters and an ellipsis");
+    }
+
+    #[test]
     fn retry_after_rounds_up() {
         assert_eq!(retry_after_secs(Duration::from_millis(1)), 1);
         assert_eq!(retry_after_secs(Duration::from_secs(720)), 720);
@@ -607,15 +647,19 @@ mod tests {
 
     #[test]
     fn origins_are_compared_with_the_host_and_the_public_url() {
+        let plain = Guard::new("http://127.0.0.1:3000");
+        assert!(plain.is_own_origin("http://127.0.0.1:3000", Some("127.0.0.1:3000")));
+        assert!(plain.is_own_origin("https://127.0.0.1:3000", Some("127.0.0.1:3000")), "TLS ended at a proxy");
         let guard = Guard::new("https://sb.example.com");
         let own = |c: &str, host: &str| guard.is_own_origin(c, Some(host));
-        assert!(own("http://127.0.0.1:3000", "127.0.0.1:3000"));
+        assert!(!own("http://127.0.0.1:3000", "127.0.0.1:3000"), "an https site is never plain http");
+        assert!(!own("http://sb.example.com", "sb.example.com"), "the scheme counts");
         assert!(
             own("https://127.0.0.1:3000", "127.0.0.1:3000"),
             "TLS ended at a proxy"
         );
         assert!(
-            own("http://127.0.0.1:3000/campaigns?x=1", "127.0.0.1:3000"),
+            own("https://127.0.0.1:3000/campaigns?x=1", "127.0.0.1:3000"),
             "a Referer"
         );
         assert!(
@@ -641,7 +685,7 @@ mod tests {
             !own("http://evil.example", "evil.example/@127.0.0.1"),
             "a Host that is not a host"
         );
-        assert!(!guard.is_own_origin("http://127.0.0.1:3000", None));
+        assert!(!guard.is_own_origin("https://127.0.0.1:3000", None));
     }
 
     #[test]

@@ -83,6 +83,7 @@ fn state_on(cfg: &Config, keys: Keys, db: service::DatabaseConnection) -> AppSta
             public_url: cfg.public_url.clone(),
             timezone: cfg.timezone.clone(),
             secure_cookies: cfg.secure_cookies(),
+            metrics_token: cfg.metrics_token.as_deref().map(service::state::MetricsToken::new),
         }),
         health: Default::default(),
         clock: service::Clock::system(),

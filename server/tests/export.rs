@@ -275,3 +275,41 @@ dual_test!(compare_export_matches_the_view, |t: TestDb| async move {
         assert!(res.text().await.unwrap().starts_with(field), "{query}");
     }
 });
+
+// Formula injection: a name, scene or group that a spreadsheet would run as a formula (`=`,
+// `+`, `-`, `@`) is written with a leading `'`, in every export; numbers stay numbers, a
+// negative net included.
+dual_test!(exports_neutralise_formulas_in_text_cells, |t: TestDb| async move {
+    let r = start(t).await;
+    let (_sim, account) = sandbox_account(&r).await;
+    let formula = "=HYPERLINK(\"http://evil.example\",\"点我\")";
+    let model = service::accounts::model(&r.t.db, account).await.unwrap();
+    let api = service::accounts::api_client(&r.state, &model).unwrap();
+    let input = CampaignInput {
+        account_id: account,
+        name: formula.into(),
+        kind: "permanent".into(),
+        scene: Some("@scene".into()),
+        group: Some("-group".into()),
+        ..Default::default()
+    };
+    let c1 = service::campaigns::create(&r.state, api.as_ref(), input, None).await.unwrap();
+    let c2 = create(&r, account, "+1 poster", "-5").await;
+    counts(&r, c1.id, "2026-06-01T00:00:00Z", (1, 0, 2)).await;
+    let cookie = r.login("staff", "staff-password").await;
+
+    let text = csv_text(&r, "/export/campaigns.csv", &cookie).await;
+    let rows: Vec<Vec<String>> =
+        csv::Reader::from_reader(text.as_bytes()).records().map(|r| r.unwrap().iter().map(str::to_owned).collect()).collect();
+    assert_eq!(rows[0][1], format!("'{formula}"));
+    assert_eq!(rows[0][3], "'@scene");
+    assert_eq!(rows[0][7], "-2", "a negative net stays a number");
+    assert_eq!((rows[1][1].as_str(), rows[1][3].as_str()), ("'+1 poster", "'-5"));
+
+    let path = format!("/export/compare.csv?ids={}&ids={}&from=2026-05-01&to=2026-06-30", c1.id, c2.id);
+    let text = csv_text(&r, &path, &cookie).await;
+    assert!(!text.lines().skip(1).any(|l| l.starts_with(|c: char| c.is_ascii_digit()) && l.contains(",=")), "{text}");
+    assert!(text.contains(&format!("'{}", formula.replace('"', "\"\""))), "{text}");
+    assert!(text.contains(",'+1 poster,"), "{text}");
+    assert!(text.contains(",'-group,"), "{text}");
+});

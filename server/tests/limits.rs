@@ -75,6 +75,7 @@ dual_test!(an_https_public_url_makes_the_session_cookie_secure, |t: TestDb| asyn
         public_url: cfg.public_url.clone(),
         timezone: cfg.timezone.clone(),
         secure_cookies: cfg.secure_cookies(),
+        metrics_token: None,
     });
     let r = start_on(t, app).await;
     let res = r.http.post(format!("{}/api/login", r.base)).form(&[("username", "admin"), ("password", "admin-password")]).send().await.unwrap();
@@ -100,4 +101,74 @@ dual_test!(a_zip_of_codes_holds_at_most_two_hundred, |t: TestDb| async move {
     assert!(res.text().await.unwrap().contains("at most 200 codes"));
     let res = r.get(&format!("/campaigns/codes.zip?{}", ids(200)), &staff).await;
     assert_eq!(res.status(), StatusCode::NOT_FOUND, "past the cap, to the first unknown campaign");
+});
+
+// With SCENEBOARD_METRICS_TOKEN set, /metrics answers only a request with that bearer token:
+// 401 with WWW-Authenticate otherwise, a wrong token included.
+dual_test!(metrics_can_require_a_bearer_token, |t: TestDb| async move {
+    let env = std::collections::HashMap::from([("SCENEBOARD_METRICS_TOKEN".to_owned(), "metrics-3f9a7c".to_owned())]);
+    let cfg = server::config::Config::from_sources(&env, &Default::default()).unwrap();
+    let mut app = t.state();
+    app.settings = std::sync::Arc::new(service::state::Settings {
+        metrics_token: cfg.metrics_token.as_deref().map(service::state::MetricsToken::new),
+        ..(*app.settings).clone()
+    });
+    let r = start_on(t, app).await;
+    let url = format!("{}/metrics", r.base);
+    for auth in [None, Some("Bearer wrong"), Some("metrics-3f9a7c"), Some("Basic bWV0cmljcy0zZjlhN2M=")] {
+        let mut req = r.http.get(&url);
+        if let Some(a) = auth {
+            req = req.header("authorization", a);
+        }
+        let res = req.send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "{auth:?}");
+        assert_eq!(res.headers()["www-authenticate"], "Bearer");
+    }
+    let res = r.http.get(&url).header("authorization", "Bearer metrics-3f9a7c").send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(res.text().await.unwrap().contains("http_requests_total"));
+    assert!(!format!("{cfg:?}").contains("metrics-3f9a7c"), "the token is never printed");
+});
+
+// Pages and server-function answers are never cached (Settings shows callback Tokens); an
+// https site sends HSTS and takes no state-changing request from a plain-http page of its own
+// host; a refused cross-origin post logs nothing raw.
+dual_test!(pages_are_not_stored_and_https_sites_say_so, |t: TestDb| async move {
+    let plain = start(TestDb::new(service::testing::Backend::Sqlite, true).await).await;
+    let res = plain.get("/login", "").await;
+    assert_eq!(res.headers()["cache-control"], "no-store");
+    assert!(res.headers().get("strict-transport-security").is_none(), "no HSTS over plain http");
+    let staff = plain.login("staff", "staff-password").await;
+    let res = plain.call("list_campaigns", &staff, &[]).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()["cache-control"], "no-store");
+
+    let mut app = t.state();
+    app.settings = std::sync::Arc::new(service::state::Settings {
+        public_url: "https://sb.example.com".into(),
+        secure_cookies: true,
+        ..(*app.settings).clone()
+    });
+    let r = start_on(t, app).await;
+    for path in ["/login", "/livez", "/no/such/page"] {
+        let res = r.get(path, "").await;
+        assert_eq!(res.headers()["strict-transport-security"], "max-age=31536000", "{path}");
+    }
+    let host = r.base.trim_start_matches("http://").to_owned();
+    let res = r
+        .http
+        .post(format!("{}/api/logout", r.base))
+        .header("origin", format!("http://{host}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::FORBIDDEN, "a plain-http origin of an https site");
+    let res = r
+        .http
+        .post(format!("{}/api/logout", r.base))
+        .header("origin", "https://sb.example.com")
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(res.status(), StatusCode::FORBIDDEN, "the public origin");
 });

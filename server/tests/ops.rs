@@ -144,6 +144,7 @@ fn state(db: &DatabaseConnection, keys: Keys) -> AppState {
             public_url: "http://127.0.0.1:3000".into(),
             timezone: "Asia/Shanghai".into(),
             secure_cookies: false,
+            metrics_token: None,
         }),
         health: Default::default(),
         clock: service::Clock::system(),

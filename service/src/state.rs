@@ -3,6 +3,7 @@
 
 use crate::Keys;
 use sea_orm::DatabaseConnection;
+use sha2::Digest;
 use std::sync::Arc;
 
 /// Settings the services need at run time (the rest of the config stays in `server`).
@@ -14,6 +15,32 @@ pub struct Settings {
     pub timezone: String,
     /// Whether cookies get the `Secure` flag (the public URL is https).
     pub secure_cookies: bool,
+    /// `SCENEBOARD_METRICS_TOKEN`: when set, `/metrics` answers only requests that carry it
+    /// as a bearer token.
+    pub metrics_token: Option<MetricsToken>,
+}
+
+/// The token `/metrics` asks for, kept as its SHA-256: comparing digests takes the same time
+/// whatever prefix a guess shares with the token, and `Debug` shows no secret.
+#[derive(Clone)]
+pub struct MetricsToken([u8; 32]);
+
+impl MetricsToken {
+    pub fn new(token: &str) -> Self {
+        Self(sha2::Sha256::digest(token.as_bytes()).into())
+    }
+
+    /// Does the `Authorization` header's value carry the token (`Bearer TOKEN`)?
+    pub fn allows(&self, authorization: Option<&str>) -> bool {
+        let Some(given) = authorization.and_then(|a| a.strip_prefix("Bearer ")) else { return false };
+        Self::new(given.trim()).0 == self.0
+    }
+}
+
+impl std::fmt::Debug for MetricsToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MetricsToken(<set>)")
+    }
 }
 
 /// Shared application state; cheap to clone.

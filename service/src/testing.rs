@@ -63,6 +63,7 @@ impl TestDb {
                 public_url: "http://127.0.0.1:3000".into(),
                 timezone: "Asia/Shanghai".into(),
                 secure_cookies: false,
+                metrics_token: None,
             }),
             health: Default::default(),
             clock: crate::Clock::system(),

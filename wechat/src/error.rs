@@ -30,8 +30,9 @@ pub enum CryptoError {
     /// The decrypted message is not UTF-8.
     #[error("the decrypted message is not UTF-8")]
     NotUtf8,
-    /// The trailing AppID does not belong to this account.
-    #[error("the message was encrypted for another AppID ({found})")]
+    /// The trailing AppID does not belong to this account. (`found` is decrypted text: never
+    /// in `Display`, which reaches logs.)
+    #[error("the message was encrypted for another AppID")]
     AppIdMismatch {
         /// AppID found at the end of the decrypted frame (not a secret).
         found: String,

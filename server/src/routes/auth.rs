@@ -53,14 +53,14 @@ pub async fn login(
     let attempt = match limiter.begin(&form.username, ip) {
         Ok(attempt) => attempt,
         Err(wait) => {
-            tracing::warn!(username = %form.username, "sign-in refused: too many failures");
+            tracing::warn!(username = %crate::security::for_log(&form.username), "sign-in refused: too many failures");
             return rate_limited(&state, &headers, form.next.as_deref(), wait).await;
         }
     };
     let user = match users::authenticate(&st.db, &form.username, &form.password).await {
         Ok(u) => u,
         Err(ServiceError::Unauthorized) => {
-            tracing::info!(username = %form.username, "failed sign-in");
+            tracing::info!(username = %crate::security::for_log(&form.username), "failed sign-in");
             return failed_login(&state, &headers, form.next.as_deref()).await;
         }
         Err(e) => {

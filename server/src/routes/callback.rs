@@ -41,6 +41,21 @@ fn text(status: StatusCode, body: &'static str) -> Response {
     (status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], body).into_response()
 }
 
+/// One fixed answer per refusal status. Which check failed (padding, length, UTF-8, the
+/// AppID inside, the XML) goes to the debug log only: answers that told them apart, or echoed
+/// decrypted text, would let anyone probe the decryption (an oracle).
+fn refusal(status: StatusCode) -> Response {
+    match status {
+        StatusCode::FORBIDDEN => text(status, REFUSED_SIGNATURE),
+        _ => text(StatusCode::BAD_REQUEST, REFUSED_MALFORMED),
+    }
+}
+
+/// The body of every 403 a push gets.
+pub const REFUSED_SIGNATURE: &str = "refused: the signature does not hold for this account";
+/// The body of every 400 a push gets for what it carries.
+pub const REFUSED_MALFORMED: &str = "refused: not a well-formed push for this account";
+
 /// The account, or the answer to give instead (404 unknown, 503 database down).
 async fn account(ingest: &Ingestor, app_id: &str) -> Result<std::sync::Arc<service::ingest::CallbackAccount>, Response> {
     if app_id.len() > APP_ID_MAX {
@@ -115,8 +130,7 @@ async fn receive(
                 return text(status, "this account's callback is not set up for encrypted pushes");
             }
             tracing::debug!(app_id = %account.app_id, error = %e, "callback push refused");
-            // The error text names the problem (signature, XML), never a secret.
-            return (status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], e.to_string()).into_response();
+            return refusal(status);
         }
     };
     #[cfg(feature = "bench-modes")]

@@ -64,6 +64,15 @@ where
     w.into_inner().map_err(|e| e.into_error())
 }
 
+/// A text cell as a spreadsheet will not run it: one that begins with `=`, `+`, `-`, `@`, a
+/// tab or a carriage return gets a leading `'` (OWASP's advice against formula injection: a
+/// campaign named `=HYPERLINK(…)` would otherwise be a live formula in Excel or WPS for
+/// whoever opens the export). Only names, scenes and groups go through here; numbers, a
+/// negative net included, stay numbers.
+pub fn text_cell(text: &str) -> String {
+    if text.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{text}") } else { text.to_owned() }
+}
+
 /// The byte-order mark and the header line.
 fn preamble(header: &[&str]) -> Result<Vec<u8>, Refusal> {
     let mut out = "\u{feff}".as_bytes().to_vec();
@@ -170,9 +179,9 @@ async fn campaigns_csv(State(s): State<ServerState>, jar: CookieJar) -> Result<R
         render(batch.iter().map(|(t, (id, name, kind, scene))| {
             [
                 id.to_string(),
-                name.clone(),
-                kind.clone(),
-                scene.clone(),
+                text_cell(name),
+                text_cell(kind),
+                text_cell(scene),
                 t.scans.to_string(),
                 t.new_followers.to_string(),
                 t.unsubscribes.to_string(),
@@ -216,8 +225,8 @@ async fn compare_csv(State(s): State<ServerState>, jar: CookieJar, RawQuery(q): 
             let t = &r.totals;
             [
                 r.id.to_string(),
-                r.name.clone(),
-                r.group.clone().unwrap_or_default(),
+                text_cell(&r.name),
+                text_cell(r.group.as_deref().unwrap_or_default()),
                 from.to_string(),
                 to.to_string(),
                 t.scans.to_string(),
