@@ -11,6 +11,7 @@ use sea_orm::{
 };
 use serde::{Deserialize, Serialize};
 use std::sync::LazyLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// What a user may do. Admins also manage WeChat accounts and users.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -83,23 +84,47 @@ pub fn validate_password(password: &str) -> Result<(), ServiceError> {
     Ok(())
 }
 
+/// At most this many argon2 computations run at once, process-wide. Each takes about 19 MiB
+/// and a core for a fraction of a second: a flood of sign-ins (right or wrong) then waits its
+/// turn here instead of taking memory without bound and the blocking threads the rest of the
+/// server uses (images, the spool's imports).
+pub const MAX_CONCURRENT_HASHES: usize = 2;
+
+static HASHING: LazyLock<tokio::sync::Semaphore> = LazyLock::new(|| tokio::sync::Semaphore::new(MAX_CONCURRENT_HASHES));
+static HASHING_NOW: AtomicUsize = AtomicUsize::new(0);
+static HASHING_PEAK: AtomicUsize = AtomicUsize::new(0);
+
+/// Most argon2 computations that have run at once in this process (tests check the bound).
+pub fn hashing_peak() -> usize {
+    HASHING_PEAK.load(Ordering::Relaxed)
+}
+
+/// Runs `work` (an argon2 computation) on the blocking pool, within [`MAX_CONCURRENT_HASHES`].
+async fn with_hashing<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T, ServiceError> {
+    let _turn = HASHING.acquire().await.map_err(|e| ServiceError::Internal(e.to_string()))?;
+    let now = HASHING_NOW.fetch_add(1, Ordering::SeqCst) + 1;
+    HASHING_PEAK.fetch_max(now, Ordering::SeqCst);
+    let done = tokio::task::spawn_blocking(work).await;
+    HASHING_NOW.fetch_sub(1, Ordering::SeqCst);
+    done.map_err(|e| ServiceError::Internal(e.to_string()))
+}
+
 /// Hash a password with argon2id (the crate's defaults: 19 MiB, 2 passes), off the async threads.
 pub async fn hash_password(password: &str) -> Result<String, ServiceError> {
     let password = password.to_owned();
-    tokio::task::spawn_blocking(move || {
+    with_hashing(move || {
         let salt = SaltString::generate(&mut OsRng);
         Argon2::default()
             .hash_password(password.as_bytes(), &salt)
             .map(|h| h.to_string())
             .map_err(|e| ServiceError::Internal(format!("hashing failed: {e}")))
     })
-    .await
-    .map_err(|e| ServiceError::Internal(e.to_string()))?
+    .await?
 }
 
 async fn verify_password(password: &str, hash: &str) -> bool {
     let (password, hash) = (password.to_owned(), hash.to_owned());
-    tokio::task::spawn_blocking(move || {
+    with_hashing(move || {
         PasswordHash::new(&hash).is_ok_and(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
     })
     .await

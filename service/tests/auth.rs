@@ -70,3 +70,24 @@ dual_test!(sessions_expire_and_end, |t: TestDb| async move {
     assert!(sessions::lookup(&st.db, &st.keys, &s2.token).await.unwrap().is_none());
     assert!(sessions::lookup(&st.db, &st.keys, "").await.unwrap().is_none());
 });
+
+// A flood of sign-ins, right and wrong, waits its turn for argon2: never more than
+// MAX_CONCURRENT_HASHES computations (19 MiB each) at once, and every answer still right.
+dual_test!(password_hashing_is_bounded_under_a_flood, |t: TestDb| async move {
+    users::create(&t.db, "flood", "flood-password", Role::Staff, None).await.unwrap();
+    let attempts: Vec<_> = (0..16)
+        .map(|i| {
+            let db = t.db.clone();
+            tokio::spawn(async move {
+                let password = if i % 2 == 0 { "flood-password" } else { "wrong-password" };
+                (i, users::authenticate(&db, "flood", password).await.is_ok())
+            })
+        })
+        .collect();
+    for a in attempts {
+        let (i, ok) = a.await.unwrap();
+        assert_eq!(ok, i % 2 == 0, "attempt {i}");
+    }
+    let peak = users::hashing_peak();
+    assert!((1..=users::MAX_CONCURRENT_HASHES).contains(&peak), "{peak} hashes at once");
+});
