@@ -123,19 +123,8 @@ dual_test!(wechat_refusals_are_explained_on_the_campaign_form, |t: TestDb| async
     let r = start(t).await;
     // A simulator whose account has no permanent codes left: WeChat answers 45029.
     let config = wechat::sim::SimConfig { permanent_quota: 0, ..wechat::sim::SimConfig::with_apps(vec![wechat::sim::SimApp::sandbox()]) };
-    let sim = wechat::sim::spawn(config).await.unwrap();
-    let app = wechat::sim::SimApp::sandbox();
-    let input = service::accounts::AccountInput {
-        name: "Sandbox".into(),
-        app_id: app.app_id.clone(),
-        app_secret: Some(app.secret.clone()),
-        token: "sandboxtoken".into(),
-        aes_key: None,
-        message_mode: "plain".into(),
-        api_base_url: Some(sim.base_url()),
-        timezone: None,
-    };
-    let account = service::accounts::create(&r.state, input, None).await.unwrap().id.to_string();
+    let (_sim, account) = support::sandbox_account_on(&r, config).await;
+    let account = account.to_string();
     let staff = r.login("staff", "staff-password").await;
 
     // As the hydrated form sends it: 502 with WeChat's refusal explained.

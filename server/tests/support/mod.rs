@@ -96,7 +96,12 @@ pub async fn serve_with_spool(app: service::AppState, data_dir: &std::path::Path
 
 /// A simulator with the sandbox app, and an account row pointing at it (plain mode).
 pub async fn sandbox_account(r: &Running) -> (wechat::sim::SimHandle, i32) {
-    let sim = wechat::sim::spawn(wechat::sim::SimConfig::with_apps(vec![wechat::sim::SimApp::sandbox()])).await.unwrap();
+    sandbox_account_on(r, wechat::sim::SimConfig::with_apps(vec![wechat::sim::SimApp::sandbox()])).await
+}
+
+/// [`sandbox_account`] on a simulator configured as `config` (quotas, faults).
+pub async fn sandbox_account_on(r: &Running, config: wechat::sim::SimConfig) -> (wechat::sim::SimHandle, i32) {
+    let sim = wechat::sim::spawn(config).await.unwrap();
     let app = wechat::sim::SimApp::sandbox();
     let input = service::accounts::AccountInput {
         name: "Sandbox".into(),
