@@ -274,3 +274,16 @@ fn no_command_serves() {
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     assert!(answer.ends_with("live"), "{answer}");
 }
+
+/// `serve` starts without a database it cannot reach (the cold start), but one that answers
+/// with an error, here a database that does not exist, still stops it in one line.
+#[test]
+fn serve_stops_on_a_database_that_answers_with_an_error() {
+    let pg = std::env::var("SCENEBOARD_TEST_PG").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let base = pg.split('?').next().unwrap().rsplit_once('/').unwrap().0.to_owned();
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("{base}/sb_no_such_database_{}", std::process::id());
+    let out = run(dir.path(), &["serve"], "", &[("DATABASE_URL", &url), ("SCENEBOARD_ADDR", "127.0.0.1:0"), ("RUST_LOG", "error")]);
+    one_error_line(&out, "cannot connect to");
+    assert!(text(&out.stderr).contains("does not exist"), "{}", text(&out.stderr));
+}
