@@ -171,13 +171,8 @@ pub async fn compare_campaigns(
         granularity: String::new(),
         timezone: String::new(),
     };
-    let mut wanted = Vec::new();
-    for part in ids.unwrap_or_default().split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let id = part.parse::<i32>().map_err(|_| AppError::field("ids", service::Msg::CampaignIdInvalid { value: part.to_owned() }))?;
-        if !wanted.contains(&id) {
-            wanted.push(id);
-        }
-    }
+    let max = analytics::MAX_COMPARE_ROWS;
+    let wanted = analytics::campaign_ids(ids.as_deref(), max, || service::Msg::CompareTooMany { max })?;
     let group = group.filter(|g| !g.trim().is_empty());
     if wanted.is_empty() && group.is_none() {
         return Ok(view);

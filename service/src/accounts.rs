@@ -589,11 +589,11 @@ pub async fn set_logo(st: &AppState, id: i32, png: Option<&[u8]>, actor: Option<
     let logo = match png {
         None => None,
         Some(bytes) => {
-            // Decoding up to 2048×2048 pixels is CPU work: keep it off the async threads.
+            // Decoding up to 2048×2048 pixels is CPU work: on the heavy-work threads.
             let bytes = bytes.to_vec();
-            let encoded = tokio::task::spawn_blocking(move || crate::qr::reencode_logo(&bytes))
+            let encoded = crate::heavy::run(move || crate::qr::reencode_logo(&bytes))
                 .await
-                .map_err(|e| ServiceError::Internal(format!("logo re-encoding stopped: {e}")))?;
+                .map_err(|_| ServiceError::invalid("logo", crate::Msg::HeavyBusy))?;
             Some(encoded.map_err(|e| match e {
                 crate::qr::QrError::Png(_) => ServiceError::Internal(e.to_string()),
                 other => ServiceError::invalid("logo", crate::qr::logo_msg(&other)),

@@ -243,6 +243,31 @@ pub async fn campaign_trend(
 pub const MAX_COMPARED: usize = LOOKS.len();
 /// Most campaigns in a compare table (a group may be large).
 pub const MAX_COMPARE_ROWS: usize = 200;
+/// Campaign ids as a request lists them (comma-separated values split by the caller), in
+/// the order given, each once. Refused as soon as one is not a number, or more than `max`
+/// distinct ones have come (`too_many` says so): one pass over the input, whatever its size,
+/// before any work is done for it.
+pub fn campaign_ids<'a>(
+    parts: impl IntoIterator<Item = &'a str>,
+    max: usize,
+    too_many: impl Fn() -> crate::Msg,
+) -> Result<Vec<i32>, ServiceError> {
+    let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::new();
+    for part in parts.into_iter().flat_map(|p| p.split(',')).map(str::trim).filter(|p| !p.is_empty()) {
+        let id = part.parse::<i32>().map_err(|_| {
+            ServiceError::invalid("ids", crate::Msg::CampaignIdInvalid { value: part.chars().take(32).collect() })
+        })?;
+        if seen.insert(id) {
+            out.push(id);
+            if out.len() > max {
+                return Err(ServiceError::invalid("ids", too_many()));
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// Campaigns of one comparison read at the same time (each on its own pooled connection).
 const COMPARE_READS_AT_ONCE: usize = 4;
 

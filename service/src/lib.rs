@@ -17,6 +17,7 @@ pub mod demo;
 pub mod entity;
 pub mod error;
 pub mod health;
+pub mod heavy;
 pub mod ingest;
 pub mod jobs;
 pub mod public_codes;

@@ -65,24 +65,27 @@ impl Params {
         RangeRequest { from: self.get("from"), to: self.get("to"), days: self.get("days"), granularity: self.get("granularity") }
     }
 
-    /// Campaign ids from `ids`; a value that is not a number is refused by name.
+    /// Campaign ids from `ids`, each once; a value that is not a number, or more than a
+    /// comparison takes, is refused by name before any work.
     pub(super) fn ids(&self) -> Result<Vec<i32>, Refusal> {
-        let mut out = Vec::new();
-        for v in self.all("ids") {
-            let id = v.parse::<i32>().map_err(|_| Refusal::Bad(format!("ids: {v:?} is not a campaign id")))?;
-            if !out.contains(&id) {
-                out.push(id);
-            }
-        }
-        Ok(out)
+        let max = service::analytics::MAX_COMPARE_ROWS;
+        let values = self.0.iter().filter(|(k, _)| k == "ids").map(|(_, v)| v.as_str());
+        service::analytics::campaign_ids(values, max, || service::Msg::CompareTooMany { max }).map_err(super::export::refuse)
     }
 }
 
 /// `spec` drawn as the requested file.
-fn picture(spec: &Spec, format: Format, name: &str) -> Result<Response, Refusal> {
-    let (body, kind, ext) = match format {
-        Format::Svg => (chart::svg(spec, Variant::File).map_err(refuse)?.into_bytes(), "image/svg+xml; charset=utf-8", "svg"),
-        Format::Png => (chart::png(&chart::svg(spec, Variant::Raster).map_err(refuse)?, 2.0).map_err(refuse)?, "image/png", "png"),
+/// Drawn on the heavy-work threads ([`service::heavy`]): a PNG is a rasterised SVG at twice
+/// the size, CPU work that must not hold up the runtime answering WeChat.
+async fn picture(spec: Spec, format: Format, name: &str) -> Result<Response, Refusal> {
+    let drawn = service::heavy::run(move || match format {
+        Format::Svg => chart::svg(&spec, Variant::File).map(String::into_bytes),
+        Format::Png => chart::png(&chart::svg(&spec, Variant::Raster)?, 2.0),
+    });
+    let body = drawn.await.map_err(|_| Refusal::Busy)?.map_err(refuse)?;
+    let (kind, ext) = match format {
+        Format::Svg => ("image/svg+xml; charset=utf-8", "svg"),
+        Format::Png => ("image/png", "png"),
     };
     let mut res = body.into_response();
     let h = res.headers_mut();
@@ -103,7 +106,7 @@ async fn campaign(State(s): State<ServerState>, jar: CookieJar, Path(id): Path<i
     let lang = Lang::parse(p.get("lang").as_deref());
     let trend = analytics::campaign_trend(&s.app, id, &p.range(), &metrics, previous, lang, Utc::now()).await.map_err(refuse)?;
     let r = trend.range;
-    picture(&trend.spec, format, &format!("campaign-{id}-{}-to-{}-{}", r.from, r.to, r.granularity))
+    picture(trend.spec, format, &format!("campaign-{id}-{}-to-{}-{}", r.from, r.to, r.granularity)).await
 }
 
 async fn compare(State(s): State<ServerState>, jar: CookieJar, RawQuery(q): RawQuery, format: Format) -> Result<Response, Refusal> {
@@ -116,7 +119,7 @@ async fn compare(State(s): State<ServerState>, jar: CookieJar, RawQuery(q): RawQ
     let lang = Lang::parse(p.get("lang").as_deref());
     let view = analytics::compare(&s.app, &p.ids()?, p.get("group").as_deref(), metric, &p.range(), lang, Utc::now()).await.map_err(refuse)?;
     let r = view.range;
-    picture(&view.spec, format, &format!("compare-{}-{}-to-{}-{}", metric.as_str(), r.from, r.to, r.granularity))
+    picture(view.spec, format, &format!("compare-{}-{}-to-{}-{}", metric.as_str(), r.from, r.to, r.granularity)).await
 }
 
 async fn account(State(s): State<ServerState>, jar: CookieJar, Path(id): Path<i32>, RawQuery(q): RawQuery, format: Format) -> Result<Response, Refusal> {
@@ -125,5 +128,5 @@ async fn account(State(s): State<ServerState>, jar: CookieJar, Path(id): Path<i3
     let model = service::accounts::model(&s.app.db, id).await?;
     let tz = analytics::zone(&s.app, Some(&model.timezone));
     let spec = analytics::account_chart(&s.app, id, tz, 30, Lang::parse(p.get("lang").as_deref()), Utc::now()).await.map_err(refuse)?;
-    picture(&spec, format, &format!("account-{id}-30-days"))
+    picture(spec, format, &format!("account-{id}-30-days")).await
 }

@@ -26,6 +26,9 @@ const LOGO_UPLOAD_LIMIT: usize = qr::MAX_LOGO_BYTES + 64 * 1024;
 
 /// At most this many codes in one ZIP: 200 PNGs at 1280 px are about 10 MB.
 const MAX_ZIP_CODES: usize = 200;
+/// And at most this many pixels in all (200 codes at 1280 px, or 78 at 2048 px): the work
+/// and the size of one download stay bounded whatever the size asked for.
+const MAX_ZIP_PIXELS: u64 = MAX_ZIP_CODES as u64 * 1280 * 1280;
 
 /// Routes of this module.
 pub fn routes() -> Router<ServerState> {
@@ -52,6 +55,8 @@ pub enum Refusal {
     NotFound,
     /// Bad input, with words for scripts (400; English, a machine contract like the others).
     Bad(String),
+    /// Too many images are being drawn already ([`service::heavy::Busy`]): 503, try again.
+    Busy,
     Internal,
 }
 
@@ -77,6 +82,9 @@ impl IntoResponse for Refusal {
             Refusal::Forbidden => (StatusCode::FORBIDDEN, "this needs an administrator\n").into_response(),
             Refusal::NotFound => (StatusCode::NOT_FOUND, "not found\n").into_response(),
             Refusal::Bad(m) => (StatusCode::BAD_REQUEST, format!("{m}\n")).into_response(),
+            Refusal::Busy => {
+                (StatusCode::SERVICE_UNAVAILABLE, [(header::RETRY_AFTER, "5")], format!("{}\n", service::heavy::Busy)).into_response()
+            }
             Refusal::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal server error\n").into_response(),
         }
     }
@@ -97,8 +105,8 @@ pub struct ImageQuery {
     caption: Option<String>,
 }
 
-/// The campaign's logo, else its account's, decoded for drawing.
-async fn logo_for(st: &AppState, c: &CampaignView) -> Result<Option<qr::LogoImage>, Refusal> {
+/// The campaign's logo, else its account's, as stored (decoded by [`render`], off the runtime).
+async fn logo_for(st: &AppState, c: &CampaignView) -> Result<Option<Vec<u8>>, Refusal> {
     let own: Option<Option<Vec<u8>>> = campaign::Entity::find_by_id(c.id)
         .select_only()
         .column(campaign::Column::Logo)
@@ -117,7 +125,7 @@ async fn logo_for(st: &AppState, c: &CampaignView) -> Result<Option<qr::LogoImag
             .map_err(ServiceError::from)?
             .flatten(),
     };
-    Ok(decode_logo(bytes))
+    Ok(bytes)
 }
 
 /// A stored logo ready to draw. Stored logos were validated and re-encoded on upload; one that
@@ -149,14 +157,36 @@ impl Format {
     }
 }
 
-/// The code `url` drawn as `format`, as a response: the one renderer behind every code image,
-/// the signed-in routes here and the public links of [`super::public_code`] alike.
-pub(crate) fn render(format: Format, url: &str, opts: &QrOptions) -> Result<Response, Refusal> {
-    let bad = |e: qr::QrError| Refusal::Bad(e.to_string());
-    Ok(match format {
-        Format::Png => image_response("image/png", qr::render_png(url, opts).map_err(bad)?),
-        Format::Svg => image_response("image/svg+xml; charset=utf-8", qr::render_svg(url, opts).map_err(bad)?),
-    })
+/// What to draw: the code's text, its size, a caption (SVG), and the stored logo's bytes.
+pub(crate) struct Drawing {
+    pub(crate) url: String,
+    pub(crate) size: u32,
+    pub(crate) caption: Option<String>,
+    pub(crate) logo: Option<Vec<u8>>,
+}
+
+impl Drawing {
+    /// Decodes the logo and draws; CPU work, for [`service::heavy::run`].
+    fn draw(self, format: Format) -> Result<Vec<u8>, qr::QrError> {
+        let opts = QrOptions { size: self.size, caption: self.caption, logo: decode_logo(self.logo) };
+        match format {
+            Format::Png => qr::render_png(&self.url, &opts),
+            Format::Svg => qr::render_svg(&self.url, &opts).map(String::into_bytes),
+        }
+    }
+}
+
+/// The drawing as `format`, as a response: the one renderer behind every code image, the
+/// signed-in routes here and the public links of [`super::public_code`] alike. Drawn on the
+/// heavy-work threads ([`service::heavy`]), never on the runtime that answers WeChat.
+pub(crate) async fn render(format: Format, drawing: Drawing) -> Result<Response, Refusal> {
+    let bytes = service::heavy::run(move || drawing.draw(format)).await.map_err(|_| Refusal::Busy)?;
+    let bytes = bytes.map_err(|e| Refusal::Bad(e.to_string()))?;
+    let kind = match format {
+        Format::Png => "image/png",
+        Format::Svg => "image/svg+xml; charset=utf-8",
+    };
+    Ok(image_response(kind, bytes))
 }
 
 fn image_response(content_type: &'static str, body: impl IntoResponse) -> Response {
@@ -173,8 +203,7 @@ async fn png(State(s): State<ServerState>, jar: CookieJar, Path(id): Path<i32>, 
     signed_in(&s.app, &jar).await?;
     let size = qr::parse_size(q.size.as_deref()).map_err(|e| Refusal::Bad(e.to_string()))?;
     let (c, url) = code_of(&s.app, id).await?;
-    let opts = QrOptions { size, caption: None, logo: logo_for(&s.app, &c).await? };
-    render(Format::Png, &url, &opts)
+    render(Format::Png, Drawing { url, size, caption: None, logo: logo_for(&s.app, &c).await? }).await
 }
 
 async fn svg(State(s): State<ServerState>, jar: CookieJar, Path(id): Path<i32>, Query(q): Query<ImageQuery>) -> Result<Response, Refusal> {
@@ -182,40 +211,35 @@ async fn svg(State(s): State<ServerState>, jar: CookieJar, Path(id): Path<i32>, 
     let size = qr::parse_size(q.size.as_deref()).map_err(|e| Refusal::Bad(e.to_string()))?;
     let (c, url) = code_of(&s.app, id).await?;
     let caption = matches!(q.caption.as_deref(), Some("1" | "true" | "on")).then(|| c.name.clone());
-    let opts = QrOptions { size, caption, logo: logo_for(&s.app, &c).await? };
-    render(Format::Svg, &url, &opts)
+    render(Format::Svg, Drawing { url, size, caption, logo: logo_for(&s.app, &c).await? }).await
 }
 
 /// `GET /campaigns/codes.zip?ids=1&ids=2&size=430`: the PNGs of the ticked campaigns.
 async fn zip(State(s): State<ServerState>, jar: CookieJar, RawQuery(raw): RawQuery) -> Result<Response, Refusal> {
     let user = signed_in(&s.app, &jar).await?;
     let raw = raw.unwrap_or_default();
-    let mut ids = Vec::new();
-    let mut size = None;
-    for (k, v) in form_urlencoded::parse(raw.as_bytes()) {
-        match k.as_ref() {
-            "ids" => ids.push(v.parse::<i32>().map_err(|_| Refusal::Bad(format!("{v:?} is not a campaign id")))?),
-            "size" => size = Some(v.into_owned()),
-            _ => {}
-        }
-    }
+    let pairs: Vec<_> = form_urlencoded::parse(raw.as_bytes()).collect();
+    let too_many = || Msg::ZipTooMany { max: MAX_ZIP_CODES };
+    let mut ids = service::analytics::campaign_ids(pairs.iter().filter(|(k, _)| k == "ids").map(|(_, v)| v.as_ref()), MAX_ZIP_CODES, too_many)?;
     ids.sort_unstable();
-    ids.dedup();
     if ids.is_empty() {
         return Err(Refusal::Bad("tick at least one campaign to download its code".into()));
     }
-    if ids.len() > MAX_ZIP_CODES {
-        return Err(Refusal::Bad(format!("at most {MAX_ZIP_CODES} codes fit in one download")));
+    let size = pairs.iter().rev().find(|(k, _)| k == "size").map(|(_, v)| v.as_ref());
+    let size = qr::parse_size(size).map_err(|e| Refusal::Bad(e.to_string()))?;
+    if ids.len() as u64 * u64::from(size) * u64::from(size) > MAX_ZIP_PIXELS {
+        let fit = MAX_ZIP_PIXELS / (u64::from(size) * u64::from(size));
+        return Err(Refusal::Bad(format!("at most {fit} codes of {size} px fit in one download: choose a smaller size or fewer codes")));
     }
-    let size = qr::parse_size(size.as_deref()).map_err(|e| Refusal::Bad(e.to_string()))?;
     let mut files = Vec::with_capacity(ids.len());
     for id in &ids {
         let (c, url) = code_of(&s.app, *id).await?;
-        let opts = QrOptions { size, caption: None, logo: logo_for(&s.app, &c).await? };
-        let bytes = qr::render_png(&url, &opts).map_err(|e| Refusal::Bad(e.to_string()))?;
-        files.push((campaigns::code_file_name(&c, "png"), bytes));
+        let drawing = Drawing { url, size, caption: None, logo: logo_for(&s.app, &c).await? };
+        // One job per code: the slots go round between this download and other requests.
+        let bytes = service::heavy::run(move || drawing.draw(Format::Png)).await.map_err(|_| Refusal::Busy)?;
+        files.push((campaigns::code_file_name(&c, "png"), bytes.map_err(|e| Refusal::Bad(e.to_string()))?));
     }
-    let archive = campaigns::zip_files(&files)?;
+    let archive = service::heavy::run(move || campaigns::zip_files(&files)).await.map_err(|_| Refusal::Busy)??;
     service::audit::record(&s.app.db, Some(user.id), "export.codes_zip", "campaign", None, serde_json::json!({ "ids": ids, "size": size }))
         .await
         .map_err(ServiceError::from)?;
@@ -282,7 +306,9 @@ async fn campaign_logo(
 /// Store a campaign's logo (validated and re-encoded) or clear it, with an audit row.
 async fn set_campaign_logo(st: &AppState, id: i32, upload: Option<&[u8]>, actor: i32) -> Result<(), Msg> {
     use sea_orm::{ActiveModelTrait, ActiveValue::Set, TransactionTrait};
-    let png = upload.map(qr::reencode_logo).transpose().map_err(|e| match e {
+    let upload = upload.map(<[u8]>::to_vec);
+    let encoded = service::heavy::run(move || upload.as_deref().map(qr::reencode_logo).transpose()).await.map_err(|_| Msg::HeavyBusy)?;
+    let png = encoded.map_err(|e| match e {
         qr::QrError::Png(_) => user_words(ServiceError::Internal(e.to_string())),
         other => qr::logo_msg(&other),
     })?;

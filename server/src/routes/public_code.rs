@@ -26,7 +26,7 @@ use axum::routing::get;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use service::public_codes::{self, PublicCode};
-use service::qr::{self, QrOptions};
+use service::qr;
 use sha2::{Digest, Sha256};
 
 /// Longest a browser or CDN keeps an image before asking again (seconds).
@@ -122,8 +122,8 @@ async fn image(State(s): State<ServerState>, Path(file): Path<String>, Query(q):
         cache_headers(&mut res, &etag, max_age);
         return res;
     }
-    let opts = QrOptions { size, caption: None, logo: codes::decode_logo(code.logo) };
-    let mut res = match codes::render(format, &code.url, &opts) {
+    let drawing = codes::Drawing { url: code.url, size, caption: None, logo: code.logo };
+    let mut res = match codes::render(format, drawing).await {
         Ok(res) => res,
         Err(refusal) => return refusal.into_response(),
     };

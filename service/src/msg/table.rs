@@ -213,6 +213,10 @@ messages! {
     LogoNotPng => zh "Logo 必须是 PNG 图片", en "the logo must be a PNG image";
     LogoInvalid { detail: String } => zh "Logo 无法读取：{detail}", en "the logo could not be read: {detail}";
     LogoNotSaved => zh "服务器没能保存 Logo；请重试", en "the server could not save the logo; please try again";
+    ZipTooMany { max: usize } => zh "一次最多下载 {max} 个二维码", en "at most {max} codes fit in one download";
+    HeavyBusy
+        => zh "服务器正忙于生成其他图片，请稍后再试",
+           en "the server is busy drawing other images; try again in a moment";
     ImageProblem { detail: String } => zh "无法生成二维码图片：{detail}", en "{detail}";
     NotFound => zh "找不到", en "not found";
 
