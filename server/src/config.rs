@@ -23,6 +23,11 @@ pub struct Config {
     pub timezone: String,
     /// `SCENEBOARD_METRICS_TOKEN`: the bearer token `/metrics` requires; open when unset.
     pub metrics_token: Option<String>,
+    /// `SCENEBOARD_CALLBACK_MAX_SKEW`: seconds a push's `timestamp` may be from our clock
+    /// (0 turns the window off).
+    pub callback_max_skew: u64,
+    /// `SCENEBOARD_SPOOL_MAX_MB`: most MiB of pushes the spool holds during an outage.
+    pub spool_max_bytes: u64,
 }
 
 /// `Debug` that never prints the secret key.
@@ -36,6 +41,8 @@ impl std::fmt::Debug for Config {
             .field("metrics_token", &self.metrics_token.as_ref().map(|_| "<set>"))
             .field("public_url", &self.public_url)
             .field("timezone", &self.timezone)
+            .field("callback_max_skew", &self.callback_max_skew)
+            .field("spool_max_bytes", &self.spool_max_bytes)
             .finish()
     }
 }
@@ -58,6 +65,8 @@ pub const KEYS: &[&str] = &[
     "SCENEBOARD_PUBLIC_URL",
     "SCENEBOARD_TIMEZONE",
     "SCENEBOARD_METRICS_TOKEN",
+    "SCENEBOARD_CALLBACK_MAX_SKEW",
+    "SCENEBOARD_SPOOL_MAX_MB",
 ];
 
 impl Config {
@@ -104,7 +113,14 @@ impl Config {
                 reason: format!("'{timezone}' is not an IANA time zone such as Asia/Shanghai"),
             });
         }
+        let callback_max_skew = number(&get, "SCENEBOARD_CALLBACK_MAX_SKEW", service::ingest::DEFAULT_MAX_SKEW, "seconds, 0 to turn the window off")?;
+        let spool_mb = number(&get, "SCENEBOARD_SPOOL_MAX_MB", service::ingest::DEFAULT_SPOOL_MAX_BYTES >> 20, "MiB, at least 1")?;
+        if spool_mb == 0 {
+            return Err(ConfigError::Invalid { key: "SCENEBOARD_SPOOL_MAX_MB", reason: "must be at least 1 (MiB)".into() });
+        }
         Ok(Config {
+            callback_max_skew,
+            spool_max_bytes: spool_mb.saturating_mul(1 << 20),
             database_url,
             addr,
             data_dir,
@@ -118,6 +134,14 @@ impl Config {
     /// Cookies get `Secure` when the public URL is https.
     pub fn secure_cookies(&self) -> bool {
         self.public_url.starts_with("https://")
+    }
+}
+
+/// A whole number setting, `default` when unset.
+fn number(get: &impl Fn(&str) -> Option<String>, key: &'static str, default: u64, what: &str) -> Result<u64, ConfigError> {
+    match get(key) {
+        None => Ok(default),
+        Some(text) => text.parse().map_err(|_| ConfigError::Invalid { key, reason: format!("'{text}' is not a whole number ({what})") }),
     }
 }
 
@@ -169,6 +193,9 @@ mod tests {
         assert_eq!(c.public_url, "http://127.0.0.1:3000");
         assert_eq!(c.timezone, "Asia/Shanghai");
         assert!(!c.secure_cookies());
+        assert_eq!((c.callback_max_skew, c.spool_max_bytes), (300, 1 << 30));
+        let c = Config::from_sources(&env(&[("SCENEBOARD_CALLBACK_MAX_SKEW", "0"), ("SCENEBOARD_SPOOL_MAX_MB", "2")]), &HashMap::new()).unwrap();
+        assert_eq!((c.callback_max_skew, c.spool_max_bytes), (0, 2 << 20));
     }
 
     #[test]
@@ -186,6 +213,10 @@ mod tests {
             ("SCENEBOARD_TIMEZONE", "Mars/Olympus"),
             ("DATABASE_URL", "mysql://x"),
             ("SCENEBOARD_PUBLIC_URL", "ftp://x"),
+            ("SCENEBOARD_CALLBACK_MAX_SKEW", "-1"),
+            ("SCENEBOARD_CALLBACK_MAX_SKEW", "5 minutes"),
+            ("SCENEBOARD_SPOOL_MAX_MB", "0"),
+            ("SCENEBOARD_SPOOL_MAX_MB", "1G"),
         ] {
             let err = Config::from_sources(&env(&[(k, v)]), &HashMap::new()).unwrap_err().to_string();
             assert!(err.starts_with(k), "{err}");

@@ -124,6 +124,8 @@ pub async fn serve_with(cfg: &Config, app: AppState, schema: Schema, listener: t
     // bursts in the same spool.
     let options = service::ingest::IngestOptions {
         spill_when_busy: crate::routes::journals_bursts(),
+        max_skew: cfg.callback_max_skew,
+        spool_max_bytes: cfg.spool_max_bytes,
         ..service::ingest::IngestOptions::serving(&cfg.data_dir)
     };
     let ingest = service::ingest::Ingestor::spawn(app.clone(), options)

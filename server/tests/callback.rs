@@ -21,6 +21,9 @@ use wechat::EncryptMode;
 use wechat::sim::{Delivery, Scanner, SimApp, SimConfig, SimError};
 use wechat::xml::{envelope_xml, event_xml};
 
+mod support;
+use support::{fresh_stamp, signed_encrypted_now, signed_now as signed};
+
 const KEY: &str = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFH";
 /// An hour start (2024-04-25 09:00 UTC), so tests choose their buckets.
 const T0: i64 = 1_714_035_600;
@@ -85,11 +88,6 @@ impl Env {
     }
 }
 
-/// The query of a plaintext push signed with `token`.
-fn signed(token: &str) -> Vec<(&'static str, String)> {
-    let (ts, nonce) = ("1714037059".to_owned(), "486452656".to_owned());
-    vec![("signature", wechat::signature(token, &ts, &nonce)), ("timestamp", ts), ("nonce", nonce), ("openid", "o1".into())]
-}
 
 async fn add_account(app: &AppState, app_id: &str, mode: EncryptMode, api_base: &str) -> i32 {
     let now = Utc::now();
@@ -176,10 +174,10 @@ async fn subscriptions(app: &AppState, account_id: i32) -> Vec<subscription::Mod
 dual_test!(url_verification, |t: TestDb| async move {
     let env = start(t).await;
     add_account(&env.app, "wx1000000000000001", EncryptMode::Plain, "http://127.0.0.1:9").await;
-    let (ts, nonce) = ("1714036504", "1514711492");
-    let sig = wechat::signature("token-wx1000000000000001", ts, nonce);
+    let (ts, nonce) = fresh_stamp();
+    let sig = wechat::signature("token-wx1000000000000001", &ts, &nonce);
     let get = |app_id: &str, sig: &str| {
-        env.http.get(env.url(app_id)).query(&[("signature", sig), ("timestamp", ts), ("nonce", nonce), ("echostr", "4375120948")]).send()
+        env.http.get(env.url(app_id)).query(&[("signature", sig), ("timestamp", &ts), ("nonce", &nonce), ("echostr", "4375120948")]).send()
     };
     let res = get("wx1000000000000001", &sig).await.unwrap();
     assert_eq!(res.status(), StatusCode::OK);
@@ -240,9 +238,7 @@ dual_test!(bad_pushes_are_refused_fast_and_store_nothing, |t: TestDb| async move
     assert_eq!(env.raw_post("wx1000000000000002", &q, envelope).await.0, StatusCode::FORBIDDEN);
     // Encrypted and signed, but for another AppID: 400.
     let other = wechat::MsgCrypt::new(KEY, "wx0000000000000000").unwrap().encrypt(&good).unwrap();
-    let mut q = signed("token-wx1000000000000002");
-    q.push(("encrypt_type", "aes".into()));
-    q.push(("msg_signature", wechat::msg_signature("token-wx1000000000000002", "1714037059", "486452656", &other)));
+    let q = signed_encrypted_now("token-wx1000000000000002", &other);
     assert_eq!(env.raw_post("wx1000000000000002", &q, envelope_xml("gh_2", &other, None)).await.0, StatusCode::BAD_REQUEST);
 
     assert!(started.elapsed() < Duration::from_secs(5), "refusals are fast: {:?}", started.elapsed());

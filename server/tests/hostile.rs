@@ -35,8 +35,6 @@ const SAFE: &str = "wx7000000000000002";
 const TOKEN: &str = "hostiletoken";
 const SAFE_TOKEN: &str = "hostilesafe";
 const AES_KEY: &str = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFH";
-const TS: &str = "1714037059";
-const NONCE: &str = "486452656";
 /// Every refusal must come this fast.
 const FAST: Duration = Duration::from_secs(2);
 
@@ -62,8 +60,14 @@ async fn start(t: TestDb) -> H {
     H { r }
 }
 
+/// A query string signed now for an account with `token`.
 fn signed_query(token: &str) -> String {
-    format!("signature={}&timestamp={TS}&nonce={NONCE}&openid=o1", wechat::signature(token, TS, NONCE))
+    support::query_string(&support::signed_now(token))
+}
+
+/// The query string of the safe-mode account's encrypted push, signed now.
+fn safe_query(encrypt: &str) -> String {
+    support::query_string(&support::signed_encrypted_now(SAFE_TOKEN, encrypt))
 }
 
 /// A good push from `openid` at `at`.
@@ -184,12 +188,7 @@ dual_test!(malicious_xml_is_refused_and_stores_nothing, |t: TestDb| async move {
     let crypt = wechat::MsgCrypt::new(AES_KEY, SAFE).unwrap();
     for (what, inner) in [("encrypted billion laughs", BILLION_LAUGHS), ("encrypted external entity", XXE)] {
         let encrypt = crypt.encrypt(inner).unwrap();
-        let url = format!(
-            "{}?{}&encrypt_type=aes&msg_signature={}",
-            h.url(SAFE),
-            signed_query(SAFE_TOKEN),
-            wechat::msg_signature(SAFE_TOKEN, TS, NONCE, &encrypt)
-        );
+        let url = format!("{}?{}", h.url(SAFE), safe_query(&encrypt));
         let before = h.events().await;
         let (status, text, took) = h.post_to(&url, envelope_xml("gh_hostile", &encrypt, None), "text/xml").await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{what}: {text}");
@@ -226,8 +225,7 @@ dual_test!(a_body_of_more_than_one_document_is_refused, |t: TestDb| async move {
     let crypt = wechat::MsgCrypt::new(AES_KEY, SAFE).unwrap();
     for (what, outer, inner) in [("two envelopes", 2, one.clone()), ("two pushes inside the envelope", 1, format!("{one}{two}"))] {
         let encrypt = crypt.encrypt(&inner).unwrap();
-        let signature = wechat::msg_signature(SAFE_TOKEN, TS, NONCE, &encrypt);
-        let url = format!("{}?{}&encrypt_type=aes&msg_signature={signature}", h.url(SAFE), signed_query(SAFE_TOKEN));
+        let url = format!("{}?{}", h.url(SAFE), safe_query(&encrypt));
         let (status, text, took) = h.post_to(&url, envelope_xml("gh_hostile", &encrypt, None).repeat(outer), "text/xml").await;
         assert_eq!((status, took < FAST), (StatusCode::BAD_REQUEST, true), "{what}: {text}");
     }

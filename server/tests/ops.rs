@@ -517,7 +517,7 @@ async fn backup_while_serving_and_restore_elsewhere() {
             let http = reqwest::Client::new();
             let mut i = 0usize;
             while !stop.load(Ordering::Relaxed) {
-                let (ts, nonce) = ((T0 + i as i64).to_string(), format!("{}", 100_000 + i));
+                let (ts, nonce) = (chrono::Utc::now().timestamp().to_string(), format!("{}", 100_000 + i));
                 let sig = wechat::signature("sandboxtoken", &ts, &nonce);
                 let xml = event_xml("gh_5ce0b0a4d000", &format!("oW{i}"), T0 + i as i64, "SCAN", Some("42"), None);
                 let res = http.post(&url).query(&[("signature", sig), ("timestamp", ts), ("nonce", nonce)]).body(xml).send().await.unwrap();

@@ -14,8 +14,6 @@ const APP: &str = "wx7100000000000001";
 const OTHER: &str = "wx7100000000000999";
 const TOKEN: &str = "oracletoken";
 const KEY: &str = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFH";
-const TS: &str = "1714037059";
-const NONCE: &str = "1234567";
 
 dual_test!(every_refusal_of_a_status_reads_the_same, |t: TestDb| async move {
     let r = support::start(t).await;
@@ -32,11 +30,11 @@ dual_test!(every_refusal_of_a_status_reads_the_same, |t: TestDb| async move {
     service::accounts::create(&r.state, input, None).await.unwrap();
     let url = format!("{}/wechat/callback/{APP}", r.base);
     let post = |encrypt: String, signature: Option<String>| {
-        let signature = signature.unwrap_or_else(|| wechat::msg_signature(TOKEN, TS, NONCE, &encrypt));
-        let query = format!(
-            "signature={}&timestamp={TS}&nonce={NONCE}&encrypt_type=aes&msg_signature={signature}",
-            wechat::signature(TOKEN, TS, NONCE)
-        );
+        let mut query = support::signed_encrypted_now(TOKEN, &encrypt);
+        if let Some(signature) = signature {
+            query.last_mut().expect("msg_signature").1 = signature;
+        }
+        let query = support::query_string(&query);
         let req = r.http.post(format!("{url}?{query}")).body(envelope_xml("gh_oracle", &encrypt, None));
         async move {
             let res = req.send().await.unwrap();
@@ -62,7 +60,7 @@ dual_test!(every_refusal_of_a_status_reads_the_same, |t: TestDb| async move {
     let (status, body) = post(ours.encrypt(&push).unwrap(), Some("0".repeat(40))).await;
     assert_eq!((status, body.as_str()), (StatusCode::FORBIDDEN, REFUSED_SIGNATURE), "a bad msg_signature");
     // A plaintext push to an account in safe mode: refused as unsigned, in the same words.
-    let query = format!("signature={}&timestamp={TS}&nonce={NONCE}", wechat::signature(TOKEN, TS, NONCE));
+    let query = support::query_string(&support::signed_now(TOKEN));
     let res = r.http.post(format!("{url}?{query}")).body(push.clone()).send().await.unwrap();
     assert_eq!((res.status(), res.text().await.unwrap()), (StatusCode::FORBIDDEN, REFUSED_SIGNATURE.to_owned()), "plaintext to safe mode");
     // And a good one still goes through.

@@ -383,13 +383,7 @@ dual_test!(
         let (_sim, _) = sandbox_account(&r).await;
         let app_id = wechat::sim::SimApp::sandbox().app_id;
         let url = format!("{}/wechat/callback/{app_id}", r.base);
-        let (ts, nonce) = ("1714037059", "486452656");
-        let signed = [
-            ("signature", wechat::signature("sandboxtoken", ts, nonce)),
-            ("timestamp", ts.into()),
-            ("nonce", nonce.into()),
-            ("openid", "oUser1".into()),
-        ];
+        let signed = support::signed_now("sandboxtoken");
         let xml = wechat::xml::event_xml(
             "gh_sandbox",
             "oUser1",

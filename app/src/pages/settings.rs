@@ -122,6 +122,10 @@ fn AccountCard(a: AccountSummary) -> impl IntoView {
                 <code>{a.app_id.clone()}</code>
                 <span class="badge">{mode_label(&a.message_mode)}</span>
             </header>
+            // Outside safe mode WeChat signs the query string, not the message (README, Security).
+            {(a.message_mode != "safe").then(|| view! {
+                <p class="alert alert-warn" data-testid="mode-advice">{t!(i18n, account_mode_advice)}</p>
+            })}
             <dl class="facts">
                 <dt>{t!(i18n, account_callback_url)}</dt>
                 <dd><code class="copyable" data-testid="callback-url">{a.callback_url.clone()}</code></dd>

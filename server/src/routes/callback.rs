@@ -12,7 +12,7 @@ use axum::extract::{DefaultBodyLimit, FromRequest, Path, Query, Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use service::ingest::{Ingestor, Push};
+use service::ingest::{IngestError, Ingestor, Push, Verdict};
 use std::time::Duration;
 use wechat::{CallbackQuery, MAX_BODY, open_push, verify_url};
 
@@ -74,6 +74,10 @@ async fn verify(State(ingest): State<Ingestor>, Path(app_id): Path<String>, Quer
         Ok(a) => a,
         Err(answer) => return answer,
     };
+    if !ingest.replay().timely(q.timestamp.as_deref(), chrono::Utc::now().timestamp()) {
+        tracing::debug!(app_id = %account.app_id, "URL verification with a timestamp outside the window");
+        return text(StatusCode::FORBIDDEN, "bad signature");
+    }
     match verify_url(&account.token, &q) {
         Ok(echo) => ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], echo.to_owned()).into_response(),
         Err(_) => {
@@ -116,6 +120,12 @@ async fn receive(
             return answer;
         }
     };
+    // A captured query string is worthless once its timestamp leaves the window.
+    if !ingest.replay().timely(q.timestamp.as_deref(), chrono::Utc::now().timestamp()) {
+        count("stale");
+        tracing::debug!(app_id = %account.app_id, "callback push with a timestamp outside the window");
+        return refusal(StatusCode::FORBIDDEN);
+    }
     let Ok(body) = std::str::from_utf8(&body) else {
         count("rejected");
         return text(StatusCode::BAD_REQUEST, "the body is not UTF-8");
@@ -133,6 +143,9 @@ async fn receive(
             return refusal(status);
         }
     };
+    if let Err(answer) = bound_to_body(&ingest, account.id, &q, body) {
+        return answer;
+    }
     #[cfg(feature = "bench-modes")]
     if bench::mode() == bench::Mode::Verify {
         return text(StatusCode::OK, "success");
@@ -140,6 +153,10 @@ async fn receive(
     let push = Push::new(account.id, &opened.message, chrono::Utc::now());
     let stored = match tokio::time::timeout(ANSWER_WITHIN, ingest.submit(push)).await {
         Ok(Ok(stored)) => stored,
+        Ok(Err(IngestError::SpoolFull)) => {
+            count("spool_full");
+            return text(StatusCode::SERVICE_UNAVAILABLE, "try again later");
+        }
         Ok(Err(e)) => {
             count("failed");
             tracing::warn!(app_id = %account.app_id, error = %e, "callback push not stored; WeChat will retry");
@@ -176,4 +193,24 @@ async fn receive(
         _ => xml,
     };
     (StatusCode::OK, [(header::CONTENT_TYPE, "application/xml; charset=utf-8")], body).into_response()
+}
+
+/// The signed triple of a verified push must come with the body it first came with: the same
+/// body again is WeChat's retry, another body a forgery signed with a captured query string
+/// (403, counted as `replayed`).
+fn bound_to_body(ingest: &Ingestor, account_id: i32, q: &CallbackQuery, body: &str) -> Result<(), Response> {
+    let (Some(ts), Some(nonce)) = (q.timestamp.as_deref(), q.nonce.as_deref()) else {
+        return Err(refusal(StatusCode::FORBIDDEN));
+    };
+    // WeChat sends `signature` in every mode; `msg_signature` alone is bound as well.
+    let signature = q.signature.as_deref().or(q.msg_signature.as_deref()).unwrap_or_default();
+    match ingest.replay().admit(account_id, ts, nonce, signature, body.as_bytes(), chrono::Utc::now().timestamp()) {
+        Verdict::Fresh => Ok(()),
+        verdict => {
+            // Debug only: a flood of forgeries must not flood the log; the metric counts them.
+            count(if verdict == Verdict::Replayed { "replayed" } else { "stale" });
+            tracing::debug!(account_id, ?verdict, "callback push refused by the replay check");
+            Err(refusal(StatusCode::FORBIDDEN))
+        }
+    }
 }

@@ -24,10 +24,15 @@ pub async fn start(t: TestDb) -> Running {
 
 /// [`start`] on an app state of the test's own (other settings, say).
 pub async fn start_on(t: TestDb, app: service::AppState) -> Running {
+    start_with(t, app, service::ingest::IngestOptions::default()).await
+}
+
+/// [`start_on`] with the callback's writer tuned as `opts` (a spool, the replay window).
+pub async fn start_with(t: TestDb, app: service::AppState, opts: service::ingest::IngestOptions) -> Running {
     let state = ServerState {
         leptos: leptos::prelude::LeptosOptions::builder().output_name("sceneboard").site_root("target/site").build().into(),
         app: app.clone(),
-        ingest: service::ingest::Ingestor::without_spool(app.clone()),
+        ingest: service::ingest::Ingestor::spawn(app.clone(), opts).unwrap(),
     };
     users::create(&t.db, "admin", "admin-password", Role::Admin, None).await.unwrap();
     users::create(&t.db, "staff", "staff-password", Role::Staff, None).await.unwrap();
@@ -82,7 +87,12 @@ impl Running {
 /// The router on a free port over `app`, as `sceneboard serve` runs it: its callback writer
 /// journals in (and replays) the spool in `data_dir`, where it keeps its accounts file too.
 pub async fn serve_with_spool(app: service::AppState, data_dir: &std::path::Path) -> String {
-    let ingest = service::ingest::Ingestor::spawn(app.clone(), service::ingest::IngestOptions::serving(data_dir)).unwrap();
+    serve_with_options(app, service::ingest::IngestOptions::serving(data_dir)).await
+}
+
+/// The router on a free port over `app`, its callback writer tuned as `opts`.
+pub async fn serve_with_options(app: service::AppState, opts: service::ingest::IngestOptions) -> String {
+    let ingest = service::ingest::Ingestor::spawn(app.clone(), opts).unwrap();
     let state = ServerState {
         leptos: leptos::prelude::LeptosOptions::builder().output_name("sceneboard").site_root("target/site").build().into(),
         app,
@@ -115,4 +125,30 @@ pub async fn sandbox_account_on(r: &Running, config: wechat::sim::SimConfig) -> 
     };
     let account = service::accounts::create(&r.state, input, None).await.unwrap();
     (sim, account.id)
+}
+
+/// A `timestamp` and `nonce` for a push signed now: the current second, and a nonce no other
+/// request of this test binary uses (the callback binds each signed triple to its body).
+pub fn fresh_stamp() -> (String, String) {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(100_000_000);
+    (chrono::Utc::now().timestamp().to_string(), NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed).to_string())
+}
+
+/// The query of a plaintext push to an account with `token`, signed now.
+pub fn signed_now(token: &str) -> Vec<(&'static str, String)> {
+    let (ts, nonce) = fresh_stamp();
+    vec![("signature", wechat::signature(token, &ts, &nonce)), ("timestamp", ts), ("nonce", nonce), ("openid", "o1".into())]
+}
+
+/// The query of an encrypted push (`encrypt` is its `Encrypt` text), signed now.
+pub fn signed_encrypted_now(token: &str, encrypt: &str) -> Vec<(&'static str, String)> {
+    let mut q = signed_now(token);
+    let signature = wechat::msg_signature(token, &q[1].1, &q[2].1, encrypt);
+    q.extend([("encrypt_type", "aes".to_owned()), ("msg_signature", signature)]);
+    q
+}
+
+/// `pairs` as a query string.
+pub fn query_string(pairs: &[(&str, String)]) -> String {
+    pairs.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("&")
 }

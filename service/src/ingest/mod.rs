@@ -36,6 +36,7 @@
 mod accounts;
 mod checkpoint;
 mod live;
+mod replay;
 mod spool;
 mod store;
 mod writer;
@@ -57,6 +58,7 @@ pub const SPOOL_FILE: &str = "callback-spool.jsonl";
 pub const REJECTED_FILE: &str = "callback-spool.rejected.jsonl";
 pub use accounts::{ACCOUNTS_FILE, CallbackAccount};
 pub use live::MIN_FREE;
+pub use replay::{DEFAULT_MAX_SKEW, MAX_BINDINGS, ReplayGuard, Verdict};
 
 /// Column widths of `events` (see the initial migration): values are cut to fit, so one odd
 /// push can never make a whole batch fail on PostgreSQL's `varchar(n)`.
@@ -198,10 +200,18 @@ pub enum IngestError {
     /// Neither the database nor the spool file could take the push.
     #[error("the spool file could not be written: {0}")]
     Spool(String),
+    /// The database is unreachable and the spool holds its configured maximum
+    /// ([`IngestOptions::spool_max_bytes`]).
+    #[error("the spool is full")]
+    SpoolFull,
     /// The writer is gone (shutting down).
     #[error("the ingest writer has stopped")]
     Stopped,
 }
+
+/// Default cap of the spool: about 4 million pushes (a line is some 250 bytes), hours of
+/// the busiest traffic, while a small disk keeps room for the database.
+pub const DEFAULT_SPOOL_MAX_BYTES: u64 = 1 << 30;
 
 /// Tuning and the spool location.
 #[derive(Clone, Debug)]
@@ -238,6 +248,13 @@ pub struct IngestOptions {
     pub retry_every: Duration,
     /// How long a verified account stays cached (token, mode, AES key).
     pub account_ttl: Duration,
+    /// Seconds a push's `timestamp` may be from this server's clock (0: no window); see
+    /// [`ReplayGuard`].
+    pub max_skew: u64,
+    /// Most bytes the spool may hold on disk. Past it, pushes that would be journaled are
+    /// refused (the callback answers 503 and WeChat retries) rather than filling the disk;
+    /// what is in the spool already is kept and imported.
+    pub spool_max_bytes: u64,
 }
 
 impl Default for IngestOptions {
@@ -253,6 +270,8 @@ impl Default for IngestOptions {
             store_timeout: Duration::from_secs(3),
             retry_every: Duration::from_secs(1),
             account_ttl: Duration::from_secs(30),
+            max_skew: DEFAULT_MAX_SKEW,
+            spool_max_bytes: DEFAULT_SPOOL_MAX_BYTES,
         }
     }
 }
@@ -280,6 +299,7 @@ struct Inner {
     tx: mpsc::Sender<Job>,
     accounts: Arc<accounts::Accounts>,
     spool_path: Option<PathBuf>,
+    replay: ReplayGuard,
 }
 
 /// The door into the ingest writer; cheap to clone (one per server, in its router state).
@@ -303,7 +323,7 @@ impl Ingestor {
     /// when the spool file cannot be opened or the thread cannot be started.
     pub fn spawn(st: AppState, opts: IngestOptions) -> std::io::Result<Self> {
         let spool = match &opts.spool_dir {
-            Some(dir) => Some(spool::Spool::open(dir)?),
+            Some(dir) => Some(spool::Spool::open(dir)?.with_max_bytes(opts.spool_max_bytes)),
             None => None,
         };
         let spool_path = spool.as_ref().map(|s| s.path().to_owned());
@@ -323,12 +343,18 @@ impl Ingestor {
         let accounts = accounts::Accounts::new(st.clone(), opts.account_ttl, opts.spool_dir.as_deref());
         accounts::keep_refreshed(&accounts);
         writer::runtime_thread("ingest-writer", || {}, writer::run(st.clone(), rx, spool, opts.clone(), main))?;
-        Ok(Self { inner: Arc::new(Inner { st, tx, accounts, spool_path }) })
+        let replay = ReplayGuard::new(opts.max_skew);
+        Ok(Self { inner: Arc::new(Inner { st, tx, accounts, spool_path, replay }) })
     }
 
     /// An ingestor without a spool (tests and tools that do not serve WeChat for real).
     pub fn without_spool(st: AppState) -> Self {
         Self::spawn(st, IngestOptions::default()).expect("no spool file to open")
+    }
+
+    /// The callback's replay defence (timestamp window, triple bound to body).
+    pub fn replay(&self) -> &ReplayGuard {
+        &self.inner.replay
     }
 
     /// The spool file, when there is one.

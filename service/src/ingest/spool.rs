@@ -74,7 +74,16 @@ pub(crate) struct Spool {
     mirror: VecDeque<Spooled>,
     mirror_start: u64,
     mirror_cap: u64,
+    /// Most bytes of lines waiting to be imported; past it, appends are refused ([`Full`]).
+    max_bytes: u64,
+    /// Refusing for fullness since the last append that fit (one warning per episode).
+    full: bool,
 }
+
+/// The spool holds its configured maximum: the push is refused, not written.
+#[derive(Debug, thiserror::Error)]
+#[error("the spool is full ({0} bytes wait to be imported)")]
+pub(crate) struct Full(pub(crate) u64);
 
 impl Spool {
     /// Opens (creating) the spool in `dir`. A torn last line (a crash in the middle of an
@@ -108,7 +117,30 @@ impl Spool {
             mirror: VecDeque::new(),
             mirror_start: len,
             mirror_cap: MIRROR_MAX,
+            max_bytes: u64::MAX,
+            full: false,
         })
+    }
+
+    /// Caps the bytes waiting to be imported (see [`super::IngestOptions::spool_max_bytes`]).
+    pub(crate) fn with_max_bytes(mut self, max: u64) -> Self {
+        self.max_bytes = max;
+        self
+    }
+
+    /// Bytes of lines waiting to be imported.
+    pub(crate) fn waiting_bytes(&self) -> u64 {
+        self.len - self.read_pos
+    }
+
+    /// Has the spool reached its cap?
+    pub(crate) fn is_full(&self) -> bool {
+        self.waiting_bytes() >= self.max_bytes
+    }
+
+    /// Records a refusal for fullness; true for the first of an episode (worth a warning).
+    pub(crate) fn note_full(&mut self) -> bool {
+        !std::mem::replace(&mut self.full, true)
     }
 
     /// The end of the mirrored lines.
@@ -152,6 +184,9 @@ impl Spool {
             buf.push(b'\n');
             ends.push(self.len + buf.len() as u64);
         }
+        if self.waiting_bytes() + buf.len() as u64 > self.max_bytes {
+            return Err(io::Error::other(Full(self.waiting_bytes())));
+        }
         let written = self.file.write_all(&buf).and_then(|()| self.file.sync_data());
         if let Err(e) = written {
             let _ = self.file.set_len(self.len);
@@ -168,6 +203,7 @@ impl Spool {
         }
         self.len += buf.len() as u64;
         self.lines += count;
+        self.full = false;
         Ok(())
     }
 
@@ -334,6 +370,29 @@ mod tests {
             ticket: None,
             received_at: Utc::now(),
         }
+    }
+
+    #[test]
+    fn a_full_spool_refuses_without_writing_and_takes_again_once_imported() {
+        // Lines of one length: a fixed receipt time (now's fraction of a second varies in width).
+        let push = |n| Push { received_at: chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap(), ..push(n) };
+        let dir = tempfile::tempdir().unwrap();
+        let one = serde_json::to_vec(&Line { v: 1, push: &push(1) }).unwrap().len() as u64 + 1;
+        let mut s = Spool::open(dir.path()).unwrap().with_max_bytes(3 * one);
+        s.append(vec![push(1), push(2)]).unwrap();
+        let e = s.append(vec![push(3), push(4)]).unwrap_err();
+        assert!(e.get_ref().is_some_and(|i| i.is::<Full>()), "{e}");
+        assert!(s.note_full() && !s.note_full(), "one warning per episode");
+        assert_eq!((s.waiting(), std::fs::metadata(s.path()).unwrap().len()), (2, 2 * one), "nothing of the refused call written");
+        s.append(vec![push(3)]).unwrap();
+        assert!(s.is_full());
+        // The import makes room; what was acknowledged is all still there, in order.
+        let read = s.read(10).unwrap();
+        assert_eq!(read.iter().map(|l| l.push.create_time).collect::<Vec<_>>(), vec![1, 2, 3]);
+        s.advance(read[1].end, 2, false).unwrap();
+        assert!(!s.is_full());
+        s.append(vec![push(4)]).unwrap();
+        assert!(s.note_full(), "a new episode warns again");
     }
 
     #[test]

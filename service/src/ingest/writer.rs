@@ -440,8 +440,10 @@ impl Writer {
     /// Has a burst's backlog reached [`IngestOptions::max_backlog`]? Then requests wait in the
     /// queue for the import (back-pressure, so the charts' lag stays bounded under a load the
     /// database cannot follow). Not during an outage: then the spool is the only place left.
+    /// A spool at its byte cap counts as a full backlog too, so while the database answers,
+    /// requests wait for the import rather than being refused.
     fn backlog_full(&self) -> bool {
-        !self.db_resting() && self.spool.as_ref().is_some_and(|s| s.waiting() >= self.opts.max_backlog)
+        !self.db_resting() && self.spool.as_ref().is_some_and(|s| s.waiting() >= self.opts.max_backlog || s.is_full())
     }
 
     /// Will the next batch from the queue go to the spool, whatever is in flight?
@@ -577,6 +579,15 @@ impl Writer {
                     let (campaign_id, reply) = replies.as_mut().and_then(Iterator::next).unwrap_or_default();
                     let stored = Stored { outcome: Outcome::Spooled, event_id: None, campaign_id, reply };
                     let _ = answer.send(Ok(stored));
+                }
+            }
+            Err(e) if e.get_ref().is_some_and(|inner| inner.is::<super::spool::Full>()) => {
+                // Refused, so WeChat retries later; what the spool holds is kept and imported.
+                if spool.note_full() {
+                    tracing::warn!(error = %e, "spool full: pushes are refused (503) until it drains");
+                }
+                for answer in answers {
+                    let _ = answer.send(Err(IngestError::SpoolFull));
                 }
             }
             Err(e) => {
