@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""SQLite's own cost of a durable ingest batch, without Sceneboard's Rust (BENCHMARKS.md,
+"""SQLite's own cost of a durable ingest batch, without Sceneboard's Rust (docs/benchmarks/ingest.md,
 "Where a durable push's time goes").
 
 Builds the tables a stored push writes (events with its three indexes, subscriptions with

@@ -69,7 +69,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 /// import with its preview and file reader) are compiled into the wasm and hydrated; every
 /// other part of a page is server HTML, works the same without JavaScript, and navigation is
 /// a plain page load. That keeps the wasm at about a third of the whole-app bundle
-/// (BENCHMARKS.md, "Size"), and pages without a form load none at all.
+/// (docs/benchmarks/bundle-size.md, "Islands: shipped"), and pages without a form load none at all.
 ///
 /// What Leptos' `HydrationScripts` does in islands mode, minus two things: its
 /// `<link rel="preload">` of the wasm (a browser with JavaScript off still honours that

@@ -2,8 +2,8 @@
 //! campaigns over recent hours (the dashboard's best campaigns of the week).
 //!
 //! Without it PostgreSQL answered "the account's campaigns over 7 days" with a sequential scan
-//! of every counter row (124 ms on a year of 200 campaigns, 831 k rows; BENCHMARKS.md,
-//! "Analytics"), since the primary key leads with the campaign. With it, the range of recent
+//! of every counter row (124 ms on a year of 200 campaigns, 831 k rows; docs/benchmarks/analytics.md,
+//! "Third round"), since the primary key leads with the campaign. With it, the range of recent
 //! hours is read directly, and those rows sit together in the heap because they were written
 //! together. The cost on ingest is small: an index entry is made when a campaign's hour gets
 //! its first push (at most one per campaign per hour), never on the counter updates that follow

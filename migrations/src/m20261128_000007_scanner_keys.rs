@@ -4,7 +4,7 @@
 //!
 //! Why: the exact unique-scanner counts sort and compare one key per scanner row, and a year
 //! by day of a busy campaign is ~70 k rows; the text key made that query 26–43 ms at 10 M
-//! events (BENCHMARKS.md, "64-bit scanner keys"). A row shrinks from ~80 to ~25 bytes, so the
+//! events (docs/benchmarks/analytics.md, "64-bit scanner keys"). A row shrinks from ~80 to ~25 bytes, so the
 //! ingest writes fewer pages too. Two hashes that share their first 64 bits in one
 //! campaign-hour become one row (about n²/2⁶⁵ for n scanners: never seen in practice).
 //!

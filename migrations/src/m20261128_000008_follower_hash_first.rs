@@ -8,7 +8,7 @@
 //! subscriptions and filter the hashes. It took that way whenever it believed the range was
 //! tiny — on a table never analyzed, its default guesses put one row there — and then read
 //! every open subscription of the account for every batch: 33.8 ms a batch on average and up
-//! to 82 000 rows filtered at 100 000 followers, growing with the table (BENCHMARKS.md,
+//! to 82 000 rows filtered at 100 000 followers, growing with the table (docs/benchmarks/ingest.md,
 //! "PostgreSQL as the tables grow").
 //! A new deployment, a restored backup or a fast-growing table runs on such guesses until
 //! autovacuum's next analyze. With the hash first, there is no such range to walk: the only

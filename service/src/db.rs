@@ -57,7 +57,7 @@ fn options(url: &str) -> Result<ConnectOptions, DbErr> {
                 // A stored push inserts into several random-keyed indexes (the dedupe key, the
                 // unique scanners, the follower's subscriptions): on a 3 GB database with the
                 // default 2 MB page cache, group commits read 58 KB and wrote 66 KB per push
-                // (BENCHMARKS.md, "Profiling"). A 16 MiB cache keeps more index pages in memory,
+                // (docs/benchmarks/ingest.md, "Profiling"). A 16 MiB cache keeps more index pages in memory,
                 // and dirty pages are not spilled to the WAL before a transaction holds 64 MiB
                 // of them (16 384 pages), so a group commit writes a page once while a huge
                 // transaction (rotate-key over millions of rows) still stays bounded.
@@ -100,7 +100,7 @@ fn options(url: &str) -> Result<ConnectOptions, DbErr> {
 /// cache: every index page they touched was read again from the WAL and the file (kernel
 /// copies), and the 16 MiB cache was freed and refilled (malloc) each time. The profile of the
 /// ingest benchmark showed those reads and frees as the biggest items after the WAL writes
-/// (BENCHMARKS.md, "Ingest ceiling"). The writer is the only writer, so its own connection's
+/// (docs/benchmarks/ingest.md, "Where a durable push's time goes"). The writer is the only writer, so its own connection's
 /// cache stays valid from one batch to the next; readers never invalidate it.
 ///
 /// The connection checkpoints the WAL itself only past 16 384 pages (64 MiB): the ingest
@@ -152,8 +152,8 @@ async fn own_connection(
 /// sqlx 0.9.0 no longer sets TCP_NODELAY on its sockets (sqlx issue #4335, fixed upstream but
 /// not released). Without it, a statement big enough to need a second TCP segment waits for
 /// PostgreSQL's delayed ACK, about 40 ms: the ingest writer's multi-row statements made each
-/// group commit take 100–400 ms over TCP against 10–30 ms over the Unix socket (BENCHMARKS.md,
-/// "Ingest ceiling"). sqlx does not expose its socket, so after each new pool connection this
+/// group commit take 100–400 ms over TCP against 10–30 ms over the Unix socket (docs/benchmarks/ingest.md,
+/// "Set-based batches and TCP_NODELAY"). sqlx does not expose its socket, so after each new pool connection this
 /// sets TCP_NODELAY on every TCP socket of the process whose peer is PostgreSQL's port. It is
 /// idempotent, and harmless on any other socket it may touch. Linux only (reads /proc).
 #[cfg(target_os = "linux")]

@@ -110,7 +110,7 @@ impl Keys {
 ///
 /// Why 64 bits and not the 64-hex text: exact distinct counts sort and compare these keys, and
 /// a year of a busy campaign is ~70 k of them per query; an integer is an eighth of the bytes
-/// and one machine comparison (BENCHMARKS.md, "64-bit scanner keys"). The price is a collision
+/// and one machine comparison (docs/benchmarks/analytics.md, "64-bit scanner keys"). The price is a collision
 /// chance: two of `n` scanners of one campaign share a key with probability about n²/2⁶⁵
 /// (1 in 7·10⁹ at 70 k scanners), and such a pair counts as one unique scanner.
 ///

@@ -348,7 +348,7 @@ pub async fn campaign_series<C: ConnectionTrait>(
         // The exact distinct count is the costly half: a year of a busy campaign is ~70 k
         // scanner rows. Each bucket is counted by its own subquery over its own key range
         // (`scanner_sql`), so no database sorts the whole range by a computed bucket (that
-        // sort was most of a year by day: BENCHMARKS.md, "Scanners counted bucket by bucket").
+        // sort was most of a year by day: docs/benchmarks/analytics.md, "64-bit scanner keys, scanners counted bucket by bucket").
         // A long range is counted in parts of whole buckets, each on its own pooled
         // connection, side by side with the counters.
         let bounds = bucket_bounds(&b.secs, start, end);
@@ -458,7 +458,7 @@ async fn hourly_points<C: ConnectionTrait>(db: &C, campaign_id: i32, b: &Buckets
     // hour ranges, so one set is enough). The cost follows the scanners in the range, not the
     // events, and nothing is estimated or added up across buckets. (A join of the same rows
     // against a VALUES list of bucket bounds, counted in SQL, was planned by PostgreSQL as a
-    // scan per bucket: 1.7 s for a year by day; BENCHMARKS.md, "Analytics".)
+    // scan per bucket: 1.7 s for a year by day; docs/benchmarks/analytics.md, "Analytics on a year of demo data".)
     let rows: Vec<(i64, i64)> = scanner_hour::Entity::find()
         .select_only()
         .columns([scanner_hour::Column::Hour, scanner_hour::Column::Scanner])
