@@ -23,6 +23,9 @@ pub struct Config {
     pub timezone: String,
     /// `SCENEBOARD_METRICS_TOKEN`: the bearer token `/metrics` requires; open when unset.
     pub metrics_token: Option<String>,
+    /// `SCENEBOARD_TRUSTED_PROXIES`: comma-separated addresses or CIDR blocks of the reverse
+    /// proxies whose `X-Forwarded-For` names the client; empty when unset.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 /// `Debug` that never prints the secret key.
@@ -36,6 +39,7 @@ impl std::fmt::Debug for Config {
             .field("metrics_token", &self.metrics_token.as_ref().map(|_| "<set>"))
             .field("public_url", &self.public_url)
             .field("timezone", &self.timezone)
+            .field("trusted_proxies", &self.trusted_proxies)
             .finish()
     }
 }
@@ -58,6 +62,7 @@ pub const KEYS: &[&str] = &[
     "SCENEBOARD_PUBLIC_URL",
     "SCENEBOARD_TIMEZONE",
     "SCENEBOARD_METRICS_TOKEN",
+    "SCENEBOARD_TRUSTED_PROXIES",
 ];
 
 impl Config {
@@ -104,6 +109,8 @@ impl Config {
                 reason: format!("'{timezone}' is not an IANA time zone such as Asia/Shanghai"),
             });
         }
+        let trusted_proxies = crate::login_limit::client::parse_proxies(&get("SCENEBOARD_TRUSTED_PROXIES").unwrap_or_default())
+            .map_err(|reason| ConfigError::Invalid { key: "SCENEBOARD_TRUSTED_PROXIES", reason })?;
         Ok(Config {
             database_url,
             addr,
@@ -112,6 +119,7 @@ impl Config {
             metrics_token: get("SCENEBOARD_METRICS_TOKEN"),
             public_url: public_url.trim_end_matches('/').to_owned(),
             timezone,
+            trusted_proxies,
         })
     }
 
@@ -169,6 +177,7 @@ mod tests {
         assert_eq!(c.public_url, "http://127.0.0.1:3000");
         assert_eq!(c.timezone, "Asia/Shanghai");
         assert!(!c.secure_cookies());
+        assert!(c.trusted_proxies.is_empty());
     }
 
     #[test]
@@ -186,10 +195,23 @@ mod tests {
             ("SCENEBOARD_TIMEZONE", "Mars/Olympus"),
             ("DATABASE_URL", "mysql://x"),
             ("SCENEBOARD_PUBLIC_URL", "ftp://x"),
+            ("SCENEBOARD_TRUSTED_PROXIES", "10.0.0.0/8, 10.0.0.0/33"),
         ] {
             let err = Config::from_sources(&env(&[(k, v)]), &HashMap::new()).unwrap_err().to_string();
             assert!(err.starts_with(k), "{err}");
         }
+    }
+
+    #[test]
+    fn trusted_proxies_are_blocks_or_addresses_and_a_bad_one_is_named() {
+        let c = Config::from_sources(&env(&[("SCENEBOARD_TRUSTED_PROXIES", " 10.0.0.0/8,192.0.2.7 , ::1")]), &HashMap::new()).unwrap();
+        let shown: Vec<String> = c.trusted_proxies.iter().map(ToString::to_string).collect();
+        assert_eq!(shown, ["10.0.0.0/8", "192.0.2.7/32", "::1/128"]);
+        let err = Config::from_sources(&env(&[("SCENEBOARD_TRUSTED_PROXIES", "10.0.0.0/8,nginx")]), &HashMap::new()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "SCENEBOARD_TRUSTED_PROXIES is invalid: 'nginx' is not an address or a CIDR block such as 10.0.0.0/8 or fd00::/8"
+        );
     }
 
     #[test]
