@@ -128,10 +128,10 @@ pub mod ssr {
             tracing::debug!(error = %e, "cannot read request cookies");
             AppError::Internal
         })?;
-        let Some(cookie) = jar.get(sessions::COOKIE_NAME) else {
+        let st = state()?;
+        let Some(cookie) = jar.get(sessions::cookie_name(st.settings.secure_cookies)) else {
             return Ok(None);
         };
-        let st = state()?;
         Ok(sessions::lookup(&st.db, &st.keys, cookie.value()).await?)
     }
 

@@ -28,6 +28,9 @@ pub struct Config {
     pub callback_max_skew: u64,
     /// `SCENEBOARD_SPOOL_MAX_MB`: most MiB of pushes the spool holds during an outage.
     pub spool_max_bytes: u64,
+    /// `SCENEBOARD_TRUSTED_PROXIES`: comma-separated addresses or CIDR blocks of the reverse
+    /// proxies whose `X-Forwarded-For` names the client; empty when unset.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 /// `Debug` that never prints the secret key.
@@ -43,6 +46,7 @@ impl std::fmt::Debug for Config {
             .field("timezone", &self.timezone)
             .field("callback_max_skew", &self.callback_max_skew)
             .field("spool_max_bytes", &self.spool_max_bytes)
+            .field("trusted_proxies", &self.trusted_proxies)
             .finish()
     }
 }
@@ -67,6 +71,7 @@ pub const KEYS: &[&str] = &[
     "SCENEBOARD_METRICS_TOKEN",
     "SCENEBOARD_CALLBACK_MAX_SKEW",
     "SCENEBOARD_SPOOL_MAX_MB",
+    "SCENEBOARD_TRUSTED_PROXIES",
 ];
 
 impl Config {
@@ -118,6 +123,8 @@ impl Config {
         if spool_mb == 0 {
             return Err(ConfigError::Invalid { key: "SCENEBOARD_SPOOL_MAX_MB", reason: "must be at least 1 (MiB)".into() });
         }
+        let trusted_proxies = crate::login_limit::client::parse_proxies(&get("SCENEBOARD_TRUSTED_PROXIES").unwrap_or_default())
+            .map_err(|reason| ConfigError::Invalid { key: "SCENEBOARD_TRUSTED_PROXIES", reason })?;
         Ok(Config {
             callback_max_skew,
             spool_max_bytes: spool_mb.saturating_mul(1 << 20),
@@ -128,6 +135,7 @@ impl Config {
             metrics_token: get("SCENEBOARD_METRICS_TOKEN"),
             public_url: public_url.trim_end_matches('/').to_owned(),
             timezone,
+            trusted_proxies,
         })
     }
 
@@ -196,6 +204,7 @@ mod tests {
         assert_eq!((c.callback_max_skew, c.spool_max_bytes), (300, 1 << 30));
         let c = Config::from_sources(&env(&[("SCENEBOARD_CALLBACK_MAX_SKEW", "0"), ("SCENEBOARD_SPOOL_MAX_MB", "2")]), &HashMap::new()).unwrap();
         assert_eq!((c.callback_max_skew, c.spool_max_bytes), (0, 2 << 20));
+        assert!(c.trusted_proxies.is_empty());
     }
 
     #[test]
@@ -217,10 +226,23 @@ mod tests {
             ("SCENEBOARD_CALLBACK_MAX_SKEW", "5 minutes"),
             ("SCENEBOARD_SPOOL_MAX_MB", "0"),
             ("SCENEBOARD_SPOOL_MAX_MB", "1G"),
+            ("SCENEBOARD_TRUSTED_PROXIES", "10.0.0.0/8, 10.0.0.0/33"),
         ] {
             let err = Config::from_sources(&env(&[(k, v)]), &HashMap::new()).unwrap_err().to_string();
             assert!(err.starts_with(k), "{err}");
         }
+    }
+
+    #[test]
+    fn trusted_proxies_are_blocks_or_addresses_and_a_bad_one_is_named() {
+        let c = Config::from_sources(&env(&[("SCENEBOARD_TRUSTED_PROXIES", " 10.0.0.0/8,192.0.2.7 , ::1")]), &HashMap::new()).unwrap();
+        let shown: Vec<String> = c.trusted_proxies.iter().map(ToString::to_string).collect();
+        assert_eq!(shown, ["10.0.0.0/8", "192.0.2.7/32", "::1/128"]);
+        let err = Config::from_sources(&env(&[("SCENEBOARD_TRUSTED_PROXIES", "10.0.0.0/8,nginx")]), &HashMap::new()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "SCENEBOARD_TRUSTED_PROXIES is invalid: 'nginx' is not an address or a CIDR block such as 10.0.0.0/8 or fd00::/8"
+        );
     }
 
     #[test]

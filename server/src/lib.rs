@@ -7,6 +7,7 @@ pub mod config;
 pub mod demo;
 pub mod entry;
 pub mod http;
+pub mod login_limit;
 pub mod metrics;
 pub mod routes;
 pub mod security;

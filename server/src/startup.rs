@@ -84,6 +84,7 @@ fn state_on(cfg: &Config, keys: Keys, db: service::DatabaseConnection) -> AppSta
             timezone: cfg.timezone.clone(),
             secure_cookies: cfg.secure_cookies(),
             metrics_token: cfg.metrics_token.as_deref().map(service::state::MetricsToken::new),
+            trusted_proxies: cfg.trusted_proxies.clone(),
         }),
         health: Default::default(),
         clock: service::Clock::system(),

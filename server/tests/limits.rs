@@ -1,5 +1,5 @@
 //! Promises README makes about inputs and cookies that only show at their edges: inputs as
-//! large as the services accept, and the session cookie under an https public URL.
+//! large as the services accept, and the cookies under an https public URL.
 
 mod support;
 
@@ -65,29 +65,57 @@ dual_test!(the_largest_inputs_reach_the_services_that_check_them, |t: TestDb| as
     assert!(body.contains("\"csv\""), "{body}");
 });
 
-// `SCENEBOARD_PUBLIC_URL` with https marks the session cookie `Secure` (as README says); it
-// is HttpOnly and SameSite=Lax either way.
-dual_test!(an_https_public_url_makes_the_session_cookie_secure, |t: TestDb| async move {
+// `SCENEBOARD_PUBLIC_URL` with https marks the cookies `Secure` and names them with the
+// `__Host-` prefix (Path=/, no Domain), as README says; the session is then read under that
+// name only, by pages, server functions and the image routes alike. Plain http keeps the
+// plain names.
+dual_test!(an_https_public_url_makes_cookies_secure_and_host_only, |t: TestDb| async move {
     let env = std::collections::HashMap::from([("SCENEBOARD_PUBLIC_URL".to_owned(), "https://sb.example.com".to_owned())]);
     let cfg = server::config::Config::from_sources(&env, &Default::default()).unwrap();
     let mut app = t.state();
     app.settings = std::sync::Arc::new(service::state::Settings {
         public_url: cfg.public_url.clone(),
-        timezone: cfg.timezone.clone(),
         secure_cookies: cfg.secure_cookies(),
-        metrics_token: None,
+        ..(*app.settings).clone()
     });
     let r = start_on(t, app).await;
     let res = r.http.post(format!("{}/api/login", r.base)).form(&[("username", "admin"), ("password", "admin-password")]).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
-    let cookie = res.headers()[SET_COOKIE].to_str().unwrap().to_owned();
-    for attribute in ["Secure", "HttpOnly", "SameSite=Lax"] {
-        assert!(cookie.split(';').any(|a| a.trim() == attribute), "{attribute} missing: {cookie}");
+    let set: Vec<String> = res.headers().get_all(SET_COOKIE).iter().map(|v| v.to_str().unwrap().to_owned()).collect();
+    assert_eq!(set.len(), 2, "{set:?}");
+    for (name, same_site) in [("__Host-sb_session=", "SameSite=Lax"), ("__Host-sb_device=", "SameSite=Strict")] {
+        let cookie = set.iter().find(|c| c.starts_with(name)).unwrap_or_else(|| panic!("no {name} in {set:?}"));
+        for attribute in ["Secure", "HttpOnly", "Path=/", same_site] {
+            assert!(cookie.split(';').any(|a| a.trim() == attribute), "{attribute} missing: {cookie}");
+        }
+        assert!(!cookie.to_ascii_lowercase().contains("domain="), "{cookie}");
     }
+    let session = support::session_cookie(&res).unwrap();
+    assert!(session.starts_with("__Host-sb_session="), "{session}");
+    let unprefixed = session.trim_start_matches("__Host-").to_owned();
+    // Read under the name in force, and only under it.
+    assert_eq!(r.call("list_campaigns", &session, &[]).await.status(), StatusCode::OK);
+    assert_eq!(r.call("list_campaigns", &unprefixed, &[]).await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(r.get("/campaigns", &session).await.status(), StatusCode::OK);
+    assert!(r.get("/campaigns", &unprefixed).await.status().is_redirection(), "to the login page");
+    assert_eq!(r.get("/campaigns/codes.zip?ids=100001", &session).await.status(), StatusCode::NOT_FOUND, "signed in");
+    assert_eq!(r.get("/campaigns/codes.zip?ids=100001", &unprefixed).await.status(), StatusCode::UNAUTHORIZED);
+    // Signing out clears it under its name, with the attributes the prefix requires.
+    let res = r.http.post(format!("{}/api/logout", r.base)).header(COOKIE, &session).send().await.unwrap();
+    let cleared = res.headers()[SET_COOKIE].to_str().unwrap();
+    assert!(cleared.starts_with("__Host-sb_session=;") || cleared.starts_with("__Host-sb_session=\"\";"), "{cleared}");
+    for attribute in ["Secure", "Path=/"] {
+        assert!(cleared.split(';').any(|a| a.trim() == attribute), "{attribute} missing: {cleared}");
+    }
+    assert_eq!(r.call("list_campaigns", &session, &[]).await.status(), StatusCode::UNAUTHORIZED, "ended");
+
     let plain = start(TestDb::new(service::testing::Backend::Sqlite, true).await).await;
     let res = plain.http.post(format!("{}/api/login", plain.base)).form(&[("username", "admin"), ("password", "admin-password")]).send().await.unwrap();
-    let cookie = res.headers()[SET_COOKIE].to_str().unwrap().to_owned();
-    assert!(!cookie.split(';').any(|a| a.trim() == "Secure"), "plain http: {cookie}");
+    let set: Vec<String> = res.headers().get_all(SET_COOKIE).iter().map(|v| v.to_str().unwrap().to_owned()).collect();
+    assert!(set[0].starts_with("sb_session=") && set[1].starts_with("sb_device="), "{set:?}");
+    for cookie in &set {
+        assert!(!cookie.split(';').any(|a| a.trim() == "Secure"), "plain http: {cookie}");
+    }
 });
 
 // One ZIP holds at most 200 codes (README, "HTTP routes"): 201 ids are refused in words

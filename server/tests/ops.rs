@@ -145,6 +145,7 @@ fn state(db: &DatabaseConnection, keys: Keys) -> AppState {
             timezone: "Asia/Shanghai".into(),
             secure_cookies: false,
             metrics_token: None,
+            trusted_proxies: Vec::new(),
         }),
         health: Default::default(),
         clock: service::Clock::system(),

@@ -23,6 +23,7 @@ pub struct Keys {
     pub(crate) secrets: [u8; 32],
     pub(crate) sessions: [u8; 32],
     pub(crate) openids: [u8; 32],
+    pub(crate) devices: [u8; 32],
 }
 
 impl fmt::Debug for Keys {
@@ -54,6 +55,7 @@ impl Keys {
             secrets: expand(b"secrets-at-rest v1"),
             sessions: expand(b"session-ids v1"),
             openids: expand(b"openid-hash v1"),
+            devices: expand(b"device-cookies v1"),
         }
     }
 
@@ -99,6 +101,18 @@ impl Keys {
         hmac_hex(&self.openids, openid.as_bytes())
     }
 
+    /// The tag of a device cookie's text (the server's sign-in limiter): proof that this
+    /// server issued it, to that user, then.
+    pub fn device_tag(&self, text: &[u8]) -> [u8; 32] {
+        device_mac(&self.devices, text).finalize().into_bytes().into()
+    }
+
+    /// Whether `tag` is [`Self::device_tag`] of `text`, compared in constant time (a guess
+    /// learns nothing from how long the comparison took).
+    pub fn device_tag_matches(&self, text: &[u8], tag: &[u8]) -> bool {
+        device_mac(&self.devices, text).verify_slice(tag).is_ok()
+    }
+
     /// The stored id of a session token.
     pub(crate) fn session_id(&self, token: &str) -> String {
         hmac_hex(&self.sessions, token.as_bytes())
@@ -125,6 +139,12 @@ pub fn scanner_key(openid_hash: &str) -> i64 {
     });
     // Two's complement: the top bit becomes the sign, as PostgreSQL's `bit(64)::bigint` does.
     bits as i64
+}
+
+fn device_mac(key: &[u8; 32], data: &[u8]) -> Hmac<Sha256> {
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes any key length");
+    mac.update(data);
+    mac
 }
 
 fn hmac_hex(key: &[u8; 32], data: &[u8]) -> String {
@@ -180,7 +200,12 @@ mod tests {
         let k = Keys::derive(&[1u8; 32]);
         assert_ne!(k.secrets, k.sessions);
         assert_ne!(k.sessions, k.openids);
+        assert!(![k.secrets, k.sessions, k.openids].contains(&k.devices));
         assert_ne!(k.openid_hash("x"), k.session_id("x"));
+        let tag = k.device_tag(b"x");
+        assert!(k.device_tag_matches(b"x", &tag));
+        assert!(!k.device_tag_matches(b"y", &tag) && !k.device_tag_matches(b"x", &tag[..31]));
+        assert!(!Keys::derive(&[2u8; 32]).device_tag_matches(b"x", &tag), "another secret key");
         assert_eq!(format!("{k:?}"), "Keys(..)");
     }
 

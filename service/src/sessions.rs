@@ -14,8 +14,19 @@ use chrono::{DateTime, Duration, Utc};
 use rand::RngCore;
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
 
-/// Name of the session cookie.
+/// Name of the session cookie over plain http.
 pub const COOKIE_NAME: &str = "sb_session";
+/// Its name when the public URL is https: browsers keep a `__Host-` cookie only if it is
+/// `Secure`, has `Path=/` and no `Domain`, so no subdomain or plain-http page can set or
+/// overwrite it (no session fixation through a sibling site).
+pub const SECURE_COOKIE_NAME: &str = "__Host-sb_session";
+
+/// The session cookie's name in force: [`SECURE_COOKIE_NAME`] when cookies are `Secure`
+/// (`Settings::secure_cookies`), else [`COOKIE_NAME`]. Only that name is read, so under https a
+/// planted `sb_session` is never taken for a session.
+pub fn cookie_name(secure: bool) -> &'static str {
+    if secure { SECURE_COOKIE_NAME } else { COOKIE_NAME }
+}
 /// A session ends after this long without use...
 pub const IDLE_TTL: Duration = Duration::days(7);
 /// ...and at the latest this long after sign-in.

@@ -18,6 +18,9 @@ pub struct Settings {
     /// `SCENEBOARD_METRICS_TOKEN`: when set, `/metrics` answers only requests that carry it
     /// as a bearer token.
     pub metrics_token: Option<MetricsToken>,
+    /// `SCENEBOARD_TRUSTED_PROXIES`: peers whose `X-Forwarded-For` names the client (the
+    /// sign-in limiter's address); empty: no one's.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 /// The token `/metrics` asks for, kept as its SHA-256: comparing digests takes the same time

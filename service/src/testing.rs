@@ -64,6 +64,7 @@ impl TestDb {
                 timezone: "Asia/Shanghai".into(),
                 secure_cookies: false,
                 metrics_token: None,
+                trusted_proxies: Vec::new(),
             }),
             health: Default::default(),
             clock: crate::Clock::system(),

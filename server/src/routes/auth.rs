@@ -4,20 +4,23 @@
 //! The session cookie is HttpOnly (no script can read it) and SameSite=Lax: it is not sent on
 //! cross-site POSTs, while a link from a chat or an email still arrives signed in. On top of
 //! that, `security::protect` refuses state-changing requests whose `Origin`/`Referer` is
-//! another site. Failed sign-ins are rate limited per username and per client address
-//! (`security::LoginLimiter`), and signing in replaces whatever session the browser held.
+//! another site. Failed sign-ins slow further guesses per (username, client address) and per
+//! address, never for a browser that signed in as that user before (`crate::login_limit`), and
+//! signing in replaces whatever session the browser held. Under an https public URL both
+//! cookies carry the `__Host-` prefix.
 
 use super::{ServerState, safe_next};
-use crate::security::{LoginLimiter, retry_after_secs};
+use crate::login_limit::{LoginLimiter, client, device, retry_after_secs};
 use axum::Extension;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Form, State};
 use axum::http::{HeaderMap, HeaderValue, Request, StatusCode, header};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{AppendHeaders, IntoResponse, Redirect, Response};
 use axum_extra::extract::CookieJar;
 use axum_extra::extract::cookie::{Cookie, SameSite};
 use leptos::prelude::provide_context;
 use serde::Deserialize;
+use service::msg::Msg;
 use service::{Lang, ServiceError, sessions, users};
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -31,15 +34,14 @@ pub struct LoginForm {
 }
 
 /// Check credentials; on success end the session the browser held (if any), set a new
-/// session cookie and go to `next` (303). On failure answer 401: browsers get the login page
-/// with the error, other clients a line of text. While the username or the client address is
-/// over its limit of failures, answer 429 with `Retry-After` without checking the password
-/// (even the right one).
+/// session cookie and a device cookie, and go to `next` (303). On failure answer 401: browsers
+/// get the login page with the error, other clients a line of text. While the limiter holds
+/// this (username, address) or this address back, answer 429 with `Retry-After` without
+/// checking the password, except from a browser whose device cookie names this user.
 ///
-/// The client address is the TCP peer (`sceneboard serve` serves with `ConnectInfo`); behind a
-/// reverse proxy that is the proxy, so the per-address limit then counts all its clients
-/// together (README, Security). Servers built without `ConnectInfo` (some tests) have only the
-/// per-username limit.
+/// The client address is the TCP peer (`sceneboard serve` serves with `ConnectInfo`), or what
+/// a proxy in `SCENEBOARD_TRUSTED_PROXIES` forwarded (`login_limit::client`). Servers built
+/// without `ConnectInfo` (some tests) count by username alone.
 pub async fn login(
     State(state): State<ServerState>,
     Extension(limiter): Extension<LoginLimiter>,
@@ -49,8 +51,11 @@ pub async fn login(
     Form(form): Form<LoginForm>,
 ) -> Response {
     let st = &state.app;
-    let ip = peer.map(|Extension(ConnectInfo(addr))| addr.ip());
-    let attempt = match limiter.begin(&form.username, ip) {
+    let secure = st.settings.secure_cookies;
+    let ip = peer.map(|Extension(ConnectInfo(addr))| client::client_ip(addr.ip(), &headers, &st.settings.trusted_proxies));
+    let now = chrono::Utc::now().timestamp();
+    let known = jar.get(device::cookie_name(secure)).and_then(|c| device::verify(&st.keys, c.value(), &form.username, now));
+    let attempt = match limiter.begin(&form.username, ip, known) {
         Ok(attempt) => attempt,
         Err(wait) => {
             tracing::warn!(username = %crate::security::for_log(&form.username), "sign-in refused: too many failures");
@@ -72,7 +77,7 @@ pub async fn login(
     limiter.succeeded(attempt);
     // Session rotation: a token the browser already held (someone else's, planted before
     // sign-in, or this user's own) must not outlive the sign-in, so it ends here.
-    if let Some(old) = jar.get(sessions::COOKIE_NAME) {
+    if let Some(old) = jar.get(sessions::cookie_name(secure)) {
         if let Err(e) = sessions::destroy(&st.db, &st.keys, old.value()).await {
             tracing::error!(error = %e, "cannot end the previous session");
             return (StatusCode::INTERNAL_SERVER_ERROR, "internal server error").into_response();
@@ -89,27 +94,40 @@ pub async fn login(
         }
     };
     tracing::info!(user = %user.username, "signed in");
-    let cookie = Cookie::build((sessions::COOKIE_NAME, session.token))
+    let session_cookie = Cookie::build((sessions::cookie_name(secure), session.token))
         .http_only(true)
         .same_site(SameSite::Lax)
-        .secure(st.settings.secure_cookies)
+        .secure(secure)
         .path("/")
         .max_age(time_duration(sessions::ABSOLUTE_TTL));
-    (
-        jar.add(cookie),
-        Redirect::to(&safe_next(form.next.as_deref())),
-    )
-        .into_response()
+    // A fresh device cookie on every sign-in: this browser is known for this user for a year
+    // from now. Strict, as only the login form (same site) needs it.
+    let device_cookie = Cookie::build((device::cookie_name(secure), device::issue(&st.keys, &user.username, now)))
+        .http_only(true)
+        .same_site(SameSite::Strict)
+        .secure(secure)
+        .path("/")
+        .max_age(cookie::time::Duration::seconds(device::LIFETIME_SECS));
+    // Set-Cookie in a fixed order, the session's first (a CookieJar's order is a hash set's).
+    let set = [(header::SET_COOKIE, session_cookie.to_string()), (header::SET_COOKIE, device_cookie.to_string())];
+    (AppendHeaders(set), Redirect::to(&safe_next(form.next.as_deref()))).into_response()
+}
+
+/// The session cookie's removal: with the attributes a `__Host-` cookie must have (a browser
+/// ignores a removal of one without `Secure`).
+fn cleared_session(secure: bool) -> Cookie<'static> {
+    Cookie::build(sessions::cookie_name(secure)).path("/").secure(secure).build()
 }
 
 /// End the session (if any), clear the cookie, go to the login page.
 pub async fn logout(State(state): State<ServerState>, jar: CookieJar) -> Response {
-    if let Some(c) = jar.get(sessions::COOKIE_NAME) {
+    let secure = state.app.settings.secure_cookies;
+    if let Some(c) = jar.get(sessions::cookie_name(secure)) {
         if let Err(e) = sessions::destroy(&state.app.db, &state.app.keys, c.value()).await {
             tracing::error!(error = %e, "cannot end a session");
         }
     }
-    let jar = jar.remove(Cookie::build(sessions::COOKIE_NAME).path("/"));
+    let jar = jar.remove(cleared_session(secure));
     (jar, Redirect::to("/login")).into_response()
 }
 
@@ -118,7 +136,8 @@ pub async fn logout(State(state): State<ServerState>, jar: CookieJar) -> Respons
 /// session there is nothing to end and it only goes to the login page. A database error is
 /// a 500 rather than a redirect: the user must not believe the other sessions ended.
 pub async fn logout_all(State(state): State<ServerState>, jar: CookieJar) -> Response {
-    if let Some(c) = jar.get(sessions::COOKIE_NAME) {
+    let secure = state.app.settings.secure_cookies;
+    if let Some(c) = jar.get(sessions::cookie_name(secure)) {
         match sessions::destroy_all_for_token(&state.app.db, &state.app.keys, c.value()).await {
             Ok(Some((user_id, ended))) => {
                 tracing::info!(user_id, sessions = ended, "signed out everywhere")
@@ -131,7 +150,7 @@ pub async fn logout_all(State(state): State<ServerState>, jar: CookieJar) -> Res
             }
         }
     }
-    let jar = jar.remove(Cookie::build(sessions::COOKIE_NAME).path("/"));
+    let jar = jar.remove(cleared_session(secure));
     (jar, Redirect::to("/login")).into_response()
 }
 
@@ -175,12 +194,8 @@ async fn rate_limited(
         return (StatusCode::TOO_MANY_REQUESTS, [retry_after], text).into_response();
     }
     let lang = lang_of(headers);
-    let minutes = secs.div_ceil(60);
-    let message = match lang {
-        Lang::Zh => format!("登录失败次数过多，请 {minutes} 分钟后再试。"),
-        Lang::En if minutes == 1 => "Too many failed sign-ins. Try again in 1 minute.".to_owned(),
-        Lang::En => format!("Too many failed sign-ins. Try again in {minutes} minutes."),
-    };
+    let message = if secs < 60 { Msg::SignInWaitSeconds { n: secs } } else { Msg::SignInWaitMinutes { n: secs.div_ceil(60) } };
+    let message = message.text(lang);
     // The login page (app/) has no text for this, so the message goes into the rendered page
     // right under its heading. Only the language cookie is passed on: with the browser's
     // session cookie the page would redirect a signed-in visitor away from the message.

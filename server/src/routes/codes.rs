@@ -92,7 +92,7 @@ impl IntoResponse for Refusal {
 
 /// The user of the request's session, or [`Refusal::SignIn`].
 pub async fn signed_in(st: &AppState, jar: &CookieJar) -> Result<User, Refusal> {
-    let Some(cookie) = jar.get(sessions::COOKIE_NAME) else {
+    let Some(cookie) = jar.get(sessions::cookie_name(st.settings.secure_cookies)) else {
         return Err(Refusal::SignIn);
     };
     sessions::lookup(&st.db, &st.keys, cookie.value()).await?.ok_or(Refusal::SignIn)

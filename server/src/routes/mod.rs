@@ -108,7 +108,7 @@ pub fn router(state: ServerState) -> Router {
         // routes with a smaller cap (the callback, logos) set their own inside this.
         .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
         // One sign-in limiter per router (so per instance, and per test server).
-        .layer(axum::Extension(crate::security::LoginLimiter::default()))
+        .layer(axum::Extension(crate::login_limit::LoginLimiter::default()))
         // Inside the metrics and trace layers, so refusals are counted and traced too.
         .layer(middleware::from_fn_with_state(std::sync::Arc::new(crate::security::Guard::new(&state.app.settings.public_url)), crate::security::protect))
         .layer(middleware::from_fn(track_requests))

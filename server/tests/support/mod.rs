@@ -51,8 +51,7 @@ impl Running {
         let res =
             self.http.post(format!("{}/api/login", self.base)).form(&[("username", user), ("password", password)]).send().await.unwrap();
         assert_eq!(res.status(), StatusCode::SEE_OTHER);
-        let set = res.headers()[SET_COOKIE].to_str().unwrap().to_owned();
-        set.split(';').next().unwrap().to_owned()
+        session_cookie(&res).expect("a session cookie")
     }
 
     /// GET as a browser navigating.
@@ -82,6 +81,33 @@ impl Running {
         let location = res.headers().get(LOCATION).map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
         (status, location)
     }
+}
+
+/// The `name=value` of the session cookie a response sets (either name: `sb_session`, or
+/// `__Host-sb_session` under an https public URL).
+pub fn session_cookie(res: &reqwest::Response) -> Option<String> {
+    set_cookie(res, "sb_session").or_else(|| set_cookie(res, "__Host-sb_session"))
+}
+
+/// The `name=value` of the cookie `name` among a response's `Set-Cookie` headers.
+pub fn set_cookie(res: &reqwest::Response, name: &str) -> Option<String> {
+    let prefix = format!("{name}=");
+    res.headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap())
+        .find(|c| c.starts_with(&prefix))
+        .map(|c| c.split(';').next().unwrap().to_owned())
+}
+
+/// A client whose connections come from `ip`: on Linux every 127.x.y.z reaches the test
+/// server, so the sign-in limiter sees another client address than the default 127.0.0.1.
+pub fn client_from(ip: &str) -> reqwest::Client {
+    reqwest::Client::builder()
+        .local_address(ip.parse::<std::net::IpAddr>().unwrap())
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
 }
 
 /// The router on a free port over `app`, as `sceneboard serve` runs it: its callback writer

@@ -117,6 +117,11 @@ messages! {
         => zh "这是最后一位管理员：请先把另一位用户设为管理员",
            en "this is the last administrator: make someone else an administrator first";
     UnknownChange => zh "不支持这个修改", en "unknown change";
+    // The sign-in limiter's wait (units abbreviated: no plural to get wrong).
+    SignInWaitSeconds { n: u64 }
+        => zh "登录失败次数过多，请 {n} 秒后再试。", en "Too many failed sign-ins. Try again in {n} s.";
+    SignInWaitMinutes { n: u64 }
+        => zh "登录失败次数过多，请 {n} 分钟后再试。", en "Too many failed sign-ins. Try again in {n} min.";
 
     // --- WeChat accounts ------------------------------------------------------------------
     MessageModeInvalid
