@@ -60,10 +60,11 @@ pub async fn run<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -
     // A thread per job rather than the blocking pool: a priority set on a pooled thread would
     // stay with it for whatever blocking task it runs next. Starting one costs microseconds.
     let spawned = std::thread::Builder::new().name("heavy".into()).spawn(move || {
-        let _permit = permit;
         #[cfg(target_os = "linux")]
         let _ = rustix::process::nice(NICE);
         let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work));
+        // The slot is free before the waiting request goes on with the result.
+        drop(permit);
         let _ = tx.send(out);
     });
     if spawned.is_err() {
