@@ -9,6 +9,7 @@ pub mod entry;
 pub mod http;
 pub mod metrics;
 pub mod routes;
+pub mod secret_input;
 pub mod security;
 pub mod startup;
 pub mod worker;
