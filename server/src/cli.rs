@@ -211,17 +211,22 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     // One-shot commands check (or create) the secret key too, as `serve` does: a malformed
     // SCENEBOARD_SECRET_KEY is caught by `migrate` in a deploy script, not by the first login.
     // rotate-key, backup and restore must not create a key (or a database) as a side effect.
-    if !matches!(
+    let keys = if matches!(
         command,
         Command::Serve | Command::Demo(_) | Command::RotateKey { .. } | Command::Backup { .. } | Command::Restore { .. }
     ) {
-        startup::load_keys(&cfg)?;
-    }
+        None
+    } else {
+        Some(startup::load_keys(&cfg)?)
+    };
     match command {
         Command::Serve => startup::serve(cfg).await,
         Command::Demo(args) => crate::demo::run(cfg, args).await,
         Command::Migrate => {
-            startup::open_database(&cfg).await?;
+            let db = startup::open_database(&cfg).await?;
+            if let Some(keys) = &keys {
+                startup::seal_tokens(&db, keys).await;
+            }
             println!("migrations are up to date");
             Ok(())
         }

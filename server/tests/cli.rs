@@ -296,7 +296,8 @@ fn stored_secrets(d: &std::path::Path, app_id: &str) -> (String, Option<String>)
         let db = service::db::connect(&url).await.unwrap();
         let keys = service::Keys::load_or_create(&d.join("data")).unwrap();
         let m = service::accounts::find_by_app_id(&db, app_id).await.unwrap().expect("account stored");
-        let token = m.token.clone();
+        let token = service::accounts::callback_token(&keys, &m).unwrap();
+        assert_eq!(m.token, "", "the Token is sealed, its plaintext column blank");
         let aes = m.aes_key_enc.as_deref().map(|k| keys.open(&format!("wechat_accounts.aes_key:{app_id}"), k).unwrap());
         db.close().await.ok();
         (token, aes)
