@@ -330,8 +330,12 @@ fn secrets_come_from_files_or_the_environment_not_the_command_line() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let cmdline = std::fs::read(format!("/proc/{}/cmdline", child.id())).unwrap();
-    let cmdline = text(&cmdline).replace('\0', " ");
+    let cmdline = text(&std::fs::read(format!("/proc/{}/cmdline", child.id())).unwrap()).replace('\0', " ");
+    if cmdline.is_empty() {
+        // Only an exited process (a zombie) shows no command line: say why it stopped.
+        let out = child.wait_with_output().unwrap();
+        panic!("account add stopped before reading stdin: {}", text(&out.stderr));
+    }
     assert!(cmdline.contains("--token-file token.txt"), "{cmdline}");
     assert!(!cmdline.contains("fileToken2026") && !cmdline.contains(AES), "{cmdline}");
     child.stdin.take().unwrap().write_all(b"some-app-secret\n").unwrap();

@@ -586,6 +586,9 @@ async fn backup_while_serving_and_restore_elsewhere() {
     assert!(err.contains("no secret key") && err.contains("secret.key"), "{err}");
     std::fs::create_dir_all(sb2.data()).unwrap();
     std::fs::write(sb2.data().join("secret.key"), NewKey::generate().expose_base64()).unwrap();
+    // Private, as an operator should leave it (a key others can read is warned about).
+    #[cfg(unix)]
+    std::fs::set_permissions(sb2.data().join("secret.key"), std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
     let err = sb2.fails(&restore, "").await;
     assert!(err.contains("does not open the secrets of account Sandbox"), "{err}");
     assert!(!sb2.data().join("sceneboard.db").exists(), "nothing restored");
