@@ -146,7 +146,8 @@ for n in $(seq 1 300); do echo "Poster $n,$n,permanent"; done >"$work/campaigns.
 
 mode_flags=(); lg_flags=()
 if [ "$safe" = 1 ]; then
-  mode_flags=(--aes-key "$aes_key" --mode safe); lg_flags=(--aes-key "$aes_key")
+  mode_flags=(--mode safe); lg_flags=(--aes-key "$aes_key")
+  export SCENEBOARD_ACCOUNT_AES_KEY="$aes_key"
 fi
 
 # fresh BACKEND MODE: a new database with the account and its campaigns; sets DATABASE_URL.
@@ -160,7 +161,8 @@ fresh() {
     psql -q "$pg_admin" -c "DROP DATABASE IF EXISTS loadgen_bench_$mode WITH (FORCE)" -c "CREATE DATABASE loadgen_bench_$mode" >/dev/null
     export DATABASE_URL="postgres://postgres@127.0.0.1:5432/loadgen_bench_$mode${pg_query}"
   fi
-  echo "$secret" | "$bin" account add --name Bench --app-id "$app_id" --token "$token" \
+  # The Token and key through the environment (SCENEBOARD_ACCOUNT_*), never on a command line.
+  echo "$secret" | SCENEBOARD_ACCOUNT_TOKEN="$token" "$bin" account add --name Bench --app-id "$app_id" \
     --api-base "http://127.0.0.1:$sim_port" "${mode_flags[@]}" >/dev/null
   "$bin" campaign import --app-id "$app_id" "$work/campaigns.csv" >/dev/null 2>"$work/import.log"
 }

@@ -292,8 +292,9 @@ sim_port=$((port + 1))
 sim_pid=$!
 sim="http://127.0.0.1:$sim_port"
 for _ in $(seq 1 40); do curl -fsS "$sim/sim/stats" >/dev/null 2>&1 && break; sleep 0.25; done
-printf 'sandbox-secret-0123456789abcdef\n' | "$bin" account add --name "Drill sandbox" \
-  --app-id wx5ce0b0a4d0000001 --token drillsandbox --api-base "$sim" >/dev/null
+# The AppSecret and then the Token on stdin (`--token-file -`): no secret on a command line.
+printf 'sandbox-secret-0123456789abcdef\ndrillsandbox\n' | "$bin" account add --name "Drill sandbox" \
+  --app-id wx5ce0b0a4d0000001 --token-file - --api-base "$sim" >/dev/null
 start_server
 login
 # The dashboard's text, without the markers the server puts between the pieces of a sentence.

@@ -115,7 +115,9 @@ simstat() { curl -fsS "$sim/sim/stats" | jq -r --arg a "$app_id" ".apps[] | sele
 psql -q "$pg_admin" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" -c "CREATE DATABASE $db" >/dev/null
 
 # WeChat: the simulator pushes its follows to instance A (any instance would do).
-RUST_LOG=info "$bin" wechat-sim --addr "127.0.0.1:$sim_port" --app-id "$app_id" --token "$token" \
+# The Token reaches the simulator and `account add` through the environment, not `ps`.
+export SCENEBOARD_ACCOUNT_TOKEN="$token"
+RUST_LOG=info "$bin" wechat-sim --addr "127.0.0.1:$sim_port" --app-id "$app_id" \
   --callback "http://127.0.0.1:${ports[0]}/wechat/callback/$app_id" >"$work/sim.log" 2>&1 &
 sim_pid=$!
 wait_http "$sim/" "$sim_pid" "$work/sim.log"
@@ -123,7 +125,7 @@ wait_http "$sim/" "$sim_pid" "$work/sim.log"
 # The account, 300 campaigns for the load, and one campaign with a WeChat tag.
 export SCENEBOARD_DATA_DIR="$work/cli"
 "$bin" migrate >/dev/null
-echo "$secret" | "$bin" account add --name "Scale-out" --app-id "$app_id" --token "$token" --api-base "$sim" >/dev/null
+echo "$secret" | "$bin" account add --name "Scale-out" --app-id "$app_id" --api-base "$sim" >/dev/null
 for n in $(seq 1 300); do echo "Poster $n,$n,permanent"; done >"$work/campaigns.csv"
 "$bin" campaign import --app-id "$app_id" "$work/campaigns.csv" >/dev/null 2>"$work/import.log"
 tagged=$("$bin" campaign add --app-id "$app_id" --name "Tagged poster" --scene 5000 --kind permanent)

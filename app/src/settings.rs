@@ -1,7 +1,8 @@
 //! Settings for admins: WeChat accounts, the callback URL to configure, the audit log.
 //!
 //! Secrets travel one way only: the browser may send an AppSecret or EncodingAESKey, the
-//! server stores them sealed and answers only whether one is set.
+//! server stores them sealed and answers only whether one is set. The callback Token is sealed
+//! too, and shown to admins (they paste it into WeChat).
 
 use crate::error::AppError;
 use leptos::prelude::*;
@@ -75,6 +76,8 @@ pub async fn settings_overview() -> Result<SettingsData, AppError> {
     crate::auth::ssr::require_admin().await?;
     let st = crate::auth::ssr::state()?;
     let base = st.settings.public_url.trim_end_matches('/').to_owned();
+    // Opened here, for admins only: the Token is sealed at rest.
+    let mut tokens = service::accounts::callback_tokens(&st).await?;
     let accounts = service::accounts::list(&st.db)
         .await?
         .into_iter()
@@ -84,7 +87,7 @@ pub async fn settings_overview() -> Result<SettingsData, AppError> {
             name: a.name,
             app_id: a.app_id,
             message_mode: a.message_mode,
-            token: a.token,
+            token: tokens.remove(&a.id).unwrap_or_default(),
             secret_set: a.secret_set,
             aes_key_set: a.aes_key_set,
             api_base_url: a.api_base_url,

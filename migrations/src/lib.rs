@@ -17,6 +17,7 @@ mod m20261206_000010_issued_scenes;
 mod m20261206_000011_no_raw_pushes;
 mod m20261206_000012_token_refresh;
 mod m20261206_000013_public_code_links;
+mod m20261207_000014_sealed_tokens;
 
 /// The ordered list of schema changes.
 pub struct Migrator;
@@ -37,6 +38,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000011_no_raw_pushes::Migration),
             Box::new(m20261206_000012_token_refresh::Migration),
             Box::new(m20261206_000013_public_code_links::Migration),
+            Box::new(m20261207_000014_sealed_tokens::Migration),
         ]
     }
 }

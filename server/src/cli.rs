@@ -2,12 +2,13 @@
 //! operator's `rotate-key`, `backup` and `restore`.
 
 use crate::config::Config;
+use crate::secret_input::{self, read_stdin_line};
 use crate::startup;
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use service::Keys;
 use service::rotate::NewKey;
-use std::io::{BufRead, Write};
+use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -46,10 +47,14 @@ pub enum Command {
     /// Re-encrypt every stored secret under a new secret key, all or nothing. Stop every
     /// instance first; everyone signs in again afterwards.
     RotateKey {
-        /// The new key: base64 of 32 bytes, or `-` to read it from the first line of standard
-        /// input. Omitted: a random key is generated.
-        #[arg(long)]
+        /// The new key inline (base64 of 32 bytes): visible in `ps` and shell history, so it
+        /// is warned about; `-` reads it from standard input. Prefer --new-key-file or
+        /// SCENEBOARD_NEW_KEY. None of them: a random key is generated.
+        #[arg(long, conflicts_with = "new_key_file")]
         new_key: Option<String>,
+        /// A file holding the new key (`-`: the first line of standard input).
+        #[arg(long, value_name = "FILE")]
+        new_key_file: Option<PathBuf>,
     },
     /// Copy the SQLite database to FILE, consistently, while the server keeps serving
     /// (PostgreSQL: use pg_dump).
@@ -78,12 +83,20 @@ pub enum Command {
         /// Callback URL to push events to.
         #[arg(long)]
         callback: Option<String>,
-        /// The callback Token.
-        #[arg(long)]
+        /// The callback Token inline (warned about: `ps` shows it); prefer --token-file or
+        /// SCENEBOARD_ACCOUNT_TOKEN.
+        #[arg(long, conflicts_with = "token_file")]
         token: Option<String>,
-        /// EncodingAESKey (43 characters): pushes are then encrypted (safe mode).
-        #[arg(long)]
+        /// A file holding the callback Token (`-`: a line of standard input).
+        #[arg(long, value_name = "FILE")]
+        token_file: Option<PathBuf>,
+        /// EncodingAESKey inline (43 characters; pushes are then encrypted, safe mode); prefer
+        /// --aes-key-file or SCENEBOARD_ACCOUNT_AES_KEY.
+        #[arg(long, conflicts_with = "aes_key_file")]
         aes_key: Option<String>,
+        /// A file holding the EncodingAESKey (`-`: a line of standard input, after the Token's).
+        #[arg(long, value_name = "FILE")]
+        aes_key_file: Option<PathBuf>,
         /// The simulated account's AppID.
         #[arg(long)]
         app_id: Option<String>,
@@ -104,18 +117,27 @@ pub enum UserCommand {
 #[derive(Subcommand, Debug)]
 pub enum AccountCommand {
     /// Add a WeChat account; the AppSecret is read from the first line of standard input.
-    /// Prints the callback URL to enter in WeChat's server configuration.
+    /// Prints the callback URL to enter in WeChat's server configuration. The Token (required)
+    /// and the EncodingAESKey come from --token-file / --aes-key-file (`-`: the next lines of
+    /// standard input, after the AppSecret) or SCENEBOARD_ACCOUNT_TOKEN /
+    /// SCENEBOARD_ACCOUNT_AES_KEY.
     Add {
         #[arg(long)]
         name: String,
         #[arg(long)]
         app_id: String,
-        /// The callback Token (3-32 letters or digits).
-        #[arg(long)]
-        token: String,
-        /// EncodingAESKey (43 characters), needed for compat and safe modes.
-        #[arg(long)]
+        /// The callback Token (3-32 letters or digits) inline: warned about, `ps` shows it.
+        #[arg(long, conflicts_with = "token_file")]
+        token: Option<String>,
+        /// A file holding the callback Token (`-`: the line after the AppSecret on stdin).
+        #[arg(long, value_name = "FILE")]
+        token_file: Option<PathBuf>,
+        /// EncodingAESKey (43 characters, needed for compat and safe modes) inline: warned about.
+        #[arg(long, conflicts_with = "aes_key_file")]
         aes_key: Option<String>,
+        /// A file holding the EncodingAESKey (`-`: the next line of stdin, after the Token's).
+        #[arg(long, value_name = "FILE")]
+        aes_key_file: Option<PathBuf>,
         #[arg(long, value_parser = ["plain", "compat", "safe"], default_value = "plain")]
         mode: String,
         /// API base URL (default: WeChat's); point it at `wechat-sim` for a sandbox.
@@ -175,21 +197,12 @@ pub struct DemoArgs {
     pub seed_only: bool,
 }
 
-/// Read one line (the password) from standard input, without its line ending.
-fn read_stdin_line() -> anyhow::Result<String> {
-    let mut line = String::new();
-    std::io::stdin().lock().read_line(&mut line).context("cannot read standard input")?;
-    let line = line.trim_end_matches(['\n', '\r']).to_owned();
-    if line.is_empty() {
-        bail!("expected the secret on the first line of standard input");
-    }
-    Ok(line)
-}
-
 /// Run a parsed command line.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let command = cli.command.unwrap_or(Command::Serve);
-    if let Command::WechatSim { addr, callback, token, aes_key, app_id } = command {
+    if let Command::WechatSim { addr, callback, token, token_file, aes_key, aes_key_file, app_id } = command {
+        let token = secret_input::TOKEN.resolve(token, token_file.as_deref())?;
+        let aes_key = secret_input::AES_KEY.resolve(aes_key, aes_key_file.as_deref())?;
         let cfg = wechat::sim::SimConfig::from_cli(callback, token, aes_key, app_id).map_err(anyhow::Error::msg)?;
         wechat::sim::serve(addr, cfg).await.with_context(|| format!("cannot serve the simulator on {addr}"))?;
         return Ok(());
@@ -198,17 +211,22 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     // One-shot commands check (or create) the secret key too, as `serve` does: a malformed
     // SCENEBOARD_SECRET_KEY is caught by `migrate` in a deploy script, not by the first login.
     // rotate-key, backup and restore must not create a key (or a database) as a side effect.
-    if !matches!(
+    let keys = if matches!(
         command,
         Command::Serve | Command::Demo(_) | Command::RotateKey { .. } | Command::Backup { .. } | Command::Restore { .. }
     ) {
-        startup::load_keys(&cfg)?;
-    }
+        None
+    } else {
+        Some(startup::load_keys(&cfg)?)
+    };
     match command {
         Command::Serve => startup::serve(cfg).await,
         Command::Demo(args) => crate::demo::run(cfg, args).await,
         Command::Migrate => {
-            startup::open_database(&cfg).await?;
+            let db = startup::open_database(&cfg).await?;
+            if let Some(keys) = &keys {
+                startup::seal_tokens(&db, keys).await;
+            }
             println!("migrations are up to date");
             Ok(())
         }
@@ -224,7 +242,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Account { command } => account_command(&cfg, command).await,
         Command::Campaign { command } => campaign_command(&cfg, command).await,
-        Command::RotateKey { new_key } => rotate_key(&cfg, new_key).await,
+        Command::RotateKey { new_key, new_key_file } => {
+            let new_key = secret_input::NEW_KEY.resolve(new_key, new_key_file.as_deref())?;
+            rotate_key(&cfg, new_key).await
+        }
         Command::Backup { to, force } => backup(&cfg, &to, force).await,
         Command::Restore { from, force } => restore(&cfg, &from, force).await,
         Command::WechatSim { .. } => unreachable!("handled above"),
@@ -246,8 +267,13 @@ fn words(e: service::ServiceError) -> anyhow::Error {
 }
 
 async fn account_command(cfg: &Config, command: AccountCommand) -> anyhow::Result<()> {
-    let AccountCommand::Add { name, app_id, token, aes_key, mode, api_base, timezone } = command;
+    let AccountCommand::Add { name, app_id, token, token_file, aes_key, aes_key_file, mode, api_base, timezone } = command;
+    // Standard input in a fixed order: the AppSecret, then the Token, then the key (for `-`).
     let secret = read_stdin_line()?;
+    let token = secret_input::TOKEN
+        .resolve(token, token_file.as_deref())?
+        .ok_or_else(|| anyhow::anyhow!("the callback Token is missing: give --token-file FILE (- for standard input) or set SCENEBOARD_ACCOUNT_TOKEN"))?;
+    let aes_key = secret_input::AES_KEY.resolve(aes_key, aes_key_file.as_deref())?;
     let st = startup::app_state(cfg).await?;
     let input = service::accounts::AccountInput {
         name,
@@ -348,10 +374,9 @@ async fn rotate_key(cfg: &Config, new_key: Option<String>) -> anyhow::Result<()>
     let generated = new_key.is_none();
     let new = match new_key.as_deref() {
         None => Ok(NewKey::generate()),
-        Some("-") => NewKey::parse(&read_stdin_line()?),
         Some(text) => NewKey::parse(text),
     }
-    .map_err(|_| anyhow::anyhow!("--new-key must be base64 of exactly 32 bytes"))?;
+    .map_err(|_| anyhow::anyhow!("the new key must be base64 of exactly 32 bytes"))?;
     let db = startup::open_database(cfg).await?;
 
     // Before the commit, the new key is made safe: staged next to the key file (fsynced), or
@@ -409,7 +434,7 @@ async fn rotate_key(cfg: &Config, new_key: Option<String>) -> anyhow::Result<()>
             );
         }
         KeySource::Setting => {
-            let which = if generated { "the key printed on standard output" } else { "the key given with --new-key" };
+            let which = if generated { "the key printed on standard output" } else { "the key given (--new-key-file, SCENEBOARD_NEW_KEY or --new-key)" };
             eprintln!("{summary}");
             eprintln!(
                 "now set SCENEBOARD_SECRET_KEY (environment or sceneboard.toml) to {which} on every instance, then start them; the old key no longer opens anything"

@@ -45,7 +45,10 @@ pub async fn run(cfg: Config, args: DemoArgs) -> anyhow::Result<()> {
     // have been changed in Settings since the first run).
     let sandbox = SimApp::sandbox();
     let existing = accounts::find_by_app_id(&app.db, &sandbox.app_id).await.map_err(words)?;
-    let token = existing.as_ref().map_or_else(|| SANDBOX_TOKEN.to_owned(), |m| m.token.clone());
+    let token = match &existing {
+        Some(m) => accounts::callback_token(&app.keys, m).map_err(words)?,
+        None => SANDBOX_TOKEN.to_owned(),
+    };
     let mut sim_app = sandbox.clone().with_callback(format!("{base}/wechat/callback/{}", sandbox.app_id), token.clone());
     if let Some(m) = &existing {
         let mode = m.message_mode.parse::<EncryptMode>().unwrap_or(EncryptMode::Plain);
@@ -72,12 +75,13 @@ pub async fn run(cfg: Config, args: DemoArgs) -> anyhow::Result<()> {
             accounts::create(&app, input, None).await.map_err(words)?.id
         }
         Some(m) => {
-            // The simulator's port changes per run; blank secrets keep the stored ones.
+            // The simulator's port changes per run, and a new API base takes the AppSecret
+            // again: the simulator's own (the only one it accepts). A blank AES key keeps the stored one.
             let input = AccountInput {
                 name: m.name.clone(),
                 app_id: m.app_id.clone(),
-                app_secret: None,
-                token: m.token.clone(),
+                app_secret: Some(sandbox.secret.clone()),
+                token,
                 aes_key: None,
                 message_mode: m.message_mode.clone(),
                 api_base_url: Some(sim.base_url()),

@@ -10,6 +10,8 @@ use tracing_subscriber::EnvFilter;
 
 /// The whole process: what `main` returns.
 pub async fn main() -> std::process::ExitCode {
+    // Before anything creates a file: the database, spools and backups are this user's only.
+    service::keys::restrict_umask();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => return usage_error(e),

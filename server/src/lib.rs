@@ -10,6 +10,7 @@ pub mod http;
 pub mod login_limit;
 pub mod metrics;
 pub mod routes;
+pub mod secret_input;
 pub mod security;
 pub mod startup;
 pub mod worker;

@@ -12,7 +12,35 @@ use std::sync::Arc;
 pub fn load_keys(cfg: &Config) -> anyhow::Result<Keys> {
     match &cfg.secret_key {
         Some(text) => Ok(Keys::from_base64(text)?),
-        None => Ok(Keys::load_or_create(&cfg.data_dir)?),
+        None => {
+            ensure_data_dir(cfg)?;
+            Ok(Keys::load_or_create(&cfg.data_dir)?)
+        }
+    }
+}
+
+/// Creates the data dir when it is missing, for this user only (0700; the umask of
+/// [`service::keys::restrict_umask`] does so too, this holds without it). An existing one is
+/// left as the operator set it.
+fn ensure_data_dir(cfg: &Config) -> anyhow::Result<()> {
+    if cfg.data_dir.is_dir() {
+        return Ok(());
+    }
+    let dir = &cfg.data_dir;
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create data dir {}", dir.display()))?;
+    #[cfg(unix)]
+    std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o700))
+        .with_context(|| format!("cannot make data dir {} private", dir.display()))?;
+    Ok(())
+}
+
+/// Seals the callback Tokens still stored in plaintext (migration 14 adds the sealed column
+/// but cannot seal: it has no key). Idempotent; a failure is logged and tried at the next start.
+pub async fn seal_tokens(db: &service::DatabaseConnection, keys: &Keys) {
+    match service::accounts::seal_plaintext_tokens(db, keys).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(accounts = n, "callback Tokens sealed at rest"),
+        Err(e) => tracing::warn!(error = %e, "cannot seal the callback Tokens stored in plaintext; trying again at the next start"),
     }
 }
 
@@ -29,6 +57,7 @@ pub async fn open_database(cfg: &Config) -> anyhow::Result<service::DatabaseConn
 pub async fn app_state(cfg: &Config) -> anyhow::Result<AppState> {
     let keys = data_dir_and_keys(cfg)?;
     let db = open_database(cfg).await?;
+    seal_tokens(&db, &keys).await;
     Ok(state_on(cfg, keys, db))
 }
 
@@ -44,6 +73,7 @@ pub async fn serving_state(cfg: &Config) -> anyhow::Result<(AppState, Schema)> {
     let (db, schema) = match first {
         Ok(conn) => {
             db::migrate(&conn).await.context("migrations failed")?;
+            seal_tokens(&conn, &keys).await;
             (conn, Schema::Current)
         }
         Err(e) if db::is_unreachable(&e) => {
@@ -71,7 +101,7 @@ pub enum Schema {
 }
 
 fn data_dir_and_keys(cfg: &Config) -> anyhow::Result<Keys> {
-    std::fs::create_dir_all(&cfg.data_dir).with_context(|| format!("cannot create data dir {}", cfg.data_dir.display()))?;
+    ensure_data_dir(cfg)?;
     load_keys(cfg)
 }
 
@@ -177,6 +207,7 @@ async fn migrate_then_work(app: AppState) {
             }
         }
     }
+    seal_tokens(&app.db, &app.keys).await;
     tracing::info!("the database answers: migrations applied, background jobs started");
     crate::worker::spawn(app);
 }

@@ -174,8 +174,8 @@ fn account_and_campaigns_from_the_command_line() {
 
     let out = run(
         d,
-        &["account", "add", "--name", "Sandbox", "--app-id", app_id, "--token", "sandboxtoken", "--api-base", &api],
-        &format!("{secret}\n"),
+        &["account", "add", "--name", "Sandbox", "--app-id", app_id, "--token-file", "-", "--api-base", &api],
+        &format!("{secret}\nsandboxtoken\n"),
         &[("SCENEBOARD_PUBLIC_URL", "https://sb.example.com")],
     );
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -286,4 +286,156 @@ fn serve_stops_on_a_database_that_answers_with_an_error() {
     let out = run(dir.path(), &["serve"], "", &[("DATABASE_URL", &url), ("SCENEBOARD_ADDR", "127.0.0.1:0"), ("RUST_LOG", "error")]);
     one_error_line(&out, "cannot connect to");
     assert!(text(&out.stderr).contains("does not exist"), "{}", text(&out.stderr));
+}
+
+/// The Token and EncodingAESKey `account add` stored for `app_id`, opened with the data dir's key.
+fn stored_secrets(d: &std::path::Path, app_id: &str) -> (String, Option<String>) {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let url = format!("sqlite://{}?mode=rw", d.join("data/sceneboard.db").display());
+        let db = service::db::connect(&url).await.unwrap();
+        let keys = service::Keys::load_or_create(&d.join("data")).unwrap();
+        let m = service::accounts::find_by_app_id(&db, app_id).await.unwrap().expect("account stored");
+        let token = service::accounts::callback_token(&keys, &m).unwrap();
+        assert_eq!(m.token, "", "the Token is sealed, its plaintext column blank");
+        let aes = m.aes_key_enc.as_deref().map(|k| keys.open(&format!("wechat_accounts.aes_key:{app_id}"), k).unwrap());
+        db.close().await.ok();
+        (token, aes)
+    })
+}
+
+const AES: &str = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFH";
+
+/// `account add` and `rotate-key` take their secrets from a file (`-`: standard input) or the
+/// environment, never needing them on the command line; the inline flags still work, warned.
+#[test]
+fn secrets_come_from_files_or_the_environment_not_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let api = "http://127.0.0.1:9";
+    std::fs::write(d.join("token.txt"), "fileToken2026\n").unwrap();
+    std::fs::write(d.join("aes.txt"), format!("{AES}\n")).unwrap();
+
+    // File form, watched while it runs: it waits for the AppSecret on stdin, and its command
+    // line (what `ps` shows) holds the file names only.
+    let app = "wx00000000000000f1";
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sceneboard"))
+        .args(["account", "add", "--name", "File", "--app-id", app, "--token-file", "token.txt"])
+        .args(["--aes-key-file", "aes.txt", "--mode", "safe", "--api-base", api])
+        .current_dir(d)
+        .env_remove("DATABASE_URL")
+        .env("SCENEBOARD_DATA_DIR", d.join("data"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let cmdline = text(&std::fs::read(format!("/proc/{}/cmdline", child.id())).unwrap()).replace('\0', " ");
+    if cmdline.is_empty() {
+        // Only an exited process (a zombie) shows no command line: say why it stopped.
+        let out = child.wait_with_output().unwrap();
+        panic!("account add stopped before reading stdin: {}", text(&out.stderr));
+    }
+    assert!(cmdline.contains("--token-file token.txt"), "{cmdline}");
+    assert!(!cmdline.contains("fileToken2026") && !cmdline.contains(AES), "{cmdline}");
+    child.stdin.take().unwrap().write_all(b"some-app-secret\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stderr), "", "no warning for the file form");
+    assert_eq!(stored_secrets(d, app), ("fileToken2026".to_owned(), Some(AES.to_owned())));
+
+    // `-`: the lines after the AppSecret on standard input, in order.
+    let app = "wx00000000000000f2";
+    let args = ["account", "add", "--name", "Stdin", "--app-id", app, "--token-file", "-", "--aes-key-file", "-", "--api-base", api];
+    let out = run(d, &args, &format!("some-app-secret\nstdinToken1\n{AES}\n"), &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stderr), "");
+    assert_eq!(stored_secrets(d, app), ("stdinToken1".to_owned(), Some(AES.to_owned())));
+    let out = run(d, &args, "some-app-secret\n", &[]);
+    one_error_line(&out, "--token-file -: expected the secret on the next line of standard input");
+
+    // The environment.
+    let app = "wx00000000000000f3";
+    let env = [("SCENEBOARD_ACCOUNT_TOKEN", "envToken42"), ("SCENEBOARD_ACCOUNT_AES_KEY", AES)];
+    let out = run(d, &["account", "add", "--name", "Env", "--app-id", app, "--mode", "compat", "--api-base", api], "s\n", &env);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stderr), "");
+    assert_eq!(stored_secrets(d, app), ("envToken42".to_owned(), Some(AES.to_owned())));
+
+    // Inline still works, with a warning naming the safer forms.
+    let app = "wx00000000000000f4";
+    let out = run(d, &["account", "add", "--name", "Inline", "--app-id", app, "--token", "inlineToken", "--api-base", api], "s\n", &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(err.starts_with("warning: --token puts the secret on the command line"), "{err}");
+    assert!(err.contains("--token-file") && err.contains("SCENEBOARD_ACCOUNT_TOKEN") && !err.contains("inlineToken"), "{err}");
+    assert_eq!(stored_secrets(d, app).0, "inlineToken");
+
+    // No Token at all, an empty file, both forms at once: one line each.
+    let add = |extra: &[&str]| {
+        let mut args = vec!["account", "add", "--name", "X", "--app-id", "wx00000000000000f5", "--api-base", api];
+        args.extend_from_slice(extra);
+        run(d, &args, "s\n", &[])
+    };
+    one_error_line(&add(&[]), "SCENEBOARD_ACCOUNT_TOKEN");
+    std::fs::write(d.join("empty.txt"), "\n").unwrap();
+    one_error_line(&add(&["--token-file", "empty.txt"]), "--token-file empty.txt: the file is empty");
+    one_error_line(&add(&["--token-file", "missing.txt"]), "--token-file: cannot read missing.txt");
+    one_error_line(&add(&["--token", "a", "--token-file", "token.txt"]), "cannot be used with");
+
+    // rotate-key: the new key from a file, then from the environment, then inline (warned).
+    let key_file = d.join("data/secret.key");
+    for (i, form) in ["file", "env", "inline"].into_iter().enumerate() {
+        let key = service::rotate::NewKey::generate().expose_base64().to_owned();
+        std::fs::write(d.join("new.key"), format!("{key}\n")).unwrap();
+        let out = match form {
+            "file" => run(d, &["rotate-key", "--new-key-file", "new.key"], "", &[]),
+            "env" => run(d, &["rotate-key"], "", &[("SCENEBOARD_NEW_KEY", &key)]),
+            _ => run(d, &["rotate-key", "--new-key", &key], "", &[]),
+        };
+        assert!(out.status.success(), "{form}: {}", text(&out.stderr));
+        assert_eq!(std::fs::read_to_string(&key_file).unwrap(), key, "{form}: the key file holds the given key");
+        assert!(!text(&out.stdout).contains(&key) && !text(&out.stderr).contains(&key), "{form}: never printed");
+        assert_eq!(text(&out.stderr).starts_with("warning: --new-key puts the secret on the command line"), i == 2, "{form}");
+        std::fs::remove_file(d.join("data/secret.key.old")).unwrap();
+    }
+    // The secrets still open under the latest key.
+    assert_eq!(stored_secrets(d, "wx00000000000000f1").1.as_deref(), Some(AES));
+}
+
+/// `wechat-sim` reads its Token and key from files or the environment too: a bad key file
+/// stops it in one line, a good one serves (without a warning).
+#[test]
+fn wechat_sim_takes_its_secrets_from_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("bad.txt"), "not-a-key\n").unwrap();
+    let out = run(d, &["wechat-sim", "--addr", "127.0.0.1:0", "--aes-key-file", "bad.txt"], "", &[]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).starts_with("error: "), "{}", text(&out.stderr));
+    let out = run(d, &["wechat-sim", "--addr", "127.0.0.1:0"], "", &[("SCENEBOARD_ACCOUNT_AES_KEY", "not-a-key")]);
+    assert!(!out.status.success(), "the environment's key is read too");
+    let out = run(d, &["wechat-sim", "--addr", "127.0.0.1:0", "--callback", "http://127.0.0.1:9/cb"], "", &[]);
+    one_error_line(&out, "--callback needs --token");
+
+    std::fs::write(d.join("token.txt"), "simtoken1\n").unwrap();
+    std::fs::write(d.join("aes.txt"), format!("{AES}\n")).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sceneboard"))
+        .args(["wechat-sim", "--addr", &addr, "--callback", "http://127.0.0.1:9/cb", "--token-file", "token.txt", "--aes-key-file", "aes.txt"])
+        .current_dir(d)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while std::net::TcpStream::connect(&addr).is_err() {
+        assert!(std::time::Instant::now() < deadline, "the simulator did not start");
+        assert!(child.try_wait().unwrap().is_none(), "the simulator exited");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child.kill().unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(!text(&out.stderr).contains("warning: --"), "{}", text(&out.stderr));
 }

@@ -116,10 +116,11 @@ async fn sim() -> SimHandle {
 async fn add_sandbox(sb: &Sb, sim: &SimHandle, db: &DatabaseConnection, mode: &str) -> i32 {
     let app = SimApp::sandbox();
     let base = sim.base_url();
-    let mut args = vec!["account", "add", "--name", "Sandbox", "--app-id", &app.app_id, "--token", "sandboxtoken", "--api-base", &base];
+    let mut args = vec!["account", "add", "--name", "Sandbox", "--app-id", &app.app_id, "--api-base", &base];
     args.extend(["--mode", mode]);
+    let mut sb = sb.with("SCENEBOARD_ACCOUNT_TOKEN", "sandboxtoken");
     if mode != "plain" {
-        args.extend(["--aes-key", AES_KEY]);
+        sb = sb.with("SCENEBOARD_ACCOUNT_AES_KEY", AES_KEY);
     }
     let out = sb.ok(&args, &format!("{}\n", app.secret)).await;
     assert!(out.contains("/wechat/callback/wx5ce0b0a4d0000001"), "{out}");
@@ -305,15 +306,15 @@ async fn rotate_with_the_environment_key(backend: Backend) {
     let out = sb1.run(&["rotate-key", "--new-key", "-"], &format!("{k2}\n")).await;
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout), "", "nothing on stdout");
-    assert!(text(&out.stderr).contains("the key given with --new-key"), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("the key given (--new-key-file"), "{}", text(&out.stderr));
     let sb2 = sb.with("SCENEBOARD_SECRET_KEY", &k2);
     assert!(campaign_add(&sb2, "Third key", "45").await.status.success());
     assert!(!campaign_add(&sb1, "Second key", "46").await.status.success());
 
     // Refusals.
-    let err = sb2.fails(&["rotate-key", "--new-key", &k2], "").await;
+    let err = sb2.with("SCENEBOARD_NEW_KEY", &k2).fails(&["rotate-key"], "").await;
     assert!(err.contains("same as the current key"), "{err}");
-    let err = sb2.fails(&["rotate-key", "--new-key", "c2hvcnQ="], "").await;
+    let err = sb2.with("SCENEBOARD_NEW_KEY", "c2hvcnQ=").fails(&["rotate-key"], "").await;
     assert!(err.contains("32 bytes"), "{err}");
     assert!(campaign_add(&sb2, "Still the third key", "47").await.status.success());
 }
@@ -326,8 +327,8 @@ async fn a_row_that_does_not_open_aborts_the_rotation(backend: Backend) {
     add_sandbox(&sb, &sim, &t.db, "compat").await;
     let base = sim.base_url();
     sb.ok(
-        &["account", "add", "--name", "Broken", "--app-id", "wx00000000000000b2", "--token", "brokentoken", "--api-base", &base],
-        "s3cret\n",
+        &["account", "add", "--name", "Broken", "--app-id", "wx00000000000000b2", "--token-file", "-", "--api-base", &base],
+        "s3cret\nbrokentoken\n",
     )
     .await;
     // Its AppSecret sealed under some other key (a restored row, a botched manual edit).
@@ -586,6 +587,9 @@ async fn backup_while_serving_and_restore_elsewhere() {
     assert!(err.contains("no secret key") && err.contains("secret.key"), "{err}");
     std::fs::create_dir_all(sb2.data()).unwrap();
     std::fs::write(sb2.data().join("secret.key"), NewKey::generate().expose_base64()).unwrap();
+    // Private, as an operator should leave it (a key others can read is warned about).
+    #[cfg(unix)]
+    std::fs::set_permissions(sb2.data().join("secret.key"), std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
     let err = sb2.fails(&restore, "").await;
     assert!(err.contains("does not open the secrets of account Sandbox"), "{err}");
     assert!(!sb2.data().join("sceneboard.db").exists(), "nothing restored");

@@ -123,6 +123,9 @@ pub async fn restore(from: &Path, database_url: &str, force: bool) -> Result<Cop
     let _ = std::fs::remove_file(&partial);
     let result = (|| {
         std::fs::copy(from, &partial).map_err(io("cannot write", &partial))?;
+        // `copy` gives the copy the backup's mode, which may predate the 0600 rule.
+        #[cfg(unix)]
+        std::fs::set_permissions(&partial, std::os::unix::fs::PermissionsExt::from_mode(0o600)).map_err(io("cannot write", &partial))?;
         std::fs::File::open(&partial).and_then(|f| f.sync_all()).map_err(io("cannot write", &partial))?;
         if force {
             for f in [wal, sibling_suffix(&target, "-shm")] {

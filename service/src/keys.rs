@@ -76,7 +76,10 @@ impl Keys {
         let path = data_dir.join("secret.key");
         let io = |source| KeyError::Io { path: path.display().to_string(), source };
         match std::fs::read_to_string(&path) {
-            Ok(text) => Self::from_base64(&text),
+            Ok(text) => {
+                warn_if_readable_by_others(&path);
+                Self::from_base64(&text)
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 std::fs::create_dir_all(data_dir).map_err(io)?;
                 let mut key = [0u8; SECRET_KEY_LEN];
@@ -151,6 +154,35 @@ fn hmac_hex(key: &[u8; 32], data: &[u8]) -> String {
     let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes any key length");
     mac.update(data);
     hex::encode(mac.finalize().into_bytes())
+}
+
+/// From now on, files and directories this process creates are its user's only (umask 077):
+/// the database with its -wal and -shm, the spools, backups, the accounts file. Set once at
+/// start, before any thread creates a file (Linux; elsewhere nothing changes).
+pub fn restrict_umask() {
+    #[cfg(target_os = "linux")]
+    {
+        use rustix::fs::Mode;
+        rustix::process::umask(Mode::RWXG | Mode::RWXO);
+    }
+}
+
+/// A warning in the log when an existing key file can be read by other users than its owner
+/// (made by hand, or copied with a loose mode): it opens every secret in the database.
+fn warn_if_readable_by_others(path: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(meta) = std::fs::metadata(path)
+            && meta.permissions().mode() & 0o077 != 0
+        {
+            tracing::warn!(
+                "{} can be read by other users (mode {:o}): it opens every stored secret; run chmod 600 on it",
+                path.display(),
+                meta.permissions().mode() & 0o777
+            );
+        }
+    }
 }
 
 #[cfg(unix)]

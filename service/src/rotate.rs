@@ -1,8 +1,8 @@
 //! `sceneboard rotate-key`: moves everything keyed by `SCENEBOARD_SECRET_KEY` to a new key,
 //! in one transaction, all or nothing.
 //!
-//! Three things depend on the key ([`Keys`]): sealed secrets (accounts' AppSecret and
-//! EncodingAESKey, the shared access tokens, public image links' tokens), session ids, and the
+//! Three things depend on the key ([`Keys`]): sealed secrets (accounts' AppSecret,
+//! EncodingAESKey and callback Token, the shared access tokens, public image links' tokens), session ids, and the
 //! keyed hash of followers' OpenIDs. A rotation
 //! - opens every account secret with the current key and seals it under the new one; a secret
 //!   that does not open aborts the whole rotation with an error naming the account;
@@ -144,12 +144,16 @@ struct SealedAccount {
     app_id: String,
     secret: String,
     aes_key: Option<String>,
+    /// The plaintext Token column (blank once sealed) and the sealed one.
+    token: String,
+    token_enc: Option<String>,
 }
 
 /// The opened secrets of an account (short-lived; never logged).
 struct Opened {
     secret: String,
     aes_key: Option<String>,
+    token: String,
 }
 
 impl SealedAccount {
@@ -160,7 +164,9 @@ impl SealedAccount {
             None => None,
             Some(sealed) => Some(keys.open(&aes_key_context(&self.app_id), sealed).map_err(|_| fail("EncodingAESKey"))?),
         };
-        Ok(Opened { secret, aes_key })
+        // A Token not sealed yet (plaintext column) is taken as it is, and sealed by the rotation.
+        let token = crate::accounts::open_token(keys, &self.app_id, &self.token, self.token_enc.as_deref()).map_err(|_| fail("Token"))?;
+        Ok(Opened { secret, aes_key, token })
     }
 }
 
@@ -181,7 +187,11 @@ fn token_context(app_id: &str) -> String {
 async fn load_accounts<C: ConnectionTrait>(db: &C) -> Result<Vec<SealedAccount>, DbErr> {
     let backend = db.get_database_backend();
     let rows = db
-        .query_all_raw(stmt(backend, "SELECT id, name, app_id, app_secret_enc, aes_key_enc FROM wechat_accounts ORDER BY id", vec![]))
+        .query_all_raw(stmt(
+            backend,
+            "SELECT id, name, app_id, app_secret_enc, aes_key_enc, token, token_enc FROM wechat_accounts ORDER BY id",
+            vec![],
+        ))
         .await?;
     rows.iter()
         .map(|r| {
@@ -191,6 +201,8 @@ async fn load_accounts<C: ConnectionTrait>(db: &C) -> Result<Vec<SealedAccount>,
                 app_id: r.try_get_by_index(2)?,
                 secret: r.try_get_by_index(3)?,
                 aes_key: r.try_get_by_index(4)?,
+                token: r.try_get_by_index(5)?,
+                token_enc: r.try_get_by_index(6)?,
             })
         })
         .collect()
@@ -227,10 +239,11 @@ pub async fn rotate(
             // Keep an empty or absent column as it was.
             (stored, None) => stored.clone(),
         };
+        let token = new.seal(&crate::accounts::token_context(&a.app_id), &o.token);
         txn.execute_raw(stmt(
             backend,
-            "UPDATE wechat_accounts SET app_secret_enc = ?, aes_key_enc = ? WHERE id = ?",
-            vec![secret.into(), aes_value.into(), a.id.into()],
+            "UPDATE wechat_accounts SET app_secret_enc = ?, aes_key_enc = ?, token_enc = ?, token = '' WHERE id = ?",
+            vec![secret.into(), aes_value.into(), token.into(), a.id.into()],
         ))
         .await?;
     }

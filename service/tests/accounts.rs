@@ -61,7 +61,9 @@ dual_test!(create_list_get_update_round_trip, |t: TestDb| async move {
     assert_eq!(created.app_id, APP_ID);
     assert!(created.secret_set);
     assert!(!created.aes_key_set);
-    assert_eq!(created.token, "callbackToken1");
+    let m = accounts::model(&st.db, created.id).await.unwrap();
+    assert_eq!(accounts::callback_token(&st.keys, &m).unwrap(), "callbackToken1");
+    assert_eq!(m.token, "", "the plaintext column stays blank");
     assert_eq!(created.message_mode, "plain");
     assert_eq!(created.api_base_url, wechat::client::DEFAULT_API_BASE);
     assert_eq!(created.timezone, "Asia/Shanghai", "defaults to the server's time zone");
@@ -80,7 +82,7 @@ dual_test!(create_list_get_update_round_trip, |t: TestDb| async move {
 
     let change = AccountInput {
         name: "Spring shop (CN)".into(),
-        app_secret: None,
+        app_secret: Some(SECRET.into()),
         aes_key: Some(AES_KEY.into()),
         message_mode: "safe".into(),
         api_base_url: Some("http://127.0.0.1:9/".into()),
@@ -149,6 +151,11 @@ dual_test!(every_validation_error_names_its_field, |t: TestDb| async move {
         ("api_base_url", AccountInput { api_base_url: Some("https://api.weixin.qq.com/?x=1".into()), ..input() }),
         ("api_base_url", AccountInput { api_base_url: Some("https://api.weixin.qq.com/#top".into()), ..input() }),
         ("api_base_url", AccountInput { api_base_url: Some("https://user:pw@api.weixin.qq.com".into()), ..input() }),
+        // Plain http only to this machine: elsewhere the AppSecret would cross the network in the clear.
+        ("api_base_url", AccountInput { api_base_url: Some("http://api.weixin.qq.com".into()), ..input() }),
+        ("api_base_url", AccountInput { api_base_url: Some("http://10.0.0.7:3100".into()), ..input() }),
+        ("api_base_url", AccountInput { api_base_url: Some("http://169.254.169.254".into()), ..input() }),
+        ("api_base_url", AccountInput { api_base_url: Some("http://localhost.example.com".into()), ..input() }),
         ("timezone", AccountInput { timezone: Some("Mars/Olympus_Mons".into()), ..input() }),
     ];
     for (expected, bad) in cases {
@@ -167,6 +174,39 @@ dual_test!(every_validation_error_names_its_field, |t: TestDb| async move {
     let b = AccountInput { app_id: "wxbbbbbbbbbbbbbbbb".into(), api_base_url: Some(" ".into()), timezone: Some("".into()), ..input() };
     let b = accounts::create(&st, b, None).await.unwrap();
     assert_eq!((b.api_base_url.as_str(), b.timezone.as_str()), (wechat::client::DEFAULT_API_BASE, "Asia/Shanghai"));
+    // http to loopback is accepted (the simulator), in each spelling of this machine.
+    for (i, base) in ["http://127.0.0.1:3100", "http://127.9.8.7", "http://[::1]:3100", "http://LOCALHOST:3100"].into_iter().enumerate() {
+        let app_id = format!("wxc{i:015x}");
+        let local = AccountInput { app_id, api_base_url: Some(base.into()), ..input() };
+        accounts::create(&st, local, None).await.unwrap_or_else(|e| panic!("{base}: {e:?}"));
+    }
+});
+
+dual_test!(a_new_api_base_or_app_id_needs_the_app_secret_again, |t: TestDb| async move {
+    let st = t.state();
+    let a = accounts::create(&st, input(), None).await.unwrap();
+    let before = accounts::model(&st.db, a.id).await.unwrap();
+    // Elsewhere without the AppSecret: refused on the AppSecret field, in both languages.
+    for moved in [
+        AccountInput { app_secret: None, api_base_url: Some("https://wechat-proxy.example.com".into()), ..input() },
+        AccountInput { app_secret: Some(" ".into()), api_base_url: Some("http://127.0.0.1:9".into()), ..input() },
+        AccountInput { app_secret: None, app_id: "wxfedcba9876543210".into(), ..input() },
+    ] {
+        match accounts::update(&st, a.id, moved, None).await {
+            Err(ServiceError::Validation { field: "app_secret", message }) => {
+                assert_eq!(message, service::Msg::AppSecretAgain);
+                assert!(message.text(service::Lang::En).contains("enter the AppSecret again"), "{message}");
+                assert!(message.text(service::Lang::Zh).contains("重新填写 AppSecret"), "{message}");
+            }
+            other => panic!("expected the AppSecret to be asked for, got {other:?}"),
+        }
+    }
+    assert_eq!(accounts::model(&st.db, a.id).await.unwrap(), before, "nothing changed");
+    // The same server and AppID: a blank AppSecret keeps the stored one.
+    accounts::update(&st, a.id, AccountInput { name: "Renamed".into(), app_secret: None, ..input() }, None).await.unwrap();
+    // With the AppSecret typed again, the move is saved.
+    let moved = AccountInput { api_base_url: Some("https://wechat-proxy.example.com".into()), ..input() };
+    assert_eq!(accounts::update(&st, a.id, moved, None).await.unwrap().api_base_url, "https://wechat-proxy.example.com");
 });
 
 dual_test!(duplicate_app_id_is_a_conflict, |t: TestDb| async move {
@@ -181,7 +221,7 @@ dual_test!(duplicate_app_id_is_a_conflict, |t: TestDb| async move {
     let second = accounts::create(&st, AccountInput { name: "Second".into(), app_id: "wx1111111111111111".into(), ..input() }, None)
         .await
         .unwrap();
-    let steal = AccountInput { name: "Second".into(), app_secret: None, ..input() };
+    let steal = AccountInput { name: "Second".into(), ..input() };
     assert!(matches!(accounts::update(&st, second.id, steal, None).await, Err(ServiceError::Conflict { field: "app_id", .. })));
     // Saving an account with its own AppID is no conflict.
     accounts::update(&st, second.id, AccountInput { name: "Second!".into(), app_id: "wx1111111111111111".into(), app_secret: None, ..input() }, None)
@@ -203,8 +243,9 @@ dual_test!(blank_secrets_keep_the_stored_ones, |t: TestDb| async move {
     assert_eq!(accounts::account_config(&st, &m).unwrap().secret.expose_secret(), SECRET);
     assert_eq!(accounts::aes_key(&st, &m).unwrap().as_deref(), Some(AES_KEY), "compat reuses the stored key");
 
-    // A new AppID re-seals both secrets under it, so they still open.
-    let moved = AccountInput { app_id: "wxfedcba9876543210".into(), app_secret: None, message_mode: "safe".into(), ..input() };
+    // A new AppID (which takes the AppSecret again) re-seals the stored EncodingAESKey under
+    // it, so it still opens.
+    let moved = AccountInput { app_id: "wxfedcba9876543210".into(), message_mode: "safe".into(), ..input() };
     accounts::update(&st, a.id, moved, None).await.unwrap();
     let m = accounts::model(&st.db, a.id).await.unwrap();
     assert_eq!(accounts::account_config(&st, &m).unwrap().secret.expose_secret(), SECRET);
@@ -258,7 +299,8 @@ dual_test!(secrets_are_not_stored_in_the_clear, |t: TestDb| async move {
         }
     };
     let contains = |needle: &str| raw.windows(needle.len()).any(|w| w == needle.as_bytes());
-    assert!(contains(APP_ID) && contains("callbackToken1"), "the raw read sees the plain columns");
+    assert!(contains(APP_ID), "the raw read sees the plain columns");
+    assert!(!contains("callbackToken1"), "the callback Token is not stored in the clear");
     assert!(!contains(SECRET), "the AppSecret is not stored in the clear");
     assert!(!contains(AES_KEY), "the EncodingAESKey is not stored in the clear");
 });

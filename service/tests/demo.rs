@@ -162,8 +162,9 @@ dual_test!(restarted_simulator_scans_resolve_again, |t: TestDb| async move {
         AccountInput {
             name: view.name,
             app_id: view.app_id.clone(),
-            app_secret: None,
-            token: view.token,
+            // A new API base needs the AppSecret again.
+            app_secret: Some(SimApp::sandbox().secret),
+            token: "sandboxtoken".into(),
             aes_key: None,
             message_mode: view.message_mode,
             api_base_url: Some(sim.base_url()),

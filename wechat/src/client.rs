@@ -214,6 +214,9 @@ pub fn http_client(timeouts: HttpTimeouts) -> Result<reqwest::Client, WechatErro
         .connect_timeout(timeouts.connect)
         .timeout(timeouts.total)
         .user_agent(concat!("sceneboard-wechat/", env!("CARGO_PKG_VERSION")))
+        // A redirect would re-send the body (the AppSecret of a token request) wherever the
+        // API base points it: WeChat's API never redirects, so a 3xx is an answer, not JSON.
+        .redirect(reqwest::redirect::Policy::none())
         .build()
         .map_err(WechatError::from_reqwest)
 }

@@ -62,6 +62,12 @@ async fn account(ingest: &Ingestor, app_id: &str) -> Result<std::sync::Arc<servi
         return Err(text(StatusCode::NOT_FOUND, "unknown account"));
     }
     match ingest.account(app_id).await {
+        // A Token that does not open (another secret key): nothing can be verified, and an
+        // empty Token would let anyone sign.
+        Ok(Some(a)) if a.token.is_empty() => {
+            tracing::error!(app_id = %a.app_id, "the account's callback Token cannot be opened; its pushes are refused");
+            Err(text(StatusCode::INTERNAL_SERVER_ERROR, "this account's callback is not set up"))
+        }
         Ok(Some(a)) => Ok(a),
         Ok(None) => Err(text(StatusCode::NOT_FOUND, "unknown account")),
         Err(_) => Err(text(StatusCode::SERVICE_UNAVAILABLE, "try again later")),

@@ -1,5 +1,5 @@
 //! A WeChat Official Account we receive pushes for. Secrets are stored sealed
-//! ([`crate::secrets`]); `token` is the callback Token admins paste into WeChat.
+//! ([`crate::secrets`]), the callback Token admins paste into WeChat too (`token_enc`).
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -11,7 +11,11 @@ pub struct Model {
     #[sea_orm(unique)]
     pub app_id: String,
     pub app_secret_enc: String,
+    /// The callback Token in plaintext: blank once sealed into `token_enc` (migration 14;
+    /// `crate::accounts::seal_plaintext_tokens`). Read through `crate::accounts::callback_token`.
     pub token: String,
+    /// The callback Token, sealed ([`crate::secrets`]).
+    pub token_enc: Option<String>,
     pub aes_key_enc: Option<String>,
     /// `plain`, `compat` or `safe`.
     pub message_mode: String,

@@ -35,7 +35,8 @@ pub struct CallbackAccount {
     pub id: i32,
     /// The AppID.
     pub app_id: String,
-    /// The callback Token (signatures).
+    /// The callback Token (signatures); empty when it cannot be opened, and then the callback
+    /// refuses the account's pushes (a real Token has 3-32 characters).
     pub token: String,
     /// The configured message mode.
     pub mode: EncryptMode,
@@ -54,20 +55,30 @@ impl fmt::Debug for CallbackAccount {
     }
 }
 
-/// One account in the file: the columns verification reads, the AES key still sealed for its
-/// column as the database keeps it.
+/// One account in the file: the columns verification reads, the Token and the AES key still
+/// sealed for their columns as the database keeps them (`token` is the plaintext column, blank
+/// once sealed; files of older versions hold the Token there and no `token_enc`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 struct Entry {
     id: i32,
     app_id: String,
     token: String,
+    #[serde(default)]
+    token_enc: Option<String>,
     mode: String,
     aes_key_enc: Option<String>,
 }
 
 impl From<&wechat_account::Model> for Entry {
     fn from(m: &wechat_account::Model) -> Self {
-        Self { id: m.id, app_id: m.app_id.clone(), token: m.token.clone(), mode: m.message_mode.clone(), aes_key_enc: m.aes_key_enc.clone() }
+        Self {
+            id: m.id,
+            app_id: m.app_id.clone(),
+            token: m.token.clone(),
+            token_enc: m.token_enc.clone(),
+            mode: m.message_mode.clone(),
+            aes_key_enc: m.aes_key_enc.clone(),
+        }
     }
 }
 
@@ -289,5 +300,9 @@ fn callback_account(st: &AppState, e: &Entry) -> CallbackAccount {
         }
         opened
     });
-    CallbackAccount { id: e.id, app_id: e.app_id.clone(), token: e.token.clone(), mode, crypt }
+    let token = crate::accounts::open_token(&st.keys, &e.app_id, &e.token, e.token_enc.as_deref()).unwrap_or_else(|_| {
+        tracing::error!(app_id = %e.app_id, "the account's callback Token cannot be opened");
+        String::new()
+    });
+    CallbackAccount { id: e.id, app_id: e.app_id.clone(), token, mode, crypt }
 }

@@ -137,6 +137,9 @@ messages! {
         => zh "AppID {app_id} 已被另一个公众号使用", en "the AppID {app_id} is already used by another account";
     AppSecretMissing
         => zh "请填写 AppSecret（微信公众平台 › 基本配置）", en "enter the AppSecret (WeChat admin console › Basic Configuration)";
+    AppSecretAgain
+        => zh "更改 API 地址或 AppID 时，请重新填写 AppSecret（已保存的 AppSecret 只发往原来的地址）",
+           en "enter the AppSecret again to change the API base URL or the AppID (the stored one is only sent where it was entered for)";
     AppSecretTooLong => zh "AppSecret 太长了（最多 128 个字符）", en "the AppSecret is too long (at most 128 characters)";
     AppSecretChars
         => zh "AppSecret 只能包含字母、数字和标点，不能有空格", en "the AppSecret may contain only letters, digits and punctuation, without spaces";
@@ -152,6 +155,9 @@ messages! {
     ApiBaseNotUrl
         => zh "API 地址不是有效的网址，例如 https://api.weixin.qq.com", en "the API base URL is not a valid URL, e.g. https://api.weixin.qq.com";
     ApiBaseScheme => zh "API 地址必须以 http:// 或 https:// 开头", en "the API base URL must start with http:// or https://";
+    ApiBaseHttpNotLoopback
+        => zh "API 地址必须以 https:// 开头（只有本机地址 127.0.0.1、::1、localhost 可以用 http://，例如模拟器）",
+           en "the API base URL must start with https:// (http:// only for this machine: 127.0.0.1, ::1 or localhost, e.g. the simulator)";
     ApiBaseHost => zh "API 地址必须包含主机名", en "the API base URL must name a host";
     ApiBaseQuery => zh "API 地址不能带查询参数（?…）或锚点（#…）", en "the API base URL may not have a query (?…) or fragment (#…)";
     ApiBaseCredentials => zh "API 地址里不能有用户名或密码", en "the API base URL may not contain a user name or password";

@@ -166,7 +166,7 @@ impl SimConfig {
         }
         match (callback, token) {
             (Some(url), Some(token)) => app = app.with_callback(url, token),
-            (Some(_), None) => return Err("--callback needs --token".into()),
+            (Some(_), None) => return Err("--callback needs --token-file FILE (or SCENEBOARD_ACCOUNT_TOKEN)".into()),
             (None, Some(token)) => app.token = token,
             (None, None) => {}
         }

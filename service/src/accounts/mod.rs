@@ -1,9 +1,10 @@
 //! WeChat Official Accounts: the credentials Sceneboard uses to call WeChat's API and to check
 //! the pushes it receives, their validation, and the door to an API client.
 //!
-//! The AppSecret and the EncodingAESKey are sealed at rest ([`crate::secrets`]) under contexts
-//! that bind them to the column and the AppID; nothing this module returns to a page, a log or
-//! the audit trail carries either of them in the clear.
+//! The AppSecret, the EncodingAESKey and the callback Token are sealed at rest
+//! ([`crate::secrets`]) under contexts that bind them to the column and the AppID; nothing this
+//! module returns to a page, a log or the audit trail carries the first two in the clear, and
+//! the Token only through [`callback_token`] / [`callback_tokens`] (the callback; admins).
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -16,6 +17,14 @@ use sea_orm::{
 };
 use secrecy::SecretString;
 use serde_json::json;
+
+mod token;
+mod validate;
+
+pub(crate) use token::{open_token, token_context};
+pub use token::{callback_token, callback_tokens, seal_plaintext_tokens};
+pub use validate::check_app_id;
+use validate::{check_api_base, check_app_secret, check_name, check_timezone, check_token, given};
 
 use crate::entity::{access_token, wechat_account};
 use crate::token_store::DbTokenStore;
@@ -113,9 +122,6 @@ pub struct AccountView {
     pub name: String,
     pub app_id: String,
     pub secret_set: bool,
-    /// The callback Token. Shown on purpose: admins paste it into WeChat's server configuration,
-    /// and it only proves that a push came from WeChat (it grants no API access).
-    pub token: String,
     pub aes_key_set: bool,
     pub message_mode: String,
     pub api_base_url: String,
@@ -133,14 +139,14 @@ pub struct ConnectionReport {
     pub message: Msg,
 }
 
-/// The columns of an account minus the logo, so listing accounts never loads logo images.
+/// The columns of an account minus the logo (listing accounts never loads logo images) and
+/// the Token (pages get it from [`callback_tokens`], admins only).
 #[derive(Debug, FromQueryResult)]
 struct AccountRow {
     id: i32,
     name: String,
     app_id: String,
     app_secret_enc: String,
-    token: String,
     aes_key_enc: Option<String>,
     message_mode: String,
     api_base_url: String,
@@ -151,7 +157,10 @@ struct AccountRow {
 fn rows_query() -> sea_orm::Select<wechat_account::Entity> {
     wechat_account::Entity::find()
         .select_only()
-        .columns(wechat_account::Column::iter().filter(|c| !matches!(c, wechat_account::Column::Logo)))
+        .columns(wechat_account::Column::iter().filter(|c| {
+            use wechat_account::Column as C;
+            !matches!(c, C::Logo | C::Token | C::TokenEnc)
+        }))
 }
 
 /// Ids (among `ids`, or all) of accounts that have a logo.
@@ -179,7 +188,6 @@ async fn views<C: ConnectionTrait>(db: &C, rows: Vec<AccountRow>, only: Option<&
             permanent_codes: counts.get(&r.id).copied().unwrap_or(0),
             name: r.name,
             app_id: r.app_id,
-            token: r.token,
             message_mode: r.message_mode,
             api_base_url: r.api_base_url,
             timezone: r.timezone,
@@ -235,94 +243,6 @@ struct Checked {
     timezone: String,
 }
 
-/// `Some(trimmed)` unless absent or blank.
-fn given(value: &Option<String>) -> Option<&str> {
-    value.as_deref().map(str::trim).filter(|v| !v.is_empty())
-}
-
-/// Checks a display name: 1–64 characters once trimmed.
-fn check_name(name: &str) -> Result<String, ServiceError> {
-    let name = name.trim();
-    let n = name.chars().count();
-    if n == 0 {
-        return Err(ServiceError::invalid("name", Msg::AccountNameEmpty));
-    }
-    if n > 64 {
-        return Err(ServiceError::invalid("name", Msg::NameTooLong { n, max: 64 }));
-    }
-    if name.chars().any(char::is_control) {
-        return Err(ServiceError::invalid("name", Msg::AccountNameControl));
-    }
-    Ok(name.to_owned())
-}
-
-/// Checks an AppID: `wx` and 16 lowercase hexadecimal digits, as WeChat issues them.
-pub fn check_app_id(app_id: &str) -> Result<String, ServiceError> {
-    let app_id = app_id.trim();
-    let ok = app_id.len() == 18
-        && app_id.starts_with("wx")
-        && app_id[2..].bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
-    if !ok {
-        return Err(ServiceError::invalid("app_id", Msg::AppIdInvalid));
-    }
-    Ok(app_id.to_owned())
-}
-
-/// Checks an AppSecret. WeChat's are 32 hexadecimal digits, but simulators and sandboxes use
-/// other shapes, so only what could never be a secret is refused.
-fn check_app_secret(secret: &str) -> Result<(), ServiceError> {
-    if secret.len() > 128 {
-        return Err(ServiceError::invalid("app_secret", Msg::AppSecretTooLong));
-    }
-    if !secret.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(ServiceError::invalid("app_secret", Msg::AppSecretChars));
-    }
-    Ok(())
-}
-
-/// Checks the callback Token: 3–32 letters or digits (WeChat's rule).
-fn check_token(token: &str) -> Result<String, ServiceError> {
-    let token = token.trim();
-    if !(3..=32).contains(&token.len()) || !token.bytes().all(|b| b.is_ascii_alphanumeric()) {
-        return Err(ServiceError::invalid("token", Msg::TokenInvalid));
-    }
-    Ok(token.to_owned())
-}
-
-/// Checks an API base URL: http(s), a host, no query or fragment; stored without trailing slash.
-fn check_api_base(url: Option<&str>) -> Result<String, ServiceError> {
-    let Some(text) = url else { return Ok(wechat::client::DEFAULT_API_BASE.to_owned()) };
-    let bad = |why: Msg| ServiceError::invalid("api_base_url", why);
-    let parsed = url::Url::parse(text).map_err(|_| bad(Msg::ApiBaseNotUrl))?;
-    if !matches!(parsed.scheme(), "http" | "https") {
-        return Err(bad(Msg::ApiBaseScheme));
-    }
-    if parsed.host_str().is_none_or(str::is_empty) {
-        return Err(bad(Msg::ApiBaseHost));
-    }
-    if parsed.query().is_some() || parsed.fragment().is_some() {
-        return Err(bad(Msg::ApiBaseQuery));
-    }
-    // Credentials in the URL would be shown to every admin on the settings page.
-    if !parsed.username().is_empty() || parsed.password().is_some() {
-        return Err(bad(Msg::ApiBaseCredentials));
-    }
-    let stored = parsed.as_str().trim_end_matches('/').to_owned();
-    if stored.len() > 255 {
-        return Err(bad(Msg::ApiBaseTooLong));
-    }
-    Ok(stored)
-}
-
-/// Checks an IANA time zone name (`Asia/Shanghai`); `None` means the server's default.
-fn check_timezone(st: &AppState, tz: Option<&str>) -> Result<String, ServiceError> {
-    let name = tz.unwrap_or(&st.settings.timezone);
-    let tz = chrono_tz::Tz::from_str(name).map_err(|_| {
-        ServiceError::invalid("timezone", Msg::TimezoneUnknown { name: name.to_owned() })
-    })?;
-    Ok(tz.name().to_owned())
-}
-
 /// Validates `input` against the stored account (`None` when creating). Field by field, in
 /// form order, so the first error names the first wrong field.
 fn check(st: &AppState, input: &AccountInput, stored: Option<&wechat_account::Model>) -> Result<Checked, ServiceError> {
@@ -350,6 +270,14 @@ fn check(st: &AppState, input: &AccountInput, stored: Option<&wechat_account::Mo
     }
     let api_base_url = check_api_base(given(&input.api_base_url))?;
     let timezone = check_timezone(st, given(&input.timezone))?;
+    // The stored AppSecret goes only to the server it was entered for: whoever points the
+    // account elsewhere (or at another AppID) types it again, so a session cannot read it back.
+    if let Some(m) = stored
+        && app_secret.is_none()
+        && (m.api_base_url != api_base_url || m.app_id != app_id)
+    {
+        return Err(ServiceError::invalid("app_secret", Msg::AppSecretAgain));
+    }
     Ok(Checked {
         name,
         app_id,
@@ -406,7 +334,9 @@ pub async fn create(st: &AppState, input: AccountInput, actor: Option<i32>) -> R
         name: Set(c.name.clone()),
         app_id: Set(c.app_id.clone()),
         app_secret_enc: Set(st.keys.seal(&secret_context(&c.app_id), secret)),
-        token: Set(c.token.clone()),
+        // Sealed; the plaintext column stays blank (migration 14).
+        token: Set(String::new()),
+        token_enc: Set(Some(st.keys.seal(&token_context(&c.app_id), &c.token))),
         aes_key_enc: Set(c.aes_key.as_deref().map(|k| st.keys.seal(&aes_key_context(&c.app_id), k))),
         message_mode: Set(c.mode.as_str().to_owned()),
         api_base_url: Set(c.api_base_url.clone()),
@@ -433,9 +363,10 @@ pub async fn create(st: &AppState, input: AccountInput, actor: Option<i32>) -> R
     get(&st.db, model.id).await
 }
 
-/// Change account `id`. Blank secrets keep the stored ones; a changed AppID re-seals them under
-/// the new AppID. Changing the AppID, the AppSecret or the API base URL forgets the shared
-/// access token, which belonged to the old credentials or server.
+/// Change account `id`. Blank secrets keep the stored ones, except that a new AppID or API base
+/// URL needs the AppSecret again ([`Msg::AppSecretAgain`]); a changed AppID re-seals the
+/// EncodingAESKey under it. Changing the AppID, the AppSecret or the API base URL forgets the
+/// shared access token, which belonged to the old credentials or server.
 pub async fn update(st: &AppState, id: i32, input: AccountInput, actor: Option<i32>) -> Result<AccountView, ServiceError> {
     let stored = model(&st.db, id).await?;
     let c = check(st, &input, Some(&stored))?;
@@ -443,13 +374,10 @@ pub async fn update(st: &AppState, id: i32, input: AccountInput, actor: Option<i
         return Err(taken(&c.app_id, Some(&name)));
     }
     let app_id_changed = c.app_id != stored.app_id;
-    // The secrets to store: the new ones, else the stored ones (re-sealed if the AppID moved,
-    // because the AppID is part of the sealing context).
-    let secret = match &c.app_secret {
-        Some(s) => Some(s.clone()),
-        None if app_id_changed => Some(open_secret(st, &stored)?),
-        None => None,
-    };
+    // The secrets to store: the new ones, else the stored ones (the key re-sealed if the AppID
+    // moved: the AppID is part of the sealing context). A new AppID always comes with its
+    // AppSecret (`check`).
+    let secret = c.app_secret.clone();
     let aes_key = match &c.aes_key {
         Some(k) => Some(k.clone()),
         None if app_id_changed => aes_key(st, &stored)?,
@@ -467,7 +395,8 @@ pub async fn update(st: &AppState, id: i32, input: AccountInput, actor: Option<i
     if let Some(key) = &aes_key {
         active.aes_key_enc = Set(Some(st.keys.seal(&aes_key_context(&c.app_id), key)));
     }
-    active.token = Set(c.token.clone());
+    active.token = Set(String::new());
+    active.token_enc = Set(Some(st.keys.seal(&token_context(&c.app_id), &c.token)));
     active.message_mode = Set(c.mode.as_str().to_owned());
     active.api_base_url = Set(c.api_base_url.clone());
     active.timezone = Set(c.timezone.clone());
