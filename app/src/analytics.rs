@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 /// A number of the range next to the same number of the period before.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MetricCard {
-    /// CONTRACT.md name: `scans`, `new_followers`, `unsubscribes`, `net_followers`, `unique_scanners`.
+    /// docs/contract.md name: `scans`, `new_followers`, `unsubscribes`, `net_followers`, `unique_scanners`.
     pub key: String,
     pub value: i64,
     pub previous: i64,
@@ -37,7 +37,7 @@ pub struct TrendView {
     pub previous_to: String,
     pub granularity: String,
     pub timezone: String,
-    /// Metrics drawn (CONTRACT names).
+    /// Metrics drawn (docs/contract.md names).
     pub metrics: Vec<String>,
     pub cards: Vec<MetricCard>,
     pub retention: Vec<RetentionCell>,

@@ -71,7 +71,7 @@ impl Default for Mix {
     }
 }
 
-/// One distinct push: the fields of CONTRACT.md's dedupe key (AppID aside).
+/// One distinct push: the fields of docs/contract.md's dedupe key (AppID aside).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Push {
     /// Its index among the run's distinct pushes (0-based).

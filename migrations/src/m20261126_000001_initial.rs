@@ -349,7 +349,7 @@ impl MigrationTrait for Migration {
         index(m, "idx_qr_codes_campaign", QrCodes::Table, &[QrCodes::CampaignId, QrCodes::CreatedAt]).await?;
         index(m, "idx_qr_codes_expires", QrCodes::Table, &[QrCodes::ExpiresAt]).await?;
 
-        // Every push as received. The unique key is CONTRACT.md's "same push" rule; the
+        // Every push as received. The unique key is docs/contract.md's "same push" rule; the
         // OpenID takes part as its keyed hash so it survives the erasure of the raw OpenID.
         // For plain messages (no Event), `event` holds the MsgType and `event_key` the MsgId.
         m.create_table(

@@ -1,5 +1,6 @@
-//! The command line of CONTRACT.md: `sceneboard [serve|migrate|user add|wechat-sim]`, and the
-//! operator's `rotate-key`, `backup` and `restore`.
+//! The command line (docs/contract.md, "Command line"): `serve`, `migrate`, `demo`, `user add`,
+//! `account add`, `campaign add|import`, `wechat-sim`, and the operator's `rotate-key`, `backup`
+//! and `restore`.
 
 use crate::config::Config;
 use crate::secret_input::{self, read_stdin_line};

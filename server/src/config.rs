@@ -1,4 +1,4 @@
-//! Configuration: one typed struct read at boot from the environment (CONTRACT.md), with an
+//! Configuration: one typed struct read at boot from the environment (docs/contract.md), with an
 //! optional `sceneboard.toml` in the working directory that may set the same keys. The
 //! environment wins over the file.
 

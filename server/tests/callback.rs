@@ -1,5 +1,5 @@
 //! The WeChat callback over a real listener, on SQLite and PostgreSQL: every answer of
-//! CONTRACT.md (echostr, 403, 404, 400, 413, `success`, replies), the three message modes,
+//! docs/contract.md (echostr, 403, 404, 400, 413, `success`, replies), the three message modes,
 //! exactly-once storage, attribution and counters, erasure on unsubscribe, tag jobs, the
 //! simulator's scan end to end, and the spool while the database is away.
 

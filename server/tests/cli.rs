@@ -330,12 +330,20 @@ fn secrets_come_from_files_or_the_environment_not_the_command_line() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let cmdline = text(&std::fs::read(format!("/proc/{}/cmdline", child.id())).unwrap()).replace('\0', " ");
-    if cmdline.is_empty() {
-        // Only an exited process (a zombie) shows no command line: say why it stopped.
-        let out = child.wait_with_output().unwrap();
-        panic!("account add stopped before reading stdin: {}", text(&out.stderr));
-    }
+    // Read once the exec is done: before, /proc shows this test's command line, and during
+    // it, none.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let cmdline = loop {
+        let seen = text(&std::fs::read(format!("/proc/{}/cmdline", child.id())).unwrap_or_default()).replace('\0', " ");
+        if seen.contains("account add") {
+            break seen;
+        }
+        if child.try_wait().unwrap().is_some() || std::time::Instant::now() > deadline {
+            let out = child.wait_with_output().unwrap();
+            panic!("account add stopped before reading stdin: {}", text(&out.stderr));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    };
     assert!(cmdline.contains("--token-file token.txt"), "{cmdline}");
     assert!(!cmdline.contains("fileToken2026") && !cmdline.contains(AES), "{cmdline}");
     child.stdin.take().unwrap().write_all(b"some-app-secret\n").unwrap();

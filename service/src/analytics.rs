@@ -17,7 +17,7 @@ use std::str::FromStr;
 /// Language of a chart's words: the interface language.
 pub use crate::msg::Lang;
 
-/// A number a chart can draw (CONTRACT.md names).
+/// A number a chart can draw (docs/contract.md names).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Metric {
     Scans,

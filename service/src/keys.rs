@@ -1,4 +1,4 @@
-//! The secret key of CONTRACT.md (`SCENEBOARD_SECRET_KEY`) and the sub-keys derived from it.
+//! The secret key of docs/contract.md (`SCENEBOARD_SECRET_KEY`) and the sub-keys derived from it.
 //!
 //! One 32-byte key is configured; HKDF-SHA256 derives an independent key per purpose so that
 //! encrypting secrets, naming sessions and hashing OpenIDs never share key material.

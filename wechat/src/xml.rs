@@ -120,7 +120,7 @@ impl InboundMessage {
     }
 }
 
-/// The meaning of a push for the counts (see "Event semantics" in the contract).
+/// The meaning of a push for the counts (docs/contract.md, "Event semantics").
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EventKind {
     /// A new follower; `scene` is `Some` when they came through a parametric code

@@ -279,7 +279,7 @@ fn TrendBody(id: i32, t: TrendView) -> impl IntoView {
     }
 }
 
-/// The words for a metric's CONTRACT name (`scans`, `new_followers`, …) in the UI language.
+/// The words for a metric's docs/contract.md name (`scans`, `new_followers`, …) in the UI language.
 pub(crate) fn metric_word(i18n: leptos_i18n::I18nContext<Locale>, key: &str) -> String {
     match key {
         "scans" => t_string!(i18n, metric_scans),

@@ -11,7 +11,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
-/// Metrics a comparison can use (CONTRACT names).
+/// Metrics a comparison can use (docs/contract.md names).
 const METRICS: [&str; 5] = ["new_followers", "scans", "unsubscribes", "net_followers", "unique_scanners"];
 
 #[component]

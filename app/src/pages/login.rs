@@ -1,4 +1,4 @@
-//! The login page. The form posts to `POST /api/login` (CONTRACT.md), so it works with
+//! The login page. The form posts to `POST /api/login` (docs/contract.md), so it works with
 //! JavaScript off; the server answers a failed attempt with this page and a 401.
 
 use crate::auth::{current_user, setup_needed};

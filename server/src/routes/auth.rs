@@ -1,4 +1,4 @@
-//! `POST /api/login`, `POST /api/logout` (CONTRACT.md) and `POST /api/logout-all`: plain
+//! `POST /api/login`, `POST /api/logout` (docs/contract.md) and `POST /api/logout-all`: plain
 //! form posts, so sign-in works before and without the wasm.
 //!
 //! The session cookie is HttpOnly (no script can read it) and SameSite=Lax: it is not sent on

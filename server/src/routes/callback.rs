@@ -1,5 +1,5 @@
 //! `GET/POST /wechat/callback/{app_id}`: WeChat's URL verification and event pushes
-//! (CONTRACT.md). The protocol is the `wechat` crate's; storing is `service::ingest`'s. This
+//! (docs/contract.md). The protocol is the `wechat` crate's; storing is `service::ingest`'s. This
 //! module maps their answers to HTTP and only answers `success` (or the reply) once the push
 //! is durable: committed, or fsynced to the spool.
 

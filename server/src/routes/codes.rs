@@ -1,4 +1,4 @@
-//! Campaign code images (CONTRACT.md: `/campaigns/{id}/qr.png?size=N` and `qr.svg`), the
+//! Campaign code images (docs/contract.md: `/campaigns/{id}/qr.png?size=N` and `qr.svg`), the
 //! ZIP of several codes, and logo uploads. Behind login like every page: the session is
 //! checked here, in each handler, not by the browser.
 //!

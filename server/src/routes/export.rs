@@ -1,4 +1,4 @@
-//! CSV exports (CONTRACT.md): a campaign's series (`/export/campaigns/{id}/stats.csv`) and
+//! CSV exports (docs/contract.md): a campaign's series (`/export/campaigns/{id}/stats.csv`) and
 //! every campaign with its all-time totals (`/export/campaigns.csv`).
 //!
 //! Behind login like every page. Files are UTF-8 with a byte-order mark, because Excel reads
@@ -25,9 +25,9 @@ use service::series::{self, Granularity, Point, RangeRequest, Totals};
 use service::{AppState, ServiceError};
 use std::collections::HashMap;
 
-/// Header of a campaign's series (CONTRACT.md).
+/// Header of a campaign's series (docs/contract.md).
 pub const STATS_HEADER: [&str; 6] = ["bucket", "scans", "new_followers", "unsubscribes", "net_followers", "unique_scanners"];
-/// Header of the campaigns list (CONTRACT.md).
+/// Header of the campaigns list (docs/contract.md).
 pub const CAMPAIGNS_HEADER: [&str; 8] = ["id", "name", "kind", "scene", "scans", "new_followers", "unsubscribes", "net_followers"];
 /// Rows rendered per body chunk.
 const ROWS_PER_CHUNK: usize = 500;
@@ -84,7 +84,7 @@ fn preamble(header: &[&str]) -> Result<Vec<u8>, Refusal> {
 /// (`granularity: use hour, day, week or month`).
 pub(super) fn refuse(e: ServiceError) -> Refusal {
     match e {
-        // English: CSV and chart URLs are a contract for scripts (CONTRACT.md), not pages.
+        // English: CSV and chart URLs are a contract for scripts (docs/contract.md), not pages.
         ServiceError::Validation { field, message } => Refusal::Bad(format!("{field}: {message}")),
         other => other.into(),
     }

@@ -1,4 +1,4 @@
-//! One push from WeChat, stored once (unique on the CONTRACT.md dedupe key).
+//! One push from WeChat, stored once (unique on the docs/contract.md dedupe key).
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]

@@ -8,11 +8,11 @@
 //! request. If the database is unreachable, or busy with the previous batch, the batch is
 //! appended to a spool file in the data dir (fsynced) and acknowledged; the writer replays
 //! the spool, in order and in big batches, as soon as the database can take it.
-//! Exactly-once rests on the events table's unique key (CONTRACT.md's "same push" rule): an
+//! Exactly-once rests on the events table's unique key (docs/contract.md's "same push" rule): an
 //! insert that conflicts changes nothing else, so retries, replays and other instances can
 //! never count a push twice.
 //!
-//! Counting rules (CONTRACT.md "Event semantics"), all per UTC hour of the push's CreateTime:
+//! Counting rules (docs/contract.md "Event semantics"), all per UTC hour of the push's CreateTime:
 //! - `subscribe` with `qrscene_<scene>`: a scan and a new follower of the campaign (resolved
 //!   by scene, else by Ticket) and of the account; a new subscription attributed to it; the
 //!   scanner is recorded in `scanner_hours`. An unknown scene still counts on the account
