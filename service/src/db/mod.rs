@@ -1,5 +1,10 @@
 //! Connecting to SQLite or PostgreSQL and bringing the schema up to date.
 
+#[cfg(target_os = "linux")]
+mod nodelay;
+#[cfg(target_os = "linux")]
+pub use nodelay::nodelay_to_port;
+
 use migrations::{Migrator, MigratorTrait};
 use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
 use std::time::Duration;
@@ -54,22 +59,13 @@ fn options(url: &str) -> Result<ConnectOptions, DbErr> {
             o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
                 .busy_timeout(Duration::from_secs(5))
                 .foreign_keys(true)
-                // A stored push inserts into several random-keyed indexes (the dedupe key, the
-                // unique scanners, the follower's subscriptions): on a 3 GB database with the
-                // default 2 MB page cache, group commits read 58 KB and wrote 66 KB per push
-                // (docs/benchmarks/ingest.md, "Profiling"). A 16 MiB cache keeps more index pages in memory,
-                // and dirty pages are not spilled to the WAL before a transaction holds 64 MiB
-                // of them (16 384 pages), so a group commit writes a page once while a huge
-                // transaction (rotate-key over millions of rows) still stays bounded.
+                // A 16 MiB page cache for the random-keyed indexes a push touches, and no spill
+                // to the WAL before 64 MiB of dirty pages, so a group commit writes a page once
+                // (docs/design/database-connections.md, "SQLite page cache").
                 .pragma("cache_size", "-16384")
                 .pragma("cache_spill", "16384")
-                // WeChat's erasure rule: a value an unsubscribe deletes or overwrites (an
-                // OpenID, a tag job) is zeroed in its page, not left in free space where the
-                // file would keep it. Pushes mostly insert and an erasure shrinks rows in
-                // place, so it costs a memset; only a page that empties is written once more.
-                // Measured on tests/ingest_batch (1 920 pushes with erasures, SQLite): the
-                // same bytes written (107 200 blocks of 512 bytes either way) and CPU time
-                // within the noise.
+                // WeChat's erasure rule: what an unsubscribe deletes or overwrites is zeroed in
+                // its page, not left in free space (its cost: docs/design/database-connections.md).
                 .pragma("secure_delete", "ON")
         });
     } else {
@@ -94,14 +90,10 @@ fn options(url: &str) -> Result<ConnectOptions, DbErr> {
 /// same options as `db`'s); `None` for PostgreSQL, an in-memory database, or when it cannot be
 /// opened (the writer then uses the shared pool, as before).
 ///
-/// Why: a SQLite connection discards its whole page cache whenever it starts a transaction
-/// after *another* connection has written. Taken from the shared pool, the writer's batches
-/// landed on whichever of its connections was free, so most group commits began with a cold
-/// cache: every index page they touched was read again from the WAL and the file (kernel
-/// copies), and the 16 MiB cache was freed and refilled (malloc) each time. The profile of the
-/// ingest benchmark showed those reads and frees as the biggest items after the WAL writes
-/// (docs/benchmarks/ingest.md, "Where a durable push's time goes"). The writer is the only writer, so its own connection's
-/// cache stays valid from one batch to the next; readers never invalidate it.
+/// Why: a SQLite connection drops its page cache when another connection has written since
+/// its last transaction; as the only writer, the writer's own connection keeps a warm cache
+/// from one batch to the next (docs/design/database-connections.md, "The writer's own
+/// connection").
 ///
 /// The connection checkpoints the WAL itself only past 16 384 pages (64 MiB): the ingest
 /// writer checkpoints it in the background instead (`ingest::writer`), and this is the
@@ -145,35 +137,6 @@ async fn own_connection(
         Err(e) => {
             tracing::warn!(error = %e, "cannot open a SQLite connection of its own for {what}; it shares the pool");
             None
-        }
-    }
-}
-
-/// sqlx 0.9.0 no longer sets TCP_NODELAY on its sockets (sqlx issue #4335, fixed upstream but
-/// not released). Without it, a statement big enough to need a second TCP segment waits for
-/// PostgreSQL's delayed ACK, about 40 ms: the ingest writer's multi-row statements made each
-/// group commit take 100–400 ms over TCP against 10–30 ms over the Unix socket (docs/benchmarks/ingest.md,
-/// "Set-based batches and TCP_NODELAY"). sqlx does not expose its socket, so after each new pool connection this
-/// sets TCP_NODELAY on every TCP socket of the process whose peer is PostgreSQL's port. It is
-/// idempotent, and harmless on any other socket it may touch. Linux only (reads /proc).
-#[cfg(target_os = "linux")]
-pub fn nodelay_to_port(port: u16) {
-    use std::os::fd::{BorrowedFd, RawFd};
-    let Ok(dir) = std::fs::read_dir("/proc/self/fd") else { return };
-    for entry in dir.flatten() {
-        let is_socket = std::fs::read_link(entry.path()).is_ok_and(|t| t.to_string_lossy().starts_with("socket:"));
-        let Some(fd) = entry.file_name().to_str().and_then(|n| n.parse::<RawFd>().ok()) else { continue };
-        if !is_socket {
-            continue;
-        }
-        // SAFETY: the descriptor was open when listed and is only borrowed for a few
-        // getsockopt/setsockopt calls. Were it closed and reused in between, the calls fail, or
-        // set TCP_NODELAY on some other TCP socket, which only lowers that socket's latency.
-        let fd = unsafe { BorrowedFd::borrow_raw(fd) };
-        let sock = socket2::SockRef::from(&fd);
-        let to_pg = sock.peer_addr().ok().and_then(|a| a.as_socket()).is_some_and(|a| a.port() == port);
-        if to_pg && sock.r#type().is_ok_and(|t| t == socket2::Type::STREAM) {
-            let _ = sock.set_tcp_nodelay(true);
         }
     }
 }
