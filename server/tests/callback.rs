@@ -6,13 +6,12 @@
 use chrono::Utc;
 use reqwest::StatusCode;
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set};
-use server::routes::{ServerState, router};
 use service::AppState;
 use service::dual_test;
 use service::entity::{
     account_hourly, campaign, campaign_hourly, event, job, qr_code, scanner_hour, subscription, wechat_account,
 };
-use service::ingest::{IngestOptions, Ingestor, SPOOL_FILE};
+use service::ingest::{IngestOptions, SPOOL_FILE};
 use service::keys::scanner_key;
 use service::testing::TestDb;
 use std::path::Path;
@@ -38,16 +37,7 @@ struct Env {
 
 /// The router on a free port over `app`, with its spool in `spool_dir`.
 async fn serve(app: AppState, spool_dir: &Path) -> String {
-    let ingest = Ingestor::spawn(app.clone(), IngestOptions::with_spool_dir(spool_dir)).unwrap();
-    let state = ServerState {
-        leptos: leptos::prelude::LeptosOptions::builder().output_name("sceneboard").site_root("target/site").build().into(),
-        app,
-        ingest,
-    };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, router(state)).await.unwrap() });
-    format!("http://{addr}")
+    support::serve_with_options(app, IngestOptions::with_spool_dir(spool_dir)).await
 }
 
 async fn start(t: TestDb) -> Env {

@@ -180,13 +180,18 @@ impl Drawing {
 /// signed-in routes here and the public links of [`super::public_code`] alike. Drawn on the
 /// heavy-work threads ([`service::heavy`]), never on the runtime that answers WeChat.
 pub(crate) async fn render(format: Format, drawing: Drawing) -> Result<Response, Refusal> {
-    let bytes = service::heavy::run(move || drawing.draw(format)).await.map_err(|_| Refusal::Busy)?;
-    let bytes = bytes.map_err(|e| Refusal::Bad(e.to_string()))?;
+    let bytes = drawn(format, drawing).await?;
     let kind = match format {
         Format::Png => "image/png",
         Format::Svg => "image/svg+xml; charset=utf-8",
     };
     Ok(image_response(kind, bytes))
+}
+
+/// The drawing's bytes, drawn on the heavy-work threads.
+async fn drawn(format: Format, drawing: Drawing) -> Result<Vec<u8>, Refusal> {
+    let bytes = service::heavy::run(move || drawing.draw(format)).await.map_err(|_| Refusal::Busy)?;
+    bytes.map_err(|e| Refusal::Bad(e.to_string()))
 }
 
 fn image_response(content_type: &'static str, body: impl IntoResponse) -> Response {
@@ -236,8 +241,7 @@ async fn zip(State(s): State<ServerState>, jar: CookieJar, RawQuery(raw): RawQue
         let (c, url) = code_of(&s.app, *id).await?;
         let drawing = Drawing { url, size, caption: None, logo: logo_for(&s.app, &c).await? };
         // One job per code: the slots go round between this download and other requests.
-        let bytes = service::heavy::run(move || drawing.draw(Format::Png)).await.map_err(|_| Refusal::Busy)?;
-        files.push((campaigns::code_file_name(&c, "png"), bytes.map_err(|e| Refusal::Bad(e.to_string()))?));
+        files.push((campaigns::code_file_name(&c, "png"), drawn(Format::Png, drawing).await?));
     }
     let archive = service::heavy::run(move || campaigns::zip_files(&files)).await.map_err(|_| Refusal::Busy)??;
     service::audit::record(&s.app.db, Some(user.id), "export.codes_zip", "campaign", None, serde_json::json!({ "ids": ids, "size": size }))

@@ -29,20 +29,11 @@ pub async fn start_on(t: TestDb, app: service::AppState) -> Running {
 
 /// [`start_on`] with the callback's writer tuned as `opts` (a spool, the replay window).
 pub async fn start_with(t: TestDb, app: service::AppState, opts: service::ingest::IngestOptions) -> Running {
-    let state = ServerState {
-        leptos: leptos::prelude::LeptosOptions::builder().output_name("sceneboard").site_root("target/site").build().into(),
-        app: app.clone(),
-        ingest: service::ingest::Ingestor::spawn(app.clone(), opts).unwrap(),
-    };
     users::create(&t.db, "admin", "admin-password", Role::Admin, None).await.unwrap();
     users::create(&t.db, "staff", "staff-password", Role::Staff, None).await.unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    // The accept loop `sceneboard serve` runs: peer addresses (the per-address sign-in limit
-    // applies) and the header-read timeout.
-    tokio::spawn(async move { server::http::serve(listener, router(state), std::future::pending()).await.unwrap() });
+    let base = serve_with_options(app.clone(), opts).await;
     let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-    Running { base: format!("http://{addr}"), http, t, state: app }
+    Running { base, http, t, state: app }
 }
 
 impl Running {
@@ -126,6 +117,8 @@ pub async fn serve_with_options(app: service::AppState, opts: service::ingest::I
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
+    // The accept loop `sceneboard serve` runs: peer addresses (the per-address sign-in limit
+    // applies) and the header-read timeout.
     tokio::spawn(async move { server::http::serve(listener, router(state), std::future::pending()).await.unwrap() });
     format!("http://{addr}")
 }
