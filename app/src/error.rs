@@ -193,3 +193,30 @@ pub fn is_plain_form_post() -> bool {
             && p.headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("text/html"))
     })
 }
+
+#[cfg(all(test, feature = "ssr"))]
+mod tests {
+    use super::AppError;
+    use service::{Msg, ServiceError};
+
+    /// A server function and a route outside Leptos (`server::door`) answer the same error
+    /// with the same status: both take it from `ServiceError::status`.
+    #[test]
+    fn a_service_error_has_the_same_status_at_every_door() {
+        let unavailable = ServiceError::Db(sea_orm::DbErr::ConnectionAcquire(sea_orm::ConnAcquireErr::Timeout));
+        for e in [
+            ServiceError::invalid("name", Msg::NotFound),
+            ServiceError::invalid("wechat", Msg::NotFound),
+            ServiceError::conflict("name", Msg::NotFound),
+            ServiceError::NotFound,
+            ServiceError::Unauthorized,
+            ServiceError::Forbidden,
+            unavailable,
+            ServiceError::Db(sea_orm::DbErr::Custom("broken".into())),
+            ServiceError::Internal("broken".into()),
+        ] {
+            let status = e.status();
+            assert_eq!(AppError::from(e).status_code(), status);
+        }
+    }
+}

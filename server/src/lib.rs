@@ -5,6 +5,7 @@
 pub mod cli;
 pub mod config;
 pub mod demo;
+pub mod door;
 pub mod entry;
 pub mod http;
 pub mod login_limit;

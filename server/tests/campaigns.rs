@@ -146,7 +146,7 @@ dual_test!(staff_create_campaigns_and_download_codes, |t: TestDb| async move {
     assert_eq!(res.status(), StatusCode::OK);
     assert!(res.headers()[CONTENT_TYPE].to_str().unwrap().starts_with("image/svg+xml"));
     assert!(res.text().await.unwrap().contains("春季海报"), "caption drawn");
-    assert_eq!(r.get(&format!("/campaigns/{first}/qr.png?size=abc"), &staff).await.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(r.get(&format!("/campaigns/{first}/qr.png?size=abc"), &staff).await.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(r.get("/campaigns/99999/qr.png", &staff).await.status(), StatusCode::NOT_FOUND);
 
     // Both codes as one ZIP.

@@ -129,17 +129,17 @@ dual_test!(campaign_series_csv, |t: TestDb| async move {
 
     // Bad parameters name themselves; unknown campaigns are 404; no session is 401.
     let (status, msg) = refused(&r, &format!("/export/campaigns/{}/stats.csv?granularity=year", c.id), &cookie).await;
-    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(msg.starts_with("granularity:"), "{msg}");
     let (status, msg) = refused(&r, &format!("/export/campaigns/{}/stats.csv?from=2026-13-01&to=2026-12-31", c.id), &cookie).await;
-    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(msg.starts_with("from:"), "{msg}");
     let (status, msg) = refused(&r, &format!("/export/campaigns/{}/stats.csv?from=2026-03-05&to=2026-03-01", c.id), &cookie).await;
-    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(msg.starts_with("from:"), "{msg}");
     let (status, msg) =
         refused(&r, &format!("/export/campaigns/{}/stats.csv?from=2026-01-01&to=2026-03-01&granularity=hour", c.id), &cookie).await;
-    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(msg.starts_with("granularity:"), "{msg}");
     let (status, _) = refused(&r, "/export/campaigns/999999/stats.csv?from=2026-03-01&to=2026-03-03", &cookie).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
@@ -222,7 +222,7 @@ dual_test!(campaign_chart_is_an_accessible_svg, |t: TestDb| async move {
     assert!(svg.contains("\nNet followers\n</text>") && svg.contains("\nUnique scanners\n</text>") && !svg.contains("\nScans\n</text>"));
     assert!(!svg.contains("Previous period (dashed)"));
     let bad = r.http.get(format!("{}{path}&metrics=likes", r.base)).header(COOKIE, &staff).send().await.unwrap();
-    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert!(bad.text().await.unwrap().starts_with("metrics:"));
     // The PNG is the same chart as a picture, twice the size.
     let res = r.http.get(format!("{}{}", r.base, path.replace("chart.svg", "chart.png"))).header(COOKIE, &staff).send().await.unwrap();
@@ -231,7 +231,7 @@ dual_test!(campaign_chart_is_an_accessible_svg, |t: TestDb| async move {
     let img = image::load_from_memory(&res.bytes().await.unwrap()).unwrap();
     assert_eq!((img.width(), img.height()), (1800, 760));
     let bad = r.http.get(format!("{}{path}&granularity=year", r.base)).header(COOKIE, &staff).send().await.unwrap();
-    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let missing = r.http.get(format!("{}/campaigns/99999/chart.svg", r.base)).header(COOKIE, &staff).send().await.unwrap();
     assert_eq!(missing.status(), StatusCode::NOT_FOUND);
 });
@@ -268,10 +268,10 @@ dual_test!(compare_export_matches_the_view, |t: TestDb| async move {
     let svg = r.http.get(format!("{}/compare/chart.svg?{q}", r.base)).header(COOKIE, &staff).send().await.unwrap().text().await.unwrap();
     assert!(svg.contains("<title>渠道对比 · 新增关注</title>"), "{svg}");
     assert!(svg.contains("海报, &quot;A&quot; 4") && svg.contains("Counter 7"), "{svg}");
-    // Bad input is refused by name; nothing chosen is a clear 400.
+    // Bad input is refused by name; nothing chosen is a clear 422.
     for (query, field) in [("ids=x", "ids:"), ("ids=99999", "ids:"), ("", "ids:"), ("group=nope", "group:")] {
         let res = r.http.get(format!("{}/export/compare.csv?{query}", r.base)).header(COOKIE, &staff).send().await.unwrap();
-        assert_eq!(res.status(), StatusCode::BAD_REQUEST, "{query}");
+        assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY, "{query}");
         assert!(res.text().await.unwrap().starts_with(field), "{query}");
     }
 });

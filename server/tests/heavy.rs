@@ -121,11 +121,11 @@ dual_test!(a_zip_larger_than_the_pixel_budget_is_refused_before_any_drawing, |t:
     // 100 codes of 2048 px are more pixels than 200 of 1280: refused with the number that fits.
     let ids = (1..=100).map(|id| format!("ids={id}")).collect::<Vec<_>>().join("&");
     let res = r.http.get(format!("{}/campaigns/codes.zip?{ids}&size=2048", r.base)).header(COOKIE, &staff).send().await.unwrap();
-    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
-    assert_eq!(res.text().await.unwrap(), "at most 78 codes of 2048 px fit in one download: choose a smaller size or fewer codes\n");
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(res.text().await.unwrap(), "size: at most 78 codes of 2048 px fit in one download: choose a smaller size or fewer codes\n");
     // More than 200 ids: refused while reading them.
     let ids = (1..=5000).map(|id| format!("ids={id}")).collect::<Vec<_>>().join("&");
     let res = r.http.get(format!("{}/campaigns/codes.zip?{ids}", r.base)).header(COOKIE, &staff).send().await.unwrap();
-    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
-    assert_eq!(res.text().await.unwrap(), "at most 200 codes fit in one download\n");
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(res.text().await.unwrap(), "ids: at most 200 codes fit in one download\n");
 });

@@ -125,7 +125,7 @@ dual_test!(a_zip_of_codes_holds_at_most_two_hundred, |t: TestDb| async move {
     let staff = r.login("staff", "staff-password").await;
     let ids = |n: usize| (1..=n).map(|i| format!("ids={}", 100_000 + i)).collect::<Vec<_>>().join("&");
     let res = r.get(&format!("/campaigns/codes.zip?{}", ids(201)), &staff).await;
-    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert!(res.text().await.unwrap().contains("at most 200 codes"));
     let res = r.get(&format!("/campaigns/codes.zip?{}", ids(200)), &staff).await;
     assert_eq!(res.status(), StatusCode::NOT_FOUND, "past the cap, to the first unknown campaign");

@@ -147,7 +147,7 @@ dual_test!(a_public_link_serves_the_current_code_until_revoked, |t: TestDb| asyn
     assert_ne!(svg_etag, etag);
     assert_eq!(public_get(&r, &format!("/q/{token}.svg"), Some(&svg_etag)).await.status(), StatusCode::NOT_MODIFIED);
     // Bad size: 400, as on the signed-in routes; other names are dead links.
-    assert_eq!(public_get(&r, &format!("/q/{token}.png?size=abc"), None).await.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(public_get(&r, &format!("/q/{token}.png?size=abc"), None).await.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(dead(&r, &format!("/q/{token}.gif")).await, unknown);
     assert_eq!(dead(&r, &format!("/q/{token}")).await, unknown);
 

@@ -241,6 +241,11 @@ dual_test!(healthz_and_metrics, |t: TestDb| async move {
     let res = r.get("/", &format!("{admin}; i18n_pref_locale=en")).await;
     assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert!(res.text().await.unwrap().contains("cannot reach its database right now"));
+    // The routes outside Leptos answer with the same status, and when to come back.
+    let res = r.get("/export/campaigns.csv", &admin).await;
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(res.headers()["retry-after"], "5");
+    assert_eq!(res.text().await.unwrap(), "the database is not answering: try again later\n");
 });
 
 // A browser loading a page fetches the wasm and other files while other pages render. Each

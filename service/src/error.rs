@@ -25,7 +25,8 @@ pub enum ServiceError {
     /// Signed in, but not allowed (HTTP 403).
     #[error("forbidden")]
     Forbidden,
-    /// The database failed (HTTP 500/503); detail is logged, not shown.
+    /// The database failed (HTTP 503 when it does not answer, else 500); detail is logged,
+    /// not shown.
     #[error("database error: {0}")]
     Db(#[from] DbErr),
     /// Anything else that is our fault (HTTP 500).
@@ -42,5 +43,25 @@ impl ServiceError {
     /// A clash with stored data on `field`.
     pub fn conflict(field: &'static str, message: Msg) -> Self {
         Self::Conflict { field, message }
+    }
+
+    /// The status of bad input (422), also for doors that check some input themselves.
+    pub const INVALID: u16 = 422;
+
+    /// The HTTP status that answers this error, at every door: server functions
+    /// (`app::AppError`) and the routes outside Leptos (`server::door::HttpError`) alike.
+    pub fn status(&self) -> u16 {
+        match self {
+            // WeChat's refusals travel as a validation of the `wechat` field: WeChat, not the
+            // user's input, is at fault (a bad gateway).
+            Self::Validation { field: "wechat", .. } => 502,
+            Self::Validation { .. } => Self::INVALID,
+            Self::Conflict { .. } => 409,
+            Self::NotFound => 404,
+            Self::Unauthorized => 401,
+            Self::Forbidden => 403,
+            Self::Db(e) if crate::db::is_unavailable(e) => 503,
+            Self::Db(_) | Self::Internal(_) => 500,
+        }
     }
 }

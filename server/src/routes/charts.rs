@@ -9,28 +9,25 @@
 //! with checkboxes sends them repeated), which is why the query is read by hand.
 
 use super::ServerState;
-use super::codes::{Refusal, signed_in};
-use super::export::refuse;
+use crate::door::{HttpError, Params, SignedIn};
 use axum::Router;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum_extra::extract::CookieJar;
 use chrono::Utc;
 use service::analytics::{self, Lang, Metric};
 use service::chart::{self, Spec, Variant};
-use service::series::RangeRequest;
 
 /// Routes of this module.
 pub fn routes() -> Router<ServerState> {
     Router::new()
-        .route("/campaigns/{id}/chart.svg", get(|s, j, p, q| campaign(s, j, p, q, Format::Svg)))
-        .route("/campaigns/{id}/chart.png", get(|s, j, p, q| campaign(s, j, p, q, Format::Png)))
-        .route("/compare/chart.svg", get(|s, j, q| compare(s, j, q, Format::Svg)))
-        .route("/compare/chart.png", get(|s, j, q| compare(s, j, q, Format::Png)))
-        .route("/accounts/{id}/chart.svg", get(|s, j, p, q| account(s, j, p, q, Format::Svg)))
-        .route("/accounts/{id}/chart.png", get(|s, j, p, q| account(s, j, p, q, Format::Png)))
+        .route("/campaigns/{id}/chart.svg", get(|u, s, id, q| campaign(u, s, id, q, Format::Svg)))
+        .route("/campaigns/{id}/chart.png", get(|u, s, id, q| campaign(u, s, id, q, Format::Png)))
+        .route("/compare/chart.svg", get(|u, s, q| compare(u, s, q, Format::Svg)))
+        .route("/compare/chart.png", get(|u, s, q| compare(u, s, q, Format::Png)))
+        .route("/accounts/{id}/chart.svg", get(|u, s, id, q| account(u, s, id, q, Format::Svg)))
+        .route("/accounts/{id}/chart.png", get(|u, s, id, q| account(u, s, id, q, Format::Png)))
 }
 
 #[derive(Clone, Copy)]
@@ -39,50 +36,15 @@ enum Format {
     Png,
 }
 
-/// A query string's pairs, decoded; keys may repeat.
-pub(super) struct Params(Vec<(String, String)>);
-
-impl Params {
-    pub(super) fn parse(raw: Option<&str>) -> Self {
-        Params(form_urlencoded::parse(raw.unwrap_or_default().as_bytes()).into_owned().collect())
-    }
-
-    /// The last value of `key` (a later value overrides an earlier one, as in a form).
-    pub(super) fn get(&self, key: &str) -> Option<String> {
-        self.0.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.clone())
-    }
-
-    /// Every value of `key`, comma-separated lists split.
-    pub(super) fn all(&self, key: &str) -> Vec<String> {
-        self.0
-            .iter()
-            .filter(|(k, _)| k == key)
-            .flat_map(|(_, v)| v.split(',').map(str::trim).filter(|p| !p.is_empty()).map(str::to_owned).collect::<Vec<_>>())
-            .collect()
-    }
-
-    pub(super) fn range(&self) -> RangeRequest {
-        RangeRequest { from: self.get("from"), to: self.get("to"), days: self.get("days"), granularity: self.get("granularity") }
-    }
-
-    /// Campaign ids from `ids`, each once; a value that is not a number, or more than a
-    /// comparison takes, is refused by name before any work.
-    pub(super) fn ids(&self) -> Result<Vec<i32>, Refusal> {
-        let max = service::analytics::MAX_COMPARE_ROWS;
-        let values = self.0.iter().filter(|(k, _)| k == "ids").map(|(_, v)| v.as_str());
-        service::analytics::campaign_ids(values, max, || service::Msg::CompareTooMany { max }).map_err(super::export::refuse)
-    }
-}
-
 /// `spec` drawn as the requested file.
 /// Drawn on the heavy-work threads ([`service::heavy`]): a PNG is a rasterised SVG at twice
 /// the size, CPU work that must not hold up the runtime answering WeChat.
-async fn picture(spec: Spec, format: Format, name: &str) -> Result<Response, Refusal> {
+async fn picture(spec: Spec, format: Format, name: &str) -> Result<Response, HttpError> {
     let drawn = service::heavy::run(move || match format {
         Format::Svg => chart::svg(&spec, Variant::File).map(String::into_bytes),
         Format::Png => chart::png(&chart::svg(&spec, Variant::Raster)?, 2.0),
     });
-    let body = drawn.await.map_err(|_| Refusal::Busy)?.map_err(refuse)?;
+    let body = drawn.await??;
     let (kind, ext) = match format {
         Format::Svg => ("image/svg+xml; charset=utf-8", "svg"),
         Format::Png => ("image/png", "png"),
@@ -98,35 +60,40 @@ async fn picture(spec: Spec, format: Format, name: &str) -> Result<Response, Ref
     Ok(res)
 }
 
-async fn campaign(State(s): State<ServerState>, jar: CookieJar, Path(id): Path<i32>, RawQuery(q): RawQuery, format: Format) -> Result<Response, Refusal> {
-    signed_in(&s.app, &jar).await?;
-    let p = Params::parse(q.as_deref());
-    let metrics = Metric::parse_list(&p.all("metrics")).map_err(refuse)?;
+async fn campaign(_: SignedIn, State(s): State<ServerState>, Path(id): Path<i32>, p: Params, format: Format) -> Result<Response, HttpError> {
+    let metrics = Metric::parse_list(&p.all("metrics"))?;
     let previous = p.get("prev").is_none_or(|v| v != "0");
     let lang = Lang::parse(p.get("lang").as_deref());
-    let trend = analytics::campaign_trend(&s.app, id, &p.range(), &metrics, previous, lang, Utc::now()).await.map_err(refuse)?;
+    let trend = analytics::campaign_trend(&s.app, id, &p.range(), &metrics, previous, lang, Utc::now()).await?;
     let r = trend.range;
     picture(trend.spec, format, &format!("campaign-{id}-{}-to-{}-{}", r.from, r.to, r.granularity)).await
 }
 
-async fn compare(State(s): State<ServerState>, jar: CookieJar, RawQuery(q): RawQuery, format: Format) -> Result<Response, Refusal> {
-    signed_in(&s.app, &jar).await?;
-    let p = Params::parse(q.as_deref());
-    let metric = match p.get("metric").filter(|m| !m.trim().is_empty()) {
-        Some(m) => m.parse::<Metric>().map_err(refuse)?,
-        None => Metric::NewFollowers,
-    };
+async fn compare(_: SignedIn, State(s): State<ServerState>, p: Params, format: Format) -> Result<Response, HttpError> {
+    let metric = compare_metric(&p)?;
     let lang = Lang::parse(p.get("lang").as_deref());
-    let view = analytics::compare(&s.app, &p.ids()?, p.get("group").as_deref(), metric, &p.range(), lang, Utc::now()).await.map_err(refuse)?;
+    let view = analytics::compare(&s.app, &compare_ids(&p)?, p.get("group").as_deref(), metric, &p.range(), lang, Utc::now()).await?;
     let r = view.range;
     picture(view.spec, format, &format!("compare-{}-{}-to-{}-{}", metric.as_str(), r.from, r.to, r.granularity)).await
 }
 
-async fn account(State(s): State<ServerState>, jar: CookieJar, Path(id): Path<i32>, RawQuery(q): RawQuery, format: Format) -> Result<Response, Refusal> {
-    signed_in(&s.app, &jar).await?;
-    let p = Params::parse(q.as_deref());
+async fn account(_: SignedIn, State(s): State<ServerState>, Path(id): Path<i32>, p: Params, format: Format) -> Result<Response, HttpError> {
     let model = service::accounts::model(&s.app.db, id).await?;
     let tz = analytics::zone(&s.app, Some(&model.timezone));
-    let spec = analytics::account_chart(&s.app, id, tz, 30, Lang::parse(p.get("lang").as_deref()), Utc::now()).await.map_err(refuse)?;
+    let spec = analytics::account_chart(&s.app, id, tz, 30, Lang::parse(p.get("lang").as_deref()), Utc::now()).await?;
     picture(spec, format, &format!("account-{id}-30-days")).await
+}
+
+/// The metric a comparison ranks by (`metric`, new followers when absent).
+pub(super) fn compare_metric(p: &Params) -> Result<Metric, HttpError> {
+    match p.get("metric").filter(|m| !m.trim().is_empty()) {
+        Some(m) => Ok(m.parse::<Metric>()?),
+        None => Ok(Metric::NewFollowers),
+    }
+}
+
+/// The campaigns a comparison names (`ids`), at most as many as it shows.
+pub(super) fn compare_ids(p: &Params) -> Result<Vec<i32>, HttpError> {
+    let max = analytics::MAX_COMPARE_ROWS;
+    p.ids(max, || service::Msg::CompareTooMany { max })
 }

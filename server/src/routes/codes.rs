@@ -6,19 +6,18 @@
 //! `showqrcode`), so downloads work offline and at any size.
 
 use super::ServerState;
+use crate::door::{HttpError, Params, SignedIn};
 use axum::Router;
-use axum::extract::{Multipart, Path, Query, RawQuery, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::extract::{Multipart, Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use axum_extra::extract::CookieJar;
 use sea_orm::{EntityTrait, QuerySelect};
 use serde::Deserialize;
 use service::campaigns::{self, CampaignView};
 use service::entity::{campaign, wechat_account};
 use service::qr::{self, QrOptions};
-use service::users::{Role, User};
-use service::{AppState, Msg, ServiceError, sessions};
+use service::{AppState, Msg, ServiceError};
 
 /// Largest logo upload accepted (the service checks the 1 MiB image limit itself; the
 /// multipart envelope gets a little room on top).
@@ -46,58 +45,6 @@ pub fn routes() -> Router<ServerState> {
         )
 }
 
-/// Why a request for an image or an upload was refused, as an HTTP answer.
-#[derive(Debug)]
-pub enum Refusal {
-    /// No session: 401 for scripts, the login page for browsers.
-    SignIn,
-    Forbidden,
-    NotFound,
-    /// Bad input, with words for scripts (400; English, a machine contract like the others).
-    Bad(String),
-    /// Too many images are being drawn already ([`service::heavy::Busy`]): 503, try again.
-    Busy,
-    Internal,
-}
-
-impl From<ServiceError> for Refusal {
-    fn from(e: ServiceError) -> Self {
-        match e {
-            ServiceError::NotFound => Refusal::NotFound,
-            ServiceError::Unauthorized => Refusal::SignIn,
-            ServiceError::Forbidden => Refusal::Forbidden,
-            ServiceError::Validation { message, .. } | ServiceError::Conflict { message, .. } => Refusal::Bad(message.to_string()),
-            other => {
-                tracing::error!(error = %other, "code route failed");
-                Refusal::Internal
-            }
-        }
-    }
-}
-
-impl IntoResponse for Refusal {
-    fn into_response(self) -> Response {
-        match self {
-            Refusal::SignIn => (StatusCode::UNAUTHORIZED, "please sign in\n").into_response(),
-            Refusal::Forbidden => (StatusCode::FORBIDDEN, "this needs an administrator\n").into_response(),
-            Refusal::NotFound => (StatusCode::NOT_FOUND, "not found\n").into_response(),
-            Refusal::Bad(m) => (StatusCode::BAD_REQUEST, format!("{m}\n")).into_response(),
-            Refusal::Busy => {
-                (StatusCode::SERVICE_UNAVAILABLE, [(header::RETRY_AFTER, "5")], format!("{}\n", service::heavy::Busy)).into_response()
-            }
-            Refusal::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal server error\n").into_response(),
-        }
-    }
-}
-
-/// The user of the request's session, or [`Refusal::SignIn`].
-pub async fn signed_in(st: &AppState, jar: &CookieJar) -> Result<User, Refusal> {
-    let Some(cookie) = jar.get(sessions::cookie_name(st.settings.secure_cookies)) else {
-        return Err(Refusal::SignIn);
-    };
-    sessions::lookup(&st.db, &st.keys, cookie.value()).await?.ok_or(Refusal::SignIn)
-}
-
 #[derive(Deserialize)]
 pub struct ImageQuery {
     size: Option<String>,
@@ -106,7 +53,7 @@ pub struct ImageQuery {
 }
 
 /// The campaign's logo, else its account's, as stored (decoded by [`render`], off the runtime).
-async fn logo_for(st: &AppState, c: &CampaignView) -> Result<Option<Vec<u8>>, Refusal> {
+async fn logo_for(st: &AppState, c: &CampaignView) -> Result<Option<Vec<u8>>, HttpError> {
     let own: Option<Option<Vec<u8>>> = campaign::Entity::find_by_id(c.id)
         .select_only()
         .column(campaign::Column::Logo)
@@ -135,9 +82,9 @@ pub(crate) fn decode_logo(bytes: Option<Vec<u8>>) -> Option<qr::LogoImage> {
 }
 
 /// The campaign and the text of its current code.
-async fn code_of(st: &AppState, id: i32) -> Result<(CampaignView, String), Refusal> {
+async fn code_of(st: &AppState, id: i32) -> Result<(CampaignView, String), HttpError> {
     let c = campaigns::get(&st.db, id).await?;
-    let url = c.code.as_ref().map(|k| k.url.clone()).ok_or(Refusal::NotFound)?;
+    let url = c.code.as_ref().map(|k| k.url.clone()).ok_or_else(HttpError::not_found)?;
     Ok((c, url))
 }
 
@@ -179,7 +126,7 @@ impl Drawing {
 /// The drawing as `format`, as a response: the one renderer behind every code image, the
 /// signed-in routes here and the public links of [`super::public_code`] alike. Drawn on the
 /// heavy-work threads ([`service::heavy`]), never on the runtime that answers WeChat.
-pub(crate) async fn render(format: Format, drawing: Drawing) -> Result<Response, Refusal> {
+pub(crate) async fn render(format: Format, drawing: Drawing) -> Result<Response, HttpError> {
     let bytes = drawn(format, drawing).await?;
     let kind = match format {
         Format::Png => "image/png",
@@ -189,9 +136,8 @@ pub(crate) async fn render(format: Format, drawing: Drawing) -> Result<Response,
 }
 
 /// The drawing's bytes, drawn on the heavy-work threads.
-async fn drawn(format: Format, drawing: Drawing) -> Result<Vec<u8>, Refusal> {
-    let bytes = service::heavy::run(move || drawing.draw(format)).await.map_err(|_| Refusal::Busy)?;
-    bytes.map_err(|e| Refusal::Bad(e.to_string()))
+async fn drawn(format: Format, drawing: Drawing) -> Result<Vec<u8>, HttpError> {
+    service::heavy::run(move || drawing.draw(format)).await?.map_err(HttpError::invalid)
 }
 
 fn image_response(content_type: &'static str, body: impl IntoResponse) -> Response {
@@ -204,37 +150,30 @@ fn image_response(content_type: &'static str, body: impl IntoResponse) -> Respon
     res
 }
 
-async fn png(State(s): State<ServerState>, jar: CookieJar, Path(id): Path<i32>, Query(q): Query<ImageQuery>) -> Result<Response, Refusal> {
-    signed_in(&s.app, &jar).await?;
-    let size = qr::parse_size(q.size.as_deref()).map_err(|e| Refusal::Bad(e.to_string()))?;
+async fn png(_: SignedIn, State(s): State<ServerState>, Path(id): Path<i32>, Query(q): Query<ImageQuery>) -> Result<Response, HttpError> {
+    let size = qr::parse_size(q.size.as_deref()).map_err(HttpError::invalid)?;
     let (c, url) = code_of(&s.app, id).await?;
     render(Format::Png, Drawing { url, size, caption: None, logo: logo_for(&s.app, &c).await? }).await
 }
 
-async fn svg(State(s): State<ServerState>, jar: CookieJar, Path(id): Path<i32>, Query(q): Query<ImageQuery>) -> Result<Response, Refusal> {
-    signed_in(&s.app, &jar).await?;
-    let size = qr::parse_size(q.size.as_deref()).map_err(|e| Refusal::Bad(e.to_string()))?;
+async fn svg(_: SignedIn, State(s): State<ServerState>, Path(id): Path<i32>, Query(q): Query<ImageQuery>) -> Result<Response, HttpError> {
+    let size = qr::parse_size(q.size.as_deref()).map_err(HttpError::invalid)?;
     let (c, url) = code_of(&s.app, id).await?;
     let caption = matches!(q.caption.as_deref(), Some("1" | "true" | "on")).then(|| c.name.clone());
     render(Format::Svg, Drawing { url, size, caption, logo: logo_for(&s.app, &c).await? }).await
 }
 
 /// `GET /campaigns/codes.zip?ids=1&ids=2&size=430`: the PNGs of the ticked campaigns.
-async fn zip(State(s): State<ServerState>, jar: CookieJar, RawQuery(raw): RawQuery) -> Result<Response, Refusal> {
-    let user = signed_in(&s.app, &jar).await?;
-    let raw = raw.unwrap_or_default();
-    let pairs: Vec<_> = form_urlencoded::parse(raw.as_bytes()).collect();
-    let too_many = || Msg::ZipTooMany { max: MAX_ZIP_CODES };
-    let mut ids = service::analytics::campaign_ids(pairs.iter().filter(|(k, _)| k == "ids").map(|(_, v)| v.as_ref()), MAX_ZIP_CODES, too_many)?;
+async fn zip(SignedIn(user): SignedIn, State(s): State<ServerState>, p: Params) -> Result<Response, HttpError> {
+    let mut ids = p.ids(MAX_ZIP_CODES, || Msg::ZipTooMany { max: MAX_ZIP_CODES })?;
     ids.sort_unstable();
     if ids.is_empty() {
-        return Err(Refusal::Bad("tick at least one campaign to download its code".into()));
+        return Err(HttpError::invalid("ids: tick at least one campaign to download its code"));
     }
-    let size = pairs.iter().rev().find(|(k, _)| k == "size").map(|(_, v)| v.as_ref());
-    let size = qr::parse_size(size).map_err(|e| Refusal::Bad(e.to_string()))?;
+    let size = qr::parse_size(p.get("size").as_deref()).map_err(HttpError::invalid)?;
     if ids.len() as u64 * u64::from(size) * u64::from(size) > MAX_ZIP_PIXELS {
         let fit = MAX_ZIP_PIXELS / (u64::from(size) * u64::from(size));
-        return Err(Refusal::Bad(format!("at most {fit} codes of {size} px fit in one download: choose a smaller size or fewer codes")));
+        return Err(HttpError::invalid(format!("size: at most {fit} codes of {size} px fit in one download: choose a smaller size or fewer codes")));
     }
     let mut files = Vec::with_capacity(ids.len());
     for id in &ids {
@@ -243,7 +182,7 @@ async fn zip(State(s): State<ServerState>, jar: CookieJar, RawQuery(raw): RawQue
         // One job per code: the slots go round between this download and other requests.
         files.push((campaigns::code_file_name(&c, "png"), drawn(Format::Png, drawing).await?));
     }
-    let archive = service::heavy::run(move || campaigns::zip_files(&files)).await.map_err(|_| Refusal::Busy)??;
+    let archive = service::heavy::run(move || campaigns::zip_files(&files)).await??;
     service::audit::record(&s.app.db, Some(user.id), "export.codes_zip", "campaign", None, serde_json::json!({ "ids": ids, "size": size }))
         .await
         .map_err(ServiceError::from)?;
@@ -290,13 +229,12 @@ fn after_upload(page: &str, result: Result<(), Msg>, headers: &HeaderMap) -> Res
 }
 
 async fn campaign_logo(
+    SignedIn(user): SignedIn,
     State(s): State<ServerState>,
-    jar: CookieJar,
     headers: HeaderMap,
     Path(id): Path<i32>,
     form: Multipart,
-) -> Result<Response, Refusal> {
-    let user = signed_in(&s.app, &jar).await?;
+) -> Result<Response, HttpError> {
     campaigns::get(&s.app.db, id).await?;
     let page = format!("/campaigns/{id}");
     let logo = match read_logo_form(form).await {
@@ -329,16 +267,13 @@ async fn set_campaign_logo(st: &AppState, id: i32, upload: Option<&[u8]>, actor:
 }
 
 async fn account_logo(
+    signed_in: SignedIn,
     State(s): State<ServerState>,
-    jar: CookieJar,
     headers: HeaderMap,
     Path(id): Path<i32>,
     form: Multipart,
-) -> Result<Response, Refusal> {
-    let user = signed_in(&s.app, &jar).await?;
-    if user.role != Role::Admin {
-        return Err(Refusal::Forbidden);
-    }
+) -> Result<Response, HttpError> {
+    let user = signed_in.admin()?;
     service::accounts::get(&s.app.db, id).await?;
     let logo = match read_logo_form(form).await {
         Ok(l) => l,

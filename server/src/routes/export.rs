@@ -7,20 +7,19 @@
 //! Bodies are streamed: the rows are rendered a chunk at a time as the client reads.
 
 use super::ServerState;
-use super::codes::{Refusal, signed_in};
+use super::charts::{compare_ids, compare_metric};
+use crate::door::{HttpError, Params, SignedIn};
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{Path, Query, RawQuery, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderValue, header};
 use axum::response::Response;
 use axum::routing::get;
-use axum_extra::extract::CookieJar;
 use chrono::{NaiveDate, SecondsFormat, Utc};
 use chrono_tz::Tz;
 use sea_orm::{EntityTrait, QueryOrder, QuerySelect};
-use serde::Deserialize;
 use service::entity::campaign;
-use service::analytics::{self, CompareRow, Lang, Metric};
+use service::analytics::{self, CompareRow, Lang};
 use service::series::{self, Granularity, Point, RangeRequest, Totals};
 use service::{AppState, ServiceError};
 use std::collections::HashMap;
@@ -38,17 +37,6 @@ pub fn routes() -> Router<ServerState> {
         .route("/export/campaigns/{id}/stats.csv", get(campaign_stats))
         .route("/export/campaigns.csv", get(campaigns_csv))
         .route("/export/compare.csv", get(compare_csv))
-}
-
-/// Query of the series export; all optional. Strings, not dates, so that a bad value gets our
-/// one-line message naming the parameter rather than a deserializer's.
-#[derive(Deserialize)]
-pub struct StatsQuery {
-    pub(super) from: Option<String>,
-    pub(super) to: Option<String>,
-    pub(super) granularity: Option<String>,
-    /// A preset: the last N days ending `to` (used when `from` is absent).
-    pub(super) days: Option<String>,
 }
 
 /// CSV text of `records`, CRLF-terminated as RFC 4180 and Excel expect.
@@ -74,20 +62,10 @@ pub fn text_cell(text: &str) -> String {
 }
 
 /// The byte-order mark and the header line.
-fn preamble(header: &[&str]) -> Result<Vec<u8>, Refusal> {
+fn preamble(header: &[&str]) -> Result<Vec<u8>, HttpError> {
     let mut out = "\u{feff}".as_bytes().to_vec();
     out.extend(render([header]).map_err(|e| ServiceError::Internal(e.to_string()))?);
     Ok(out)
-}
-
-/// A service error as an answer; a bad parameter's message starts with its name
-/// (`granularity: use hour, day, week or month`).
-pub(super) fn refuse(e: ServiceError) -> Refusal {
-    match e {
-        // English: CSV and chart URLs are a contract for scripts (docs/contract.md), not pages.
-        ServiceError::Validation { field, message } => Refusal::Bad(format!("{field}: {message}")),
-        other => other.into(),
-    }
 }
 
 /// A streamed CSV download named `filename` (ASCII, no quotes).
@@ -106,28 +84,21 @@ fn csv_response(filename: &str, body: Body) -> Response {
 
 /// The range, granularity and zone a series request asks for (`service::series::resolve_range`):
 /// defaults are the last 30 days ending today in the campaign's account zone, granularity
-/// picked from the range; a bad parameter is 400 naming it, an unknown campaign 404.
-pub(super) async fn resolve_range(st: &AppState, id: i32, q: &StatsQuery) -> Result<(NaiveDate, NaiveDate, Granularity, Tz), Refusal> {
-    let req = RangeRequest { from: q.from.clone(), to: q.to.clone(), days: q.days.clone(), granularity: q.granularity.clone() };
-    // Parameters first: a malformed request is 400 whichever campaign it names.
-    series::resolve_range(&req, Utc::now().date_naive()).map_err(refuse)?;
+/// picked from the range; a bad parameter is refused naming it, an unknown campaign is 404.
+async fn resolve_range(st: &AppState, id: i32, req: &RangeRequest) -> Result<(NaiveDate, NaiveDate, Granularity, Tz), HttpError> {
+    // Parameters first: a malformed request is refused the same whichever campaign it names.
+    series::resolve_range(req, Utc::now().date_naive())?;
     let (_, _, tz) = analytics::campaign_zone(st, id).await?;
-    let r = series::resolve_range(&req, analytics::today(tz, Utc::now())).map_err(refuse)?;
+    let r = series::resolve_range(req, analytics::today(tz, Utc::now()))?;
     Ok((r.from, r.to, r.granularity, tz))
 }
 
 /// `GET /export/campaigns/{id}/stats.csv?from=&to=&granularity=`: the campaign's series in its
 /// account's zone, one row per bucket, zero-filled.
-async fn campaign_stats(
-    State(s): State<ServerState>,
-    jar: CookieJar,
-    Path(id): Path<i32>,
-    Query(q): Query<StatsQuery>,
-) -> Result<Response, Refusal> {
-    let user = signed_in(&s.app, &jar).await?;
+async fn campaign_stats(SignedIn(user): SignedIn, State(s): State<ServerState>, Path(id): Path<i32>, p: Params) -> Result<Response, HttpError> {
     let db = &s.app.db;
-    let (from, to, gran, tz) = resolve_range(&s.app, id, &q).await?;
-    let points = series::campaign_series(db, id, from, to, gran, tz).await.map_err(refuse)?;
+    let (from, to, gran, tz) = resolve_range(&s.app, id, &p.range()).await?;
+    let points = series::campaign_series(db, id, from, to, gran, tz).await?;
 
     service::audit::record(
         db,
@@ -157,8 +128,7 @@ async fn campaign_stats(
 
 /// `GET /export/campaigns.csv`: every campaign of every account, archived ones included, with
 /// all-time totals.
-async fn campaigns_csv(State(s): State<ServerState>, jar: CookieJar) -> Result<Response, Refusal> {
-    let user = signed_in(&s.app, &jar).await?;
+async fn campaigns_csv(SignedIn(user): SignedIn, State(s): State<ServerState>) -> Result<Response, HttpError> {
     let db = &s.app.db;
     let list: Vec<(i32, String, String, String)> = campaign::Entity::find()
         .select_only()
@@ -199,16 +169,9 @@ pub const COMPARE_HEADER: [&str; 10] =
 /// `GET /export/compare.csv?ids=&group=&metric=&from=&to=&days=`: the compare view's table,
 /// one row per campaign in the page's order (best first by the metric), unique scanners
 /// exact over the range.
-async fn compare_csv(State(s): State<ServerState>, jar: CookieJar, RawQuery(q): RawQuery) -> Result<Response, Refusal> {
-    let user = signed_in(&s.app, &jar).await?;
-    let p = super::charts::Params::parse(q.as_deref());
-    let metric = match p.get("metric").filter(|m| !m.trim().is_empty()) {
-        Some(m) => m.parse::<Metric>().map_err(refuse)?,
-        None => Metric::NewFollowers,
-    };
-    let view = analytics::compare(&s.app, &p.ids()?, p.get("group").as_deref(), metric, &p.range(), Lang::Zh, Utc::now())
-        .await
-        .map_err(refuse)?;
+async fn compare_csv(SignedIn(user): SignedIn, State(s): State<ServerState>, p: Params) -> Result<Response, HttpError> {
+    let metric = compare_metric(&p)?;
+    let view = analytics::compare(&s.app, &compare_ids(&p)?, p.get("group").as_deref(), metric, &p.range(), Lang::Zh, Utc::now()).await?;
     let (from, to) = (view.range.from, view.range.to);
     service::audit::record(
         &s.app.db,

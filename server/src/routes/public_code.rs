@@ -15,7 +15,8 @@
 //! - `Cross-Origin-Resource-Policy: cross-origin`: other sites may embed the image.
 
 use super::ServerState;
-use super::codes::{self, Format, Refusal};
+use super::codes::{self, Format};
+use crate::door::HttpError;
 use axum::Router;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -52,7 +53,7 @@ fn robots(res: &mut Response) {
 
 /// The one answer for every token that serves nothing.
 fn not_found() -> Response {
-    let mut res = Refusal::NotFound.into_response();
+    let mut res = HttpError::not_found().into_response();
     robots(&mut res);
     res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     res
@@ -107,13 +108,13 @@ async fn image(State(s): State<ServerState>, Path(file): Path<String>, Query(q):
     // Checked before the token, so a bad size says nothing about the token either.
     let size = match qr::parse_size(q.size.as_deref()) {
         Ok(size) => size,
-        Err(e) => return Refusal::Bad(e.to_string()).into_response(),
+        Err(e) => return HttpError::invalid(e).into_response(),
     };
     let now = s.app.clock.now();
     let code = match public_codes::lookup(&s.app.db, token, now).await {
         Ok(Some(code)) => code,
         Ok(None) => return not_found(),
-        Err(e) => return Refusal::from(e).into_response(),
+        Err(e) => return HttpError::from(e).into_response(),
     };
     let etag = etag(&code, format, size);
     let max_age = max_age(code.expires_at, now);
