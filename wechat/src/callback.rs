@@ -1,11 +1,12 @@
-//! The callback route's protocol in one call: verify the URL check, open a push (signature,
-//! optional decryption, XML), so the server's handler only maps errors to statuses and stores.
+//! The callback route's protocol in one call each way: verify the URL check, open a push
+//! (signature, optional decryption, XML), and answer it (the reply XML, sealed when the push
+//! came sealed), so the server's handler only maps errors to statuses and stores.
 
 use serde::Deserialize;
 
 use crate::crypto::{EncryptMode, MsgCrypt, verify_msg_signature, verify_signature};
 use crate::error::{CryptoError, XmlError};
-use crate::xml::{Envelope, InboundMessage, check_body};
+use crate::xml::{Envelope, InboundMessage, Reply, check_body};
 
 /// The query string WeChat puts on every callback request.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
@@ -132,6 +133,22 @@ pub fn open_push(
     }
 }
 
+impl OpenedPush {
+    /// The body that answers this push with `reply`, the mirror of [`open_push`]: WeChat's
+    /// passive reply XML to the follower who sent it, sealed with `msg_signature` when the push
+    /// came encrypted. `nonce` is the push's own (only an input to the signature); `now` is
+    /// the reply's `CreateTime` and `TimeStamp`.
+    pub fn answer(&self, reply: &Reply, token: &str, crypt: Option<&MsgCrypt>, nonce: &str, now: i64) -> Result<String, CallbackError> {
+        let m = &self.message;
+        let xml = reply.to_xml(&m.from_user_name, &m.to_user_name, now);
+        if !self.encrypted {
+            return Ok(xml);
+        }
+        let crypt = crypt.ok_or(CallbackError::NoAesKey)?;
+        Ok(crypt.seal_reply(token, &xml, &now.to_string(), nonce)?)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -199,5 +216,30 @@ mod tests {
         assert_eq!(open_push("AAAAA", EncryptMode::Safe, Some(&crypt), &query, &tampered), Err(CallbackError::BadSignature));
         let other = MsgCrypt::new(KEY, "wx0000000000000000").unwrap();
         assert_eq!(open_push("AAAAA", EncryptMode::Safe, Some(&other), &query, &body).unwrap_err().status(), 400);
+    }
+
+    #[test]
+    fn a_push_is_answered_in_the_form_it_came() {
+        let reply = Reply::Text { content: "欢迎 & welcome".into() };
+        // Plain: the reply XML, addressed back to the follower.
+        let body = event_xml("gh_x", "o1", 1, "subscribe", Some("qrscene_5"), Some("T"));
+        let query = q(Some("899cf89e464efb63f54ddac96b0a0a235f53aa78".into()), None, false);
+        let opened = open_push("AAAAA", EncryptMode::Plain, None, &query, &body).unwrap();
+        let plain = opened.answer(&reply, "AAAAA", None, "486452656", 1714037100).unwrap();
+        assert_eq!(plain, reply.to_xml("o1", "gh_x", 1714037100));
+        assert!(plain.contains("<ToUserName><![CDATA[o1]]></ToUserName>"), "{plain}");
+        // Encrypted: sealed, signed over the push's nonce and the reply's time, and opening
+        // to the same XML.
+        let crypt = MsgCrypt::new(KEY, APPID).unwrap();
+        let encrypt = crypt.encrypt(&event_xml("gh_x", "o1", 1, "SCAN", Some("spring"), None)).unwrap();
+        let ms = msg_signature("AAAAA", "1714037059", "486452656", &encrypt);
+        let query = q(Some(signature("AAAAA", "1714037059", "486452656")), Some(ms), true);
+        let opened = open_push("AAAAA", EncryptMode::Safe, Some(&crypt), &query, &envelope_xml("gh_x", &encrypt, None)).unwrap();
+        let sealed = opened.answer(&reply, "AAAAA", Some(&crypt), "486452656", 1714037100).unwrap();
+        let r = crate::xml::parse_encrypted_reply(&sealed).unwrap();
+        assert_eq!((r.timestamp.as_str(), r.nonce.as_str()), ("1714037100", "486452656"));
+        assert_eq!(r.msg_signature, msg_signature("AAAAA", "1714037100", "486452656", &r.encrypt));
+        assert_eq!(crypt.decrypt(&r.encrypt).unwrap(), reply.to_xml("o1", "gh_x", 1714037100));
+        assert_eq!(opened.answer(&reply, "AAAAA", None, "486452656", 1714037100), Err(CallbackError::NoAesKey));
     }
 }
