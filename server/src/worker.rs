@@ -1,9 +1,10 @@
 //! Background work, outside any request: renewing temporary codes before they expire (once
-//! per code, `service::renewal`) and tagging followers in WeChat. Jobs live in the database
-//! queue (`service::jobs`), so with several instances each job still runs once, and a crash
-//! only delays it.
+//! per code, `service::renewal`) and tagging followers in WeChat (`service::tagging`). Jobs
+//! live in the database queue (`service::jobs`), so with several instances each job still runs
+//! once, and a crash only delays it.
 
 use async_trait::async_trait;
+use sea_orm::EntityTrait;
 use serde_json::json;
 use service::entity::job;
 use service::jobs::{self, JobHandler};
@@ -57,42 +58,9 @@ async fn tag(st: &AppState, payload: &serde_json::Value) -> Result<(), String> {
     let openid = payload["openid"].as_str().filter(|o| !o.is_empty()).ok_or("payload lacks openid")?;
     // The error becomes the job's `last_error` and a log line: it says why, never whom, even
     // should WeChat's message repeat the OpenID.
-    tag_follower(st, campaign_id, openid).await.map_err(|e| e.replace(openid, "<OpenID>"))
+    service::tagging::tag_follower(st, campaign_id, openid).await.map_err(|e| e.to_string().replace(openid, "<OpenID>"))
 }
 
-async fn tag_follower(st: &AppState, campaign_id: i32, openid: &str) -> Result<(), String> {
-    use sea_orm::{ActiveModelTrait, ActiveValue::Set};
-    let c = service::entity::campaign::Entity::find_by_id(campaign_id)
-        .one(&st.db)
-        .await
-        .map_err(|e| e.to_string())?
-        .ok_or("the campaign no longer exists")?;
-    let Some(tag_name) = c.tag_name.clone() else { return Ok(()) };
-    let account = accounts::model(&st.db, c.account_id).await.map_err(|e| e.to_string())?;
-    let api = accounts::api_client(st, &account).map_err(|e| e.to_string())?;
-    let tag_id = match c.tag_id {
-        Some(id) => id as u64,
-        None => {
-            let id = match api.create_tag(&tag_name).await {
-                Ok(tag) => tag.id,
-                // The name is taken: another instance's worker created it a moment ago, or this
-                // one crashed between creating it and storing its id. Either way it is ours.
-                Err(e) if e.errcode() == Some(service::health::TAG_NAME_TAKEN) => {
-                    let tags = api.list_tags().await.map_err(|e| e.to_string())?;
-                    tags.into_iter().find(|t| t.name == tag_name).map(|t| t.id).ok_or_else(|| e.to_string())?
-                }
-                Err(e) => return Err(e.to_string()),
-            };
-            let mut active: service::entity::campaign::ActiveModel = c.into();
-            active.tag_id = Set(Some(id as i64));
-            active.update(&st.db).await.map_err(|e| e.to_string())?;
-            id
-        }
-    };
-    api.batch_tag(tag_id, &[openid.to_owned()]).await.map_err(|e| e.to_string())
-}
-
-use sea_orm::EntityTrait;
 
 /// Enqueue the renewals due at the state's clock. Each job is keyed by the code it replaces,
 /// so several instances, or rounds, queue a code's renewal once. The job itself runs on the

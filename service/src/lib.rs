@@ -31,6 +31,7 @@ pub mod secrets;
 pub mod series;
 pub mod sessions;
 pub mod state;
+pub mod tagging;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod token_store;
