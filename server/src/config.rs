@@ -31,6 +31,10 @@ pub struct Config {
     /// `SCENEBOARD_TRUSTED_PROXIES`: comma-separated addresses or CIDR blocks of the reverse
     /// proxies whose `X-Forwarded-For` names the client; empty when unset.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// `LEPTOS_SITE_ROOT`: the compiled site (`pkg/`, the favicon) the server serves.
+    pub site_root: String,
+    /// `SCENEBOARD_FONT_DIR`: a folder of fonts for PNG charts, besides the system's.
+    pub font_dir: Option<PathBuf>,
 }
 
 /// `Debug` that never prints the secret key.
@@ -47,6 +51,8 @@ impl std::fmt::Debug for Config {
             .field("callback_max_skew", &self.callback_max_skew)
             .field("spool_max_bytes", &self.spool_max_bytes)
             .field("trusted_proxies", &self.trusted_proxies)
+            .field("site_root", &self.site_root)
+            .field("font_dir", &self.font_dir)
             .finish()
     }
 }
@@ -72,6 +78,8 @@ pub const KEYS: &[&str] = &[
     "SCENEBOARD_CALLBACK_MAX_SKEW",
     "SCENEBOARD_SPOOL_MAX_MB",
     "SCENEBOARD_TRUSTED_PROXIES",
+    "LEPTOS_SITE_ROOT",
+    "SCENEBOARD_FONT_DIR",
 ];
 
 impl Config {
@@ -136,6 +144,8 @@ impl Config {
             public_url: public_url.trim_end_matches('/').to_owned(),
             timezone,
             trusted_proxies,
+            site_root: get("LEPTOS_SITE_ROOT").unwrap_or_else(|| "target/site".into()),
+            font_dir: get("SCENEBOARD_FONT_DIR").map(PathBuf::from),
         })
     }
 
@@ -213,6 +223,17 @@ mod tests {
         let c = Config::from_sources(&env(&[("SCENEBOARD_ADDR", "127.0.0.1:9000")]), &file).unwrap();
         assert_eq!(c.addr.to_string(), "127.0.0.1:9000");
         assert_eq!(c.timezone, "Europe/Berlin");
+    }
+
+    #[test]
+    fn the_site_and_the_fonts_come_from_either_source() {
+        let c = Config::from_sources(&HashMap::new(), &HashMap::new()).unwrap();
+        assert_eq!((c.site_root.as_str(), c.font_dir), ("target/site", None));
+        let file = env(&[("LEPTOS_SITE_ROOT", "/srv/site"), ("SCENEBOARD_FONT_DIR", "/srv/fonts")]);
+        let c = Config::from_sources(&HashMap::new(), &file).unwrap();
+        assert_eq!((c.site_root.as_str(), c.font_dir), ("/srv/site", Some(PathBuf::from("/srv/fonts"))));
+        let c = Config::from_sources(&env(&[("LEPTOS_SITE_ROOT", "/opt/site")]), &file).unwrap();
+        assert_eq!(c.site_root, "/opt/site");
     }
 
     #[test]

@@ -124,10 +124,9 @@ fn state_on(cfg: &Config, keys: Keys, db: service::DatabaseConnection) -> AppSta
 /// Leptos options: where the compiled site lives (`LEPTOS_SITE_ROOT`, default `target/site`,
 /// as `cargo leptos build` leaves it) and the output name of the wasm bundle.
 pub fn leptos_options(cfg: &Config) -> LeptosOptions {
-    let site_root = std::env::var("LEPTOS_SITE_ROOT").unwrap_or_else(|_| "target/site".into());
     LeptosOptions::builder()
         .output_name("sceneboard")
-        .site_root(site_root)
+        .site_root(cfg.site_root.as_str())
         .site_pkg_dir("pkg")
         .site_addr(cfg.addr)
         .build()
@@ -151,6 +150,9 @@ pub async fn bind(cfg: &Config) -> anyhow::Result<tokio::net::TcpListener> {
 /// until Ctrl-C or SIGTERM.
 pub async fn serve_with(cfg: &Config, app: AppState, schema: Schema, listener: tokio::net::TcpListener) -> anyhow::Result<()> {
     refuse_bench_switch()?;
+    if let Some(dir) = &cfg.font_dir {
+        service::chart::use_font_dir(dir.clone());
+    }
     // The callback's writer; replays any spool a previous run left behind, and journals
     // bursts in the same spool.
     let options = service::ingest::IngestOptions {

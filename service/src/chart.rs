@@ -294,16 +294,25 @@ impl Spec {
     }
 }
 
-/// The fonts resvg draws text with, loaded once: the system's, plus `SCENEBOARD_FONT_DIR`
-/// when set; `sans-serif` (what the charts ask for) mapped to a CJK family when one is
-/// installed, so Chinese labels come out in the PNG too.
+/// The folder of fonts PNG charts may use besides the system's (`SCENEBOARD_FONT_DIR`), set
+/// once at startup, before the first chart is drawn.
+static FONT_DIR: OnceLock<std::path::PathBuf> = OnceLock::new();
+
+/// Use the fonts in `dir` too; the first call wins.
+pub fn use_font_dir(dir: std::path::PathBuf) {
+    let _ = FONT_DIR.set(dir);
+}
+
+/// The fonts resvg draws text with, loaded once: the system's, plus [`use_font_dir`]'s;
+/// `sans-serif` (what the charts ask for) mapped to a CJK family when one is installed, so
+/// Chinese labels come out in the PNG too.
 fn fonts() -> Arc<resvg::usvg::fontdb::Database> {
     static FONTS: OnceLock<Arc<resvg::usvg::fontdb::Database>> = OnceLock::new();
     FONTS
         .get_or_init(|| {
             let mut db = resvg::usvg::fontdb::Database::new();
             db.load_system_fonts();
-            if let Some(dir) = std::env::var_os("SCENEBOARD_FONT_DIR") {
+            if let Some(dir) = FONT_DIR.get() {
                 db.load_fonts_dir(dir);
             }
             let families: Vec<String> = db.faces().flat_map(|f| f.families.iter().map(|(n, _)| n.clone())).collect();
