@@ -1,13 +1,9 @@
 //! An index on `campaign_hourly (hour)`, for the questions asked across all of an account's
 //! campaigns over recent hours (the dashboard's best campaigns of the week).
 //!
-//! Without it PostgreSQL answered "the account's campaigns over 7 days" with a sequential scan
-//! of every counter row (124 ms on a year of 200 campaigns, 831 k rows; docs/benchmarks/analytics.md,
-//! "Third round"), since the primary key leads with the campaign. With it, the range of recent
-//! hours is read directly, and those rows sit together in the heap because they were written
-//! together. The cost on ingest is small: an index entry is made when a campaign's hour gets
-//! its first push (at most one per campaign per hour), never on the counter updates that follow
-//! (the hour never changes, so PostgreSQL's updates stay HOT).
+//! Without it a question across campaigns scanned every counter row, since the primary key
+//! leads with the campaign; with it the recent hours are read directly, at one index entry per
+//! campaign-hour on ingest (docs/design/schema.md, "The hour index").
 
 use sea_orm_migration::prelude::*;
 

@@ -2,15 +2,10 @@
 //! keyed OpenID hash (`openid_hash`): the first 64 bits of the same hash, as a signed integer
 //! (`service::keys::scanner_key` computes the same value in Rust).
 //!
-//! Why: the exact unique-scanner counts sort and compare one key per scanner row, and a year
-//! by day of a busy campaign is ~70 k rows; the text key made that query 26–43 ms at 10 M
-//! events (docs/benchmarks/analytics.md, "64-bit scanner keys"). A row shrinks from ~80 to ~25 bytes, so the
-//! ingest writes fewer pages too. Two hashes that share their first 64 bits in one
-//! campaign-hour become one row (about n²/2⁶⁵ for n scanners: never seen in practice).
-//!
-//! The table is rebuilt, in one transaction on both backends, rather than altered: SQLite
-//! cannot change a primary key in place, and on PostgreSQL a rebuild writes each row once where
-//! an added column plus a new key would write it twice.
+//! Why: exact unique-scanner counts sort and compare one key per scanner row, and an integer
+//! is an eighth of the text's bytes (docs/design/schema.md, "64-bit scanner keys", with the
+//! collision odds). The table is rebuilt in one transaction rather than altered: SQLite cannot
+//! change a primary key in place.
 //!
 //! `down()` puts the 16 hex digits of each key back into `openid_hash`: the rest of the hash
 //! is gone. Counts stay exact within the table, and `up()` again gives back the same keys; only

@@ -46,12 +46,9 @@ impl Default for SeedOptions {
     }
 }
 
-/// The [`SeedOptions::events_per_day`] that makes about `events` events over `days` days: the
-/// plan's weekday/weekend rhythm averages 0.89 of the weekday rate, unsubscribes add ~5 %,
-/// and launch/fair campaigns are quiet part of the time. The factor is measured: with 0.93,
-/// 365 days and 200 campaigns stored 1 876 624 events for 2 M asked and 9 481 187 for 10 M
-/// (0.94–0.95 of the ask), so 0.88 lands within about 1 %; the seeding report gives the
-/// exact count.
+/// The [`SeedOptions::events_per_day`] that makes about `events` events over `days` days. The
+/// factor 0.88 is measured (docs/design/schema.md, "The demo's events-per-day factor"); the
+/// seeding report gives the exact count.
 pub fn events_per_day_for(events: u64, days: u32) -> u32 {
     let per_day = events as f64 / f64::from(days.max(1)) / 0.88;
     per_day.round().clamp(1.0, f64::from(u32::MAX)) as u32

@@ -126,10 +126,8 @@ impl Keys {
 /// 64 bits as a signed integer, the same value migration 7 computes in SQL from stored hashes.
 ///
 /// Why 64 bits and not the 64-hex text: exact distinct counts sort and compare these keys, and
-/// a year of a busy campaign is ~70 k of them per query; an integer is an eighth of the bytes
-/// and one machine comparison (docs/benchmarks/analytics.md, "64-bit scanner keys"). The price is a collision
-/// chance: two of `n` scanners of one campaign share a key with probability about n²/2⁶⁵
-/// (1 in 7·10⁹ at 70 k scanners), and such a pair counts as one unique scanner.
+/// an integer is an eighth of the bytes; two scanners of a campaign may share a key, with odds
+/// of about n²/2⁶⁵ (docs/design/schema.md, "64-bit scanner keys").
 ///
 /// Hashes made by [`Keys::openid_hash`] are always lowercase hex. Anything else (never stored
 /// by the ingest) is hashed with SHA-256 first, so distinct strings still get distinct keys.
