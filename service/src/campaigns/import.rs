@@ -96,121 +96,14 @@ pub async fn plan_import_at<C: ConnectionTrait>(
         return Err(ServiceError::invalid("account_id", Msg::AccountRequired));
     }
     let text = csv_text.strip_prefix('\u{feff}').unwrap_or(csv_text);
-    let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(text.as_bytes());
-    let mut drafts: Vec<Draft> = Vec::new();
-    let mut errors: Vec<RowError> = Vec::new();
-    let mut first = true;
-    let mut lines = LineCounter::new(text);
-    for record in reader.records() {
-        let record = match record {
-            Ok(r) => r,
-            Err(e) => {
-                let line = e.position().map_or(0, |p| lines.line_at(p.byte() as usize));
-                errors.push(RowError { line, message: Msg::CsvUnreadable { detail: e.to_string() } });
-                continue;
-            }
-        };
-        let line = record.position().map_or(0, |p| lines.line_at(p.byte() as usize));
-        let cells: Vec<&str> = record.iter().map(str::trim).collect();
-        if cells.iter().all(|c| c.is_empty()) {
-            continue;
-        }
-        if std::mem::take(&mut first) && cells[0].eq_ignore_ascii_case("name") {
-            continue;
-        }
-        if drafts.len() >= MAX_IMPORT_ROWS {
-            return Err(ServiceError::invalid("csv", Msg::CsvTooManyRows { max: MAX_IMPORT_ROWS }));
-        }
-        drafts.push(parse_row(line, &cells));
-    }
+    let (mut drafts, mut errors) = read_drafts(text)?;
 
     if drafts.is_empty() && errors.is_empty() {
         return Err(ServiceError::invalid("csv", Msg::CsvNoRows));
     }
 
-    // Duplicates inside the file, against the earliest line.
-    let mut scene_lines: HashMap<String, u64> = HashMap::new();
-    let mut name_lines: HashMap<String, u64> = HashMap::new();
-    for d in &mut drafts {
-        if let Some(s) = &d.scene {
-            let s = s.to_string();
-            match scene_lines.get(&s) {
-                Some(earlier) => d.problems.push(Msg::CsvSceneRepeated { scene: s.clone(), line: *earlier }),
-                None => {
-                    scene_lines.insert(s, d.line);
-                }
-            }
-        }
-        if let Some(n) = &d.name {
-            match name_lines.get(n) {
-                Some(earlier) => d.problems.push(Msg::CsvNameRepeated { name: n.clone(), line: *earlier }),
-                None => {
-                    name_lines.insert(n.clone(), d.line);
-                }
-            }
-        }
-    }
-
-    // Scenes and names already used in the account.
-    let typed_scenes: Vec<String> = scene_lines.keys().cloned().collect();
-    let mut holders: HashMap<String, (String, bool)> = HashMap::new();
-    for chunk in typed_scenes.chunks(IMPORT_CHUNK) {
-        let mut vals: Vec<Value> = vec![account_id.into()];
-        vals.extend(chunk.iter().map(|s| Value::from(s.clone())));
-        let rows = db
-            .query_all_raw(stmt(
-                db.get_database_backend(),
-                &format!(
-                    "SELECT scene, name, archived_at FROM campaigns WHERE account_id = ? AND scene IN ({})",
-                    placeholders(chunk.len())
-                ),
-                vals,
-            ))
-            .await?;
-        for r in rows {
-            let archived: Option<DateTime<Utc>> = r.try_get("", "archived_at")?;
-            holders.insert(r.try_get("", "scene")?, (r.try_get("", "name")?, archived.is_some()));
-        }
-    }
-    // Scenes no campaign has, but a deleted campaign's ticket still holds.
-    let unheld: Vec<String> = typed_scenes.iter().filter(|s| !holders.contains_key(*s)).cloned().collect();
-    let ticketed = scenes::held_by_tickets(db, account_id, &unheld, now).await?;
-    let names: Vec<String> = name_lines.keys().cloned().collect();
-    let mut taken_names: HashSet<String> = HashSet::new();
-    for chunk in names.chunks(IMPORT_CHUNK) {
-        let mut vals: Vec<Value> = vec![account_id.into()];
-        vals.extend(chunk.iter().map(|s| Value::from(s.clone())));
-        let rows = db
-            .query_all_raw(stmt(
-                db.get_database_backend(),
-                &format!(
-                    "SELECT name FROM campaigns WHERE account_id = ? AND archived_at IS NULL AND name IN ({})",
-                    placeholders(chunk.len())
-                ),
-                vals,
-            ))
-            .await?;
-        for r in rows {
-            taken_names.insert(r.try_get("", "name")?);
-        }
-    }
-    for d in &mut drafts {
-        if let Some(s) = &d.scene
-            && let Some((holder, archived)) = holders.get(&s.to_string())
-        {
-            d.problems.push(scene_taken_message(&s.to_string(), holder, *archived));
-        }
-        if let Some(s) = &d.scene
-            && let Some(until) = ticketed.get(&s.to_string())
-        {
-            d.problems.push(scenes::held_message(&s.to_string(), *until));
-        }
-        if let Some(n) = &d.name
-            && taken_names.contains(n)
-        {
-            d.problems.push(name_taken_message(n));
-        }
-    }
+    let (scene_lines, name_lines) = mark_repeated(&mut drafts);
+    mark_taken(db, account_id, &mut drafts, &scene_lines, &name_lines, now).await?;
 
     // Permanent codes beyond the account's quota.
     let used = scenes::permanent_issued(db, account_id).await?;
@@ -263,6 +156,139 @@ pub async fn plan_import_at<C: ConnectionTrait>(
     }
     errors.sort_by_key(|e| e.line);
     Ok(ImportPlan { rows, errors })
+}
+
+/// Reads the rows of `text` (its BOM removed), each checked on its own ([`parse_row`]): blank
+/// lines and a header are skipped, records the csv crate cannot read become errors. More than
+/// [`MAX_IMPORT_ROWS`] rows is an `Err`.
+fn read_drafts(text: &str) -> Result<(Vec<Draft>, Vec<RowError>), ServiceError> {
+    let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(text.as_bytes());
+    let mut drafts: Vec<Draft> = Vec::new();
+    let mut errors: Vec<RowError> = Vec::new();
+    let mut first = true;
+    let mut lines = LineCounter::new(text);
+    for record in reader.records() {
+        let record = match record {
+            Ok(r) => r,
+            Err(e) => {
+                let line = e.position().map_or(0, |p| lines.line_at(p.byte() as usize));
+                errors.push(RowError { line, message: Msg::CsvUnreadable { detail: e.to_string() } });
+                continue;
+            }
+        };
+        let line = record.position().map_or(0, |p| lines.line_at(p.byte() as usize));
+        let cells: Vec<&str> = record.iter().map(str::trim).collect();
+        if cells.iter().all(|c| c.is_empty()) {
+            continue;
+        }
+        if std::mem::take(&mut first) && cells[0].eq_ignore_ascii_case("name") {
+            continue;
+        }
+        if drafts.len() >= MAX_IMPORT_ROWS {
+            return Err(ServiceError::invalid("csv", Msg::CsvTooManyRows { max: MAX_IMPORT_ROWS }));
+        }
+        drafts.push(parse_row(line, &cells));
+    }
+    Ok((drafts, errors))
+}
+
+/// Duplicates inside the file, against the earliest line; returns the first line of each
+/// scene and of each name typed.
+fn mark_repeated(drafts: &mut [Draft]) -> (HashMap<String, u64>, HashMap<String, u64>) {
+    let mut scene_lines: HashMap<String, u64> = HashMap::new();
+    let mut name_lines: HashMap<String, u64> = HashMap::new();
+    for d in drafts.iter_mut() {
+        if let Some(s) = &d.scene {
+            let s = s.to_string();
+            match scene_lines.get(&s) {
+                Some(earlier) => d.problems.push(Msg::CsvSceneRepeated { scene: s.clone(), line: *earlier }),
+                None => {
+                    scene_lines.insert(s, d.line);
+                }
+            }
+        }
+        if let Some(n) = &d.name {
+            match name_lines.get(n) {
+                Some(earlier) => d.problems.push(Msg::CsvNameRepeated { name: n.clone(), line: *earlier }),
+                None => {
+                    name_lines.insert(n.clone(), d.line);
+                }
+            }
+        }
+    }
+    (scene_lines, name_lines)
+}
+
+/// Scenes and names already used in the account (`scene_lines` and `name_lines` hold those
+/// of the file).
+async fn mark_taken<C: ConnectionTrait>(
+    db: &C,
+    account_id: i32,
+    drafts: &mut [Draft],
+    scene_lines: &HashMap<String, u64>,
+    name_lines: &HashMap<String, u64>,
+    now: DateTime<Utc>,
+) -> Result<(), ServiceError> {
+    let typed_scenes: Vec<String> = scene_lines.keys().cloned().collect();
+    let mut holders: HashMap<String, (String, bool)> = HashMap::new();
+    for chunk in typed_scenes.chunks(IMPORT_CHUNK) {
+        let mut vals: Vec<Value> = vec![account_id.into()];
+        vals.extend(chunk.iter().map(|s| Value::from(s.clone())));
+        let rows = db
+            .query_all_raw(stmt(
+                db.get_database_backend(),
+                &format!(
+                    "SELECT scene, name, archived_at FROM campaigns WHERE account_id = ? AND scene IN ({})",
+                    placeholders(chunk.len())
+                ),
+                vals,
+            ))
+            .await?;
+        for r in rows {
+            let archived: Option<DateTime<Utc>> = r.try_get("", "archived_at")?;
+            holders.insert(r.try_get("", "scene")?, (r.try_get("", "name")?, archived.is_some()));
+        }
+    }
+    // Scenes no campaign has, but a deleted campaign's ticket still holds.
+    let unheld: Vec<String> = typed_scenes.iter().filter(|s| !holders.contains_key(*s)).cloned().collect();
+    let ticketed = scenes::held_by_tickets(db, account_id, &unheld, now).await?;
+    let names: Vec<String> = name_lines.keys().cloned().collect();
+    let mut taken_names: HashSet<String> = HashSet::new();
+    for chunk in names.chunks(IMPORT_CHUNK) {
+        let mut vals: Vec<Value> = vec![account_id.into()];
+        vals.extend(chunk.iter().map(|s| Value::from(s.clone())));
+        let rows = db
+            .query_all_raw(stmt(
+                db.get_database_backend(),
+                &format!(
+                    "SELECT name FROM campaigns WHERE account_id = ? AND archived_at IS NULL AND name IN ({})",
+                    placeholders(chunk.len())
+                ),
+                vals,
+            ))
+            .await?;
+        for r in rows {
+            taken_names.insert(r.try_get("", "name")?);
+        }
+    }
+    for d in drafts.iter_mut() {
+        if let Some(s) = &d.scene
+            && let Some((holder, archived)) = holders.get(&s.to_string())
+        {
+            d.problems.push(scene_taken_message(&s.to_string(), holder, *archived));
+        }
+        if let Some(s) = &d.scene
+            && let Some(until) = ticketed.get(&s.to_string())
+        {
+            d.problems.push(scenes::held_message(&s.to_string(), *until));
+        }
+        if let Some(n) = &d.name
+            && taken_names.contains(n)
+        {
+            d.problems.push(name_taken_message(n));
+        }
+    }
+    Ok(())
 }
 
 /// Physical line numbers of CSV records.
