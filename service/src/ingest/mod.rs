@@ -32,6 +32,11 @@
 //! A push is stored as its parsed fields, never whole: the raw XML repeats the OpenID (which
 //! an erasure would have to find there too) and, for messages, what the follower wrote, and
 //! nothing needs it after parsing.
+//!
+//! Files: `writer` — the writer's thread (group commit, journaling, the spool's import);
+//! `store` — one batch in one transaction; `spool` — the journal file; `checkpoint` — SQLite's
+//! WAL emptied after erasures; `accounts` — the callback's accounts, cached; `replay` — the
+//! replay guard; `live` — liveness for load balancers. Here: the `Push`, the `Ingestor`.
 
 mod accounts;
 mod checkpoint;

@@ -1,279 +1,20 @@
-//! One batch of pushes in one transaction: insert each event once, and for the newly inserted
-//! ones update subscriptions, erase personal data on unsubscribe, enqueue tag jobs and add to
-//! the hourly counters. Counter deltas are summed in memory and upserted at the end, in key
-//! order, so a batch touches each counter row once and concurrent instances lock rows in the
-//! same order (no deadlocks on PostgreSQL).
+//! The batch's statements (`Db`): the campaigns its pushes name, the events in multi-row
+//! inserts, its followers' open subscriptions, then the `Plan` written set by set (erasures,
+//! subscriptions, tag jobs, counters).
 
-use super::{Outcome, Push, Stored, hour_bucket, welcome_reply};
-use crate::AppState;
-use crate::db::{is_conflict, is_unavailable, stmt};
-use crate::keys::scanner_key;
-use chrono::{DateTime, Utc};
-use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, TransactionTrait, Value};
+use super::{AccountDelta, CampaignDelta, CampaignHit, Meaning, OpenSub, Plan, Prepared};
+use crate::db::stmt;
+use crate::ingest::Push;
+use chrono::Utc;
+use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, Value};
 use std::borrow::Borrow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use wechat::{EventKind, Reply, Scene};
-
-/// What the database said about a batch.
-#[derive(Debug)]
-pub(crate) enum StoreError {
-    /// Connection-level failure (refused, reset, pool closed, shutting down, timed out): the
-    /// batch may be retried or spooled as it is.
-    Unavailable(String),
-    /// The database refused the data itself (constraint, type): retrying won't help.
-    Refused(String),
-    /// A write conflict (deadlock, serialization failure, SQLite busy): the transaction was
-    /// rolled back and running it again at once is the cure.
-    Conflict(String),
-}
-
-fn classify(e: DbErr) -> StoreError {
-    if is_conflict(&e) {
-        StoreError::Conflict(e.to_string())
-    } else if is_unavailable(&e) {
-        StoreError::Unavailable(e.to_string())
-    } else {
-        StoreError::Refused(e.to_string())
-    }
-}
-
-/// A campaign as attribution and replies need it.
-#[derive(Clone, Debug)]
-struct CampaignHit {
-    id: i32,
-    welcome: Option<String>,
-    tag_name: Option<String>,
-}
-
-#[derive(Default)]
-struct CampaignDelta {
-    scans: i64,
-    new_followers: i64,
-    unsubscribes: i64,
-}
-
-#[derive(Default)]
-struct AccountDelta {
-    scans: i64,
-    new_followers: i64,
-    organic_followers: i64,
-    unsubscribes: i64,
-    unknown_scene_events: i64,
-}
-
-/// The meaning of a push, refined from [`wechat::xml::classify`]: a `subscribe` whose key
-/// says it came from a code is a code subscribe even when the scene is not one we could ever
-/// have issued (so it counts as an unknown scene, not as organic).
-enum Meaning {
-    /// Followed through a code; the scene text.
-    CodeSubscribe(String),
-    Organic,
-    Scan(String),
-    Unsubscribe,
-    Other,
-}
-
-impl Meaning {
-    fn of(p: &Push) -> Self {
-        let key = Some(p.event_key.as_str()).filter(|k| !k.is_empty());
-        match wechat::xml::classify(&p.msg_type, Some(&p.event), key) {
-            EventKind::Subscribe { scene: Some(s) } => Meaning::CodeSubscribe(s.to_string()),
-            EventKind::Subscribe { scene: None } => match key.and_then(|k| k.strip_prefix("qrscene_")) {
-                Some(rest) if !rest.trim().is_empty() => Meaning::CodeSubscribe(rest.trim().chars().take(64).collect()),
-                _ => Meaning::Organic,
-            },
-            EventKind::Scan { scene } => Meaning::Scan(scene.to_string()),
-            EventKind::Unsubscribe => Meaning::Unsubscribe,
-            EventKind::Other => Meaning::Other,
-        }
-    }
-
-    fn kind(&self) -> &'static str {
-        match self {
-            Meaning::CodeSubscribe(_) => "subscribe",
-            Meaning::Organic => "organic",
-            Meaning::Scan(_) => "scan",
-            Meaning::Unsubscribe => "unsubscribe",
-            Meaning::Other => "other",
-        }
-    }
-
-    fn scene(&self) -> Option<&str> {
-        match self {
-            Meaning::CodeSubscribe(s) | Meaning::Scan(s) => Some(s),
-            _ => None,
-        }
-    }
-}
-
-/// A push made ready for the batch's event insert.
-struct Prepared {
-    meaning: Meaning,
-    hash: String,
-    campaign: Option<CampaignHit>,
-}
-
-/// A subscription a follower has open while the batch is worked out.
-#[derive(Clone, Copy)]
-enum OpenSub {
-    /// A row already in the table: its id and campaign.
-    Stored { id: i64, campaign: Option<i32> },
-    /// Opened by this batch: its index in [`Plan::new_subs`].
-    New(usize),
-}
-
-/// A subscription this batch opens; inserted at the end as the batch leaves it (closed and
-/// erased already when a later push of the batch says so).
-struct NewSub {
-    account_id: i32,
-    hash: String,
-    openid: Option<String>,
-    campaign_id: Option<i32>,
-    scene: Option<String>,
-    at: DateTime<Utc>,
-    event_id: i64,
-    closed: Option<(DateTime<Utc>, Option<i64>)>,
-}
-
-/// Everything a batch changes beyond its event rows, worked out in memory in push order and
-/// then written with a few statements per table, whatever the batch's size. (Writing each
-/// push's effects as it was walked cost PostgreSQL a round trip per subscribe and four per
-/// unsubscribe, all from the one writer.)
-#[derive(Default)]
-struct Plan {
-    campaign_hours: BTreeMap<(i32, i64), CampaignDelta>,
-    account_hours: BTreeMap<(i32, i64), AccountDelta>,
-    scanners: BTreeSet<(i32, i64, i64)>,
-    /// Open subscriptions of the batch's followers: (account, hash) → what is open.
-    open: HashMap<(i32, String), Vec<OpenSub>>,
-    new_subs: Vec<NewSub>,
-    /// Stored subscriptions this batch closes: id → (when, unsubscribe event).
-    closes: BTreeMap<i64, (DateTime<Utc>, Option<i64>)>,
-    /// Followers who unsubscribed: (account, hash) → the latest unsubscribe's CreateTime.
-    erased: BTreeMap<(i32, String), i64>,
-    /// Tag jobs to queue: dedupe key → (account, hash, payload); the first push's payload wins,
-    /// as `ON CONFLICT DO NOTHING` one push at a time would keep it.
-    jobs: BTreeMap<String, (i32, String, String)>,
-}
-
-/// Stores `pushes` in one transaction; one result per push, in order.
-pub(crate) async fn apply(st: &AppState, pushes: &[Push]) -> Result<Vec<Stored>, StoreError> {
-    // Failing to begin or to commit is always "unavailable": the data was never looked at,
-    // or the commit's fate is unknown (a replay is safe either way thanks to the unique key).
-    let txn = st.db.begin().await.map_err(|e| StoreError::Unavailable(e.to_string()))?;
-    let db = Db { txn: &txn, backend: txn.get_database_backend() };
-    // What each push means and which campaign it names (a query per account for all the
-    // batch's scenes), then every event in a few multi-row inserts, then the effects of the
-    // new ones: worked out in push order in memory, written set by set.
-    let meanings: Vec<Meaning> = pushes.iter().map(Meaning::of).collect();
-    let campaigns = db.campaigns(pushes, &meanings).await.map_err(classify)?;
-    let prepared: Vec<Prepared> = pushes
-        .iter()
-        .zip(meanings)
-        .zip(campaigns)
-        .map(|((p, meaning), campaign)| Prepared { meaning, hash: st.keys.openid_hash(&p.openid), campaign })
-        .collect();
-    let ids = db.insert_events(pushes, &prepared).await.map_err(classify)?;
-    let mut plan = Plan { open: db.open_subscriptions(pushes, &prepared, &ids).await.map_err(classify)?, ..Plan::default() };
-    let out: Vec<Stored> = pushes.iter().zip(prepared).zip(ids).map(|((p, prep), id)| plan.effects(p, prep, id)).collect();
-    db.write(plan).await.map_err(classify)?;
-    // A conflict reported at commit (PostgreSQL's serialization check) rolled it back for sure.
-    txn.commit().await.map_err(|e| if is_conflict(&e) { StoreError::Conflict(e.to_string()) } else { StoreError::Unavailable(e.to_string()) })?;
-    Ok(out)
-}
-
-/// The campaign each push names and the reply it gets, read without a transaction: for pushes
-/// acknowledged from the spool while the database is busy with another batch (the reply
-/// depends on the campaign alone, see [`Plan::effects`]).
-async fn replies_of<C: ConnectionTrait>(db: &C, pushes: &[&Push], meanings: &[Meaning]) -> Result<Vec<(Option<i32>, Option<Reply>)>, DbErr> {
-    if meanings.iter().all(|m| m.scene().is_none()) {
-        return Ok(vec![(None, None); pushes.len()]);
-    }
-    let campaigns = Db { txn: db, backend: db.get_database_backend() }.campaigns(pushes, meanings).await?;
-    Ok(campaigns
-        .into_iter()
-        .map(|c| c.map_or((None, None), |c| (Some(c.id), c.welcome.as_deref().and_then(welcome_reply))))
-        .collect())
-}
-
-/// What decides a journaled push's reply: its account, canonical scene and ticket.
-type ReplyKey = (i32, String, Option<String>);
-
-/// [`replies`] with a short memory: under a burst the writer journals a batch every few
-/// milliseconds, and each one used to read the campaigns of its scenes on the shared pool
-/// while its requests waited (a query, a statement prepared anew for each length of its `IN`
-/// list, and hand-offs to the database's thread, all inside the writer's cycle). The answers
-/// are kept for [`ReplyCache::TTL`] at most, so an edited welcome message or scene reaches the
-/// replies of journaled pushes within that time on every instance; stored pushes (the
-/// transaction's own lookup) are never served from here.
-#[derive(Default)]
-pub(crate) struct ReplyCache {
-    since: Option<std::time::Instant>,
-    map: HashMap<ReplyKey, (Option<i32>, Option<Reply>)>,
-}
-
-impl ReplyCache {
-    pub(crate) const TTL: std::time::Duration = std::time::Duration::from_secs(1);
-
-    pub(crate) async fn replies<C: ConnectionTrait>(&mut self, db: &C, pushes: &[&Push]) -> Result<Vec<(Option<i32>, Option<Reply>)>, DbErr> {
-        if self.since.is_none_or(|at| at.elapsed() >= Self::TTL) {
-            self.map.clear();
-            self.since = Some(std::time::Instant::now());
-        }
-        let keys: Vec<Option<ReplyKey>> = pushes
-            .iter()
-            .map(|p| Meaning::of(p).scene().map(|s| (p.account_id, canonical_scene(s), p.ticket.clone())))
-            .collect();
-        // Look up only the pushes whose key is new (one of each).
-        let mut missing: Vec<usize> = Vec::new();
-        let mut asked: BTreeSet<&ReplyKey> = BTreeSet::new();
-        for (i, key) in keys.iter().enumerate() {
-            if let Some(key) = key
-                && !self.map.contains_key(key)
-                && asked.insert(key)
-            {
-                missing.push(i);
-            }
-        }
-        if !missing.is_empty() {
-            let found = {
-                let asked: Vec<&Push> = missing.iter().map(|&i| pushes[i]).collect();
-                let meanings: Vec<Meaning> = asked.iter().map(|p| Meaning::of(p)).collect();
-                replies_of(db, &asked, &meanings).await?
-            };
-            for (i, reply) in missing.into_iter().zip(found) {
-                if let Some(key) = &keys[i] {
-                    self.map.insert(key.clone(), reply);
-                }
-            }
-        }
-        Ok(keys.iter().map(|k| k.as_ref().and_then(|k| self.map.get(k).cloned()).unwrap_or_default()).collect())
-    }
-}
-
-fn ts(unix: i64, fallback: DateTime<Utc>) -> DateTime<Utc> {
-    // CreateTime is WeChat's clock; anything outside 1970..2100 is nonsense and falls back to
-    // the receive time rather than failing the batch.
-    if (0..4_102_444_800).contains(&unix) { DateTime::from_timestamp(unix, 0).unwrap_or(fallback) } else { fallback }
-}
-
-/// Campaign scenes are stored canonically; an EventKey like "007" stays a string.
-fn canonical_scene(scene: &str) -> String {
-    Scene::parse(scene).map(|s| s.to_string()).unwrap_or_else(|_| scene.to_owned())
-}
-
-fn hit(r: &sea_orm::QueryResult) -> Result<CampaignHit, DbErr> {
-    Ok(CampaignHit {
-        id: r.try_get_by_index::<i32>(1)?,
-        welcome: r.try_get_by_index::<Option<String>>(2)?,
-        tag_name: r.try_get_by_index::<Option<String>>(3)?,
-    })
-}
+use wechat::Scene;
 
 /// The batch's transaction (or, for [`replies`], a plain connection: reads only).
-struct Db<'a, C: ConnectionTrait = DatabaseTransaction> {
-    txn: &'a C,
-    backend: DbBackend,
+pub(super) struct Db<'a, C: ConnectionTrait = DatabaseTransaction> {
+    pub(super) txn: &'a C,
+    pub(super) backend: DbBackend,
 }
 
 impl<C: ConnectionTrait> Db<'_, C> {
@@ -297,7 +38,7 @@ impl<C: ConnectionTrait> Db<'_, C> {
     /// The campaign each push names: by scene, else by the code's ticket (a code issued before
     /// its campaign's scene was edited still names it). One query per account for all scenes,
     /// and one for the tickets of scenes that named none.
-    async fn campaigns<P: Borrow<Push>>(&self, pushes: &[P], meanings: &[Meaning]) -> Result<Vec<Option<CampaignHit>>, DbErr> {
+    pub(super) async fn campaigns<P: Borrow<Push>>(&self, pushes: &[P], meanings: &[Meaning]) -> Result<Vec<Option<CampaignHit>>, DbErr> {
         let scenes: Vec<Option<String>> = meanings.iter().map(|m| m.scene().map(canonical_scene)).collect();
         let mut wanted: BTreeMap<i32, BTreeSet<&str>> = BTreeMap::new();
         for (p, scene) in pushes.iter().map(Borrow::borrow).zip(&scenes) {
@@ -347,7 +88,7 @@ impl<C: ConnectionTrait> Db<'_, C> {
     /// Inserts the events of the batch, [`ROWS_PER_STATEMENT`] per statement; returns each
     /// push's new event id, or `None` for a duplicate (stored before, or earlier in this
     /// batch). The unique key decides, exactly as one insert per push would.
-    async fn insert_events(&self, pushes: &[Push], prepared: &[Prepared]) -> Result<Vec<Option<i64>>, DbErr> {
+    pub(super) async fn insert_events(&self, pushes: &[Push], prepared: &[Prepared]) -> Result<Vec<Option<i64>>, DbErr> {
         type Key = (i32, String, i64, String, String);
         let mut new_ids: HashMap<Key, i64> = HashMap::new();
         let all: Vec<(&Push, &Prepared)> = pushes.iter().zip(prepared).collect();
@@ -406,7 +147,7 @@ impl<C: ConnectionTrait> Db<'_, C> {
 
     /// The open subscriptions of the batch's followers who (un)subscribe anew, in one query
     /// per account and [`ROWS_PER_STATEMENT`] followers.
-    async fn open_subscriptions(
+    pub(super) async fn open_subscriptions(
         &self,
         pushes: &[Push],
         prepared: &[Prepared],
@@ -439,7 +180,7 @@ impl<C: ConnectionTrait> Db<'_, C> {
     /// re-follow later in the batch keeps its OpenID; `Plan` already erased those opened
     /// before the unsubscribe), and the tag jobs of unsubscribed followers are deleted before
     /// the batch's surviving jobs are queued.
-    async fn write(&self, plan: Plan) -> Result<(), DbErr> {
+    pub(super) async fn write(&self, plan: Plan) -> Result<(), DbErr> {
         let Plan { campaign_hours, account_hours, scanners, open: _, new_subs, closes, erased, jobs } = plan;
         self.erase(&erased).await?;
         let closes: Vec<_> = closes.into_iter().collect();
@@ -649,128 +390,17 @@ impl<C: ConnectionTrait> Db<'_, C> {
     }
 }
 
-impl Plan {
-    /// What a push changes beyond its event row: subscriptions, counters, tag jobs, erasure.
-    fn effects(&mut self, p: &Push, prep: Prepared, event_id: Option<i64>) -> Stored {
-        let Prepared { meaning, hash, campaign } = prep;
-        let reply = campaign.as_ref().and_then(|c| c.welcome.as_deref()).and_then(welcome_reply);
-        let campaign_id = campaign.as_ref().map(|c| c.id);
-        let Some(event_id) = event_id else {
-            return Stored { outcome: Outcome::Duplicate, event_id: None, campaign_id, reply };
-        };
-        let hour = hour_bucket(p.create_time);
-        let at = ts(p.create_time, p.received_at);
-        match &meaning {
-            Meaning::CodeSubscribe(scene) => {
-                self.close_open(p.account_id, &hash, hour, at, None);
-                self.subscribe(p, &hash, campaign_id, Some(scene), at, event_id);
-                let acc = self.account_hours.entry((p.account_id, hour)).or_default();
-                acc.scans += 1;
-                acc.new_followers += 1;
-                match &campaign {
-                    Some(c) => {
-                        let d = self.campaign_hours.entry((c.id, hour)).or_default();
-                        d.scans += 1;
-                        d.new_followers += 1;
-                        self.scanners.insert((c.id, hour, scanner_key(&hash)));
-                        self.tag_job(p, c, &hash);
-                    }
-                    None => acc.unknown_scene_events += 1,
-                }
-            }
-            Meaning::Organic => {
-                self.close_open(p.account_id, &hash, hour, at, None);
-                self.subscribe(p, &hash, None, None, at, event_id);
-                let acc = self.account_hours.entry((p.account_id, hour)).or_default();
-                acc.new_followers += 1;
-                acc.organic_followers += 1;
-            }
-            Meaning::Scan(_) => {
-                let acc = self.account_hours.entry((p.account_id, hour)).or_default();
-                acc.scans += 1;
-                match &campaign {
-                    Some(c) => {
-                        self.campaign_hours.entry((c.id, hour)).or_default().scans += 1;
-                        self.scanners.insert((c.id, hour, scanner_key(&hash)));
-                        self.tag_job(p, c, &hash);
-                    }
-                    None => acc.unknown_scene_events += 1,
-                }
-            }
-            Meaning::Unsubscribe => {
-                let closed = self.close_open(p.account_id, &hash, hour, at, Some(event_id));
-                if closed == 0 {
-                    // Followed before Sceneboard was listening: still one follower less.
-                    self.account_hours.entry((p.account_id, hour)).or_default().unsubscribes += 1;
-                }
-                self.erase(p.account_id, &hash, p.create_time);
-            }
-            Meaning::Other => {}
-        }
-        Stored { outcome: Outcome::Stored, event_id: Some(event_id), campaign_id, reply }
-    }
+/// Campaign scenes are stored canonically; an EventKey like "007" stays a string.
+pub(super) fn canonical_scene(scene: &str) -> String {
+    Scene::parse(scene).map(|s| s.to_string()).unwrap_or_else(|_| scene.to_owned())
+}
 
-    /// Closes the follower's open subscription(s), counting each as an unsubscribe on its
-    /// campaign and the account; `event_id` is the unsubscribe event (`None` when inferred
-    /// from a new subscribe). Returns how many were closed.
-    fn close_open(&mut self, account_id: i32, hash: &str, hour: i64, at: DateTime<Utc>, event_id: Option<i64>) -> usize {
-        let open = self.open.insert((account_id, hash.to_owned()), Vec::new()).unwrap_or_default();
-        for sub in &open {
-            let campaign = match *sub {
-                OpenSub::Stored { id, campaign } => {
-                    self.closes.insert(id, (at, event_id));
-                    campaign
-                }
-                OpenSub::New(i) => {
-                    self.new_subs[i].closed = Some((at, event_id));
-                    self.new_subs[i].campaign_id
-                }
-            };
-            if let Some(c) = campaign {
-                self.campaign_hours.entry((c, hour)).or_default().unsubscribes += 1;
-            }
-            self.account_hours.entry((account_id, hour)).or_default().unsubscribes += 1;
-        }
-        open.len()
-    }
-
-    fn subscribe(&mut self, p: &Push, hash: &str, campaign_id: Option<i32>, scene: Option<&str>, at: DateTime<Utc>, event_id: i64) {
-        self.new_subs.push(NewSub {
-            account_id: p.account_id,
-            hash: hash.to_owned(),
-            openid: Some(p.openid.clone()),
-            campaign_id,
-            scene: scene.map(str::to_owned),
-            at,
-            event_id,
-            closed: None,
-        });
-        let index = self.new_subs.len() - 1;
-        self.open.entry((p.account_id, hash.to_owned())).or_default().push(OpenSub::New(index));
-    }
-
-    /// Marks the follower for erasure up to `until` and drops what the batch itself was about
-    /// to store of them: the OpenID of subscriptions it opened so far, its queued tag jobs.
-    fn erase(&mut self, account_id: i32, hash: &str, until: i64) {
-        let latest = self.erased.entry((account_id, hash.to_owned())).or_insert(until);
-        *latest = (*latest).max(until);
-        for sub in self.new_subs.iter_mut().filter(|s| s.account_id == account_id && s.hash == hash) {
-            sub.openid = None;
-        }
-        self.jobs.retain(|_, (account, h, _)| !(*account == account_id && h == hash));
-    }
-
-    /// Queues the campaign's WeChat tag for this follower (once per follower and campaign
-    /// while they follow; the unsubscribe erasure frees the key for a later re-follow).
-    fn tag_job(&mut self, p: &Push, c: &CampaignHit, hash: &str) {
-        if c.tag_name.as_deref().is_none_or(|t| t.trim().is_empty()) {
-            return;
-        }
-        self.jobs.entry(format!("tag:{}:{hash}", c.id)).or_insert_with(|| {
-            let payload = serde_json::json!({ "account_id": p.account_id, "campaign_id": c.id, "openid": p.openid }).to_string();
-            (p.account_id, hash.to_owned(), payload)
-        });
-    }
+fn hit(r: &sea_orm::QueryResult) -> Result<CampaignHit, DbErr> {
+    Ok(CampaignHit {
+        id: r.try_get_by_index::<i32>(1)?,
+        welcome: r.try_get_by_index::<Option<String>>(2)?,
+        tag_name: r.try_get_by_index::<Option<String>>(3)?,
+    })
 }
 
 /// Rows per multi-row statement: far below both backends' limits on bound values (SQLite
@@ -778,28 +408,7 @@ impl Plan {
 const ROWS_PER_STATEMENT: usize = 256;
 
 /// `(?, ?), (?, ?)` for `n` rows of `cols` values.
-fn rows(n: usize, cols: usize) -> String {
+pub(super) fn rows(n: usize, cols: usize) -> String {
     let row = format!("({})", vec!["?"; cols].join(", "));
     vec![row; n].join(", ")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn placeholders_are_numbered_for_postgres() {
-        let s = stmt(DbBackend::Postgres, "SELECT ? , ?", vec![1.into(), 2.into()]);
-        assert_eq!(s.sql, "SELECT $1 , $2");
-        let s = stmt(DbBackend::Sqlite, "SELECT ? , ?", vec![1.into(), 2.into()]);
-        assert_eq!(s.sql, "SELECT ? , ?");
-    }
-
-    #[test]
-    fn multi_row_values() {
-        assert_eq!(rows(1, 2), "(?, ?)");
-        assert_eq!(rows(3, 1), "(?), (?), (?)");
-        let s = stmt(DbBackend::Postgres, &format!("VALUES {}", rows(2, 2)), (1..=4).map(Value::from).collect());
-        assert_eq!(s.sql, "VALUES ($1, $2), ($3, $4)");
-    }
 }
