@@ -1,10 +1,15 @@
 //! The simulator's one HTML page: issued codes with buttons to play a user (scan as a new or
 //! existing follower, unsubscribe), and the latest pushes. Plain forms, no JavaScript.
+//! Its handlers are here too: `/` and the forms' `/sim/scan` and `/sim/unsubscribe`.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use super::{Follower, IssuedCode, SimApp};
+use axum::extract::{Form, State};
+use axum::response::{Html, Redirect};
+use serde::Deserialize;
+
+use super::{Follower, IssuedCode, Scanner, SimApp, SimState};
 
 /// What the page shows of one account.
 pub(super) struct AppView<'a> {
@@ -164,6 +169,63 @@ pub(super) fn placeholder_svg(url: &str) -> String {
          <text x=\"215\" y=\"230\" text-anchor=\"middle\" font-family=\"monospace\" font-size=\"11\">{}</text></svg>",
         esc(url)
     )
+}
+
+pub(super) async fn index(State(state): State<SimState>) -> Html<String> {
+    let now = state.now();
+    let inner = state.lock();
+    let apps: Vec<AppView<'_>> = inner
+        .apps
+        .values()
+        .map(|a| AppView {
+            app: &a.cfg,
+            codes: &a.codes,
+            followers: a.followers.values().collect(),
+            tags: &a.tags,
+        })
+        .collect();
+    let log: Vec<&str> = inner.log.iter().map(String::as_str).collect();
+    Html(render(&apps, &log, now, &state.settings.mount_path))
+}
+
+#[derive(Deserialize)]
+pub(super) struct ScanForm {
+    ticket: String,
+    who: String,
+    #[serde(default)]
+    openid: String,
+}
+
+pub(super) async fn scan_form(State(state): State<SimState>, Form(form): Form<ScanForm>) -> Redirect {
+    let scanner = match form.who.as_str() {
+        "new" => Scanner::NewFollower,
+        _ => Scanner::Existing(Some(form.openid).filter(|o| !o.is_empty())),
+    };
+    if let Err(e) = state.scan(&form.ticket, scanner).await {
+        state.lock().note(format!("scan refused: {e}"));
+    }
+    Redirect::to(page_path(&state))
+}
+
+#[derive(Deserialize)]
+pub(super) struct UnsubscribeForm {
+    app_id: String,
+    openid: String,
+}
+
+pub(super) async fn unsubscribe_form(State(state): State<SimState>, Form(form): Form<UnsubscribeForm>) -> Redirect {
+    if let Err(e) = state.unsubscribe(&form.app_id, &form.openid).await {
+        state.lock().note(format!("unsubscribe refused: {e}"));
+    }
+    Redirect::to(page_path(&state))
+}
+
+/// Where the page lives: `/`, or the mount path itself (axum's `nest` maps `/` to it).
+fn page_path(state: &SimState) -> &str {
+    match state.settings.mount_path.as_str() {
+        "" => "/",
+        mount => mount,
+    }
 }
 
 #[cfg(test)]

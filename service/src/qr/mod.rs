@@ -6,15 +6,22 @@
 //! Encoding is done by the `qrcode` crate; this module only lays the modules out and draws.
 //! Routes (`/campaigns/{id}/qr.png?size=N`, `qr.svg`) call [`parse_size`], then [`render_png`]
 //! or [`render_svg`]; uploaded logos go through [`load_logo`] first.
+//!
+//! Files: `logo` — uploaded logos checked and re-encoded ([`load_logo`], [`reencode_logo`]);
+//! `tests` — the unit tests. This file holds the limits, the options and errors, and the two
+//! renderers with their drawing helpers.
 
 use std::fmt::Write as _;
-use std::io::Cursor;
 
 use base64::Engine as _;
-use image::codecs::png::{PngDecoder, PngEncoder};
+use image::codecs::png::PngEncoder;
 use image::imageops::{self, FilterType};
-use image::{DynamicImage, ExtendedColorType, ImageDecoder, ImageEncoder, Rgba, RgbaImage};
+use image::{DynamicImage, ExtendedColorType, ImageEncoder, Rgba, RgbaImage};
 use qrcode::{Color, EcLevel, QrCode};
+
+mod logo;
+
+pub use logo::{load_logo, logo_msg, reencode_logo};
 
 /// The decoded logo type of [`QrOptions::logo`], re-exported so callers need no `image` dependency.
 pub use image::RgbaImage as LogoImage;
@@ -133,18 +140,6 @@ pub enum QrError {
     Png(String),
 }
 
-/// The message for a refused logo upload (`Png` is our fault and never reaches here).
-pub fn logo_msg(e: &QrError) -> crate::Msg {
-    use crate::Msg;
-    match e {
-        QrError::LogoTooLarge(bytes) => Msg::LogoTooLarge { bytes: *bytes },
-        QrError::LogoDimensions { width, height } => Msg::LogoDimensions { width: *width, height: *height, max: MAX_LOGO_DIMENSION },
-        QrError::LogoNotPng => Msg::LogoNotPng,
-        QrError::LogoInvalid(detail) => Msg::LogoInvalid { detail: detail.clone() },
-        other => Msg::ImageProblem { detail: other.to_string() },
-    }
-}
-
 /// Reads the `size` query value of `qr.png?size=N`: missing or blank means [`DEFAULT_SIZE`],
 /// anything else must be a whole number in `MIN_SIZE..=MAX_SIZE`.
 pub fn parse_size(text: Option<&str>) -> Result<u32, QrError> {
@@ -157,32 +152,6 @@ pub fn parse_size(text: Option<&str>) -> Result<u32, QrError> {
         .map_err(|_| QrError::InvalidSize(text.to_owned()))?;
     check_size(size)?;
     Ok(size)
-}
-
-/// Decodes an uploaded logo: PNG only, at most 1 MiB and 2048×2048 px. The caller keeps the
-/// returned pixels (or re-encodes them); the upload's own bytes are never served back, which
-/// strips anything but the image from them.
-pub fn load_logo(bytes: &[u8]) -> Result<RgbaImage, QrError> {
-    const PNG_SIGNATURE: &[u8] = b"\x89PNG\r\n\x1a\n";
-    if bytes.len() > MAX_LOGO_BYTES {
-        return Err(QrError::LogoTooLarge(bytes.len()));
-    }
-    if !bytes.starts_with(PNG_SIGNATURE) {
-        return Err(QrError::LogoNotPng);
-    }
-    let decoder =
-        PngDecoder::new(Cursor::new(bytes)).map_err(|e| QrError::LogoInvalid(e.to_string()))?;
-    // The header's dimensions are checked before any pixel is inflated.
-    let (width, height) = decoder.dimensions();
-    if width > MAX_LOGO_DIMENSION || height > MAX_LOGO_DIMENSION {
-        return Err(QrError::LogoDimensions { width, height });
-    }
-    if width == 0 || height == 0 {
-        return Err(QrError::LogoInvalid("the image is empty".into()));
-    }
-    let image =
-        DynamicImage::from_decoder(decoder).map_err(|e| QrError::LogoInvalid(e.to_string()))?;
-    Ok(image.into_rgba8())
 }
 
 /// Encodes `url` the way both renderers do: error correction High with a logo (the logo hides
@@ -448,84 +417,4 @@ fn xml_escape(text: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parse_size_defaults_and_bounds() {
-        assert_eq!(parse_size(None).unwrap(), DEFAULT_SIZE);
-        assert_eq!(parse_size(Some(" ")).unwrap(), DEFAULT_SIZE);
-        assert_eq!(parse_size(Some("860")).unwrap(), 860);
-        assert_eq!(parse_size(Some("128")).unwrap(), 128);
-        assert_eq!(parse_size(Some("2048")).unwrap(), 2048);
-        assert!(matches!(
-            parse_size(Some("127")),
-            Err(QrError::SizeOutOfRange(127))
-        ));
-        assert!(matches!(
-            parse_size(Some("2049")),
-            Err(QrError::SizeOutOfRange(2049))
-        ));
-        assert!(matches!(
-            parse_size(Some("-1")),
-            Err(QrError::InvalidSize(_))
-        ));
-        assert!(matches!(
-            parse_size(Some("big")),
-            Err(QrError::InvalidSize(_))
-        ));
-    }
-
-    #[test]
-    fn escape_covers_markup_and_keeps_cjk() {
-        assert_eq!(
-            xml_escape("<a & 'b'>\"春\""),
-            "&lt;a &amp; &apos;b&apos;&gt;&quot;春&quot;"
-        );
-        assert_eq!(xml_escape("a\u{0}b"), "ab");
-    }
-
-    #[test]
-    fn ec_level_follows_logo() {
-        let url = "http://weixin.qq.com/q/02abc";
-        assert_eq!(
-            encode(url, true).unwrap().error_correction_level(),
-            EcLevel::H
-        );
-        assert_eq!(
-            encode(url, false).unwrap().error_correction_level(),
-            EcLevel::Q
-        );
-    }
-
-    #[test]
-    fn scaled_logo_fits_box_and_keeps_aspect() {
-        let logo = RgbaImage::from_pixel(400, 200, Rgba([1, 2, 3, 255]));
-        let s = scale_logo(&logo, 50);
-        assert_eq!((s.width(), s.height()), (50, 25));
-        let tiny = RgbaImage::from_pixel(4, 4, Rgba([1, 2, 3, 255]));
-        assert_eq!(scale_logo(&tiny, 40).dimensions(), (40, 40));
-    }
-
-    #[test]
-    fn rounded_rect_leaves_corners() {
-        let mut img = RgbaImage::from_pixel(20, 20, Rgba([0, 0, 0, 255]));
-        fill_rounded_rect(&mut img, 0, 0, 20, 20, 6, Rgba([255, 255, 255, 255]));
-        assert_eq!(img.get_pixel(0, 0).0[0], 0);
-        assert_eq!(img.get_pixel(19, 19).0[0], 0);
-        assert_eq!(img.get_pixel(10, 10).0[0], 255);
-        assert_eq!(img.get_pixel(0, 10).0[0], 255);
-    }
-}
-
-/// Validates an uploaded logo ([`load_logo`]) and re-encodes it as a fresh PNG: only pixels
-/// survive, so nothing else that was in the upload (metadata, trailing data) is ever stored
-/// or served.
-pub fn reencode_logo(bytes: &[u8]) -> Result<Vec<u8>, QrError> {
-    let image = load_logo(bytes)?;
-    let mut png = Vec::new();
-    PngEncoder::new(&mut png)
-        .write_image(image.as_raw(), image.width(), image.height(), ExtendedColorType::Rgba8)
-        .map_err(|e| QrError::Png(e.to_string()))?;
-    Ok(png)
-}
+mod tests;
