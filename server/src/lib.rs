@@ -14,4 +14,5 @@ pub mod routes;
 pub mod secret_input;
 pub mod security;
 pub mod startup;
+pub mod stream;
 pub mod worker;

@@ -309,22 +309,6 @@ fn bad_ranges_and_granularities_name_their_field() {
     });
 }
 
-#[test]
-fn chunked_stream_renders_rows_a_chunk_at_a_time() {
-    use futures::StreamExt;
-    let rendered = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let seen = rendered.clone();
-    let stream = series::chunked_stream(b"head\n".to_vec(), (1..=7).collect::<Vec<i32>>(), 3, move |batch: &[i32]| {
-        seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        Ok(batch.iter().map(|n| format!("{n}\n")).collect::<String>().into_bytes())
-    });
-    // Nothing is rendered before the body is read.
-    assert_eq!(rendered.load(std::sync::atomic::Ordering::SeqCst), 0);
-    let chunks: Vec<String> = futures::executor::block_on(stream.map(|c| String::from_utf8(c.unwrap()).unwrap()).collect());
-    assert_eq!(chunks, ["head\n", "1\n2\n3\n", "4\n5\n6\n", "7\n"]);
-    assert_eq!(rendered.load(std::sync::atomic::Ordering::SeqCst), 3);
-}
-
 dual_test!(account_totals_and_top_campaigns, |t: TestDb| async move {
     use service::entity::account_hourly;
     let db = &t.db;

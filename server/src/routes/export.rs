@@ -9,6 +9,7 @@
 use super::ServerState;
 use super::charts::{compare_ids, compare_metric};
 use crate::door::{HttpError, Params, SignedIn};
+use crate::stream::chunked_stream;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Path, State};
@@ -111,7 +112,7 @@ async fn campaign_stats(SignedIn(user): SignedIn, State(s): State<ServerState>, 
     .await
     .map_err(ServiceError::from)?;
 
-    let body = series::chunked_stream(preamble(&STATS_HEADER)?, points, ROWS_PER_CHUNK, |batch: &[Point]| {
+    let body = chunked_stream(preamble(&STATS_HEADER)?, points, ROWS_PER_CHUNK, |batch: &[Point]| {
         render(batch.iter().map(|p| {
             [
                 p.bucket.to_rfc3339_opts(SecondsFormat::Secs, false),
@@ -145,7 +146,7 @@ async fn campaigns_csv(SignedIn(user): SignedIn, State(s): State<ServerState>) -
         .await
         .map_err(ServiceError::from)?;
 
-    let body = series::chunked_stream(preamble(&CAMPAIGNS_HEADER)?, rows, ROWS_PER_CHUNK, |batch: &[(Totals, (i32, String, String, String))]| {
+    let body = chunked_stream(preamble(&CAMPAIGNS_HEADER)?, rows, ROWS_PER_CHUNK, |batch: &[(Totals, (i32, String, String, String))]| {
         render(batch.iter().map(|(t, (id, name, kind, scene))| {
             [
                 id.to_string(),
@@ -183,7 +184,7 @@ async fn compare_csv(SignedIn(user): SignedIn, State(s): State<ServerState>, p: 
     )
     .await
     .map_err(ServiceError::from)?;
-    let body = series::chunked_stream(preamble(&COMPARE_HEADER)?, view.rows, ROWS_PER_CHUNK, move |batch: &[CompareRow]| {
+    let body = chunked_stream(preamble(&COMPARE_HEADER)?, view.rows, ROWS_PER_CHUNK, move |batch: &[CompareRow]| {
         render(batch.iter().map(|r| {
             let t = &r.totals;
             [

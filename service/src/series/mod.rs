@@ -13,16 +13,14 @@
 //! Files: `range` — granularity, range checks and UTC bounds, the previous period, request
 //! resolution; `buckets` — bucket starts and the SQL that groups counters and counts scanners
 //! by bucket; `campaign` — a campaign's series and totals; `account` — an account's totals,
-//! top campaigns and series; `retention` — followers still there after 1, 7 and 30 days;
-//! `stream` — `chunked_stream`, the exports' body streamer. Here: the shared `Point` and
-//! `Totals`.
+//! top campaigns and series; `retention` — followers still there after 1, 7 and 30 days.
+//! Here: the shared `Point` and `Totals`.
 
 mod account;
 mod buckets;
 mod campaign;
 mod range;
 mod retention;
-mod stream;
 
 pub use account::{AccountPoint, AccountTotals, TopCampaign, account_series, account_totals, top_campaigns};
 pub use campaign::{all_campaign_totals, campaign_series, campaign_totals};
@@ -31,7 +29,6 @@ pub use range::{
     previous_range, resolve_range,
 };
 pub use retention::{RETENTION_DAYS, Retention, campaign_retention};
-pub use stream::chunked_stream;
 
 use chrono::DateTime;
 use chrono_tz::Tz;
