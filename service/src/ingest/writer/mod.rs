@@ -27,7 +27,7 @@ mod task;
 mod tests;
 
 use super::checkpoint::{Checkpointer, Erasures};
-use super::spool::{self, Spool};
+use super::spool::Spool;
 use super::store::{self, StoreError};
 use super::{IngestOptions, Job, Push, Stored};
 use crate::AppState;

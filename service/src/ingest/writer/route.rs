@@ -148,7 +148,7 @@ impl Writer {
                     let _ = answer.send(Ok(stored));
                 }
             }
-            Err(e) if e.get_ref().is_some_and(|inner| inner.is::<super::spool::Full>()) => {
+            Err(e) if e.get_ref().is_some_and(|inner| inner.is::<crate::ingest::spool::Full>()) => {
                 // Refused, so WeChat retries later; what the spool holds is kept and imported.
                 if spool.note_full() {
                     tracing::warn!(error = %e, "spool full: pushes are refused (503) until it drains");
