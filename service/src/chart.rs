@@ -19,6 +19,7 @@ use plotters_backend::{BackendCoord, DrawingErrorKind};
 use plotters::prelude::*;
 use std::fmt::Write as _;
 use std::sync::{Arc, OnceLock};
+use wechat::xml::escape;
 
 /// Width and height of every chart, in CSS pixels (it scales with its container: `viewBox`).
 pub const SIZE: (u32, u32) = (900, 380);
@@ -148,10 +149,6 @@ impl<C, DB: DrawingBackend> Drawable<DB> for MarkerAt<C> {
     }
 }
 
-pub(crate) fn xml_escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
-}
-
 /// Draws `spec` as SVG text.
 pub fn svg(spec: &Spec, variant: Variant) -> Result<String, ServiceError> {
     let n = spec.x_labels.len().max(1);
@@ -225,7 +222,7 @@ pub fn svg(spec: &Spec, variant: Variant) -> Result<String, ServiceError> {
         plot_bottom = chart.backend_coord(&(0, y_min)).1;
         root.present().map_err(err)?;
     }
-    let mut head = format!("<title>{}</title><desc>{}</desc>", xml_escape(&spec.title), xml_escape(&spec.summary));
+    let mut head = format!("<title>{}</title><desc>{}</desc>", escape(&spec.title), escape(&spec.summary));
     if variant == Variant::File {
         let _ = write!(head, "<style>{READOUT_CSS}</style>");
     }
@@ -279,7 +276,7 @@ fn readout(spec: &Spec, columns: &[(i32, i32)], top: i32, bottom: i32) -> String
         );
         for (k, r) in rows.iter().enumerate() {
             let weight = if k == 0 { " font-weight=\"bold\"" } else { "" };
-            let _ = write!(s, "<tspan x=\"{}\" dy=\"18\"{weight}>{}</tspan>", tip_x + 8, xml_escape(r));
+            let _ = write!(s, "<tspan x=\"{}\" dy=\"18\"{weight}>{}</tspan>", tip_x + 8, escape(r));
         }
         s.push_str("</text></g></g>");
     }

@@ -259,15 +259,23 @@ pub fn encrypted_reply_xml(encrypt: &str, msg_signature: &str, timestamp: &str, 
     push_field(&mut out, "Encrypt", encrypt);
     push_field(&mut out, "MsgSignature", msg_signature);
     out.push_str("<TimeStamp>");
-    out.push_str(&escape_text(timestamp));
+    out.push_str(&escape(timestamp));
     out.push_str("</TimeStamp>");
     push_field(&mut out, "Nonce", nonce);
     out.push_str("</xml>");
     out
 }
 
-fn escape_text(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+/// Text made safe for an XML (or HTML) text node or attribute value: markup characters
+/// escaped by quick-xml, and the control characters XML 1.0 does not allow dropped. The one
+/// escaper of the project: the simulator's page, code SVGs and chart SVGs use it too.
+pub fn escape(text: &str) -> String {
+    let allowed = |c: &char| !c.is_control() || matches!(c, '\t' | '\n' | '\r');
+    if text.chars().all(|c| allowed(&c)) {
+        quick_xml::escape::escape(text).into_owned()
+    } else {
+        quick_xml::escape::escape(text.chars().filter(allowed).collect::<String>()).into_owned()
+    }
 }
 
 /// A parsed safe-mode reply (what WeChat reads back; used by the simulator and tests).
@@ -359,6 +367,13 @@ pub fn envelope_xml(to_user: &str, encrypt: &str, plain_push: Option<&str>) -> S
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn escape_covers_markup_keeps_cjk_and_drops_what_xml_forbids() {
+        assert_eq!(escape("<a & 'b'>\"春\""), "&lt;a &amp; &apos;b&apos;&gt;&quot;春&quot;");
+        assert_eq!(escape("a\u{0}b\u{1b}c\td"), "abc\td");
+        assert_eq!(escape("plain"), "plain");
+    }
 
     const SUBSCRIBE: &str = "<xml><ToUserName><![CDATA[gh_abc]]></ToUserName>\
         <FromUserName><![CDATA[oUser1]]></FromUserName><CreateTime>1714037059</CreateTime>\

@@ -326,7 +326,7 @@ pub fn render_svg(url: &str, opts: &QrOptions) -> Result<String, QrError> {
             r##"<text x="{x}" y="{y}" font-family="{CAPTION_FONTS}" font-size="1.6" text-anchor="middle" fill="#000000">{t}</text>"##,
             x = f64::from(modules) / 2.0,
             y = modules + 1,
-            t = xml_escape(text),
+            t = wechat::xml::escape(text),
         );
     }
     svg.push_str("</svg>");
@@ -396,24 +396,6 @@ fn fill_rounded_rect(
             }
         }
     }
-}
-
-/// Escapes text for an XML text node or attribute.
-fn xml_escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            // Control characters are not allowed in XML 1.0; drop them.
-            c if c.is_control() && c != '\t' && c != '\n' => {}
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 #[cfg(test)]

@@ -28,15 +28,6 @@ fn parse_size_defaults_and_bounds() {
 }
 
 #[test]
-fn escape_covers_markup_and_keeps_cjk() {
-    assert_eq!(
-        xml_escape("<a & 'b'>\"春\""),
-        "&lt;a &amp; &apos;b&apos;&gt;&quot;春&quot;"
-    );
-    assert_eq!(xml_escape("a\u{0}b"), "ab");
-}
-
-#[test]
 fn ec_level_follows_logo() {
     let url = "http://weixin.qq.com/q/02abc";
     assert_eq!(
