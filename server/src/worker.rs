@@ -5,9 +5,8 @@
 
 use async_trait::async_trait;
 use sea_orm::EntityTrait;
-use serde_json::json;
 use service::entity::job;
-use service::jobs::{self, JobHandler};
+use service::jobs::{self, Job, JobHandler, RenewCode, TagFollower};
 use service::renewal::{self, AutoRenewal};
 use service::{AppState, accounts};
 use std::sync::Arc;
@@ -24,43 +23,35 @@ pub struct Handler;
 #[async_trait]
 impl JobHandler for Handler {
     async fn run(&self, st: &AppState, job: &job::Model) -> Result<(), String> {
-        let payload: serde_json::Value = serde_json::from_str(&job.payload).map_err(|e| format!("bad payload: {e}"))?;
-        match job.kind.as_str() {
-            "renew_code" => renew(st, &payload).await,
-            "tag_follower" => tag(st, &payload).await,
-            other => Err(format!("unknown job kind {other}")),
+        match Job::parse(&job.kind, &job.payload)? {
+            Job::RenewCode(r) => renew(st, r).await,
+            Job::RenewUnkeyed => Ok(()),
+            Job::TagFollower(t) => tag(st, &t).await,
         }
     }
 }
 
 /// Renews the campaign's code if it is still the one the job was queued for.
-async fn renew(st: &AppState, payload: &serde_json::Value) -> Result<(), String> {
-    let campaign_id = payload["campaign_id"].as_i64().ok_or("payload lacks campaign_id")? as i32;
-    // A job queued before renewals were keyed by code names none; it does nothing, and the
-    // scheduler queues its replacement, keyed by the code, within one round.
-    let Some(code) = payload.get("code_id") else { return Ok(()) };
-    let code_id = code.as_i64().map(|id| id as i32);
+async fn renew(st: &AppState, job: RenewCode) -> Result<(), String> {
+    let campaign_id = job.campaign_id;
     let Some(c) = service::entity::campaign::Entity::find_by_id(campaign_id).one(&st.db).await.map_err(|e| e.to_string())? else {
         return Ok(());
     };
     let account = accounts::model(&st.db, c.account_id).await.map_err(|e| e.to_string())?;
     let api = accounts::api_client(st, &account).map_err(|e| e.to_string())?;
-    match renewal::renew_replacing(st, api.as_ref(), campaign_id, code_id).await.map_err(|e| e.to_string())? {
+    match renewal::renew_replacing(st, api.as_ref(), campaign_id, job.code_id).await.map_err(|e| e.to_string())? {
         AutoRenewal::Renewed => tracing::info!(campaign = campaign_id, "temporary code renewed automatically"),
         AutoRenewal::Skipped(why) => tracing::info!(campaign = campaign_id, why, "automatic renewal not needed"),
     }
     Ok(())
 }
 
-/// Give a follower the campaign's WeChat tag, creating the tag on first use.
-async fn tag(st: &AppState, payload: &serde_json::Value) -> Result<(), String> {
-    let campaign_id = payload["campaign_id"].as_i64().ok_or("payload lacks campaign_id")? as i32;
-    let openid = payload["openid"].as_str().filter(|o| !o.is_empty()).ok_or("payload lacks openid")?;
-    // The error becomes the job's `last_error` and a log line: it says why, never whom, even
-    // should WeChat's message repeat the OpenID.
-    service::tagging::tag_follower(st, campaign_id, openid).await.map_err(|e| e.to_string().replace(openid, "<OpenID>"))
+/// Give a follower the campaign's WeChat tag, creating the tag on first use. The error becomes
+/// the job's `last_error` and a log line: it says why, never whom, even should WeChat's
+/// message repeat the OpenID.
+async fn tag(st: &AppState, job: &TagFollower) -> Result<(), String> {
+    service::tagging::tag_follower(st, job.campaign_id, &job.openid).await.map_err(|e| e.to_string().replace(&job.openid, "<OpenID>"))
 }
-
 
 /// Enqueue the renewals due at the state's clock. Each job is keyed by the code it replaces,
 /// so several instances, or rounds, queue a code's renewal once. The job itself runs on the
@@ -69,8 +60,8 @@ pub async fn schedule_renewals(st: &AppState) -> Result<usize, String> {
     let due = renewal::due_for_renewal(&st.db, st.clock.now()).await.map_err(|e| e.to_string())?;
     let mut queued = 0;
     for d in due {
-        let payload = json!({ "campaign_id": d.campaign_id, "code_id": d.code_id });
-        if jobs::enqueue(&st.db, "renew_code", &payload, chrono::Utc::now(), Some(&d.job_key()))
+        let job = Job::RenewCode(RenewCode { campaign_id: d.campaign_id, code_id: d.code_id });
+        if jobs::enqueue_job(&st.db, &job, chrono::Utc::now(), Some(&d.job_key()))
             .await
             .map_err(|e| e.to_string())?
             .is_some()

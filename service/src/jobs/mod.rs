@@ -9,6 +9,12 @@
 //!
 //! Delivery is at-least-once: a worker that dies after the work but before [`complete`] leaves
 //! the job to run again, so handlers must be idempotent.
+//!
+//! The kinds of job and their payloads are typed in `kind` ([`Job`]).
+
+mod kind;
+
+pub use kind::{Job, RenewCode, TagFollower};
 
 use std::future::Future;
 use std::sync::Arc;
@@ -81,6 +87,11 @@ where
         }
     }
     op().await
+}
+
+/// Queue `job` to run at `run_at`, as [`enqueue`] does.
+pub async fn enqueue_job<C: ConnectionTrait>(db: &C, job: &Job, run_at: DateTime<Utc>, dedupe_key: Option<&str>) -> Result<Option<i64>, DbErr> {
+    enqueue(db, job.kind(), &job.payload(), run_at, dedupe_key).await
 }
 
 /// Queue a job of `kind` to run at `run_at` (or as soon as possible after it).

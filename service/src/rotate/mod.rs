@@ -38,6 +38,7 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Transaction
 use serde_json::json;
 
 use crate::db::stmt;
+use crate::jobs::{Job, TagFollower};
 use crate::keys::{KeyError, SECRET_KEY_LEN, scanner_key};
 use crate::{Keys, audit};
 
@@ -337,18 +338,18 @@ async fn rehash_followers<C: ConnectionTrait>(txn: &C, backend: DbBackend, old: 
     for row in txn
         .query_all_raw(stmt(
             backend,
-            "SELECT id, payload, dedupe_key FROM jobs WHERE kind = 'tag_follower' AND dedupe_key IS NOT NULL",
-            vec![],
+            "SELECT id, payload, dedupe_key FROM jobs WHERE kind = ? AND dedupe_key IS NOT NULL",
+            vec![Job::TAG_FOLLOWER.into()],
         ))
         .await?
     {
         let id: i64 = row.try_get_by_index(0)?;
         let payload: String = row.try_get_by_index(1)?;
         let key: String = row.try_get_by_index(2)?;
-        let Ok(p) = serde_json::from_str::<serde_json::Value>(&payload) else { continue };
-        let (Some(openid), Some(campaign)) = (p["openid"].as_str(), p["campaign_id"].as_i64()) else { continue };
-        if key == format!("tag:{campaign}:{}", old.openid_hash(openid)) {
-            let new_key = format!("tag:{campaign}:{}", new.openid_hash(openid));
+        let Ok(Job::TagFollower(TagFollower { openid, campaign_id, .. })) = Job::parse(Job::TAG_FOLLOWER, &payload) else { continue };
+        let openid = openid.as_str();
+        if key == TagFollower::dedupe_key(campaign_id, &old.openid_hash(openid)) {
+            let new_key = TagFollower::dedupe_key(campaign_id, &new.openid_hash(openid));
             rows += txn
                 .execute_raw(stmt(
                     backend,

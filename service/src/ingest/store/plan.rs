@@ -3,6 +3,7 @@
 
 use super::{CampaignHit, Meaning, NewSub, OpenSub, Plan, Prepared};
 use crate::ingest::{Outcome, Push, Stored, hour_bucket, welcome_reply};
+use crate::jobs::{Job, TagFollower};
 use crate::keys::scanner_key;
 use chrono::{DateTime, Utc};
 
@@ -123,8 +124,9 @@ impl Plan {
         if c.tag_name.as_deref().is_none_or(|t| t.trim().is_empty()) {
             return;
         }
-        self.jobs.entry(format!("tag:{}:{hash}", c.id)).or_insert_with(|| {
-            let payload = serde_json::json!({ "account_id": p.account_id, "campaign_id": c.id, "openid": p.openid }).to_string();
+        self.jobs.entry(TagFollower::dedupe_key(c.id, hash)).or_insert_with(|| {
+            let job = Job::TagFollower(TagFollower { account_id: p.account_id, campaign_id: c.id, openid: p.openid.clone() });
+            let payload = job.payload().to_string();
             (p.account_id, hash.to_owned(), payload)
         });
     }

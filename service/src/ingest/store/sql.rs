@@ -5,6 +5,7 @@
 use super::{AccountDelta, CampaignDelta, CampaignHit, Meaning, OpenSub, Plan, Prepared};
 use crate::db::stmt;
 use crate::ingest::Push;
+use crate::jobs::Job;
 use chrono::Utc;
 use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, Value};
 use std::borrow::Borrow;
@@ -230,7 +231,7 @@ impl<C: ConnectionTrait> Db<'_, C> {
                 .iter()
                 .flat_map(|(key, (_, hash, payload))| -> [Value; 9] {
                     [
-                        "tag_follower".into(),
+                        Job::TAG_FOLLOWER.into(),
                         payload.clone().into(),
                         key.clone().into(),
                         hash.clone().into(),
@@ -302,8 +303,9 @@ impl<C: ConnectionTrait> Db<'_, C> {
                 let keyed = chunk.iter().map(|h| Value::from(*h)).chain(std::iter::once(account.into())).collect();
                 self.exec(
                     &format!(
-                        "DELETE FROM jobs WHERE subject_hash IN ({marks}) AND kind = 'tag_follower' AND EXISTS (SELECT 1 FROM campaigns c \
-                         WHERE c.account_id = ? AND jobs.dedupe_key = 'tag:' || CAST(c.id AS TEXT) || ':' || jobs.subject_hash)"
+                        "DELETE FROM jobs WHERE subject_hash IN ({marks}) AND kind = '{kind}' AND EXISTS (SELECT 1 FROM campaigns c \
+                         WHERE c.account_id = ? AND jobs.dedupe_key = 'tag:' || CAST(c.id AS TEXT) || ':' || jobs.subject_hash)",
+                        kind = Job::TAG_FOLLOWER
                     ),
                     keyed,
                 )
