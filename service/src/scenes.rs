@@ -16,10 +16,6 @@ use std::collections::{BTreeSet, HashMap};
 /// Scenes looked up per query (well under every backend's parameter limit).
 const CHUNK: usize = 500;
 
-fn placeholders(n: usize) -> String {
-    vec!["?"; n].join(",")
-}
-
 /// Records that WeChat issued a ticket for `scene`: permanent, or temporary until `expires_at`.
 /// A scene keeps the latest expiry of its tickets (a shorter code issued later does not make
 /// an earlier, longer one stop working), and once permanent it stays permanent.
@@ -58,7 +54,7 @@ pub(crate) async fn permanent_issued_by_account<C: ConnectionTrait>(
         if ids.is_empty() {
             return Ok(HashMap::new());
         }
-        sql.push_str(&format!(" AND account_id IN ({})", placeholders(ids.len())));
+        sql.push_str(&format!(" AND account_id IN ({})", crate::db::marks(ids.len())));
         vals.extend(ids.iter().map(|&id| Value::from(id)));
     }
     sql.push_str(" GROUP BY account_id");
@@ -77,21 +73,14 @@ pub(crate) async fn held_by_tickets<C: ConnectionTrait>(
     now: DateTime<Utc>,
 ) -> Result<HashMap<String, Option<DateTime<Utc>>>, DbErr> {
     let mut held = HashMap::new();
-    for chunk in scenes.chunks(CHUNK) {
-        let mut vals: Vec<Value> = vec![account_id.into(), true.into(), now.into()];
-        vals.extend(chunk.iter().map(|s| Value::from(s.clone())));
-        let sql = format!(
-            "SELECT scene, permanent, expires_at FROM issued_scenes \
-             WHERE account_id = ? AND (permanent = ? OR expires_at > ?) AND scene IN ({}) \
-             AND NOT EXISTS (SELECT 1 FROM campaigns c \
-                             WHERE c.account_id = issued_scenes.account_id AND c.scene = issued_scenes.scene)",
-            placeholders(chunk.len())
-        );
-        for r in db.query_all_raw(stmt(db.get_database_backend(), &sql, vals)).await? {
-            let permanent: bool = r.try_get("", "permanent")?;
-            let until: Option<DateTime<Utc>> = r.try_get("", "expires_at")?;
-            held.insert(r.try_get("", "scene")?, if permanent { None } else { until });
-        }
+    let sql = "SELECT scene, permanent, expires_at FROM issued_scenes \
+               WHERE account_id = ? AND (permanent = ? OR expires_at > ?) AND scene IN ({in}) \
+               AND NOT EXISTS (SELECT 1 FROM campaigns c \
+                               WHERE c.account_id = issued_scenes.account_id AND c.scene = issued_scenes.scene)";
+    for r in crate::db::query_in_chunks(db, sql, &[account_id.into(), true.into(), now.into()], scenes, CHUNK).await? {
+        let permanent: bool = r.try_get("", "permanent")?;
+        let until: Option<DateTime<Utc>> = r.try_get("", "expires_at")?;
+        held.insert(r.try_get("", "scene")?, if permanent { None } else { until });
     }
     Ok(held)
 }

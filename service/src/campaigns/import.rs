@@ -2,18 +2,18 @@
 //! line), then every code is issued and all campaigns stored at once, or none ([`import`]).
 
 use super::lifecycle::{insert_new, issue};
-use super::store::{is_unique_violation, placeholders};
+use super::store::is_unique_violation;
 use super::types::{Kind, kind_message};
 use super::validate::{
     NewCampaign, ShortText, account_exists, clean_days, clean_name, clean_optional, clean_scene, name_taken_message,
     scene_conflict, scene_taken_message,
 };
 use super::{IMPORT_CONCURRENCY, MAX_GROUP, MAX_IMPORT_BYTES, MAX_IMPORT_ROWS, PERMANENT_QUOTA};
-use crate::db::stmt;
+use crate::db::query_in_chunks;
 use crate::{AppState, Msg, ServiceError, audit, scenes};
 use chrono::{DateTime, Utc};
 use futures::{StreamExt, TryStreamExt};
-use sea_orm::{ConnectionTrait, TransactionTrait, Value};
+use sea_orm::{ConnectionTrait, TransactionTrait};
 use serde_json::json;
 use std::collections::{BTreeSet, HashMap, HashSet};
 use wechat::{Scene, WechatApi};
@@ -231,45 +231,19 @@ async fn mark_taken<C: ConnectionTrait>(
 ) -> Result<(), ServiceError> {
     let typed_scenes: Vec<String> = scene_lines.keys().cloned().collect();
     let mut holders: HashMap<String, (String, bool)> = HashMap::new();
-    for chunk in typed_scenes.chunks(IMPORT_CHUNK) {
-        let mut vals: Vec<Value> = vec![account_id.into()];
-        vals.extend(chunk.iter().map(|s| Value::from(s.clone())));
-        let rows = db
-            .query_all_raw(stmt(
-                db.get_database_backend(),
-                &format!(
-                    "SELECT scene, name, archived_at FROM campaigns WHERE account_id = ? AND scene IN ({})",
-                    placeholders(chunk.len())
-                ),
-                vals,
-            ))
-            .await?;
-        for r in rows {
-            let archived: Option<DateTime<Utc>> = r.try_get("", "archived_at")?;
-            holders.insert(r.try_get("", "scene")?, (r.try_get("", "name")?, archived.is_some()));
-        }
+    let sql = "SELECT scene, name, archived_at FROM campaigns WHERE account_id = ? AND scene IN ({in})";
+    for r in query_in_chunks(db, sql, &[account_id.into()], &typed_scenes, IMPORT_CHUNK).await? {
+        let archived: Option<DateTime<Utc>> = r.try_get("", "archived_at")?;
+        holders.insert(r.try_get("", "scene")?, (r.try_get("", "name")?, archived.is_some()));
     }
     // Scenes no campaign has, but a deleted campaign's ticket still holds.
     let unheld: Vec<String> = typed_scenes.iter().filter(|s| !holders.contains_key(*s)).cloned().collect();
     let ticketed = scenes::held_by_tickets(db, account_id, &unheld, now).await?;
     let names: Vec<String> = name_lines.keys().cloned().collect();
     let mut taken_names: HashSet<String> = HashSet::new();
-    for chunk in names.chunks(IMPORT_CHUNK) {
-        let mut vals: Vec<Value> = vec![account_id.into()];
-        vals.extend(chunk.iter().map(|s| Value::from(s.clone())));
-        let rows = db
-            .query_all_raw(stmt(
-                db.get_database_backend(),
-                &format!(
-                    "SELECT name FROM campaigns WHERE account_id = ? AND archived_at IS NULL AND name IN ({})",
-                    placeholders(chunk.len())
-                ),
-                vals,
-            ))
-            .await?;
-        for r in rows {
-            taken_names.insert(r.try_get("", "name")?);
-        }
+    let sql = "SELECT name FROM campaigns WHERE account_id = ? AND archived_at IS NULL AND name IN ({in})";
+    for r in query_in_chunks(db, sql, &[account_id.into()], &names, IMPORT_CHUNK).await? {
+        taken_names.insert(r.try_get("", "name")?);
     }
     for d in drafts.iter_mut() {
         if let Some(s) = &d.scene

@@ -10,10 +10,6 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryResult, QuerySelect, Value};
 use std::collections::HashMap;
 
-pub(super) fn placeholders(n: usize) -> String {
-    vec!["?"; n].join(",")
-}
-
 /// The expiry of the campaign `c`'s current code (NULL: permanent, or no code).
 const CURRENT_EXPIRY: &str = "(SELECT q.expires_at FROM qr_codes q WHERE q.campaign_id = c.id ORDER BY q.id DESC LIMIT 1)";
 const HAS_CODE: &str = "EXISTS (SELECT 1 FROM qr_codes q WHERE q.campaign_id = c.id)";
@@ -65,7 +61,7 @@ async fn attach<C: ConnectionTrait>(db: &C, views: &mut [CampaignView], now: Dat
     }
     let backend = db.get_database_backend();
     let ids: Vec<Value> = views.iter().map(|v| v.id.into()).collect();
-    let marks = placeholders(ids.len());
+    let marks = crate::db::marks(ids.len());
     let codes = db
         .query_all_raw(stmt(
             backend,

@@ -1,9 +1,15 @@
-//! Connecting to SQLite or PostgreSQL and bringing the schema up to date.
+//! Connecting to SQLite or PostgreSQL and bringing the schema up to date. `raw` holds the
+//! helpers of hand-written SQL (placeholders, chunked `IN` queries); `nodelay` a socket
+//! workaround for PostgreSQL connections.
 
 #[cfg(target_os = "linux")]
 mod nodelay;
 #[cfg(target_os = "linux")]
 pub use nodelay::nodelay_to_port;
+
+mod raw;
+
+pub use raw::{marks, query_in_chunks, rows, stmt};
 
 use migrations::{Migrator, MigratorTrait};
 use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
@@ -175,30 +181,6 @@ mod tests {
         assert!(is_sqlite("sqlite://x"));
         assert!(!is_sqlite("postgres://u@h/db"));
     }
-}
-
-/// A raw statement written with `?` placeholders, numbered (`$1`, `$2`…) for PostgreSQL,
-/// so the hand-written SQL of campaigns, series and ingest reads the same on both backends.
-/// That SQL has no `?` inside string literals.
-pub fn stmt(backend: sea_orm::DbBackend, sql: &str, values: Vec<sea_orm::Value>) -> sea_orm::Statement {
-    let sql = match backend {
-        sea_orm::DbBackend::Postgres => {
-            let mut out = String::with_capacity(sql.len() + 16);
-            let mut n = 0;
-            for c in sql.chars() {
-                if c == '?' {
-                    n += 1;
-                    out.push('$');
-                    out.push_str(&n.to_string());
-                } else {
-                    out.push(c);
-                }
-            }
-            out
-        }
-        _ => sql.to_owned(),
-    };
-    sea_orm::Statement::from_sql_and_values(backend, sql, values)
 }
 
 /// Whether `e` is a transient write conflict worth retrying at once: SQLite's BUSY/LOCKED (a

@@ -13,8 +13,6 @@
 mod plan;
 mod replies;
 mod sql;
-#[cfg(test)]
-mod tests;
 
 pub(crate) use replies::ReplyCache;
 

@@ -3,7 +3,7 @@
 //! subscriptions, tag jobs, counters).
 
 use super::{AccountDelta, CampaignDelta, CampaignHit, Meaning, OpenSub, Plan, Prepared};
-use crate::db::stmt;
+use crate::db::{marks, query_in_chunks, rows, stmt};
 use crate::ingest::Push;
 use crate::jobs::Job;
 use chrono::Utc;
@@ -23,19 +23,6 @@ impl<C: ConnectionTrait> Db<'_, C> {
         Ok(self.txn.execute_raw(stmt(self.backend, sql, values)).await?.rows_affected())
     }
 
-    /// `sql` (with `{}` where the `?` list goes) once per [`ROWS_PER_STATEMENT`] of `items`,
-    /// each chunk's values after `lead`; the rows of every chunk.
-    async fn query_in<T>(&self, sql: &str, lead: &[Value], items: &[T], value: impl Fn(&T) -> Value) -> Result<Vec<sea_orm::QueryResult>, DbErr> {
-        let mut out = Vec::new();
-        for chunk in items.chunks(ROWS_PER_STATEMENT) {
-            let mut values = lead.to_vec();
-            values.extend(chunk.iter().map(&value));
-            let marks = vec!["?"; chunk.len()].join(", ");
-            out.extend(self.txn.query_all_raw(stmt(self.backend, &sql.replace("{}", &marks), values)).await?);
-        }
-        Ok(out)
-    }
-
     /// The campaign each push names: by scene, else by the code's ticket (a code issued before
     /// its campaign's scene was edited still names it). One query per account for all scenes,
     /// and one for the tickets of scenes that named none.
@@ -50,8 +37,8 @@ impl<C: ConnectionTrait> Db<'_, C> {
         let mut by_scene: HashMap<(i32, String), CampaignHit> = HashMap::new();
         for (account, wanted) in wanted {
             let wanted: Vec<&str> = wanted.into_iter().collect();
-            let sql = "SELECT scene, id, welcome_message, tag_name FROM campaigns WHERE account_id = ? AND scene IN ({})";
-            for r in self.query_in(sql, &[account.into()], &wanted, |s| Value::from(*s)).await? {
+            let sql = "SELECT scene, id, welcome_message, tag_name FROM campaigns WHERE account_id = ? AND scene IN ({in})";
+            for r in query_in_chunks(self.txn, sql, &[account.into()], &wanted, ROWS_PER_STATEMENT).await? {
                 by_scene.entry((account, r.try_get_by_index(0)?)).or_insert(hit(&r)?);
             }
         }
@@ -67,8 +54,8 @@ impl<C: ConnectionTrait> Db<'_, C> {
         for (account, wanted) in tickets {
             let wanted: Vec<&str> = wanted.into_iter().collect();
             let sql = "SELECT q.ticket, c.id, c.welcome_message, c.tag_name FROM qr_codes q JOIN campaigns c ON c.id = q.campaign_id \
-                       WHERE c.account_id = ? AND q.ticket IN ({})";
-            for r in self.query_in(sql, &[account.into()], &wanted, |s| Value::from(*s)).await? {
+                       WHERE c.account_id = ? AND q.ticket IN ({in})";
+            for r in query_in_chunks(self.txn, sql, &[account.into()], &wanted, ROWS_PER_STATEMENT).await? {
                 by_ticket.entry((account, r.try_get_by_index(0)?)).or_insert(hit(&r)?);
             }
         }
@@ -166,8 +153,8 @@ impl<C: ConnectionTrait> Db<'_, C> {
         for (account, hashes) in by_account {
             let hashes: Vec<&str> = hashes.into_iter().collect();
             let sql = "SELECT openid_hash, id, campaign_id FROM subscriptions \
-                       WHERE account_id = ? AND openid_hash IN ({}) AND unsubscribed_at IS NULL ORDER BY id";
-            for row in self.query_in(sql, &[account.into()], &hashes, |h| Value::from(*h)).await? {
+                       WHERE account_id = ? AND openid_hash IN ({in}) AND unsubscribed_at IS NULL ORDER BY id";
+            for row in query_in_chunks(self.txn, sql, &[account.into()], &hashes, ROWS_PER_STATEMENT).await? {
                 if let Some(subs) = open.get_mut(&(account, row.try_get_by_index(0)?)) {
                     subs.push(OpenSub::Stored { id: row.try_get_by_index(1)?, campaign: row.try_get_by_index(2)? });
                 }
@@ -285,7 +272,7 @@ impl<C: ConnectionTrait> Db<'_, C> {
         }
         for (account, hashes) in by_account {
             for chunk in hashes.chunks(ROWS_PER_STATEMENT) {
-                let marks = vec!["?"; chunk.len()].join(", ");
+                let marks = marks(chunk.len());
                 let values = std::iter::once(account.into()).chain(chunk.iter().map(|h| Value::from(*h))).collect();
                 self.exec(
                     &format!("UPDATE subscriptions SET openid = NULL WHERE account_id = ? AND openid_hash IN ({marks}) AND openid IS NOT NULL"),
@@ -409,8 +396,3 @@ fn hit(r: &sea_orm::QueryResult) -> Result<CampaignHit, DbErr> {
 /// 32 766, PostgreSQL 65 535) at 12 columns.
 const ROWS_PER_STATEMENT: usize = 256;
 
-/// `(?, ?), (?, ?)` for `n` rows of `cols` values.
-pub(super) fn rows(n: usize, cols: usize) -> String {
-    let row = format!("({})", vec!["?"; cols].join(", "));
-    vec![row; n].join(", ")
-}
