@@ -118,6 +118,7 @@ fn state_on(cfg: &Config, keys: Keys, db: service::DatabaseConnection) -> AppSta
         }),
         health: Default::default(),
         clock: service::Clock::system(),
+        changes: Default::default(),
     }
 }
 

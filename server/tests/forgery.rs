@@ -21,7 +21,11 @@ const TOKEN: &str = "forgerytoken";
 const KEY: &str = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFH";
 
 async fn add_account(r: &Running, app_id: &str, token: &str, mode: &str) {
-    let input = service::accounts::AccountInput {
+    service::accounts::create(&r.state, account_input(app_id, token, mode), None).await.unwrap();
+}
+
+fn account_input(app_id: &str, token: &str, mode: &str) -> service::accounts::AccountInput {
+    service::accounts::AccountInput {
         name: format!("Forgery {mode}"),
         app_id: app_id.into(),
         app_secret: Some("secret".into()),
@@ -30,8 +34,7 @@ async fn add_account(r: &Running, app_id: &str, token: &str, mode: &str) {
         message_mode: mode.into(),
         api_base_url: Some("http://127.0.0.1:9".into()),
         timezone: None,
-    };
-    service::accounts::create(&r.state, input, None).await.unwrap();
+    }
 }
 
 async fn post(r: &Running, app_id: &str, query: &[(&str, String)], body: String) -> (StatusCode, String) {
@@ -74,6 +77,20 @@ dual_test!(a_captured_query_string_signs_no_other_body, |t: TestDb| async move {
     assert!(counted(&r, "replayed").await >= replayed_before + 3.0, "refusals are counted in /metrics");
     // A fresh signature still works for a new push.
     assert_eq!(post(&r, PLAIN, &signed_now(TOKEN), subscribe("oNext")).await.0, StatusCode::OK);
+    assert_eq!(events(&r).await, 2);
+});
+
+// An admin who changes a Token (it leaked, say) stops the old one at once on this instance,
+// not after the callback's 30 s account cache: the account update itself tells the cache.
+dual_test!(a_changed_token_signs_from_the_next_push_on, |t: TestDb| async move {
+    let r = support::start(t).await;
+    add_account(&r, PLAIN, TOKEN, "plain").await;
+    assert_eq!(post(&r, PLAIN, &signed_now(TOKEN), subscribe("oBefore")).await.0, StatusCode::OK);
+    let id = service::accounts::find_by_app_id(&r.t.db, PLAIN).await.unwrap().unwrap().id;
+    let renewed = "renewedtoken";
+    service::accounts::update(&r.state, id, account_input(PLAIN, renewed, "plain"), None).await.unwrap();
+    assert_eq!(post(&r, PLAIN, &signed_now(TOKEN), subscribe("oOld")).await, (StatusCode::FORBIDDEN, REFUSED_SIGNATURE.into()));
+    assert_eq!(post(&r, PLAIN, &signed_now(renewed), subscribe("oNew")).await.0, StatusCode::OK);
     assert_eq!(events(&r).await, 2);
 });
 

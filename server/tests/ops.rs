@@ -150,6 +150,7 @@ fn state(db: &DatabaseConnection, keys: Keys) -> AppState {
         }),
         health: Default::default(),
         clock: service::Clock::system(),
+        changes: Default::default(),
     }
 }
 

@@ -57,4 +57,26 @@ pub struct AppState {
     /// The time codes are issued, expire and renew by ([`crate::clock`]); the system clock
     /// except in tests.
     pub clock: crate::Clock,
+    /// What changed in this process that caches elsewhere in it must drop.
+    pub changes: Arc<Changes>,
+}
+
+/// Changes in this process that its caches follow: the callback's cached accounts are read
+/// again after an account was created or changed here (other instances' caches expire by
+/// their TTL).
+#[derive(Debug, Default)]
+pub struct Changes {
+    accounts: std::sync::atomic::AtomicU64,
+}
+
+impl Changes {
+    /// An account was created or changed (its Token, key, mode or AppID may be new).
+    pub fn account_changed(&self) {
+        self.accounts.fetch_add(1, std::sync::atomic::Ordering::Release);
+    }
+
+    /// How many account changes there have been: a cache that saw another number is stale.
+    pub fn accounts(&self) -> u64 {
+        self.accounts.load(std::sync::atomic::Ordering::Acquire)
+    }
 }

@@ -68,6 +68,7 @@ impl TestDb {
             }),
             health: Default::default(),
             clock: crate::Clock::system(),
+            changes: Default::default(),
         }
     }
 

@@ -146,6 +146,7 @@ pub async fn create(st: &AppState, input: AccountInput, actor: Option<i32>) -> R
     )
     .await?;
     txn.commit().await?;
+    st.changes.account_changed();
     get(&st.db, model.id).await
 }
 
@@ -213,5 +214,6 @@ pub async fn update(st: &AppState, id: i32, input: AccountInput, actor: Option<i
     )
     .await?;
     txn.commit().await?;
+    st.changes.account_changed();
     get(&st.db, id).await
 }

@@ -104,6 +104,8 @@ pub(crate) struct Accounts {
     me: Weak<Accounts>,
     /// One refresh at a time: they write the same temporary file.
     refreshing: tokio::sync::Mutex<()>,
+    /// The account changes ([`crate::state::Changes`]) the memory cache has followed.
+    seen_changes: std::sync::atomic::AtomicU64,
 }
 
 /// How long after a failed lookup the database is not asked again.
@@ -113,6 +115,7 @@ impl Accounts {
     /// The accounts of an ingestor whose data dir is `dir`; reads the file there, if any.
     pub(crate) fn new(st: AppState, ttl: Duration, dir: Option<&Path>) -> Arc<Self> {
         let file = dir.map(|d| d.join(ACCOUNTS_FILE));
+        let seen = st.changes.accounts();
         let this = Arc::new_cyclic(|me| Self {
             st,
             ttl,
@@ -122,6 +125,7 @@ impl Accounts {
             failed_at: Mutex::new(None),
             me: me.clone(),
             refreshing: tokio::sync::Mutex::new(()),
+            seen_changes: std::sync::atomic::AtomicU64::new(seen),
         });
         if let Some(path) = &this.file {
             match read_file(&this.st, path) {
@@ -140,6 +144,11 @@ impl Accounts {
     /// The account with this AppID: `Ok(None)` when the database says there is none, the last
     /// known one when the database does not answer, [`IngestError::Unavailable`] when neither.
     pub(crate) async fn get(&self, app_id: &str) -> Result<Option<Arc<CallbackAccount>>, IngestError> {
+        // An account changed in this process: its Token or key applies from this push on.
+        let changes = self.st.changes.accounts();
+        if self.seen_changes.swap(changes, std::sync::atomic::Ordering::AcqRel) != changes {
+            self.forget();
+        }
         let cached = lock(&self.memory).get(app_id).map(|c| (c.at.elapsed() < self.ttl, c.account.clone()));
         if let Some((true, account)) = &cached {
             return Ok(Some(account.clone()));
