@@ -12,10 +12,8 @@ use axum::extract::{Multipart, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use sea_orm::{EntityTrait, QuerySelect};
 use serde::Deserialize;
 use service::campaigns::{self, CampaignView};
-use service::entity::{campaign, wechat_account};
 use service::qr::{self, QrOptions};
 use service::{AppState, Msg, ServiceError};
 
@@ -50,29 +48,6 @@ pub struct ImageQuery {
     size: Option<String>,
     /// `1`: draw the campaign name under the code (SVG).
     caption: Option<String>,
-}
-
-/// The campaign's logo, else its account's, as stored (decoded by [`render`], off the runtime).
-async fn logo_for(st: &AppState, c: &CampaignView) -> Result<Option<Vec<u8>>, HttpError> {
-    let own: Option<Option<Vec<u8>>> = campaign::Entity::find_by_id(c.id)
-        .select_only()
-        .column(campaign::Column::Logo)
-        .into_tuple()
-        .one(&st.db)
-        .await
-        .map_err(ServiceError::from)?;
-    let bytes = match own.flatten() {
-        Some(b) => Some(b),
-        None => wechat_account::Entity::find_by_id(c.account_id)
-            .select_only()
-            .column(wechat_account::Column::Logo)
-            .into_tuple::<Option<Vec<u8>>>()
-            .one(&st.db)
-            .await
-            .map_err(ServiceError::from)?
-            .flatten(),
-    };
-    Ok(bytes)
 }
 
 /// A stored logo ready to draw. Stored logos were validated and re-encoded on upload; one that
@@ -153,14 +128,14 @@ fn image_response(content_type: &'static str, body: impl IntoResponse) -> Respon
 async fn png(_: SignedIn, State(s): State<ServerState>, Path(id): Path<i32>, Query(q): Query<ImageQuery>) -> Result<Response, HttpError> {
     let size = qr::parse_size(q.size.as_deref()).map_err(HttpError::invalid)?;
     let (c, url) = code_of(&s.app, id).await?;
-    render(Format::Png, Drawing { url, size, caption: None, logo: logo_for(&s.app, &c).await? }).await
+    render(Format::Png, Drawing { url, size, caption: None, logo: campaigns::logo(&s.app.db, &c).await? }).await
 }
 
 async fn svg(_: SignedIn, State(s): State<ServerState>, Path(id): Path<i32>, Query(q): Query<ImageQuery>) -> Result<Response, HttpError> {
     let size = qr::parse_size(q.size.as_deref()).map_err(HttpError::invalid)?;
     let (c, url) = code_of(&s.app, id).await?;
     let caption = matches!(q.caption.as_deref(), Some("1" | "true" | "on")).then(|| c.name.clone());
-    render(Format::Svg, Drawing { url, size, caption, logo: logo_for(&s.app, &c).await? }).await
+    render(Format::Svg, Drawing { url, size, caption, logo: campaigns::logo(&s.app.db, &c).await? }).await
 }
 
 /// `GET /campaigns/codes.zip?ids=1&ids=2&size=430`: the PNGs of the ticked campaigns.
@@ -178,7 +153,7 @@ async fn zip(SignedIn(user): SignedIn, State(s): State<ServerState>, p: Params) 
     let mut files = Vec::with_capacity(ids.len());
     for id in &ids {
         let (c, url) = code_of(&s.app, *id).await?;
-        let drawing = Drawing { url, size, caption: None, logo: logo_for(&s.app, &c).await? };
+        let drawing = Drawing { url, size, caption: None, logo: campaigns::logo(&s.app.db, &c).await? };
         // One job per code: the slots go round between this download and other requests.
         files.push((campaigns::code_file_name(&c, "png"), drawn(Format::Png, drawing).await?));
     }
@@ -241,29 +216,8 @@ async fn campaign_logo(
         Ok(l) => l,
         Err(m) => return Ok(after_upload(&page, Err(m), &headers)),
     };
-    let result = set_campaign_logo(&s.app, id, logo.as_deref(), user.id).await;
-    Ok(after_upload(&page, result, &headers))
-}
-
-/// Store a campaign's logo (validated and re-encoded) or clear it, with an audit row.
-async fn set_campaign_logo(st: &AppState, id: i32, upload: Option<&[u8]>, actor: i32) -> Result<(), Msg> {
-    use sea_orm::{ActiveModelTrait, ActiveValue::Set, TransactionTrait};
-    let upload = upload.map(<[u8]>::to_vec);
-    let encoded = service::heavy::run(move || upload.as_deref().map(qr::reencode_logo).transpose()).await.map_err(|_| Msg::HeavyBusy)?;
-    let png = encoded.map_err(|e| match e {
-        qr::QrError::Png(_) => user_words(ServiceError::Internal(e.to_string())),
-        other => qr::logo_msg(&other),
-    })?;
-    let stored = async {
-        let txn = st.db.begin().await?;
-        campaign::ActiveModel { id: Set(id), logo: Set(png.clone()), updated_at: Set(chrono::Utc::now()), ..Default::default() }
-            .update(&txn)
-            .await?;
-        let action = if png.is_some() { "campaign.logo" } else { "campaign.logo_remove" };
-        service::audit::record(&txn, Some(actor), action, "campaign", Some(id.to_string()), serde_json::json!({})).await?;
-        txn.commit().await
-    };
-    stored.await.map_err(|e: sea_orm::DbErr| user_words(e.into()))
+    let result = campaigns::set_logo(&s.app, id, logo.as_deref(), Some(user.id)).await;
+    Ok(after_upload(&page, result.map_err(user_words), &headers))
 }
 
 async fn account_logo(

@@ -18,12 +18,10 @@ use axum::response::Response;
 use axum::routing::get;
 use chrono::{NaiveDate, SecondsFormat, Utc};
 use chrono_tz::Tz;
-use sea_orm::{EntityTrait, QueryOrder, QuerySelect};
-use service::entity::campaign;
 use service::analytics::{self, CompareRow, Lang};
-use service::series::{self, Granularity, Point, RangeRequest, Totals};
+use service::campaigns::ExportRow;
+use service::series::{self, Granularity, Point, RangeRequest};
 use service::{AppState, ServiceError};
-use std::collections::HashMap;
 
 /// Header of a campaign's series (docs/contract.md).
 pub const STATS_HEADER: [&str; 6] = ["bucket", "scans", "new_followers", "unsubscribes", "net_followers", "unique_scanners"];
@@ -131,28 +129,20 @@ async fn campaign_stats(SignedIn(user): SignedIn, State(s): State<ServerState>, 
 /// all-time totals.
 async fn campaigns_csv(SignedIn(user): SignedIn, State(s): State<ServerState>) -> Result<Response, HttpError> {
     let db = &s.app.db;
-    let list: Vec<(i32, String, String, String)> = campaign::Entity::find()
-        .select_only()
-        .columns([campaign::Column::Id, campaign::Column::Name, campaign::Column::Kind, campaign::Column::Scene])
-        .order_by_asc(campaign::Column::Id)
-        .into_tuple()
-        .all(db)
-        .await
-        .map_err(ServiceError::from)?;
-    let totals: HashMap<i32, Totals> = series::all_campaign_totals(db, None).await?.into_iter().collect();
-    let rows: Vec<_> = list.into_iter().map(|c| (totals.get(&c.0).copied().unwrap_or_default(), c)).collect();
+    let rows = service::campaigns::export_rows(db).await?;
 
     service::audit::record(db, Some(user.id), "export.campaigns", "campaign", None, serde_json::json!({ "rows": rows.len() }))
         .await
         .map_err(ServiceError::from)?;
 
-    let body = chunked_stream(preamble(&CAMPAIGNS_HEADER)?, rows, ROWS_PER_CHUNK, |batch: &[(Totals, (i32, String, String, String))]| {
-        render(batch.iter().map(|(t, (id, name, kind, scene))| {
+    let body = chunked_stream(preamble(&CAMPAIGNS_HEADER)?, rows, ROWS_PER_CHUNK, |batch: &[ExportRow]| {
+        render(batch.iter().map(|r| {
+            let t = &r.totals;
             [
-                id.to_string(),
-                text_cell(name),
-                text_cell(kind),
-                text_cell(scene),
+                r.id.to_string(),
+                text_cell(&r.name),
+                text_cell(&r.kind),
+                text_cell(&r.scene),
                 t.scans.to_string(),
                 t.new_followers.to_string(),
                 t.unsubscribes.to_string(),

@@ -320,20 +320,7 @@ pub async fn test_connection(st: &AppState, id: i32, actor: Option<i32>) -> Resu
 /// validated and re-encoded ([`crate::qr::reencode_logo`]): only its pixels are stored.
 pub async fn set_logo(st: &AppState, id: i32, png: Option<&[u8]>, actor: Option<i32>) -> Result<(), ServiceError> {
     let m = get(&st.db, id).await?;
-    let logo = match png {
-        None => None,
-        Some(bytes) => {
-            // Decoding up to 2048×2048 pixels is CPU work: on the heavy-work threads.
-            let bytes = bytes.to_vec();
-            let encoded = crate::heavy::run(move || crate::qr::reencode_logo(&bytes))
-                .await
-                .map_err(|_| ServiceError::invalid("logo", crate::Msg::HeavyBusy))?;
-            Some(encoded.map_err(|e| match e {
-                crate::qr::QrError::Png(_) => ServiceError::Internal(e.to_string()),
-                other => ServiceError::invalid("logo", crate::qr::logo_msg(&other)),
-            })?)
-        }
-    };
+    let logo = crate::qr::prepare_logo(png).await?;
     let action = if logo.is_some() { "account.logo" } else { "account.logo_remove" };
     let txn = st.db.begin().await?;
     wechat_account::Entity::update_many()

@@ -1,9 +1,53 @@
-//! Files of codes: safe, unique download names, and ZIPs of several codes.
+//! What downloads need: safe, unique file names, ZIPs of several codes, the logo drawn into a
+//! code, and the rows of the campaigns export.
 
 use super::types::CampaignView;
+use crate::entity::{campaign, wechat_account};
+use crate::series::{Totals, all_campaign_totals};
 use crate::ServiceError;
-use std::collections::HashSet;
+use sea_orm::{ConnectionTrait, EntityTrait, QueryOrder, QuerySelect};
+use std::collections::{HashMap, HashSet};
 use std::io::Write;
+
+/// The logo a code of campaign `c` is drawn with, as stored: the campaign's own, else its
+/// account's, else none.
+pub async fn logo<C: ConnectionTrait>(db: &C, c: &CampaignView) -> Result<Option<Vec<u8>>, ServiceError> {
+    let own: Option<Option<Vec<u8>>> =
+        campaign::Entity::find_by_id(c.id).select_only().column(campaign::Column::Logo).into_tuple().one(db).await?;
+    if let Some(bytes) = own.flatten() {
+        return Ok(Some(bytes));
+    }
+    let account: Option<Option<Vec<u8>>> =
+        wechat_account::Entity::find_by_id(c.account_id).select_only().column(wechat_account::Column::Logo).into_tuple().one(db).await?;
+    Ok(account.flatten())
+}
+
+/// One row of the campaigns export: every campaign of every account, archived ones included.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExportRow {
+    pub id: i32,
+    pub name: String,
+    pub kind: String,
+    pub scene: String,
+    /// All time.
+    pub totals: Totals,
+}
+
+/// Every campaign with its all-time totals, by id.
+pub async fn export_rows<C: ConnectionTrait>(db: &C) -> Result<Vec<ExportRow>, ServiceError> {
+    let list: Vec<(i32, String, String, String)> = campaign::Entity::find()
+        .select_only()
+        .columns([campaign::Column::Id, campaign::Column::Name, campaign::Column::Kind, campaign::Column::Scene])
+        .order_by_asc(campaign::Column::Id)
+        .into_tuple()
+        .all(db)
+        .await?;
+    let totals: HashMap<i32, Totals> = all_campaign_totals(db, None).await?.into_iter().collect();
+    Ok(list
+        .into_iter()
+        .map(|(id, name, kind, scene)| ExportRow { totals: totals.get(&id).copied().unwrap_or_default(), id, name, kind, scene })
+        .collect())
+}
 
 /// A file name safe on every system: `/\:*?"<>|` and control characters become `_`, a
 /// leading dot too (no hidden files, no `..`), at most 120 characters.

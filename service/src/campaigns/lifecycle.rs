@@ -278,3 +278,16 @@ pub async fn delete(st: &AppState, id: i32, actor: Option<i32>) -> Result<(), Se
     txn.commit().await?;
     Ok(())
 }
+
+/// Stores campaign `id`'s logo (an upload, validated and re-encoded: [`crate::qr::prepare_logo`])
+/// or clears it (`None`), with an audit row.
+pub async fn set_logo(st: &AppState, id: i32, upload: Option<&[u8]>, actor: Option<i32>) -> Result<(), ServiceError> {
+    get(&st.db, id).await?;
+    let png = crate::qr::prepare_logo(upload).await?;
+    let action = if png.is_some() { "campaign.logo" } else { "campaign.logo_remove" };
+    let txn = st.db.begin().await?;
+    campaign::ActiveModel { id: Set(id), logo: Set(png), updated_at: Set(Utc::now()), ..Default::default() }.update(&txn).await?;
+    audit::record(&txn, actor, action, "campaign", Some(id.to_string()), json!({})).await?;
+    txn.commit().await?;
+    Ok(())
+}

@@ -26,10 +26,10 @@ mod store;
 mod types;
 mod validate;
 
-pub use files::{code_file_name, zip_files};
+pub use files::{ExportRow, code_file_name, export_rows, logo, zip_files};
 pub use import::{ImportFailed, ImportPlan, ImportRow, RowError, import, plan_import, plan_import_at};
 pub(crate) use lifecycle::{CodeOwner, insert_code, issue};
-pub use lifecycle::{archive, create, delete, unarchive, update};
+pub use lifecycle::{archive, create, delete, set_logo, unarchive, update};
 pub use store::{count, get, groups, list, resolve_scene};
 pub use types::{CampaignEdit, CampaignInput, CampaignView, CodeView, Kind, ListQuery, Page, Sort, Status, Welcome};
 pub(crate) use validate::clean_days;

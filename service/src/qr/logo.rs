@@ -57,3 +57,17 @@ pub fn logo_msg(e: &QrError) -> crate::Msg {
         other => Msg::ImageProblem { detail: other.to_string() },
     }
 }
+
+/// An upload as it is stored: validated and re-encoded on the heavy-work threads (decoding up
+/// to 2048×2048 pixels is CPU work); `None` (remove the logo) stays `None`. A refused upload
+/// is a validation error of the `logo` field.
+pub async fn prepare_logo(upload: Option<&[u8]>) -> Result<Option<Vec<u8>>, crate::ServiceError> {
+    use crate::ServiceError;
+    let Some(bytes) = upload else { return Ok(None) };
+    let bytes = bytes.to_vec();
+    let encoded = crate::heavy::run(move || reencode_logo(&bytes)).await.map_err(|_| ServiceError::invalid("logo", crate::Msg::HeavyBusy))?;
+    encoded.map(Some).map_err(|e| match e {
+        QrError::Png(_) => ServiceError::Internal(e.to_string()),
+        other => ServiceError::invalid("logo", logo_msg(&other)),
+    })
+}

@@ -21,7 +21,7 @@ use qrcode::{Color, EcLevel, QrCode};
 
 mod logo;
 
-pub use logo::{load_logo, logo_msg, reencode_logo};
+pub use logo::{load_logo, logo_msg, prepare_logo, reencode_logo};
 
 /// The decoded logo type of [`QrOptions::logo`], re-exported so callers need no `image` dependency.
 pub use image::RgbaImage as LogoImage;
