@@ -51,7 +51,7 @@ fn plan(i: usize) -> Vec<(String, i64, &'static str, String)> {
     let t = T0 + (i as i64 * 7) % 7200;
     let follow = i % CAMPAIGNS;
     let scan = (i + 3) % CAMPAIGNS;
-    let last = if i % 4 == 0 { ("unsubscribe", String::new()) } else { ("CLICK", "MENU".to_owned()) };
+    let last = if i.is_multiple_of(4) { ("unsubscribe", String::new()) } else { ("CLICK", "MENU".to_owned()) };
     vec![
         (openid.clone(), t, "subscribe", format!("qrscene_{}", follow + 1)),
         (openid.clone(), t + 1, "SCAN", format!("{}", scan + 1)),

@@ -430,11 +430,10 @@ async fn serve(sb: &Sb) -> Server {
     let server = Server { child, base: format!("http://{addr}") };
     let http = reqwest::Client::new();
     for _ in 0..200 {
-        if let Ok(r) = http.get(format!("{}/healthz", server.base)).send().await {
-            if r.status() == StatusCode::OK {
+        if let Ok(r) = http.get(format!("{}/healthz", server.base)).send().await
+            && r.status() == StatusCode::OK {
                 return server;
             }
-        }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     panic!("the server did not become healthy");

@@ -23,7 +23,10 @@ const SKIP: Answer = (0, "");
 
 /// Each server function with arguments that parse, so the answer is about the role, and what
 /// the allowed role gets (the made-up ids 998/999 exist nowhere).
-const FUNCTIONS: &[(&str, &[(&str, &str)], Needs, Answer)] = &[
+/// A server function's name, its arguments, who may call it, and what they get.
+type Case = (&'static str, &'static [(&'static str, &'static str)], Needs, Answer);
+
+const FUNCTIONS: &[Case] = &[
     ("list_users", &[], Needs::Admin, (200, "\"username\":\"staff\"")),
     ("settings_overview", &[], Needs::Admin, (200, "\"accounts\":[]")),
     ("audit_log", &[], Needs::Admin, (200, "[")),

@@ -103,12 +103,11 @@ async fn store_new<C: ConnectionTrait>(txn: &C, keys: &Keys, campaign_id: i32, n
 pub async fn enable(st: &AppState, campaign_id: i32, actor: Option<i32>) -> Result<String, ServiceError> {
     let txn = st.db.begin().await?;
     check_campaign(&txn, campaign_id, true).await?;
-    if let Some(existing) = public_code_link::Entity::find_by_id(campaign_id).one(&txn).await? {
-        if let Ok(token) = st.keys.open(&context(campaign_id), &existing.token_enc) {
+    if let Some(existing) = public_code_link::Entity::find_by_id(campaign_id).one(&txn).await?
+        && let Ok(token) = st.keys.open(&context(campaign_id), &existing.token_enc) {
             txn.commit().await?;
             return Ok(token);
         }
-    }
     let token = store_new(&txn, &st.keys, campaign_id, Utc::now()).await?;
     audit::record(&txn, actor, "campaign.public_link_on", "campaign", Some(campaign_id.to_string()), json!({})).await?;
     txn.commit().await?;

@@ -637,7 +637,8 @@ dual_test!(csv_import_creates_every_row, |t: TestDb| async move {
     let ids = campaigns::import(&e.st, &e.api, e.account, file, None).await.unwrap();
     assert_eq!(ids.len(), 4);
     let views = futures_views(db, &ids).await;
-    let got: Vec<(&str, &str, &str, Option<&str>, Option<i32>)> = views
+    type Row<'a> = (&'a str, &'a str, &'a str, Option<&'a str>, Option<i32>);
+    let got: Vec<Row> = views
         .iter()
         .map(|v| (v.name.as_str(), v.scene.as_str(), v.kind.as_str(), v.group.as_deref(), v.expire_days))
         .collect();
@@ -910,12 +911,13 @@ fn zip_holds_safe_unique_names_and_the_png_bytes() {
     let bytes = campaigns::zip_files(&files).unwrap();
     let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
     let mut names = Vec::new();
-    for i in 0..archive.len() {
+    assert_eq!(archive.len(), files.len());
+    for (i, (_, bytes)) in files.iter().enumerate() {
         let mut entry = archive.by_index(i).unwrap();
         assert_eq!(entry.compression(), zip::CompressionMethod::Stored);
         let mut data = Vec::new();
         entry.read_to_end(&mut data).unwrap();
-        assert_eq!(data, files[i].1, "entry {i} holds its file's bytes");
+        assert_eq!(&data, bytes, "entry {i} holds its file's bytes");
         let img = image::load_from_memory_with_format(&data, image::ImageFormat::Png).expect("a decodable PNG");
         assert_eq!(img.width(), 258);
         names.push(entry.name().to_owned());

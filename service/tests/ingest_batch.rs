@@ -140,12 +140,17 @@ fn for_account(spec: &Spec, app_id: &str) -> Spec {
     s
 }
 
+/// An event: its campaign's scene, its key fields and dedupe key.
+type EventRow = (String, Option<String>, i64, String, String, String, Option<String>);
+/// A subscription, its campaign by scene and its events by dedupe key.
+type SubscriptionRow = (String, bool, Option<String>, Option<String>, i64, Option<i64>, Option<(i64, String)>, Option<(i64, String)>);
+
 /// One account's state with ids replaced by what they stand for (campaign → scene, event →
 /// its dedupe key), so accounts can be compared.
 #[derive(Debug, PartialEq)]
 struct Snapshot {
-    events: Vec<(String, Option<String>, i64, String, String, String, Option<String>)>,
-    subscriptions: Vec<(String, bool, Option<String>, Option<String>, i64, Option<i64>, Option<(i64, String)>, Option<(i64, String)>)>,
+    events: Vec<EventRow>,
+    subscriptions: Vec<SubscriptionRow>,
     jobs: BTreeSet<(String, String, String)>,
     campaign_hours: BTreeSet<(String, i64, i64, i64, i64)>,
     account_hours: BTreeSet<(i64, i64, i64, i64, i64, i64)>,

@@ -4,7 +4,6 @@
 //! most once a minute per account, whichever instance asks. The simulator behaves like WeChat
 //! here; the database store is checked on SQLite and PostgreSQL in `service/tests/token_store.rs`.
 
-use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -26,9 +25,7 @@ fn fast() -> TokenPolicy {
     TokenPolicy { lease: Duration::from_secs(2), poll: Duration::from_millis(10), ..TokenPolicy::default() }
 }
 
-fn token(t: &'static str) -> impl Future<Output = Result<FetchedToken, WechatError>> {
-    async move { Ok(FetchedToken { token: SecretString::from(t), expires_in: 7200 }) }
-}
+async fn token(t: &'static str) -> Result<FetchedToken, WechatError> { Ok(FetchedToken { token: SecretString::from(t), expires_in: 7200 }) }
 
 fn code(n: u32) -> QrCodeRequest {
     QrCodeRequest { scene: Scene::Id(n), lifetime: QrLifetime::Temporary { expire_seconds: 600 } }

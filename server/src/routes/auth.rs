@@ -77,12 +77,11 @@ pub async fn login(
     limiter.succeeded(attempt);
     // Session rotation: a token the browser already held (someone else's, planted before
     // sign-in, or this user's own) must not outlive the sign-in, so it ends here.
-    if let Some(old) = jar.get(sessions::cookie_name(secure)) {
-        if let Err(e) = sessions::destroy(&st.db, &st.keys, old.value()).await {
+    if let Some(old) = jar.get(sessions::cookie_name(secure))
+        && let Err(e) = sessions::destroy(&st.db, &st.keys, old.value()).await {
             tracing::error!(error = %e, "cannot end the previous session");
             return (StatusCode::INTERNAL_SERVER_ERROR, "internal server error").into_response();
         }
-    }
     let ua = headers
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok());
@@ -122,11 +121,10 @@ fn cleared_session(secure: bool) -> Cookie<'static> {
 /// End the session (if any), clear the cookie, go to the login page.
 pub async fn logout(State(state): State<ServerState>, jar: CookieJar) -> Response {
     let secure = state.app.settings.secure_cookies;
-    if let Some(c) = jar.get(sessions::cookie_name(secure)) {
-        if let Err(e) = sessions::destroy(&state.app.db, &state.app.keys, c.value()).await {
+    if let Some(c) = jar.get(sessions::cookie_name(secure))
+        && let Err(e) = sessions::destroy(&state.app.db, &state.app.keys, c.value()).await {
             tracing::error!(error = %e, "cannot end a session");
         }
-    }
     let jar = jar.remove(cleared_session(secure));
     (jar, Redirect::to("/login")).into_response()
 }

@@ -69,11 +69,10 @@ where
         context();
         let nonce = leptos::nonce::use_nonce();
         let response = leptos::prelude::use_context::<leptos_axum::ResponseOptions>();
-        if let (Some(nonce), Some(response)) = (nonce, response) {
-            if let Ok(value) = HeaderValue::from_str(&page_csp(&nonce, &hash)) {
+        if let (Some(nonce), Some(response)) = (nonce, response)
+            && let Ok(value) = HeaderValue::from_str(&page_csp(&nonce, &hash)) {
                 response.insert_header(header::CONTENT_SECURITY_POLICY, value);
             }
-        }
     }
 }
 

@@ -55,12 +55,11 @@ fn options(url: &str) -> Result<ConnectOptions, DbErr> {
         .connect_timeout(Duration::from_secs(5))
         .acquire_timeout(Duration::from_secs(5));
     if is_sqlite(url) {
-        if let Some(dir) = sqlite_path(url).and_then(|p| std::path::Path::new(p).parent().map(|d| d.to_owned())) {
-            if !dir.as_os_str().is_empty() {
+        if let Some(dir) = sqlite_path(url).and_then(|p| std::path::Path::new(p).parent().map(|d| d.to_owned()))
+            && !dir.as_os_str().is_empty() {
                 std::fs::create_dir_all(&dir)
                     .map_err(|e| DbErr::Custom(format!("cannot create {}: {e}", dir.display())))?;
             }
-        }
         opts.max_connections(8).min_connections(1).map_sqlx_sqlite_opts(|o| {
             o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
                 .busy_timeout(Duration::from_secs(5))
@@ -169,20 +168,6 @@ pub async fn ping(db: &DatabaseConnection) -> bool {
     matches!(tokio::time::timeout(Duration::from_secs(2), db.ping()).await, Ok(Ok(())))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sqlite_paths() {
-        assert_eq!(sqlite_path("sqlite://data/sceneboard.db?mode=rwc"), Some("data/sceneboard.db"));
-        assert_eq!(sqlite_path("sqlite:///tmp/x.db"), Some("/tmp/x.db"));
-        assert_eq!(sqlite_path("sqlite::memory:"), None);
-        assert!(is_sqlite("sqlite://x"));
-        assert!(!is_sqlite("postgres://u@h/db"));
-    }
-}
-
 /// Whether `e` is a transient write conflict worth retrying at once: SQLite's BUSY/LOCKED (a
 /// writer held the file longer than the busy timeout) or PostgreSQL's serialization failure or
 /// deadlock (the transaction was rolled back; running it again is safe).
@@ -227,5 +212,19 @@ pub fn is_unavailable(e: &DbErr) -> bool {
             _ => false,
         },
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_paths() {
+        assert_eq!(sqlite_path("sqlite://data/sceneboard.db?mode=rwc"), Some("data/sceneboard.db"));
+        assert_eq!(sqlite_path("sqlite:///tmp/x.db"), Some("/tmp/x.db"));
+        assert_eq!(sqlite_path("sqlite::memory:"), None);
+        assert!(is_sqlite("sqlite://x"));
+        assert!(!is_sqlite("postgres://u@h/db"));
     }
 }

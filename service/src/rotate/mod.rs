@@ -256,8 +256,8 @@ pub async fn rotate(
     let tokens =
         txn.query_all_raw(stmt(backend, "SELECT account_id, token_enc FROM access_tokens WHERE token_enc IS NOT NULL", vec![])).await?;
     for row in &tokens {
-        let account_id: i32 = row.try_get_by_index(0).map_err(DbErr::from)?;
-        let sealed: String = row.try_get_by_index(1).map_err(DbErr::from)?;
+        let account_id: i32 = row.try_get_by_index(0)?;
+        let sealed: String = row.try_get_by_index(1)?;
         let plain = app_ids.get(&account_id).and_then(|app_id| old.open(&token_context(app_id), &sealed).ok().map(|t| (app_id, t)));
         match plain {
             Some((app_id, token)) => {

@@ -59,9 +59,9 @@ impl FromStr for Granularity {
 /// The granularity a chart of `from..=to` starts with: about 24 to 100 points for common ranges.
 pub fn auto_granularity(from: NaiveDate, to: NaiveDate) -> Granularity {
     match (to - from).num_days() + 1 {
-        ..=2 => Granularity::Hour,
-        ..=92 => Granularity::Day,
-        ..=366 => Granularity::Week,
+        i64::MIN..=2 => Granularity::Hour,
+        3..=92 => Granularity::Day,
+        93..=366 => Granularity::Week,
         _ => Granularity::Month,
     }
 }

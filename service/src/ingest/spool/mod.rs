@@ -266,9 +266,7 @@ impl Spool {
             self.lines = 0;
             self.mirror.clear();
             self.mirror_start = 0;
-        } else if self.read_pos >= COMPACT_AT {
-            self.compact()?;
-        } else if self.read_pos > self.zeroed && !self.zero_stored() && erases {
+        } else if self.read_pos >= COMPACT_AT || (self.read_pos > self.zeroed && !self.zero_stored() && erases) {
             self.compact()?;
         }
         Ok(())
