@@ -51,10 +51,7 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(got, Err(CryptoError::CiphertextLength(data.len())));
     } else {
         let mut plain = data.to_vec();
-        Dec::new_from_slices(&key, &key[..16])
-            .expect("key")
-            .decrypt_padded_mut::<NoPadding>(&mut plain)
-            .expect("aligned");
+        Dec::new_from_slices(&key, &key[..16]).expect("key").decrypt_padded_mut::<NoPadding>(&mut plain).expect("aligned");
         assert_eq!(got, model(&plain));
     }
 
@@ -132,10 +129,7 @@ fn round_trip(data: &[u8]) {
     let bytes = STANDARD.decode(&sealed).expect("base64 out");
     let body = 16 + 4 + message.len() + app_id.len();
     assert_eq!(bytes.len(), (body / PAD_BLOCK + 1) * PAD_BLOCK, "always 1..=32 bytes of padding");
-    assert_eq!(
-        crypt.decrypt_frame(&sealed),
-        Ok(Decrypted { random, message: message.clone(), app_id: app_id.clone() })
-    );
+    assert_eq!(crypt.decrypt_frame(&sealed), Ok(Decrypted { random, message: message.clone(), app_id: app_id.clone() }));
     assert_eq!(crypt.decrypt(&crypt.encrypt(&message).expect("encrypt")), Ok(message.clone()));
 
     // The same key under another AppID refuses it, naming the AppID found.

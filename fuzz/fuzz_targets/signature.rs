@@ -22,8 +22,8 @@ use libfuzzer_sys::fuzz_target;
 use sha1::{Digest, Sha1};
 use wechat::xml::envelope_xml;
 use wechat::{
-    CallbackError, CallbackQuery, CryptoError, EncryptMode, InboundMessage, MAX_BODY, MsgCrypt, OpenedPush, XmlError,
-    msg_signature, open_push, signature, verify_msg_signature, verify_signature, verify_url,
+    CallbackError, CallbackQuery, CryptoError, EncryptMode, InboundMessage, MAX_BODY, MsgCrypt, OpenedPush, XmlError, msg_signature,
+    open_push, signature, verify_msg_signature, verify_signature, verify_url,
 };
 
 const AES_KEY: &str = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG";

@@ -3,9 +3,7 @@
 //! SQLite file or PostgreSQL database the server writes.
 
 use crate::report::Stored;
-use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement, Value,
-};
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement, Value};
 use std::time::Duration;
 
 /// A read-only view of the server's database.
@@ -40,19 +38,11 @@ impl Counter {
     /// Connects and finds the account with `app_id`.
     pub async fn connect(url: &str, app_id: &str) -> anyhow::Result<Self> {
         let mut opts = ConnectOptions::new(url.to_owned());
-        opts.sqlx_logging(false)
-            .max_connections(1)
-            .connect_timeout(Duration::from_secs(5));
-        let db = Database::connect(opts)
-            .await
-            .map_err(|e| anyhow::anyhow!("cannot connect to --database-url: {e}"))?;
+        opts.sqlx_logging(false).max_connections(1).connect_timeout(Duration::from_secs(5));
+        let db = Database::connect(opts).await.map_err(|e| anyhow::anyhow!("cannot connect to --database-url: {e}"))?;
         let backend = db.get_database_backend();
         let row = db
-            .query_one_raw(stmt(
-                backend,
-                "SELECT id FROM wechat_accounts WHERE app_id = ?",
-                vec![app_id.into()],
-            ))
+            .query_one_raw(stmt(backend, "SELECT id FROM wechat_accounts WHERE app_id = ?", vec![app_id.into()]))
             .await?
             .ok_or_else(|| anyhow::anyhow!("no account with AppID {app_id} in the database"))?;
         let account_id: i32 = row.try_get("", "id")?;
@@ -101,11 +91,7 @@ mod tests {
 
     #[test]
     fn placeholders_follow_the_backend() {
-        let s = stmt(
-            DbBackend::Postgres,
-            "a = ? AND b BETWEEN ? AND ?",
-            vec![1.into(), 2.into(), 3.into()],
-        );
+        let s = stmt(DbBackend::Postgres, "a = ? AND b BETWEEN ? AND ?", vec![1.into(), 2.into(), 3.into()]);
         assert_eq!(s.sql, "a = $1 AND b BETWEEN $2 AND $3");
         let s = stmt(DbBackend::Sqlite, "a = ?", vec![1.into()]);
         assert_eq!(s.sql, "a = ?");

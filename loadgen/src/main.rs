@@ -76,20 +76,12 @@ struct Args {
 
 fn parse_secs(s: &str) -> Result<Duration, String> {
     let n = s.trim().trim_end_matches('s');
-    n.parse::<f64>()
-        .ok()
-        .filter(|v| *v > 0.0)
-        .map(Duration::from_secs_f64)
-        .ok_or_else(|| format!("not a number of seconds: {s}"))
+    n.parse::<f64>().ok().filter(|v| *v > 0.0).map(Duration::from_secs_f64).ok_or_else(|| format!("not a number of seconds: {s}"))
 }
 
 /// The callback URL for `url` (a base URL gets `/wechat/callback/{app_id}`).
 fn callback_url(url: &str, app_id: &str) -> String {
-    if url.contains("/wechat/callback/") {
-        url.to_owned()
-    } else {
-        format!("{}/wechat/callback/{app_id}", url.trim_end_matches('/'))
-    }
+    if url.contains("/wechat/callback/") { url.to_owned() } else { format!("{}/wechat/callback/{app_id}", url.trim_end_matches('/')) }
 }
 
 #[tokio::main]
@@ -106,10 +98,7 @@ async fn main() -> ExitCode {
 
 async fn real_main(a: Args) -> anyhow::Result<bool> {
     anyhow::ensure!(a.scenes > 0, "--scenes must be at least 1");
-    anyhow::ensure!(
-        (0.0..=1.0).contains(&a.retry_share),
-        "--retry-share must be between 0 and 1"
-    );
+    anyhow::ensure!((0.0..=1.0).contains(&a.retry_share), "--retry-share must be between 0 and 1");
     let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs() as i64;
     let time_base = a.time_base.unwrap_or(now - 30 * 86_400);
     let limit = match (a.requests, a.duration) {
@@ -117,11 +106,7 @@ async fn real_main(a: Args) -> anyhow::Result<bool> {
         (n, None) => Limit::Requests(n.unwrap_or(10_000)),
     };
     let signer = Arc::new(Signer::new(&a.app_id, &a.token, a.aes_key.as_deref())?);
-    let mode = if signer.is_safe_mode() {
-        "safe"
-    } else {
-        "plain"
-    };
+    let mode = if signer.is_safe_mode() { "safe" } else { "plain" };
     let urls: Vec<String> = a.urls.iter().map(|u| callback_url(u, &a.app_id)).collect();
     let plan = PlanConfig {
         seed: a.seed,
@@ -158,19 +143,12 @@ async fn real_main(a: Args) -> anyhow::Result<bool> {
         a.scenes,
         a.retry_share
     );
-    let cfg = RunConfig {
-        urls,
-        connections: a.connections,
-        limit,
-        timeout: Duration::from_secs_f64(a.timeout.max(0.1)),
-    };
+    let cfg = RunConfig { urls, connections: a.connections, limit, timeout: Duration::from_secs_f64(a.timeout.max(0.1)) };
     let out = run(&cfg, signer, Planner::new(plan)).await?;
     let mut summary = Summary::new(mode, a.connections, &out.tally, &out.counts, out.elapsed);
     if let (Some((c, before)), Some((lo, hi))) = (&counter, out.window) {
         if hi > check_hi {
-            eprintln!(
-                "warning: the run's CreateTimes reach {hi}, beyond the checked window's end {check_hi}: lost is overstated"
-            );
+            eprintln!("warning: the run's CreateTimes reach {hi}, beyond the checked window's end {check_hi}: lost is overstated");
         }
         let settle_start = std::time::Instant::now();
         let settle = a.settle.unwrap_or(Duration::ZERO);

@@ -27,11 +27,7 @@ pub enum EventType {
 
 impl EventType {
     /// All of them, in report order.
-    pub const ALL: [EventType; 3] = [
-        EventType::Subscribe,
-        EventType::Scan,
-        EventType::Unsubscribe,
-    ];
+    pub const ALL: [EventType; 3] = [EventType::Subscribe, EventType::Scan, EventType::Unsubscribe];
 
     /// The `Event` field, as WeChat spells it (and as the `events.event` column stores it).
     pub fn as_str(self) -> &'static str {
@@ -63,11 +59,7 @@ pub struct Mix {
 impl Default for Mix {
     /// 55 % subscribe, 35 % SCAN, 10 % unsubscribe.
     fn default() -> Self {
-        Self {
-            subscribe: 0.55,
-            scan: 0.35,
-            unsubscribe: 0.10,
-        }
+        Self { subscribe: 0.55, scan: 0.35, unsubscribe: 0.10 }
     }
 }
 
@@ -128,15 +120,7 @@ pub struct PlanConfig {
 
 impl Default for PlanConfig {
     fn default() -> Self {
-        Self {
-            seed: 1,
-            scenes: 300,
-            scene_base: 1,
-            mix: Mix::default(),
-            retry_share: 0.1,
-            time_base: 1_714_035_600,
-            lag: 128,
-        }
+        Self { seed: 1, scenes: 300, scene_base: 1, mix: Mix::default(), retry_share: 0.1, time_base: 1_714_035_600, lag: 128 }
     }
 }
 
@@ -251,11 +235,7 @@ impl Planner {
             EventType::Unsubscribe
         };
         // Too early for anyone to scan again or leave: a subscribe instead.
-        let event = if self.pool.is_empty() {
-            EventType::Subscribe
-        } else {
-            wanted
-        };
+        let event = if self.pool.is_empty() { EventType::Subscribe } else { wanted };
         let (follower, event_key) = match event {
             EventType::Subscribe => {
                 let f = self.next_follower;
@@ -287,10 +267,7 @@ impl Planner {
         self.seq += 1;
         if let Some(push) = self.immediate.pop_front() {
             self.counts.concurrent_retries += 1;
-            return Send {
-                push,
-                attempt: Attempt::Concurrent,
-            };
+            return Send { push, attempt: Attempt::Concurrent };
         }
         if let Some(&Reverse((due, index))) = self.late.peek()
             && due <= self.seq
@@ -298,10 +275,7 @@ impl Planner {
             self.late.pop();
             if let Some(push) = self.late_pushes.remove(&index) {
                 self.counts.late_retries += 1;
-                return Send {
-                    push,
-                    attempt: Attempt::Late,
-                };
+                return Send { push, attempt: Attempt::Late };
             }
         }
         let push = self.fresh();
@@ -316,10 +290,7 @@ impl Planner {
                 self.late_pushes.insert(push.index, push.clone());
             }
         }
-        Send {
-            push,
-            attempt: Attempt::First,
-        }
+        Send { push, attempt: Attempt::First }
     }
 }
 
@@ -329,12 +300,7 @@ mod tests {
     use std::collections::{HashMap, HashSet};
 
     fn cfg(seed: u64, retry_share: f64) -> PlanConfig {
-        PlanConfig {
-            seed,
-            retry_share,
-            lag: 16,
-            ..PlanConfig::default()
-        }
+        PlanConfig { seed, retry_share, lag: 16, ..PlanConfig::default() }
     }
 
     #[test]
@@ -348,17 +314,8 @@ mod tests {
         assert!((share(EventType::Subscribe) - 0.55).abs() < 0.02, "{c:?}");
         assert!((share(EventType::Scan) - 0.35).abs() < 0.02, "{c:?}");
         assert!((share(EventType::Unsubscribe) - 0.10).abs() < 0.02, "{c:?}");
-        let keys: HashSet<_> = sends
-            .iter()
-            .map(|s| {
-                (
-                    s.push.openid.clone(),
-                    s.push.create_time,
-                    s.push.event,
-                    s.push.event_key.clone(),
-                )
-            })
-            .collect();
+        let keys: HashSet<_> =
+            sends.iter().map(|s| (s.push.openid.clone(), s.push.create_time, s.push.event, s.push.event_key.clone())).collect();
         assert_eq!(keys.len(), 20_000);
         assert_eq!(p.window(), Some((1_714_035_600, 1_714_035_600 + 19_999)));
     }
@@ -377,17 +334,10 @@ mod tests {
                     assert!(push.event_key.starts_with("qrscene_"));
                     let scene: u32 = push.event_key["qrscene_".len()..].parse().unwrap();
                     assert!((1..=300).contains(&scene));
-                    assert!(
-                        state
-                            .insert(push.openid.clone(), (push.index, false))
-                            .is_none(),
-                        "a follower subscribed twice"
-                    );
+                    assert!(state.insert(push.openid.clone(), (push.index, false)).is_none(), "a follower subscribed twice");
                 }
                 EventType::Scan | EventType::Unsubscribe => {
-                    let (at, gone) = state
-                        .get_mut(&push.openid)
-                        .expect("named before subscribing");
+                    let (at, gone) = state.get_mut(&push.openid).expect("named before subscribing");
                     assert!(!*gone, "named after unsubscribing");
                     assert!(push.index >= *at + 16, "named too soon after subscribing");
                     if push.event == EventType::Unsubscribe {
@@ -434,12 +384,7 @@ mod tests {
             (0..2000)
                 .map(|_| {
                     let s = p.next_send();
-                    (
-                        s.push.openid.clone(),
-                        s.push.event,
-                        s.push.event_key.clone(),
-                        s.attempt,
-                    )
+                    (s.push.openid.clone(), s.push.event, s.push.event_key.clone(), s.attempt)
                 })
                 .collect::<Vec<_>>()
         };

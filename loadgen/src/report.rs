@@ -55,20 +55,13 @@ impl Default for Tally {
 impl Tally {
     /// An empty record.
     pub fn new() -> Self {
-        let latency = Histogram::new_with_bounds(1, MAX_MICROS, 3)
-            .expect("static histogram bounds are valid");
-        Self {
-            latency,
-            answers: BTreeMap::new(),
-            acked: Vec::new(),
-        }
+        let latency = Histogram::new_with_bounds(1, MAX_MICROS, 3).expect("static histogram bounds are valid");
+        Self { latency, answers: BTreeMap::new(), acked: Vec::new() }
     }
 
     /// Records one request for distinct push `index`.
     pub fn record(&mut self, index: u64, answer: Answer, took: Duration) {
-        let micros = u64::try_from(took.as_micros())
-            .unwrap_or(u64::MAX)
-            .clamp(1, MAX_MICROS);
+        let micros = u64::try_from(took.as_micros()).unwrap_or(u64::MAX).clamp(1, MAX_MICROS);
         self.latency.saturating_record(micros);
         *self.answers.entry(answer.label()).or_default() += 1;
         if answer == Answer::Status(200) {
@@ -169,12 +162,7 @@ impl StorageCheck {
             .map(|&e| {
                 let sent = counts.distinct_of(e);
                 let stored = after.of(e).saturating_sub(before.of(e));
-                EventLine {
-                    event: e.as_str().into(),
-                    sent_distinct: sent,
-                    stored,
-                    lost: sent as i64 - stored as i64,
-                }
+                EventLine { event: e.as_str().into(), sent_distinct: sent, stored, lost: sent as i64 - stored as i64 }
             })
             .collect();
         Self {
@@ -245,22 +233,12 @@ pub fn rate(requests: u64, elapsed: Duration) -> f64 {
 /// `value` as a percentage of `ceiling` (e.g. ingest throughput against the parse+verify
 /// ceiling), 0 when there is no ceiling.
 pub fn percent_of(value: f64, ceiling: f64) -> f64 {
-    if ceiling > 0.0 {
-        100.0 * value / ceiling
-    } else {
-        0.0
-    }
+    if ceiling > 0.0 { 100.0 * value / ceiling } else { 0.0 }
 }
 
 impl Summary {
     /// Builds the report from the merged tally and the plan's counts.
-    pub fn new(
-        mode: &str,
-        connections: usize,
-        tally: &Tally,
-        counts: &PlanCounts,
-        elapsed: Duration,
-    ) -> Self {
+    pub fn new(mode: &str, connections: usize, tally: &Tally, counts: &PlanCounts, elapsed: Duration) -> Self {
         let ms = |q: f64| tally.latency.value_at_quantile(q) as f64 / 1000.0;
         let requests = tally.requests();
         Self {
@@ -273,18 +251,10 @@ impl Summary {
             p90_ms: ms(0.90),
             p99_ms: ms(0.99),
             max_ms: tally.latency.max() as f64 / 1000.0,
-            errors: tally
-                .answers
-                .iter()
-                .filter(|(k, _)| k.as_str() != "200")
-                .map(|(_, v)| v)
-                .sum(),
+            errors: tally.answers.iter().filter(|(k, _)| k.as_str() != "200").map(|(_, v)| v).sum(),
             answers: tally.answers.clone(),
             distinct_sent: counts.distinct_total(),
-            distinct_by_event: EventType::ALL
-                .iter()
-                .map(|&e| (e.as_str().to_owned(), counts.distinct_of(e)))
-                .collect(),
+            distinct_by_event: EventType::ALL.iter().map(|&e| (e.as_str().to_owned(), counts.distinct_of(e))).collect(),
             concurrent_retries: counts.concurrent_retries,
             late_retries: counts.late_retries,
             distinct_acked: tally.distinct_acked(),
@@ -301,11 +271,7 @@ impl Summary {
     /// The report for a terminal.
     pub fn render(&self) -> String {
         let mut o = String::new();
-        let answers: Vec<String> = self
-            .answers
-            .iter()
-            .map(|(k, v)| format!("{k}: {v}"))
-            .collect();
+        let answers: Vec<String> = self.answers.iter().map(|(k, v)| format!("{k}: {v}")).collect();
         let _ = writeln!(
             o,
             "requests      {} in {:.2} s over {} connections ({} mode)",
@@ -317,17 +283,8 @@ impl Summary {
             "latency       p50 {:.2} ms   p90 {:.2} ms   p99 {:.2} ms   max {:.2} ms",
             self.p50_ms, self.p90_ms, self.p99_ms, self.max_ms
         );
-        let _ = writeln!(
-            o,
-            "answers       {}   (errors: {})",
-            answers.join(", "),
-            self.errors
-        );
-        let by_event: Vec<String> = self
-            .distinct_by_event
-            .iter()
-            .map(|(k, v)| format!("{k} {v}"))
-            .collect();
+        let _ = writeln!(o, "answers       {}   (errors: {})", answers.join(", "), self.errors);
+        let by_event: Vec<String> = self.distinct_by_event.iter().map(|(k, v)| format!("{k} {v}")).collect();
         let _ = writeln!(
             o,
             "pushes        {} distinct ({}), {} retries at once, {} retries later, {} distinct acknowledged",
@@ -342,45 +299,21 @@ impl Summary {
                 o,
                 "stored        {} new events for the account in the run's CreateTime window{}",
                 s.stored,
-                if self.settle_s >= 0.5 {
-                    format!(" (final {:.1} s after the run)", self.settle_s)
-                } else {
-                    String::new()
-                }
+                if self.settle_s >= 0.5 { format!(" (final {:.1} s after the run)", self.settle_s) } else { String::new() }
             );
             for l in &s.by_event {
-                let _ = writeln!(
-                    o,
-                    "  {:<12} sent {:>7}  stored {:>7}  lost {:>5}",
-                    l.event, l.sent_distinct, l.stored, l.lost
-                );
+                let _ = writeln!(o, "  {:<12} sent {:>7}  stored {:>7}  lost {:>5}", l.event, l.sent_distinct, l.stored, l.lost);
             }
             let _ = writeln!(
                 o,
                 "LOST          {}  (sent-distinct − stored; {} never acknowledged, so {} acknowledged pushes missing)",
                 s.lost, s.unacknowledged, s.lost_acknowledged
             );
-            let _ = writeln!(
-                o,
-                "DOUBLED       {}  (dedupe keys stored more than once)",
-                s.doubled
-            );
+            let _ = writeln!(o, "DOUBLED       {}  (dedupe keys stored more than once)", s.doubled);
             if s.extra > 0 {
-                let _ = writeln!(
-                    o,
-                    "EXTRA         {}  (rows beyond what was sent: another writer in the window?)",
-                    s.extra
-                );
+                let _ = writeln!(o, "EXTRA         {}  (rows beyond what was sent: another writer in the window?)", s.extra);
             }
-            let _ = writeln!(
-                o,
-                "verdict       {}",
-                if s.ok() {
-                    "OK: nothing lost, nothing doubled"
-                } else {
-                    "FAILED"
-                }
-            );
+            let _ = writeln!(o, "verdict       {}", if s.ok() { "OK: nothing lost, nothing doubled" } else { "FAILED" });
         }
         o
     }
@@ -391,50 +324,22 @@ mod tests {
     use super::*;
 
     fn stored(sub: u64, scan: u64, unsub: u64, dup: u64) -> Stored {
-        let by_event = [("subscribe", sub), ("SCAN", scan), ("unsubscribe", unsub)]
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), v))
-            .collect();
-        Stored {
-            by_event,
-            duplicate_keys: dup,
-        }
+        let by_event = [("subscribe", sub), ("SCAN", scan), ("unsubscribe", unsub)].into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+        Stored { by_event, duplicate_keys: dup }
     }
 
     #[test]
     fn storage_arithmetic() {
-        let counts = PlanCounts {
-            distinct: [550, 350, 100],
-            concurrent_retries: 50,
-            late_retries: 50,
-        };
+        let counts = PlanCounts { distinct: [550, 350, 100], concurrent_retries: 50, late_retries: 50 };
         let before = stored(10, 5, 1, 0);
         // Everything stored.
         let c = StorageCheck::new(&counts, 1000, &before, &stored(560, 355, 101, 0));
-        assert_eq!(
-            (
-                c.sent_distinct,
-                c.stored,
-                c.lost,
-                c.lost_acknowledged,
-                c.extra,
-                c.doubled
-            ),
-            (1000, 1000, 0, 0, 0, 0)
-        );
+        assert_eq!((c.sent_distinct, c.stored, c.lost, c.lost_acknowledged, c.extra, c.doubled), (1000, 1000, 0, 0, 0, 0));
         assert!(c.ok());
         // Three missing, two of them never acknowledged: one acknowledged push is lost.
         let c = StorageCheck::new(&counts, 998, &before, &stored(558, 354, 101, 0));
         assert_eq!((c.lost, c.unacknowledged, c.lost_acknowledged), (3, 2, 1));
-        assert_eq!(
-            c.by_event[0],
-            EventLine {
-                event: "subscribe".into(),
-                sent_distinct: 550,
-                stored: 548,
-                lost: 2
-            }
-        );
+        assert_eq!(c.by_event[0], EventLine { event: "subscribe".into(), sent_distinct: 550, stored: 548, lost: 2 });
         assert!(!c.ok());
         // Missing only what was never acknowledged: fine.
         let c = StorageCheck::new(&counts, 998, &before, &stored(558, 355, 101, 0));
@@ -460,11 +365,7 @@ mod tests {
         a.merge(b);
         assert_eq!(a.requests(), 103);
         assert_eq!(a.distinct_acked(), 100);
-        let counts = PlanCounts {
-            distinct: [60, 30, 12],
-            concurrent_retries: 1,
-            late_retries: 0,
-        };
+        let counts = PlanCounts { distinct: [60, 30, 12], concurrent_retries: 1, late_retries: 0 };
         let s = Summary::new("plain", 4, &a, &counts, Duration::from_secs(2));
         assert!((s.req_per_s - 51.5).abs() < 1e-9);
         assert_eq!(s.errors, 2);

@@ -45,18 +45,11 @@ pub struct Outcome {
 }
 
 fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }
 
 /// Sends until the limit; fails only if the client cannot be built or a push cannot be signed.
-pub async fn run(
-    cfg: &RunConfig,
-    signer: Arc<Signer>,
-    planner: Planner,
-) -> anyhow::Result<Outcome> {
+pub async fn run(cfg: &RunConfig, signer: Arc<Signer>, planner: Planner) -> anyhow::Result<Outcome> {
     anyhow::ensure!(!cfg.urls.is_empty(), "no URL to send to");
     let connections = cfg.connections.max(1);
     let http = reqwest::Client::builder()
@@ -90,13 +83,7 @@ pub async fn run(
                 let nonce = rand::thread_rng().gen_range(100_000_000u32..2_000_000_000);
                 let req = signer.request(&send.push, unix_now(), nonce)?;
                 let t0 = Instant::now();
-                let sent = http
-                    .post(&url)
-                    .query(&req.query)
-                    .header(reqwest::header::CONTENT_TYPE, "text/xml")
-                    .body(req.body)
-                    .send()
-                    .await;
+                let sent = http.post(&url).query(&req.query).header(reqwest::header::CONTENT_TYPE, "text/xml").body(req.body).send().await;
                 let answer = match sent {
                     Ok(res) => {
                         let status = res.status().as_u16();
@@ -122,10 +109,5 @@ pub async fn run(
     }
     let elapsed = started.elapsed();
     let p = planner.lock().unwrap_or_else(PoisonError::into_inner);
-    Ok(Outcome {
-        tally,
-        counts: p.counts().clone(),
-        window: p.window(),
-        elapsed,
-    })
+    Ok(Outcome { tally, counts: p.counts().clone(), window: p.window(), elapsed })
 }

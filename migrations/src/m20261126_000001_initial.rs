@@ -296,7 +296,11 @@ impl MigrationTrait for Migration {
                 .col(ts_null(AccessTokens::LeaseUntil))
                 .col(ColumnDef::new(AccessTokens::LeaseHolder).string_len(64).null())
                 .col(ts_null(AccessTokens::FetchedAt))
-                .foreign_key(&mut fk((AccessTokens::Table, AccessTokens::AccountId), (WechatAccounts::Table, WechatAccounts::Id), ForeignKeyAction::Cascade))
+                .foreign_key(&mut fk(
+                    (AccessTokens::Table, AccessTokens::AccountId),
+                    (WechatAccounts::Table, WechatAccounts::Id),
+                    ForeignKeyAction::Cascade,
+                ))
                 .to_owned(),
         )
         .await?;
@@ -322,7 +326,11 @@ impl MigrationTrait for Migration {
                 .col(ColumnDef::new(Campaigns::CreatedBy).integer().null())
                 .col(ts(Campaigns::CreatedAt))
                 .col(ts(Campaigns::UpdatedAt))
-                .foreign_key(&mut fk((Campaigns::Table, Campaigns::AccountId), (WechatAccounts::Table, WechatAccounts::Id), ForeignKeyAction::Restrict))
+                .foreign_key(&mut fk(
+                    (Campaigns::Table, Campaigns::AccountId),
+                    (WechatAccounts::Table, WechatAccounts::Id),
+                    ForeignKeyAction::Restrict,
+                ))
                 .foreign_key(&mut fk((Campaigns::Table, Campaigns::CreatedBy), (Users::Table, Users::Id), ForeignKeyAction::SetNull))
                 .to_owned(),
         )
@@ -369,7 +377,11 @@ impl MigrationTrait for Migration {
                 .col(ColumnDef::new(Events::CampaignId).integer().null())
                 .col(ColumnDef::new(Events::RawXml).text().not_null())
                 .col(ts(Events::ReceivedAt))
-                .foreign_key(&mut fk((Events::Table, Events::AccountId), (WechatAccounts::Table, WechatAccounts::Id), ForeignKeyAction::Restrict))
+                .foreign_key(&mut fk(
+                    (Events::Table, Events::AccountId),
+                    (WechatAccounts::Table, WechatAccounts::Id),
+                    ForeignKeyAction::Restrict,
+                ))
                 .foreign_key(&mut fk((Events::Table, Events::CampaignId), (Campaigns::Table, Campaigns::Id), ForeignKeyAction::SetNull))
                 .to_owned(),
         )
@@ -398,8 +410,16 @@ impl MigrationTrait for Migration {
                 .col(ts_null(Subscriptions::UnsubscribedAt))
                 .col(ColumnDef::new(Subscriptions::SubscribeEventId).big_integer().null())
                 .col(ColumnDef::new(Subscriptions::UnsubscribeEventId).big_integer().null())
-                .foreign_key(&mut fk((Subscriptions::Table, Subscriptions::AccountId), (WechatAccounts::Table, WechatAccounts::Id), ForeignKeyAction::Restrict))
-                .foreign_key(&mut fk((Subscriptions::Table, Subscriptions::CampaignId), (Campaigns::Table, Campaigns::Id), ForeignKeyAction::SetNull))
+                .foreign_key(&mut fk(
+                    (Subscriptions::Table, Subscriptions::AccountId),
+                    (WechatAccounts::Table, WechatAccounts::Id),
+                    ForeignKeyAction::Restrict,
+                ))
+                .foreign_key(&mut fk(
+                    (Subscriptions::Table, Subscriptions::CampaignId),
+                    (Campaigns::Table, Campaigns::Id),
+                    ForeignKeyAction::SetNull,
+                ))
                 .to_owned(),
         )
         .await?;
@@ -410,8 +430,7 @@ impl MigrationTrait for Migration {
             &[Subscriptions::AccountId, Subscriptions::OpenidHash, Subscriptions::UnsubscribedAt],
         )
         .await?;
-        index(m, "idx_subscriptions_campaign", Subscriptions::Table, &[Subscriptions::CampaignId, Subscriptions::SubscribedAt])
-            .await?;
+        index(m, "idx_subscriptions_campaign", Subscriptions::Table, &[Subscriptions::CampaignId, Subscriptions::SubscribedAt]).await?;
 
         // What `user/info` told us about a follower; erased on unsubscribe.
         m.create_table(
@@ -423,7 +442,11 @@ impl MigrationTrait for Migration {
                 .col(ColumnDef::new(FollowerProfiles::InfoJson).text().not_null())
                 .col(ts(FollowerProfiles::FetchedAt))
                 .primary_key(Index::create().col(FollowerProfiles::AccountId).col(FollowerProfiles::OpenidHash))
-                .foreign_key(&mut fk((FollowerProfiles::Table, FollowerProfiles::AccountId), (WechatAccounts::Table, WechatAccounts::Id), ForeignKeyAction::Cascade))
+                .foreign_key(&mut fk(
+                    (FollowerProfiles::Table, FollowerProfiles::AccountId),
+                    (WechatAccounts::Table, WechatAccounts::Id),
+                    ForeignKeyAction::Cascade,
+                ))
                 .to_owned(),
         )
         .await?;
@@ -438,7 +461,11 @@ impl MigrationTrait for Migration {
                 .col(counter(CampaignHourly::NewFollowers))
                 .col(counter(CampaignHourly::Unsubscribes))
                 .primary_key(Index::create().col(CampaignHourly::CampaignId).col(CampaignHourly::Hour))
-                .foreign_key(&mut fk((CampaignHourly::Table, CampaignHourly::CampaignId), (Campaigns::Table, Campaigns::Id), ForeignKeyAction::Cascade))
+                .foreign_key(&mut fk(
+                    (CampaignHourly::Table, CampaignHourly::CampaignId),
+                    (Campaigns::Table, Campaigns::Id),
+                    ForeignKeyAction::Cascade,
+                ))
                 .to_owned(),
         )
         .await?;
@@ -453,7 +480,11 @@ impl MigrationTrait for Migration {
                 .col(counter(AccountHourly::Unsubscribes))
                 .col(counter(AccountHourly::UnknownSceneEvents))
                 .primary_key(Index::create().col(AccountHourly::AccountId).col(AccountHourly::Hour))
-                .foreign_key(&mut fk((AccountHourly::Table, AccountHourly::AccountId), (WechatAccounts::Table, WechatAccounts::Id), ForeignKeyAction::Cascade))
+                .foreign_key(&mut fk(
+                    (AccountHourly::Table, AccountHourly::AccountId),
+                    (WechatAccounts::Table, WechatAccounts::Id),
+                    ForeignKeyAction::Cascade,
+                ))
                 .to_owned(),
         )
         .await?;
@@ -466,13 +497,12 @@ impl MigrationTrait for Migration {
                 .col(ColumnDef::new(ScannerHours::CampaignId).integer().not_null())
                 .col(ColumnDef::new(ScannerHours::Hour).big_integer().not_null())
                 .col(ColumnDef::new(ScannerHours::OpenidHash).string_len(64).not_null())
-                .primary_key(
-                    Index::create()
-                        .col(ScannerHours::CampaignId)
-                        .col(ScannerHours::Hour)
-                        .col(ScannerHours::OpenidHash),
-                )
-                .foreign_key(&mut fk((ScannerHours::Table, ScannerHours::CampaignId), (Campaigns::Table, Campaigns::Id), ForeignKeyAction::Cascade))
+                .primary_key(Index::create().col(ScannerHours::CampaignId).col(ScannerHours::Hour).col(ScannerHours::OpenidHash))
+                .foreign_key(&mut fk(
+                    (ScannerHours::Table, ScannerHours::CampaignId),
+                    (Campaigns::Table, Campaigns::Id),
+                    ForeignKeyAction::Cascade,
+                ))
                 .to_owned(),
         )
         .await?;
@@ -541,12 +571,7 @@ impl MigrationTrait for Migration {
     }
 }
 
-async fn index<T: IntoIden + Copy + 'static>(
-    m: &SchemaManager<'_>,
-    name: &str,
-    table: T,
-    cols: &[T],
-) -> Result<(), DbErr> {
+async fn index<T: IntoIden + Copy + 'static>(m: &SchemaManager<'_>, name: &str, table: T, cols: &[T]) -> Result<(), DbErr> {
     let mut stmt = Index::create();
     stmt.name(name).table(table);
     for col in cols {
@@ -555,12 +580,7 @@ async fn index<T: IntoIden + Copy + 'static>(
     m.create_index(stmt.to_owned()).await
 }
 
-async fn unique<T: IntoIden + Copy + 'static>(
-    m: &SchemaManager<'_>,
-    name: &str,
-    table: T,
-    cols: &[T],
-) -> Result<(), DbErr> {
+async fn unique<T: IntoIden + Copy + 'static>(m: &SchemaManager<'_>, name: &str, table: T, cols: &[T]) -> Result<(), DbErr> {
     let mut stmt = Index::create();
     stmt.name(name).table(table).unique();
     for col in cols {

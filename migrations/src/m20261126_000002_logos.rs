@@ -34,8 +34,7 @@ impl MigrationTrait for Migration {
             Table::alter().table(WechatAccounts::Table).add_column(ColumnDef::new(WechatAccounts::Logo).blob().null()).to_owned(),
         )
         .await?;
-        m.alter_table(Table::alter().table(Campaigns::Table).add_column(ColumnDef::new(Campaigns::Logo).blob().null()).to_owned())
-            .await
+        m.alter_table(Table::alter().table(Campaigns::Table).add_column(ColumnDef::new(Campaigns::Logo).blob().null()).to_owned()).await
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {

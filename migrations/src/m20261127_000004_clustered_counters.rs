@@ -47,11 +47,7 @@ async fn rebuild(m: &SchemaManager<'_>, table: &str, clustered: bool) -> Result<
     }
     // Everything from the column list on: the name is replaced, the definition kept as is.
     let columns = body.find('(').map(|i| &body[i..]).ok_or_else(|| DbErr::Migration(format!("cannot read the definition of {table}")))?;
-    let columns = if clustered {
-        columns.to_owned()
-    } else {
-        columns[..columns.len() - "WITHOUT ROWID".len()].trim_end().to_owned()
-    };
+    let columns = if clustered { columns.to_owned() } else { columns[..columns.len() - "WITHOUT ROWID".len()].trim_end().to_owned() };
     let new = format!("{table}_rebuilt");
     let suffix = if clustered { " WITHOUT ROWID" } else { "" };
     for stmt in [

@@ -44,7 +44,10 @@ impl MigrationTrait for Migration {
                 .col(ColumnDef::new(P::TokenEnc).text().not_null())
                 .col(ColumnDef::new(P::CreatedAt).timestamp_with_time_zone().not_null())
                 .foreign_key(
-                    ForeignKey::create().from(P::Table, P::CampaignId).to(Campaigns::Table, Campaigns::Id).on_delete(ForeignKeyAction::Cascade),
+                    ForeignKey::create()
+                        .from(P::Table, P::CampaignId)
+                        .to(Campaigns::Table, Campaigns::Id)
+                        .on_delete(ForeignKeyAction::Cascade),
                 )
                 .to_owned(),
         )

@@ -114,7 +114,11 @@ async fn main() -> anyhow::Result<()> {
     };
     let session = service::sessions::create(db, &st.keys, user, Some("bench")).await?;
     let cookie = format!("{}={}", service::sessions::COOKIE_NAME, session.token);
-    let state = ServerState { leptos: server::startup::leptos_options(&cfg).into(), app: st.clone(), ingest: service::ingest::Ingestor::without_spool(st.clone()) };
+    let state = ServerState {
+        leptos: server::startup::leptos_options(&cfg).into(),
+        app: st.clone(),
+        ingest: service::ingest::Ingestor::without_spool(st.clone()),
+    };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
     tokio::spawn(async move { axum::serve(listener, router(state)).await });

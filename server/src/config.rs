@@ -86,8 +86,7 @@ impl Config {
     /// Read the process environment and `./sceneboard.toml` (if present).
     pub fn load() -> Result<Self, ConfigError> {
         let file = read_file(Path::new("sceneboard.toml"))?;
-        let env: HashMap<String, String> =
-            KEYS.iter().filter_map(|k| std::env::var(k).ok().map(|v| ((*k).to_owned(), v))).collect();
+        let env: HashMap<String, String> = KEYS.iter().filter_map(|k| std::env::var(k).ok().map(|v| ((*k).to_owned(), v))).collect();
         Self::from_sources(&env, &file)
     }
 
@@ -100,23 +99,15 @@ impl Config {
             reason: format!("'{addr_text}' is not an address like 127.0.0.1:3000"),
         })?;
         let data_dir = PathBuf::from(get("SCENEBOARD_DATA_DIR").unwrap_or_else(|| "data".into()));
-        let database_url = get("DATABASE_URL").unwrap_or_else(|| {
-            format!("sqlite://{}?mode=rwc", data_dir.join("sceneboard.db").display())
-        });
+        let database_url = get("DATABASE_URL").unwrap_or_else(|| format!("sqlite://{}?mode=rwc", data_dir.join("sceneboard.db").display()));
         if !(database_url.starts_with("sqlite:") || database_url.starts_with("postgres://") || database_url.starts_with("postgresql://")) {
-            return Err(ConfigError::Invalid {
-                key: "DATABASE_URL",
-                reason: "must start with sqlite:// or postgres://".into(),
-            });
+            return Err(ConfigError::Invalid { key: "DATABASE_URL", reason: "must start with sqlite:// or postgres://".into() });
         }
         let public_url = get("SCENEBOARD_PUBLIC_URL").unwrap_or_else(|| format!("http://{addr}"));
         match url::Url::parse(&public_url) {
             Ok(u) if matches!(u.scheme(), "http" | "https") => {}
             _ => {
-                return Err(ConfigError::Invalid {
-                    key: "SCENEBOARD_PUBLIC_URL",
-                    reason: format!("'{public_url}' is not an http(s) URL"),
-                });
+                return Err(ConfigError::Invalid { key: "SCENEBOARD_PUBLIC_URL", reason: format!("'{public_url}' is not an http(s) URL") });
             }
         }
         let timezone = get("SCENEBOARD_TIMEZONE").unwrap_or_else(|| "Asia/Shanghai".into());
@@ -126,7 +117,8 @@ impl Config {
                 reason: format!("'{timezone}' is not an IANA time zone such as Asia/Shanghai"),
             });
         }
-        let callback_max_skew = number(&get, "SCENEBOARD_CALLBACK_MAX_SKEW", service::ingest::DEFAULT_MAX_SKEW, "seconds, 0 to turn the window off")?;
+        let callback_max_skew =
+            number(&get, "SCENEBOARD_CALLBACK_MAX_SKEW", service::ingest::DEFAULT_MAX_SKEW, "seconds, 0 to turn the window off")?;
         let spool_mb = number(&get, "SCENEBOARD_SPOOL_MAX_MB", service::ingest::DEFAULT_SPOOL_MAX_BYTES >> 20, "MiB, at least 1")?;
         if spool_mb == 0 {
             return Err(ConfigError::Invalid { key: "SCENEBOARD_SPOOL_MAX_MB", reason: "must be at least 1 (MiB)".into() });
@@ -212,7 +204,8 @@ mod tests {
         assert_eq!(c.timezone, "Asia/Shanghai");
         assert!(!c.secure_cookies());
         assert_eq!((c.callback_max_skew, c.spool_max_bytes), (300, 1 << 30));
-        let c = Config::from_sources(&env(&[("SCENEBOARD_CALLBACK_MAX_SKEW", "0"), ("SCENEBOARD_SPOOL_MAX_MB", "2")]), &HashMap::new()).unwrap();
+        let c = Config::from_sources(&env(&[("SCENEBOARD_CALLBACK_MAX_SKEW", "0"), ("SCENEBOARD_SPOOL_MAX_MB", "2")]), &HashMap::new())
+            .unwrap();
         assert_eq!((c.callback_max_skew, c.spool_max_bytes), (0, 2 << 20));
         assert!(c.trusted_proxies.is_empty());
     }

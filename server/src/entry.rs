@@ -2,9 +2,9 @@
 //! one clear line on stderr and a non-zero exit status. Shared by the `sceneboard` binary and
 //! the benchmark build's `sceneboard-bench` (src/bin_main.rs, src/bench_main.rs).
 
+use crate::cli::{Cli, Command, run};
 use clap::Parser;
 use clap::error::ErrorKind;
-use crate::cli::{Cli, Command, run};
 use std::io::IsTerminal;
 use tracing_subscriber::EnvFilter;
 

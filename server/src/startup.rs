@@ -46,9 +46,7 @@ pub async fn seal_tokens(db: &service::DatabaseConnection, keys: &Keys) {
 
 /// Connect to the database and apply pending migrations.
 pub async fn open_database(cfg: &Config) -> anyhow::Result<service::DatabaseConnection> {
-    let conn = db::connect(&cfg.database_url)
-        .await
-        .with_context(|| format!("cannot connect to {}", redact_url(&cfg.database_url)))?;
+    let conn = db::connect(&cfg.database_url).await.with_context(|| format!("cannot connect to {}", redact_url(&cfg.database_url)))?;
     db::migrate(&conn).await.context("migrations failed")?;
     Ok(conn)
 }
@@ -125,12 +123,7 @@ fn state_on(cfg: &Config, keys: Keys, db: service::DatabaseConnection) -> AppSta
 /// Leptos options: where the compiled site lives (`LEPTOS_SITE_ROOT`, default `target/site`,
 /// as `cargo leptos build` leaves it) and the output name of the wasm bundle.
 pub fn leptos_options(cfg: &Config) -> LeptosOptions {
-    LeptosOptions::builder()
-        .output_name("sceneboard")
-        .site_root(cfg.site_root.as_str())
-        .site_pkg_dir("pkg")
-        .site_addr(cfg.addr)
-        .build()
+    LeptosOptions::builder().output_name("sceneboard").site_root(cfg.site_root.as_str()).site_pkg_dir("pkg").site_addr(cfg.addr).build()
 }
 
 /// Run the HTTP server until Ctrl-C or SIGTERM.

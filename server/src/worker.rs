@@ -61,11 +61,7 @@ pub async fn schedule_renewals(st: &AppState) -> Result<usize, String> {
     let mut queued = 0;
     for d in due {
         let job = Job::RenewCode(RenewCode { campaign_id: d.campaign_id, code_id: d.code_id });
-        if jobs::enqueue_job(&st.db, &job, chrono::Utc::now(), Some(&d.job_key()))
-            .await
-            .map_err(|e| e.to_string())?
-            .is_some()
-        {
+        if jobs::enqueue_job(&st.db, &job, chrono::Utc::now(), Some(&d.job_key())).await.map_err(|e| e.to_string())?.is_some() {
             queued += 1;
         }
     }

@@ -8,9 +8,7 @@ use reqwest::StatusCode;
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set};
 use service::AppState;
 use service::dual_test;
-use service::entity::{
-    account_hourly, campaign, campaign_hourly, event, job, qr_code, scanner_hour, subscription, wechat_account,
-};
+use service::entity::{account_hourly, campaign, campaign_hourly, event, job, qr_code, scanner_hour, subscription, wechat_account};
 use service::ingest::{IngestOptions, SPOOL_FILE};
 use service::keys::scanner_key;
 use service::testing::TestDb;
@@ -77,7 +75,6 @@ impl Env {
         (status, res.text().await.unwrap())
     }
 }
-
 
 async fn add_account(app: &AppState, app_id: &str, mode: EncryptMode, api_base: &str) -> i32 {
     let now = Utc::now();
@@ -335,10 +332,16 @@ dual_test!(follower_lifecycle_counters_and_erasure, |t: TestDb| async move {
 
     // Another follower's tag job on A, which the unsubscribe below must leave alone.
     let other_key = format!("tag:{a}:{}", env.app.keys.openid_hash("oSomeoneElse"));
-    service::jobs::enqueue(&env.app.db, "tag_follower", &serde_json::json!({ "campaign_id": a, "openid": "oSomeoneElse" }), Utc::now(), Some(&other_key))
-        .await
-        .unwrap()
-        .expect("queued");
+    service::jobs::enqueue(
+        &env.app.db,
+        "tag_follower",
+        &serde_json::json!({ "campaign_id": a, "openid": "oSomeoneElse" }),
+        Utc::now(),
+        Some(&other_key),
+    )
+    .await
+    .unwrap()
+    .expect("queued");
 
     // Leaves an hour later: counted against A, and their personal data goes.
     env.push_ok(&sim, who, &event_xml(&gh, who, T0 + 3600 + 5, "unsubscribe", Some(""), None)).await;
@@ -502,10 +505,7 @@ dual_test!(the_simulators_scan_drives_the_whole_flow, |t: TestDb| async move {
     assert_eq!(campaign_totals(&env.app, c).await, (3, 2, 1));
     assert_eq!(account_totals(&env.app, account).await, (3, 2, 0, 1, 0));
     let kinds: Vec<_> = events(&env.app, account).await.into_iter().map(|e| (e.kind, e.ticket == Some(code.ticket.clone()))).collect();
-    assert_eq!(
-        kinds,
-        vec![("subscribe".into(), true), ("scan".into(), true), ("subscribe".into(), true), ("unsubscribe".into(), false)]
-    );
+    assert_eq!(kinds, vec![("subscribe".into(), true), ("scan".into(), true), ("subscribe".into(), true), ("unsubscribe".into(), false)]);
     let open = subscriptions(&env.app, account).await.into_iter().filter(|s| s.unsubscribed_at.is_none()).count();
     assert_eq!(open, 1);
 });
@@ -589,10 +589,7 @@ async fn postgres_outage_and_recovery_in_one_process() {
 
     let admin = sea_orm::Database::connect(service::testing::pg_admin_url()).await.unwrap();
     admin.execute_unprepared(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS false")).await.unwrap();
-    admin
-        .execute_unprepared(&format!("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"))
-        .await
-        .unwrap();
+    admin.execute_unprepared(&format!("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'")).await.unwrap();
     for i in 1..=20 {
         let d = env.push_ok(&sim, "oPg", &event_xml(&gh, "oPg", T0 + i, "SCAN", Some("5"), None)).await;
         assert_eq!(d.body, "success");
@@ -634,19 +631,16 @@ async fn a_deadlocked_batch_runs_again_in_place() {
         .await
         .unwrap();
     let second = event_xml(&gh, "oSecond", T0 + 20, "SCAN", Some("77"), Some("T"));
-    let (delivery, ()) = tokio::join!(
-        env.push(&sim, "oSecond", &second),
-        async {
-            // Once the writer waits for the account row `other` holds, take the campaign row
-            // it already has: a deadlock, with the writer as the victim.
-            service::testing::wait_for_lock_waiter(&env.app.db, std::time::Duration::from_secs(10)).await;
-            other
-                .execute_unprepared(&format!("UPDATE campaign_hourly SET scans = scans WHERE campaign_id = {c} AND hour = {hour}"))
-                .await
-                .expect("the writer is the deadlock's victim, not this transaction");
-            other.commit().await.unwrap();
-        }
-    );
+    let (delivery, ()) = tokio::join!(env.push(&sim, "oSecond", &second), async {
+        // Once the writer waits for the account row `other` holds, take the campaign row
+        // it already has: a deadlock, with the writer as the victim.
+        service::testing::wait_for_lock_waiter(&env.app.db, std::time::Duration::from_secs(10)).await;
+        other
+            .execute_unprepared(&format!("UPDATE campaign_hourly SET scans = scans WHERE campaign_id = {c} AND hour = {hour}"))
+            .await
+            .expect("the writer is the deadlock's victim, not this transaction");
+        other.commit().await.unwrap();
+    });
     let d = delivery.unwrap();
     assert_eq!((d.status, d.body.as_str()), (200, "success"));
     // Stored by the time it was answered: not parked in the spool for a later replay.

@@ -77,10 +77,7 @@ dual_test!(thousands_of_concurrent_retried_pushes_are_counted_exactly, |t: TestD
     .id;
     let mut campaign_ids = Vec::new();
     for k in 1..=CAMPAIGNS {
-        let c = campaign_row(account, &format!("Poster {k}"), &k.to_string())
-        .insert(&app.db)
-        .await
-        .unwrap();
+        let c = campaign_row(account, &format!("Poster {k}"), &k.to_string()).insert(&app.db).await.unwrap();
         campaign_ids.push(c.id);
     }
     let state = ServerState {

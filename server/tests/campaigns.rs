@@ -72,7 +72,14 @@ dual_test!(admin_adds_an_account_and_tests_it, |t: TestDb| async move {
         .call(
             "save_account",
             &admin,
-            &[("id", &id), ("name", "Sandbox"), ("app_id", &app.app_id), ("app_secret", "wrong-secret"), ("token", "sandboxtoken"), ("message_mode", "safe")],
+            &[
+                ("id", &id),
+                ("name", "Sandbox"),
+                ("app_id", &app.app_id),
+                ("app_secret", "wrong-secret"),
+                ("token", "sandboxtoken"),
+                ("message_mode", "safe"),
+            ],
         )
         .await;
     assert_eq!(res.status(), StatusCode::OK, "blank AES key keeps the stored one");
@@ -80,11 +87,22 @@ dual_test!(admin_adds_an_account_and_tests_it, |t: TestDb| async move {
     assert!(location.contains("ok=0"), "{location}");
 
     // Field errors name their field; JavaScript-off posts come back to the form with them.
-    let res = r.call("save_account", &admin, &[("name", "Bad"), ("app_id", "nope"), ("app_secret", "x"), ("token", "t"), ("message_mode", "plain")]).await;
+    let res = r
+        .call(
+            "save_account",
+            &admin,
+            &[("name", "Bad"), ("app_id", "nope"), ("app_secret", "x"), ("token", "t"), ("message_mode", "plain")],
+        )
+        .await;
     assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert!(res.text().await.unwrap().contains("app_id"));
     let (status, location) = r
-        .post_form("save_account", &admin, "/settings", &[("name", "Bad"), ("app_id", "nope"), ("app_secret", "x"), ("token", "tok123"), ("message_mode", "plain")])
+        .post_form(
+            "save_account",
+            &admin,
+            "/settings",
+            &[("name", "Bad"), ("app_id", "nope"), ("app_secret", "x"), ("token", "tok123"), ("message_mode", "plain")],
+        )
         .await;
     assert_eq!(status, StatusCode::FOUND);
     assert!(location.contains("__err=") && location.contains("/settings"), "{location}");
@@ -98,7 +116,9 @@ dual_test!(staff_create_campaigns_and_download_codes, |t: TestDb| async move {
     let account = account.to_string();
 
     // Permanent with an automatic scene.
-    let res = r.call("create_campaign", &staff, &[("account_id", &account), ("name", "春季海报"), ("group", "海报"), ("kind", "permanent")]).await;
+    let res = r
+        .call("create_campaign", &staff, &[("account_id", &account), ("name", "春季海报"), ("group", "海报"), ("kind", "permanent")])
+        .await;
     assert_eq!(res.status(), StatusCode::OK, "{}", res.text().await.unwrap());
     let first: i32 = res.text().await.unwrap().parse().unwrap();
     // Temporary with a typed string scene; JavaScript off: redirect to the new campaign's page.
@@ -115,11 +135,18 @@ dual_test!(staff_create_campaigns_and_download_codes, |t: TestDb| async move {
     let second: i32 = location.trim_start_matches("/campaigns/").trim_end_matches("?created=1").parse().unwrap();
 
     // Duplicate scene: refused, naming the campaign that has it; nothing stored.
-    let res = r.call("create_campaign", &staff, &[("account_id", &account), ("name", "Copy"), ("kind", "permanent"), ("scene", "shop-001")]).await;
+    let res = r
+        .call("create_campaign", &staff, &[("account_id", &account), ("name", "Copy"), ("kind", "permanent"), ("scene", "shop-001")])
+        .await;
     assert_eq!(res.status(), StatusCode::CONFLICT);
     assert!(res.text().await.unwrap().contains("Shop counter"));
     let (_, location) = r
-        .post_form("create_campaign", &staff, "/campaigns/new", &[("account_id", &account), ("name", "Copy"), ("kind", "temporary"), ("expire_days", "45")])
+        .post_form(
+            "create_campaign",
+            &staff,
+            "/campaigns/new",
+            &[("account_id", &account), ("name", "Copy"), ("kind", "temporary"), ("expire_days", "45")],
+        )
         .await;
     assert!(location.starts_with(&format!("{}/campaigns/new?", r.base)) && location.contains("__err="), "{location}");
 
@@ -180,7 +207,9 @@ dual_test!(staff_create_campaigns_and_download_codes, |t: TestDb| async move {
     assert!(res.headers()[LOCATION].to_str().unwrap().contains("logo_error="), "non-PNG refused");
 
     // Archive keeps it listed under "archived"; its page says so.
-    let (status, _) = r.post_form("campaign_lifecycle", &staff, &format!("/campaigns/{first}"), &[("id", &first.to_string()), ("action", "archive")]).await;
+    let (status, _) = r
+        .post_form("campaign_lifecycle", &staff, &format!("/campaigns/{first}"), &[("id", &first.to_string()), ("action", "archive")])
+        .await;
     assert_eq!(status, StatusCode::FOUND);
     let html = r.get("/campaigns", &staff).await.text().await.unwrap();
     assert!(!html.contains("春季海报"), "archived campaigns leave the default list");
@@ -204,7 +233,8 @@ dual_test!(a_deleted_permanent_code_keeps_its_quota_and_its_scene, |t: TestDb| a
     let res = r.call("create_campaign", &staff, &[("account_id", &account), ("name", "Poster"), ("kind", "permanent")]).await;
     assert_eq!(res.status(), StatusCode::OK);
     let id = res.text().await.unwrap();
-    let (status, location) = r.post_form("campaign_lifecycle", &staff, &format!("/campaigns/{id}"), &[("id", &id), ("action", "delete")]).await;
+    let (status, location) =
+        r.post_form("campaign_lifecycle", &staff, &format!("/campaigns/{id}"), &[("id", &id), ("action", "delete")]).await;
     assert_eq!((status, location.as_str()), (StatusCode::FOUND, "/campaigns?deleted=1"));
 
     // Settings still count its code, and say why.
@@ -228,7 +258,8 @@ dual_test!(csv_import_is_all_or_nothing_with_line_numbers, |t: TestDb| async mov
     let (_sim, account) = sandbox_account(&r).await;
     let staff = r.login("staff", "staff-password").await;
     let account = account.to_string();
-    let bad = "name,scene,kind,group,expire_days\nOne,101,permanent,,\nTwo,,temporary,Stores,45\nThree,101,permanent,,\nFour,x,sometimes,,\n";
+    let bad =
+        "name,scene,kind,group,expire_days\nOne,101,permanent,,\nTwo,,temporary,Stores,45\nThree,101,permanent,,\nFour,x,sometimes,,\n";
     let res = r.call("import_campaigns", &staff, &[("account_id", &account), ("csv", bad)]).await;
     assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let v = json(&res.text().await.unwrap());
@@ -263,7 +294,8 @@ dual_test!(users_are_managed_and_the_last_admin_stays, |t: TestDb| async move {
     // Disabling staff ends their session at once.
     assert_eq!(r.call("change_user", &admin, &[("id", &staff_id), ("change", "disable")]).await.status(), StatusCode::OK);
     assert_eq!(r.call("list_campaigns", &staff_cookie, &[]).await.status(), StatusCode::UNAUTHORIZED);
-    let res = r.http.post(format!("{}/api/login", r.base)).form(&[("username", "staff"), ("password", "staff-password")]).send().await.unwrap();
+    let res =
+        r.http.post(format!("{}/api/login", r.base)).form(&[("username", "staff"), ("password", "staff-password")]).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(r.call("change_user", &admin, &[("id", &staff_id), ("change", "enable")]).await.status(), StatusCode::OK);
 
@@ -273,14 +305,20 @@ dual_test!(users_are_managed_and_the_last_admin_stays, |t: TestDb| async move {
 
     // Create a user and reset a password (old sessions end, the new password works).
     let staff2 = r.login("staff", "staff-password").await;
-    let res = r.call("create_user", &staff2, &[("username", "wang", ), ("password", "wang-password-1"), ("role", "staff")]).await;
+    let res = r.call("create_user", &staff2, &[("username", "wang"), ("password", "wang-password-1"), ("role", "staff")]).await;
     assert_eq!(res.status(), StatusCode::OK);
     let res = r.call("create_user", &staff2, &[("username", "wang"), ("password", "another-pass"), ("role", "staff")]).await;
     assert_eq!(res.status(), StatusCode::CONFLICT);
     let wang = r.login("wang", "wang-password-1").await;
     let wang_id = service::users::list(&r.t.db).await.unwrap().into_iter().find(|u| u.username == "wang").unwrap().id.to_string();
-    assert_eq!(r.call("reset_user_password", &staff2, &[("id", &wang_id), ("password", "short")]).await.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(r.call("reset_user_password", &staff2, &[("id", &wang_id), ("password", "fresh-password-2")]).await.status(), StatusCode::OK);
+    assert_eq!(
+        r.call("reset_user_password", &staff2, &[("id", &wang_id), ("password", "short")]).await.status(),
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    assert_eq!(
+        r.call("reset_user_password", &staff2, &[("id", &wang_id), ("password", "fresh-password-2")]).await.status(),
+        StatusCode::OK
+    );
     assert_eq!(r.call("list_campaigns", &wang, &[]).await.status(), StatusCode::UNAUTHORIZED);
     r.login("wang", "fresh-password-2").await;
 });

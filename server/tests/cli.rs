@@ -431,7 +431,17 @@ fn wechat_sim_takes_its_secrets_from_files() {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let addr = format!("127.0.0.1:{port}");
     let mut child = Command::new(env!("CARGO_BIN_EXE_sceneboard"))
-        .args(["wechat-sim", "--addr", &addr, "--callback", "http://127.0.0.1:9/cb", "--token-file", "token.txt", "--aes-key-file", "aes.txt"])
+        .args([
+            "wechat-sim",
+            "--addr",
+            &addr,
+            "--callback",
+            "http://127.0.0.1:9/cb",
+            "--token-file",
+            "token.txt",
+            "--aes-key-file",
+            "aes.txt",
+        ])
         .current_dir(d)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

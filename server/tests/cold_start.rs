@@ -27,7 +27,10 @@ const AES: &str = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFH";
 
 /// Two accounts (plain, and safe mode with its AES key sealed in its column) and a campaign.
 async fn accounts(app: &AppState) -> i32 {
-    let plain = service::entity::wechat_account::ActiveModel { token: Set("token-cold".to_owned()), ..account_row(PLAIN) }.insert(&app.db).await.unwrap();
+    let plain = service::entity::wechat_account::ActiveModel { token: Set("token-cold".to_owned()), ..account_row(PLAIN) }
+        .insert(&app.db)
+        .await
+        .unwrap();
     service::entity::wechat_account::ActiveModel {
         token: Set("token-safe".to_owned()),
         message_mode: Set("safe".into()),

@@ -163,14 +163,12 @@ dual_test!(an_unsubscribed_follower_leaves_no_openid_in_the_database_or_the_data
         .create_qr_code(&wechat::QrCodeRequest { scene: wechat::Scene::Str("poster".into()), lifetime: wechat::QrLifetime::Permanent })
         .await
         .unwrap();
-    let c = campaign::ActiveModel {
-        tag_name: Set(Some("海报粉丝".into())),
-        ..service::testing::campaign_row(account, "Poster", "poster")
-    }
-    .insert(&t.db)
-    .await
-    .unwrap()
-    .id;
+    let c =
+        campaign::ActiveModel { tag_name: Set(Some("海报粉丝".into())), ..service::testing::campaign_row(account, "Poster", "poster") }
+            .insert(&t.db)
+            .await
+            .unwrap()
+            .id;
     qr_code::ActiveModel {
         campaign_id: Set(c),
         ticket: Set(code.ticket.clone()),

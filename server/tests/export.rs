@@ -18,13 +18,8 @@ const BOM: &[u8] = b"\xEF\xBB\xBF";
 async fn create(r: &Running, account: i32, name: &str, scene: &str) -> CampaignView {
     let model = service::accounts::model(&r.t.db, account).await.unwrap();
     let api = service::accounts::api_client(&r.state, &model).unwrap();
-    let input = CampaignInput {
-        account_id: account,
-        name: name.into(),
-        kind: "permanent".into(),
-        scene: Some(scene.into()),
-        ..Default::default()
-    };
+    let input =
+        CampaignInput { account_id: account, name: name.into(), kind: "permanent".into(), scene: Some(scene.into()), ..Default::default() };
     service::campaigns::create(&r.state, api.as_ref(), input, None).await.unwrap()
 }
 
@@ -205,16 +200,7 @@ dual_test!(campaign_chart_is_an_accessible_svg, |t: TestDb| async move {
     assert!(svg.contains(">扫码次数: 7 (上一周期 0)</tspan>"), "readout of March 1");
     assert!(svg.contains("<style>.sb-tip"));
     assert!(svg.contains("03-01") && svg.contains("03-07"), "day labels in the zone");
-    let en = r
-        .http
-        .get(format!("{}{path}&lang=en", r.base))
-        .header(COOKIE, &staff)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let en = r.http.get(format!("{}{path}&lang=en", r.base)).header(COOKIE, &staff).send().await.unwrap().text().await.unwrap();
     assert!(en.contains("Scans 12 · New followers 5 · Unsubscribes 1") && en.contains("\nScans\n</text>"), "English legend: {en}");
     // Only the metrics asked for, without the previous period.
     let only = format!("{path}&metrics=unique_scanners&metrics=net_followers&prev=0&lang=en");

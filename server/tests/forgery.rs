@@ -194,7 +194,13 @@ dual_test!(a_full_spool_answers_503_and_keeps_what_it_acknowledged, |t: TestDb| 
     assert_eq!(stored.len(), 1 + acked.len(), "{stored:?}");
     assert!(acked.iter().all(|o| stored.contains(o)), "{stored:?}");
     // And the spool takes pushes again once it has drained.
-    let res = r.http.post(format!("{base}/wechat/callback/{PLAIN}?{}", query_string(&signed_now(TOKEN)))).body(subscribe("oAfter")).send().await.unwrap();
+    let res = r
+        .http
+        .post(format!("{base}/wechat/callback/{PLAIN}?{}", query_string(&signed_now(TOKEN))))
+        .body(subscribe("oAfter"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
 });
 

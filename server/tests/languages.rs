@@ -95,8 +95,11 @@ dual_test!(wechat_refusals_are_explained_on_the_settings_page, |t: TestDb| async
     assert!(zh.contains("微信错误 40164：本服务器的出口 IP（203.0.113.9）不在公众号的 IP 白名单里"), "{zh}");
     assert!(zh.contains("IP 白名单”中添加 203.0.113.9"), "the action to take: {zh}");
     let en = connection_test_page(&r, &admin, id, "en").await;
-    assert!(en.contains("WeChat error 40164: this server&#x27;s outgoing IP (203.0.113.9) is not on the account&#x27;s IP whitelist")
-        || en.contains("WeChat error 40164: this server's outgoing IP (203.0.113.9) is not on the account's IP whitelist"), "{en}");
+    assert!(
+        en.contains("WeChat error 40164: this server&#x27;s outgoing IP (203.0.113.9) is not on the account&#x27;s IP whitelist")
+            || en.contains("WeChat error 40164: this server's outgoing IP (203.0.113.9) is not on the account's IP whitelist"),
+        "{en}"
+    );
     assert!(en.contains("add 203.0.113.9 to the IP whitelist in the WeChat admin console"), "{en}");
 
     // 40125: a wrong AppSecret.

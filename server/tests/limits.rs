@@ -79,7 +79,8 @@ dual_test!(an_https_public_url_makes_cookies_secure_and_host_only, |t: TestDb| a
         ..(*app.settings).clone()
     });
     let r = start_on(t, app).await;
-    let res = r.http.post(format!("{}/api/login", r.base)).form(&[("username", "admin"), ("password", "admin-password")]).send().await.unwrap();
+    let res =
+        r.http.post(format!("{}/api/login", r.base)).form(&[("username", "admin"), ("password", "admin-password")]).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     let set: Vec<String> = res.headers().get_all(SET_COOKIE).iter().map(|v| v.to_str().unwrap().to_owned()).collect();
     assert_eq!(set.len(), 2, "{set:?}");
@@ -110,7 +111,13 @@ dual_test!(an_https_public_url_makes_cookies_secure_and_host_only, |t: TestDb| a
     assert_eq!(r.call("list_campaigns", &session, &[]).await.status(), StatusCode::UNAUTHORIZED, "ended");
 
     let plain = start(TestDb::new(service::testing::Backend::Sqlite, true).await).await;
-    let res = plain.http.post(format!("{}/api/login", plain.base)).form(&[("username", "admin"), ("password", "admin-password")]).send().await.unwrap();
+    let res = plain
+        .http
+        .post(format!("{}/api/login", plain.base))
+        .form(&[("username", "admin"), ("password", "admin-password")])
+        .send()
+        .await
+        .unwrap();
     let set: Vec<String> = res.headers().get_all(SET_COOKIE).iter().map(|v| v.to_str().unwrap().to_owned()).collect();
     assert!(set[0].starts_with("sb_session=") && set[1].starts_with("sb_device="), "{set:?}");
     for cookie in &set {
@@ -183,20 +190,8 @@ dual_test!(pages_are_not_stored_and_https_sites_say_so, |t: TestDb| async move {
         assert_eq!(res.headers()["strict-transport-security"], "max-age=31536000", "{path}");
     }
     let host = r.base.trim_start_matches("http://").to_owned();
-    let res = r
-        .http
-        .post(format!("{}/api/logout", r.base))
-        .header("origin", format!("http://{host}"))
-        .send()
-        .await
-        .unwrap();
+    let res = r.http.post(format!("{}/api/logout", r.base)).header("origin", format!("http://{host}")).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::FORBIDDEN, "a plain-http origin of an https site");
-    let res = r
-        .http
-        .post(format!("{}/api/logout", r.base))
-        .header("origin", "https://sb.example.com")
-        .send()
-        .await
-        .unwrap();
+    let res = r.http.post(format!("{}/api/logout", r.base)).header("origin", "https://sb.example.com").send().await.unwrap();
     assert_ne!(res.status(), StatusCode::FORBIDDEN, "the public origin");
 });

@@ -431,9 +431,10 @@ async fn serve(sb: &Sb) -> Server {
     let http = reqwest::Client::new();
     for _ in 0..200 {
         if let Ok(r) = http.get(format!("{}/healthz", server.base)).send().await
-            && r.status() == StatusCode::OK {
-                return server;
-            }
+            && r.status() == StatusCode::OK
+        {
+            return server;
+        }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     panic!("the server did not become healthy");

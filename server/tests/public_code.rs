@@ -62,7 +62,8 @@ async fn dead(r: &Running, path: &str) -> (StatusCode, String, String, String) {
 }
 
 async fn switch(r: &Running, cookie: &str, id: i32, action: &str) {
-    let (status, location) = r.post_form("campaign_public_link", cookie, &format!("/campaigns/{id}"), &[("id", &id.to_string()), ("action", action)]).await;
+    let (status, location) =
+        r.post_form("campaign_public_link", cookie, &format!("/campaigns/{id}"), &[("id", &id.to_string()), ("action", action)]).await;
     assert_eq!(status, StatusCode::FOUND, "{action}: {location}");
     assert!(location.starts_with(&format!("/campaigns/{id}?link_")), "{action}: {location}");
 }
@@ -83,7 +84,14 @@ dual_test!(a_public_link_serves_the_current_code_until_revoked, |t: TestDb| asyn
     let clock = Clock::manual(Utc::now().trunc_subsecs(0));
     let st = AppState { clock: clock.clone(), ..r.state.clone() };
     let api = service::accounts::api_client(&st, &service::accounts::model(&st.db, account).await.unwrap()).unwrap();
-    let input = CampaignInput { account_id: account, name: "Landing page".into(), kind: "temporary".into(), expire_days: Some(7), auto_renew: true, ..Default::default() };
+    let input = CampaignInput {
+        account_id: account,
+        name: "Landing page".into(),
+        kind: "temporary".into(),
+        expire_days: Some(7),
+        auto_renew: true,
+        ..Default::default()
+    };
     let c = service::campaigns::create(&st, api.as_ref(), input, None).await.unwrap();
     let staff = r.login("staff", "staff-password").await;
     assert_eq!(shown_token(&r, &staff, c.id).await, None, "off by default");

@@ -2,12 +2,12 @@
 //! languages, error statuses, health and metrics.
 
 use reqwest::StatusCode;
-use sea_orm::ConnectionTrait;
 use reqwest::header::{ACCEPT, COOKIE, LOCATION, SET_COOKIE};
+use sea_orm::ConnectionTrait;
 use server::routes::{ServerState, router};
+use service::dual_test;
 use service::testing::TestDb;
 use service::users::{self, Role};
-use service::dual_test;
 
 struct Running {
     base: String,
@@ -228,10 +228,7 @@ dual_test!(healthz_and_metrics, |t: TestDb| async move {
     }
     r.t.make_unreachable().await;
     // The database down: not ready, but live, so a balancer keeps sending pushes to spool.
-    for (path, status, body) in [
-        ("/readyz", StatusCode::SERVICE_UNAVAILABLE, "database unavailable"),
-        ("/livez", StatusCode::OK, "live"),
-    ] {
+    for (path, status, body) in [("/readyz", StatusCode::SERVICE_UNAVAILABLE, "database unavailable"), ("/livez", StatusCode::OK, "live")] {
         let res = r.get(path, "").await;
         assert_eq!((res.status(), res.text().await.unwrap()), (status, body.to_owned()), "{path}");
     }
@@ -287,7 +284,11 @@ dual_test!(files_and_pages_rendered_together_keep_their_own_policy, |t: TestDb| 
         for page in pages {
             let (status, policy, body) = page.await.unwrap();
             assert_eq!(status, StatusCode::OK);
-            let nonce = policy.split("'nonce-").nth(1).and_then(|n| n.split('\'').next()).unwrap_or_else(|| panic!("a page without its nonce: {policy}"));
+            let nonce = policy
+                .split("'nonce-")
+                .nth(1)
+                .and_then(|n| n.split('\'').next())
+                .unwrap_or_else(|| panic!("a page without its nonce: {policy}"));
             for stamped in body.split("nonce=\"").skip(1) {
                 assert!(stamped.starts_with(&format!("{nonce}\"")), "the policy names this page's own nonce");
             }

@@ -117,10 +117,8 @@ dual_test!(the_stored_app_secret_only_goes_where_it_was_entered_for, |t: TestDb|
     for code in ["307 Temporary Redirect", "308 Permanent Redirect"] {
         let (behind, behind_seen) = listener(json_ok).await;
         let target = format!("{behind}/cgi-bin/stable_token");
-        let (redirector, redirector_seen) = listener(move |_| {
-            format!("HTTP/1.1 {code}\r\nLocation: {target}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
-        })
-        .await;
+        let (redirector, redirector_seen) =
+            listener(move |_| format!("HTTP/1.1 {code}\r\nLocation: {target}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")).await;
         let res = call(admin.clone(), form(&redirector, "typed-again-0123")).await;
         assert_eq!(res.status(), StatusCode::OK, "with the AppSecret typed again, the move is saved");
         let (_, location) = r.post_form("test_account", &admin, "/settings", &[("id", &id)]).await;
@@ -184,7 +182,12 @@ dual_test!(the_callback_token_is_sealed_and_shown_to_admins_only, |t: TestDb| as
     let res = r
         .http
         .get(format!("{}/wechat/callback/wx5ce0b0a4d0000001", r.base))
-        .query(&[("signature", wechat::signature("sandboxtoken", &ts, &nonce)), ("timestamp", ts), ("nonce", nonce), ("echostr", "hello".into())])
+        .query(&[
+            ("signature", wechat::signature("sandboxtoken", &ts, &nonce)),
+            ("timestamp", ts),
+            ("nonce", nonce),
+            ("echostr", "hello".into()),
+        ])
         .send()
         .await
         .unwrap();
@@ -251,7 +254,8 @@ async fn the_data_dir_and_its_files_are_private() {
 
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let addr = format!("127.0.0.1:{port}");
-    let mut server = sb(&["serve"]).env("SCENEBOARD_ADDR", &addr).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::inherit()).spawn().unwrap();
+    let mut server =
+        sb(&["serve"]).env("SCENEBOARD_ADDR", &addr).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::inherit()).spawn().unwrap();
     let http = reqwest::Client::new();
     let url = format!("http://{addr}/wechat/callback/{app_id}");
     let mut answered = None;
@@ -259,7 +263,8 @@ async fn the_data_dir_and_its_files_are_private() {
         let (ts, nonce) = (chrono::Utc::now().timestamp(), "777");
         let xml = wechat::xml::event_xml("gh_modes", "oModes", ts, "subscribe", Some("qrscene_1"), None);
         let sig = wechat::signature("modetoken2026", &ts.to_string(), nonce);
-        let sent = http.post(&url).query(&[("signature", sig), ("timestamp", ts.to_string()), ("nonce", nonce.into())]).body(xml).send().await;
+        let sent =
+            http.post(&url).query(&[("signature", sig), ("timestamp", ts.to_string()), ("nonce", nonce.into())]).body(xml).send().await;
         if let Ok(res) = sent {
             answered = Some((res.status(), res.text().await.unwrap()));
             break;
@@ -280,7 +285,9 @@ async fn the_data_dir_and_its_files_are_private() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let mut files: Vec<String> = std::fs::read_dir(&data).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
     files.sort();
-    for expected in ["callback-accounts.sealed", "callback-spool.jsonl", "sceneboard.db", "sceneboard.db-shm", "sceneboard.db-wal", "secret.key"] {
+    for expected in
+        ["callback-accounts.sealed", "callback-spool.jsonl", "sceneboard.db", "sceneboard.db-shm", "sceneboard.db-wal", "secret.key"]
+    {
         assert!(files.iter().any(|f| f == expected), "{expected} in {files:?}");
     }
     server.kill().unwrap();

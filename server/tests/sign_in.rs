@@ -111,7 +111,11 @@ dual_test!(a_known_device_signs_in_through_a_flood_from_its_own_address, |t: Tes
     assert_eq!(r.call("list_users", &session, &[]).await.status(), StatusCode::OK);
     let renewed = set_cookie(&res, "sb_device").expect("a fresh device cookie");
     assert_ne!(renewed, device);
-    assert_eq!(status(&r, &office, "admin", "admin-password", &[(COOKIE, device.as_str())]).await, StatusCode::SEE_OTHER, "the old one is still good");
+    assert_eq!(
+        status(&r, &office, "admin", "admin-password", &[(COOKIE, device.as_str())]).await,
+        StatusCode::SEE_OTHER,
+        "the old one is still good"
+    );
     // The cookie is the admin's: another user's password through it waits like anyone's; an
     // altered cookie is no one's.
     assert_slowed(&attempt(&r, &office, "staff", "staff-password", &[(COOKIE, device.as_str())]).await, 900, "another user");
@@ -126,7 +130,8 @@ dual_test!(forwarded_for_counts_only_from_a_trusted_proxy, |t: TestDb| async mov
     let env = std::collections::HashMap::from([("SCENEBOARD_TRUSTED_PROXIES".to_owned(), "127.0.0.1/32, 10.0.0.0/8".to_owned())]);
     let cfg = server::config::Config::from_sources(&env, &Default::default()).unwrap();
     let mut app = t.state();
-    app.settings = std::sync::Arc::new(service::state::Settings { trusted_proxies: cfg.trusted_proxies.clone(), ..(*app.settings).clone() });
+    app.settings =
+        std::sync::Arc::new(service::state::Settings { trusted_proxies: cfg.trusted_proxies.clone(), ..(*app.settings).clone() });
     let r = start_on(t, app).await;
     let proxy = &r.http;
     // A stranger at 203.0.113.7 behind the proxy is slowed...
@@ -144,17 +149,29 @@ dual_test!(forwarded_for_counts_only_from_a_trusted_proxy, |t: TestDb| async mov
     let direct = client_from("127.0.0.2");
     for i in 0..5 {
         let forged = format!("198.51.100.{}", 100 + i);
-        assert_eq!(status(&r, &direct, "admin", "wrong-password", &[(XFF, forged.as_str())]).await, StatusCode::UNAUTHORIZED, "failure {i}");
+        assert_eq!(
+            status(&r, &direct, "admin", "wrong-password", &[(XFF, forged.as_str())]).await,
+            StatusCode::UNAUTHORIZED,
+            "failure {i}"
+        );
     }
     assert_slowed(&attempt(&r, &direct, "admin", "admin-password", &[(XFF, "192.0.2.200")]).await, 30, "direct, forged header");
-    assert_eq!(status(&r, proxy, "admin", "admin-password", &[(XFF, "192.0.2.200")]).await, StatusCode::SEE_OTHER, "the address it claimed is clean");
+    assert_eq!(
+        status(&r, proxy, "admin", "admin-password", &[(XFF, "192.0.2.200")]).await,
+        StatusCode::SEE_OTHER,
+        "the address it claimed is clean"
+    );
 });
 
 dual_test!(without_trusted_proxies_forwarded_for_is_ignored, |t: TestDb| async move {
     let r = start(t).await;
     for i in 0..5 {
         let forged = format!("198.51.100.{}", 100 + i);
-        assert_eq!(status(&r, &r.http, "admin", "wrong-password", &[(XFF, forged.as_str())]).await, StatusCode::UNAUTHORIZED, "failure {i}");
+        assert_eq!(
+            status(&r, &r.http, "admin", "wrong-password", &[(XFF, forged.as_str())]).await,
+            StatusCode::UNAUTHORIZED,
+            "failure {i}"
+        );
     }
     assert_slowed(&attempt(&r, &r.http, "admin", "admin-password", &[(XFF, "192.0.2.200")]).await, 30, "the header changes nothing");
 });

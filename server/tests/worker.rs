@@ -22,7 +22,14 @@ fn on_manual_clock(r: &Running) -> (AppState, Clock) {
 }
 
 fn temporary(account: i32, name: &str, days: i32, auto_renew: bool) -> CampaignInput {
-    CampaignInput { account_id: account, name: name.into(), kind: "temporary".into(), expire_days: Some(days), auto_renew, ..Default::default() }
+    CampaignInput {
+        account_id: account,
+        name: name.into(),
+        kind: "temporary".into(),
+        expire_days: Some(days),
+        auto_renew,
+        ..Default::default()
+    }
 }
 
 /// The campaign's codes, oldest first.

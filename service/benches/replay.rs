@@ -6,7 +6,14 @@ use criterion::{Criterion, black_box, criterion_group, criterion_main};
 use service::ingest::{ReplayGuard, Verdict};
 
 fn bench(c: &mut Criterion) {
-    let body = wechat::xml::event_xml("gh_0123456789ab", "oABCDEFGHIJKLMNOPQRSTUVWXYZ0", 1_714_037_059, "subscribe", Some("qrscene_spring-poster"), None);
+    let body = wechat::xml::event_xml(
+        "gh_0123456789ab",
+        "oABCDEFGHIJKLMNOPQRSTUVWXYZ0",
+        1_714_037_059,
+        "subscribe",
+        Some("qrscene_spring-poster"),
+        None,
+    );
     let now = 1_800_000_000_i64;
     let ts = now.to_string();
     let guard = ReplayGuard::new(300);

@@ -95,9 +95,10 @@ impl FromStr for Metric {
     type Err = ServiceError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Metric::ALL.into_iter().find(|m| m.as_str() == s.trim()).ok_or_else(|| {
-            ServiceError::invalid("metrics", crate::Msg::MetricUnknown { value: s.to_string() })
-        })
+        Metric::ALL
+            .into_iter()
+            .find(|m| m.as_str() == s.trim())
+            .ok_or_else(|| ServiceError::invalid("metrics", crate::Msg::MetricUnknown { value: s.to_string() }))
     }
 }
 
@@ -144,10 +145,9 @@ fn bucket_labels(b: &DateTime<Tz>, g: Granularity, lang: Lang) -> (String, Strin
     match g {
         Granularity::Hour => (b.format("%m-%d %H:00").to_string(), format!("{} {} {}", d, weekday(d, lang), b.format("%H:00 %Z"))),
         Granularity::Day => (b.format("%m-%d").to_string(), format!("{d} {}", weekday(d, lang))),
-        Granularity::Week => (
-            b.format("%m-%d").to_string(),
-            format!("{} {d} – {}", lang.pick("周", "Week of"), (d + chrono::Days::new(6)).format("%m-%d")),
-        ),
+        Granularity::Week => {
+            (b.format("%m-%d").to_string(), format!("{} {d} – {}", lang.pick("周", "Week of"), (d + chrono::Days::new(6)).format("%m-%d")))
+        }
         Granularity::Month => (b.format("%Y-%m").to_string(), b.format("%Y-%m").to_string()),
     }
 }
@@ -210,7 +210,12 @@ pub async fn campaign_trend(
     let (x_labels, x_long): (Vec<String>, Vec<String>) = points.iter().map(|p| bucket_labels(&p.bucket, range.granularity, lang)).unzip();
     let mut lines: Vec<Line> = metrics
         .iter()
-        .map(|m| Line { label: m.label(lang).to_owned(), values: points.iter().map(|p| m.of_point(p)).collect(), look: m.look(), dashed: false })
+        .map(|m| Line {
+            label: m.label(lang).to_owned(),
+            values: points.iter().map(|p| m.of_point(p)).collect(),
+            look: m.look(),
+            dashed: false,
+        })
         .collect();
     if with_previous {
         // Bucket i of the previous period lies under bucket i of this one (weeks and months
@@ -234,7 +239,11 @@ pub async fn campaign_trend(
         x_labels,
         x_long,
         lines,
-        previous_label: if with_previous { lang.pick("上一周期（虚线）", "Previous period (dashed)").to_owned() } else { String::new() },
+        previous_label: if with_previous {
+            lang.pick("上一周期（虚线）", "Previous period (dashed)").to_owned()
+        } else {
+            String::new()
+        },
     };
     Ok(CampaignTrend { name, tz, range, previous: (pf, pt), metrics, points, totals, previous_totals, retention, spec })
 }
@@ -255,9 +264,9 @@ pub fn campaign_ids<'a>(
     let mut seen = std::collections::HashSet::new();
     let mut out = Vec::new();
     for part in parts.into_iter().flat_map(|p| p.split(',')).map(str::trim).filter(|p| !p.is_empty()) {
-        let id = part.parse::<i32>().map_err(|_| {
-            ServiceError::invalid("ids", crate::Msg::CampaignIdInvalid { value: part.chars().take(32).collect() })
-        })?;
+        let id = part
+            .parse::<i32>()
+            .map_err(|_| ServiceError::invalid("ids", crate::Msg::CampaignIdInvalid { value: part.chars().take(32).collect() }))?;
         if seen.insert(id) {
             out.push(id);
             if out.len() > max {
@@ -371,11 +380,8 @@ pub async fn compare(
             let totals = series::campaign_totals(&db, id, range.from, range.to, tz).await?;
             let retention = series::campaign_retention(&db, id, range.from, range.to, tz, now).await?;
             let retention_7d = retention.iter().find(|r| r.days == 7).and_then(Retention::percent);
-            let points = if chart_all {
-                Some(series::campaign_series(&db, id, range.from, range.to, range.granularity, tz).await?)
-            } else {
-                None
-            };
+            let points =
+                if chart_all { Some(series::campaign_series(&db, id, range.from, range.to, range.granularity, tz).await?) } else { None };
             Ok((CompareRow { id, name, group, totals, retention_7d, charted: false }, points))
         }
     })
@@ -405,7 +411,12 @@ pub async fn compare(
         if k == 0 {
             x = points.iter().map(|p| bucket_labels(&p.bucket, range.granularity, lang)).unzip();
         }
-        lines.push(Line { label: row.name.clone(), values: points.iter().map(|p| metric.of_point(p)).collect(), look: LOOKS[k], dashed: false });
+        lines.push(Line {
+            label: row.name.clone(),
+            values: points.iter().map(|p| metric.of_point(p)).collect(),
+            look: LOOKS[k],
+            dashed: false,
+        });
     }
     let rows: Vec<CompareRow> = rows.into_iter().map(|(r, _)| r).collect();
     let summary = format!(
@@ -438,7 +449,14 @@ where
 
 /// An account's last `days` days by day: scans, new followers, organic followers and
 /// unsubscribes.
-pub async fn account_chart(st: &AppState, account_id: i32, tz: Tz, days: u64, lang: Lang, now: DateTime<Utc>) -> Result<Spec, ServiceError> {
+pub async fn account_chart(
+    st: &AppState,
+    account_id: i32,
+    tz: Tz,
+    days: u64,
+    lang: Lang,
+    now: DateTime<Utc>,
+) -> Result<Spec, ServiceError> {
     let to = today(tz, now);
     let from = to.checked_sub_days(chrono::Days::new(days.max(1) - 1)).unwrap_or(to);
     let points = series::account_series(&st.db, account_id, from, to, Granularity::Day, tz).await?;

@@ -46,15 +46,7 @@ pub async fn list<C: ConnectionTrait>(db: &C, prefix: Option<&str>, limit: u64, 
     let total = query.clone().count(db).await?;
     let rows = query.order_by_desc(audit_log::Column::Id).limit(limit).offset(offset).all(db).await?;
     let ids: Vec<i32> = rows.iter().filter_map(|r| r.user_id).collect();
-    let names: std::collections::HashMap<i32, String> = user::Entity::find()
-        .filter(user::Column::Id.is_in(ids))
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|u| (u.id, u.username))
-        .collect();
-    Ok((
-        rows.into_iter().map(|entry| Entry { username: entry.user_id.and_then(|id| names.get(&id).cloned()), entry }).collect(),
-        total,
-    ))
+    let names: std::collections::HashMap<i32, String> =
+        user::Entity::find().filter(user::Column::Id.is_in(ids)).all(db).await?.into_iter().map(|u| (u.id, u.username)).collect();
+    Ok((rows.into_iter().map(|entry| Entry { username: entry.user_id.and_then(|id| names.get(&id).cloned()), entry }).collect(), total))
 }

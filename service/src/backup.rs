@@ -206,9 +206,10 @@ fn place(partial: &Path, to: &Path, force: bool) -> Result<Copied, BackupError> 
         let _ = std::fs::remove_file(partial);
     }
     if let Some(dir) = to.parent().filter(|d| !d.as_os_str().is_empty())
-        && let Ok(d) = std::fs::File::open(dir) {
-            let _ = d.sync_all();
-        }
+        && let Ok(d) = std::fs::File::open(dir)
+    {
+        let _ = d.sync_all();
+    }
     let bytes = std::fs::metadata(to).map_err(io("cannot read", to))?.len();
     Ok(Copied { path: to.to_owned(), bytes })
 }

@@ -15,8 +15,8 @@
 
 use crate::ServiceError;
 use plotters::element::{DashedPathElement, Drawable, PointCollection};
-use plotters_backend::{BackendCoord, DrawingErrorKind};
 use plotters::prelude::*;
+use plotters_backend::{BackendCoord, DrawingErrorKind};
 use std::fmt::Write as _;
 use std::sync::{Arc, OnceLock};
 use wechat::xml::escape;
@@ -182,9 +182,7 @@ pub fn svg(spec: &Spec, variant: Variant) -> Result<String, ServiceError> {
         // Dashed lines first, so the current period is drawn over them.
         for l in spec.lines.iter().filter(|l| l.dashed) {
             let color = rgb(l.look.color).mix(0.75);
-            chart
-                .draw_series(DashedLineSeries::new(l.values.iter().copied().enumerate(), 7, 5, color.stroke_width(2)))
-                .map_err(err)?;
+            chart.draw_series(DashedLineSeries::new(l.values.iter().copied().enumerate(), 7, 5, color.stroke_width(2))).map_err(err)?;
         }
         for l in spec.lines.iter().filter(|l| !l.dashed) {
             let color = rgb(l.look.color);

@@ -117,9 +117,8 @@ const SPECS: [Spec; 12] = [
 
 /// Relative traffic per local hour: quiet nights, a lunch peak at 12:00 and an evening peak
 /// at 20:00.
-const HOURS: [f64; 24] = [
-    0.3, 0.15, 0.1, 0.05, 0.05, 0.1, 0.3, 0.8, 1.2, 1.0, 1.0, 1.5, 2.4, 1.8, 1.1, 1.0, 1.0, 1.3, 1.6, 2.0, 2.6, 2.0, 1.2, 0.6,
-];
+const HOURS: [f64; 24] =
+    [0.3, 0.15, 0.1, 0.05, 0.05, 0.1, 0.3, 0.8, 1.2, 1.0, 1.0, 1.5, 2.4, 1.8, 1.1, 1.0, 1.0, 1.3, 1.6, 2.0, 2.6, 2.0, 1.2, 0.6];
 
 /// Share of campaign scans made by people who follow through the code (the rest are
 /// followers scanning again: `SCAN`).
@@ -360,7 +359,8 @@ pub async fn seed(st: &AppState, api: &dyn WechatApi, account_id: i32, opts: See
     // so a follower's subscribe is always stored before their unsubscribe.
     // Larger transactions than the callback's: fewer commits (fsyncs) per event.
     let options = IngestOptions { store_timeout: Duration::from_secs(60), max_batch: 2048, ..IngestOptions::default() };
-    let ingest = Ingestor::spawn(st.clone(), options).map_err(|e| ServiceError::Internal(format!("cannot start the ingest writer: {e}")))?;
+    let ingest =
+        Ingestor::spawn(st.clone(), options).map_err(|e| ServiceError::Internal(format!("cannot start the ingest writer: {e}")))?;
     let mut stored = 0u64;
     let ingest = &ingest;
     let (to_user, codes) = (&to_user, &codes);
@@ -473,11 +473,8 @@ mod tests {
             *per_day.entry(local(e.at).date_naive()).or_default() += 1;
         }
         let avg = |weekend: bool| {
-            let v: Vec<u32> = per_day
-                .iter()
-                .filter(|(d, _)| matches!(d.weekday(), Weekday::Sat | Weekday::Sun) == weekend)
-                .map(|(_, n)| *n)
-                .collect();
+            let v: Vec<u32> =
+                per_day.iter().filter(|(d, _)| matches!(d.weekday(), Weekday::Sat | Weekday::Sun) == weekend).map(|(_, n)| *n).collect();
             f64::from(v.iter().sum::<u32>()) / v.len() as f64
         };
         assert!(avg(true) < avg(false) * 0.75, "weekends {} weekdays {}", avg(true), avg(false));
@@ -488,7 +485,15 @@ mod tests {
         }
         let mut order: Vec<usize> = (0..24).collect();
         order.sort_by_key(|h| Reverse(per_hour[*h]));
-        assert_eq!({ let mut top = order[..2].to_vec(); top.sort(); top }, vec![12, 20], "{per_hour:?}");
+        assert_eq!(
+            {
+                let mut top = order[..2].to_vec();
+                top.sort();
+                top
+            },
+            vec![12, 20],
+            "{per_hour:?}"
+        );
         // Shares: new followers through codes, organic follows, unsubscribes.
         let count = |f: &dyn Fn(&What) -> bool| p.iter().filter(|e| f(&e.what)).count() as f64;
         let code_subs = count(&|w| matches!(w, What::CodeSubscribe(_)));
@@ -500,11 +505,8 @@ mod tests {
         assert!((0.04..0.09).contains(&(unsubs / (code_subs + organic))), "{unsubs}");
         // The launch campaign (index 2) starts on day 30 with a spike.
         let launch_day = o.end.with_timezone(&tz).date_naive() - Days::new(89) + Days::new(30);
-        let launch: Vec<NaiveDate> = p
-            .iter()
-            .filter(|e| matches!(e.what, What::CodeSubscribe(2) | What::Scan(2)))
-            .map(|e| local(e.at).date_naive())
-            .collect();
+        let launch: Vec<NaiveDate> =
+            p.iter().filter(|e| matches!(e.what, What::CodeSubscribe(2) | What::Scan(2))).map(|e| local(e.at).date_naive()).collect();
         assert_eq!(launch.iter().min(), Some(&launch_day));
         let on = |d: NaiveDate| launch.iter().filter(|x| **x == d).count();
         assert!(on(launch_day + Days::new(1)) > 2 * on(launch_day + Days::new(10)).max(on(launch_day + Days::new(11))));

@@ -14,10 +14,10 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter};
+use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use secrecy::SecretString;
 use wechat::{QrCode, QrCodeRequest, Tag, WechatApi, WechatError};
 
 /// The state of this instance's callback writer.
@@ -51,8 +51,7 @@ impl IngestHealth {
     /// spool has not been empty for [`BACKLOG_WORTH_TELLING`] (a backlog, not a burst).
     pub fn backlog_lingers(&self) -> bool {
         self.spool_waiting > 0
-            && (self.db_down_since.is_some()
-                || self.spool_waiting_since.is_some_and(|t| Utc::now() - t >= BACKLOG_WORTH_TELLING))
+            && (self.db_down_since.is_some() || self.spool_waiting_since.is_some_and(|t| Utc::now() - t >= BACKLOG_WORTH_TELLING))
     }
 }
 
@@ -174,13 +173,17 @@ pub async fn record_api(db: &DatabaseConnection, account_id: i32, outcome: Resul
     let now = Utc::now();
     let update = wechat_account::Entity::update_many().filter(wechat_account::Column::Id.eq(account_id));
     let update = match outcome {
-        Ok(()) => update.col_expr(wechat_account::Column::ApiOkAt, Expr::value(now)).col_expr(wechat_account::Column::ApiError, Expr::value(Option::<String>::None)),
+        Ok(()) => update
+            .col_expr(wechat_account::Column::ApiOkAt, Expr::value(now))
+            .col_expr(wechat_account::Column::ApiError, Expr::value(Option::<String>::None)),
         Err(e) => {
             // Keep the start of a run of failures: only move `api_failed_at` when the last
             // note was a success (or there was none).
-            let still_failing = Expr::col(wechat_account::Column::ApiFailedAt)
-                .is_not_null()
-                .and(Expr::col(wechat_account::Column::ApiOkAt).is_null().or(Expr::col(wechat_account::Column::ApiOkAt).lt(Expr::col(wechat_account::Column::ApiFailedAt))));
+            let still_failing = Expr::col(wechat_account::Column::ApiFailedAt).is_not_null().and(
+                Expr::col(wechat_account::Column::ApiOkAt)
+                    .is_null()
+                    .or(Expr::col(wechat_account::Column::ApiOkAt).lt(Expr::col(wechat_account::Column::ApiFailedAt))),
+            );
             update
                 .col_expr(
                     wechat_account::Column::ApiFailedAt,

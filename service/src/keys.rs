@@ -62,10 +62,8 @@ impl Keys {
     /// Parse a base64 secret key (standard alphabet, padding optional).
     pub fn from_base64(text: &str) -> Result<Self, KeyError> {
         // Padding is optional: people paste keys with or without the trailing '='.
-        let engine = GeneralPurpose::new(
-            &alphabet::STANDARD,
-            GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
-        );
+        let engine =
+            GeneralPurpose::new(&alphabet::STANDARD, GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent));
         let bytes = engine.decode(text.trim()).map_err(|_| KeyError::BadKey)?;
         let arr: [u8; SECRET_KEY_LEN] = bytes.try_into().map_err(|_| KeyError::BadKey)?;
         Ok(Self::derive(&arr))

@@ -22,9 +22,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use rand::RngCore;
-use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ConnectionTrait, DbErr, EntityTrait, QuerySelect, TransactionTrait,
-};
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, ConnectionTrait, DbErr, EntityTrait, QuerySelect, TransactionTrait};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
@@ -68,17 +66,11 @@ pub async fn get<C: ConnectionTrait>(db: &C, keys: &Keys, campaign_id: i32) -> R
 
 /// The campaign, checked to exist and, when `live`, not to be archived.
 async fn check_campaign<C: ConnectionTrait>(db: &C, campaign_id: i32, live: bool) -> Result<(), ServiceError> {
-    let archived: Option<Option<DateTime<Utc>>> = campaign::Entity::find_by_id(campaign_id)
-        .select_only()
-        .column(campaign::Column::ArchivedAt)
-        .into_tuple()
-        .one(db)
-        .await?;
+    let archived: Option<Option<DateTime<Utc>>> =
+        campaign::Entity::find_by_id(campaign_id).select_only().column(campaign::Column::ArchivedAt).into_tuple().one(db).await?;
     match archived {
         None => Err(ServiceError::NotFound),
-        Some(Some(_)) if live => {
-            Err(ServiceError::invalid("campaign", crate::Msg::PublicLinkArchived))
-        }
+        Some(Some(_)) if live => Err(ServiceError::invalid("campaign", crate::Msg::PublicLinkArchived)),
         Some(_) => Ok(()),
     }
 }
@@ -104,10 +96,11 @@ pub async fn enable(st: &AppState, campaign_id: i32, actor: Option<i32>) -> Resu
     let txn = st.db.begin().await?;
     check_campaign(&txn, campaign_id, true).await?;
     if let Some(existing) = public_code_link::Entity::find_by_id(campaign_id).one(&txn).await?
-        && let Ok(token) = st.keys.open(&context(campaign_id), &existing.token_enc) {
-            txn.commit().await?;
-            return Ok(token);
-        }
+        && let Ok(token) = st.keys.open(&context(campaign_id), &existing.token_enc)
+    {
+        txn.commit().await?;
+        return Ok(token);
+    }
     let token = store_new(&txn, &st.keys, campaign_id, Utc::now()).await?;
     audit::record(&txn, actor, "campaign.public_link_on", "campaign", Some(campaign_id.to_string()), json!({})).await?;
     txn.commit().await?;

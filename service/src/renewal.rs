@@ -55,9 +55,8 @@ pub async fn due_for_renewal<C: ConnectionTrait>(db: &C, now: DateTime<Utc>) -> 
          WHERE c.archived_at IS NULL AND c.kind = ? AND c.auto_renew = ? AND (q.expires_at IS NULL OR q.expires_at <= ?) \
          ORDER BY c.id";
     let horizon = now + Duration::hours(MAX_LEAD_HOURS);
-    let rows = db
-        .query_all_raw(stmt(db.get_database_backend(), sql, vec![Kind::Temporary.as_str().into(), true.into(), horizon.into()]))
-        .await?;
+    let rows =
+        db.query_all_raw(stmt(db.get_database_backend(), sql, vec![Kind::Temporary.as_str().into(), true.into(), horizon.into()])).await?;
     let mut due = Vec::with_capacity(rows.len());
     for r in rows {
         let code_id: Option<i32> = r.try_get("", "code_id")?;

@@ -44,10 +44,7 @@ pub(crate) async fn permanent_issued<C: ConnectionTrait>(db: &C, account_id: i32
 }
 
 /// [`permanent_issued`] of the given accounts (all when `ids` is `None`).
-pub(crate) async fn permanent_issued_by_account<C: ConnectionTrait>(
-    db: &C,
-    ids: Option<&[i32]>,
-) -> Result<HashMap<i32, i64>, DbErr> {
+pub(crate) async fn permanent_issued_by_account<C: ConnectionTrait>(db: &C, ids: Option<&[i32]>) -> Result<HashMap<i32, i64>, DbErr> {
     let mut sql = "SELECT account_id, COUNT(*) AS n FROM issued_scenes WHERE permanent = ?".to_owned();
     let mut vals: Vec<Value> = vec![true.into()];
     if let Some(ids) = ids {
@@ -95,12 +92,7 @@ pub(crate) fn held_message(scene: &str, until: Option<DateTime<Utc>>) -> crate::
 }
 
 /// [`held_by_tickets`] for one typed scene, as the error to show.
-pub(crate) async fn check_typed<C: ConnectionTrait>(
-    db: &C,
-    account_id: i32,
-    scene: &str,
-    now: DateTime<Utc>,
-) -> Result<(), ServiceError> {
+pub(crate) async fn check_typed<C: ConnectionTrait>(db: &C, account_id: i32, scene: &str, now: DateTime<Utc>) -> Result<(), ServiceError> {
     match held_by_tickets(db, account_id, &[scene.to_owned()], now).await?.remove(scene) {
         Some(until) => Err(ServiceError::conflict("scene", held_message(scene, until))),
         None => Ok(()),
@@ -146,8 +138,7 @@ pub(crate) async fn free_ranges<C: ConnectionTrait>(
          WHERE (next_n IS NULL AND n < {max}) OR next_n > n + 1 ORDER BY n LIMIT ?",
         isnum = numeric_scene_sql(backend),
     );
-    let vals: Vec<Value> =
-        vec![account_id.into(), account_id.into(), true.into(), now.into(), (max_ranges.max(1) as i64).into()];
+    let vals: Vec<Value> = vec![account_id.into(), account_id.into(), true.into(), now.into(), (max_ranges.max(1) as i64).into()];
     let rows = db.query_all_raw(stmt(backend, &sql, vals)).await?;
     let mut out = Vec::with_capacity(rows.len());
     for r in rows {

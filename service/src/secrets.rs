@@ -42,9 +42,7 @@ impl Keys {
         }
         let (nonce, ct) = raw.split_at(24);
         let cipher = XChaCha20Poly1305::new((&self.secrets).into());
-        let plain = cipher
-            .decrypt(XNonce::from_slice(nonce), Payload { msg: ct, aad: context.as_bytes() })
-            .map_err(|_| OpenError)?;
+        let plain = cipher.decrypt(XNonce::from_slice(nonce), Payload { msg: ct, aad: context.as_bytes() }).map_err(|_| OpenError)?;
         String::from_utf8(plain).map_err(|_| OpenError)
     }
 }

@@ -65,10 +65,7 @@ pub async fn lookup<C: ConnectionTrait>(db: &C, keys: &Keys, token: &str) -> Res
     if token.is_empty() || token.len() > 128 {
         return Ok(None);
     }
-    let Some((sess, Some(user))) = session::Entity::find_by_id(keys.session_id(token))
-        .find_also_related(user::Entity)
-        .one(db)
-        .await?
+    let Some((sess, Some(user))) = session::Entity::find_by_id(keys.session_id(token)).find_also_related(user::Entity).one(db).await?
     else {
         return Ok(None);
     };

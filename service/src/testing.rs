@@ -4,8 +4,8 @@
 //! `postgres://postgres@127.0.0.1:5432/test`); each test creates its own database and drops it
 //! afterwards, so tests run in parallel without seeing each other's rows.
 
-use crate::{AppState, Keys, db};
 use crate::state::Settings;
+use crate::{AppState, Keys, db};
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
 use std::sync::Arc;
 
@@ -195,7 +195,8 @@ pub async fn wait_for_lock_waiter<C: ConnectionTrait>(db: &C, within: std::time:
     let sql = "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() \
                AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()";
     loop {
-        let row = db.query_one_raw(sea_orm::Statement::from_string(sea_orm::DbBackend::Postgres, sql)).await.expect("read pg_stat_activity");
+        let row =
+            db.query_one_raw(sea_orm::Statement::from_string(sea_orm::DbBackend::Postgres, sql)).await.expect("read pg_stat_activity");
         let waiting: i64 = row.and_then(|r| r.try_get("", "n").ok()).unwrap_or(0);
         if waiting > 0 {
             return;

@@ -15,9 +15,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, OnConflict};
-use sea_orm::{
-    ColumnTrait, Condition, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QuerySelect, Set, TryInsertResult,
-};
+use sea_orm::{ColumnTrait, Condition, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QuerySelect, Set, TryInsertResult};
 use secrecy::{ExposeSecret, SecretString};
 use wechat::{StoredToken, TokenStore, WechatError};
 
@@ -90,8 +88,9 @@ impl DbTokenStore {
         match result {
             // `Conflicted` (and a bare RecordNotInserted, should a driver report it that way)
             // means the row was already there, which is all we need.
-            Ok(TryInsertResult::Inserted(_) | TryInsertResult::Conflicted | TryInsertResult::Empty)
-            | Err(DbErr::RecordNotInserted) => Ok(()),
+            Ok(TryInsertResult::Inserted(_) | TryInsertResult::Conflicted | TryInsertResult::Empty) | Err(DbErr::RecordNotInserted) => {
+                Ok(())
+            }
             Err(e) => Err(db_err("creating the token row")(e)),
         }
     }
@@ -167,11 +166,7 @@ impl TokenStore for DbTokenStore {
         access_token::Entity::insert(row)
             .on_conflict(
                 OnConflict::column(access_token::Column::AccountId)
-                    .update_columns([
-                        access_token::Column::TokenEnc,
-                        access_token::Column::ExpiresAt,
-                        access_token::Column::FetchedAt,
-                    ])
+                    .update_columns([access_token::Column::TokenEnc, access_token::Column::ExpiresAt, access_token::Column::FetchedAt])
                     .to_owned(),
             )
             .exec_without_returning(&self.db)
@@ -198,9 +193,7 @@ impl TokenStore for DbTokenStore {
         let account_id = self.account_id(app_id).await?;
         self.ensure_row(account_id).await?;
         // A compare-and-set like the lease: of instances racing to force, one changes the row.
-        let free = Condition::any()
-            .add(access_token::Column::ForcedAt.is_null())
-            .add(access_token::Column::ForcedAt.lte(to_time(since)?));
+        let free = Condition::any().add(access_token::Column::ForcedAt.is_null()).add(access_token::Column::ForcedAt.lte(to_time(since)?));
         let result = access_token::Entity::update_many()
             .col_expr(access_token::Column::ForcedAt, Expr::value(Some(to_time(now)?)))
             .filter(access_token::Column::AccountId.eq(account_id))

@@ -2,12 +2,11 @@
 
 use crate::entity::user;
 use crate::{Msg, ServiceError, audit};
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString, rand_core::OsRng};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString, rand_core::OsRng};
 use chrono::Utc;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set,
-    TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set, TransactionTrait,
 };
 use serde::{Deserialize, Serialize};
 use std::sync::LazyLock;
@@ -135,15 +134,18 @@ async fn verify_password(password: &str, hash: &str) -> bool {
 /// wrong username costs as long as a wrong password (no user enumeration by timing).
 static DUMMY_HASH: LazyLock<String> = LazyLock::new(|| {
     let salt = SaltString::generate(&mut OsRng);
-    Argon2::default()
-        .hash_password(b"no such user, no such password", &salt)
-        .map(|h| h.to_string())
-        .unwrap_or_default()
+    Argon2::default().hash_password(b"no such user, no such password", &salt).map(|h| h.to_string()).unwrap_or_default()
 });
 
 /// Create a user. Fails with a field error on a bad or taken username or a short password.
 /// The user and its audit row are written in one transaction: both or neither.
-pub async fn create(db: &sea_orm::DatabaseConnection, username: &str, password: &str, role: Role, actor: Option<i32>) -> Result<User, ServiceError> {
+pub async fn create(
+    db: &sea_orm::DatabaseConnection,
+    username: &str,
+    password: &str,
+    role: Role,
+    actor: Option<i32>,
+) -> Result<User, ServiceError> {
     let username = username.trim();
     validate_username(username)?;
     validate_password(password)?;
@@ -172,7 +174,15 @@ pub async fn create(db: &sea_orm::DatabaseConnection, username: &str, password: 
         }
         _ => ServiceError::Db(e),
     })?;
-    audit::record(&txn, actor, "user.create", "user", Some(model.id.to_string()), serde_json::json!({"username": username, "role": role.as_str()})).await?;
+    audit::record(
+        &txn,
+        actor,
+        "user.create",
+        "user",
+        Some(model.id.to_string()),
+        serde_json::json!({"username": username, "role": role.as_str()}),
+    )
+    .await?;
     txn.commit().await?;
     User::try_from(model)
 }
@@ -201,13 +211,7 @@ pub async fn get<C: ConnectionTrait>(db: &C, id: i32) -> Result<User, ServiceErr
 
 /// Every user, by username.
 pub async fn list<C: ConnectionTrait>(db: &C) -> Result<Vec<User>, ServiceError> {
-    user::Entity::find()
-        .order_by_asc(user::Column::Username)
-        .all(db)
-        .await?
-        .into_iter()
-        .map(User::try_from)
-        .collect()
+    user::Entity::find().order_by_asc(user::Column::Username).all(db).await?.into_iter().map(User::try_from).collect()
 }
 
 /// How many users exist (the login page explains how to create the first admin when zero).

@@ -218,15 +218,19 @@ dual_test!(duplicate_app_id_is_a_conflict, |t: TestDb| async move {
         }
         other => panic!("expected a conflict, got {other:?}"),
     }
-    let second = accounts::create(&st, AccountInput { name: "Second".into(), app_id: "wx1111111111111111".into(), ..input() }, None)
-        .await
-        .unwrap();
+    let second =
+        accounts::create(&st, AccountInput { name: "Second".into(), app_id: "wx1111111111111111".into(), ..input() }, None).await.unwrap();
     let steal = AccountInput { name: "Second".into(), ..input() };
     assert!(matches!(accounts::update(&st, second.id, steal, None).await, Err(ServiceError::Conflict { field: "app_id", .. })));
     // Saving an account with its own AppID is no conflict.
-    accounts::update(&st, second.id, AccountInput { name: "Second!".into(), app_id: "wx1111111111111111".into(), app_secret: None, ..input() }, None)
-        .await
-        .unwrap();
+    accounts::update(
+        &st,
+        second.id,
+        AccountInput { name: "Second!".into(), app_id: "wx1111111111111111".into(), app_secret: None, ..input() },
+        None,
+    )
+    .await
+    .unwrap();
     assert_eq!(accounts::list(&st.db).await.unwrap().len(), 2);
 });
 
@@ -236,7 +240,8 @@ dual_test!(blank_secrets_keep_the_stored_ones, |t: TestDb| async move {
     let a = accounts::create(&st, safe, None).await.unwrap();
     let before = accounts::model(&st.db, a.id).await.unwrap();
 
-    let keep = AccountInput { name: "Renamed".into(), app_secret: Some("   ".into()), aes_key: None, message_mode: "compat".into(), ..input() };
+    let keep =
+        AccountInput { name: "Renamed".into(), app_secret: Some("   ".into()), aes_key: None, message_mode: "compat".into(), ..input() };
     accounts::update(&st, a.id, keep, None).await.unwrap();
     let m = accounts::model(&st.db, a.id).await.unwrap();
     assert_eq!(m.app_secret_enc, before.app_secret_enc, "the sealed secret is untouched");
@@ -252,7 +257,8 @@ dual_test!(blank_secrets_keep_the_stored_ones, |t: TestDb| async move {
     assert_eq!(accounts::aes_key(&st, &m).unwrap().as_deref(), Some(AES_KEY));
 
     // A given secret replaces the old one.
-    let new_secret = AccountInput { app_id: "wxfedcba9876543210".into(), app_secret: Some("sandbox-secret-0123456789abcdef".into()), ..input() };
+    let new_secret =
+        AccountInput { app_id: "wxfedcba9876543210".into(), app_secret: Some("sandbox-secret-0123456789abcdef".into()), ..input() };
     accounts::update(&st, a.id, new_secret, None).await.unwrap();
     let m = accounts::model(&st.db, a.id).await.unwrap();
     assert_eq!(accounts::account_config(&st, &m).unwrap().secret.expose_secret(), "sandbox-secret-0123456789abcdef");
@@ -351,8 +357,7 @@ dual_test!(test_connection_against_the_simulator, |t: TestDb| async move {
     assert!(!report.ok);
     assert!(report.message.to_string().contains(&format!("cannot reach {closed}")), "{}", report.message);
 
-    let tests: Vec<String> =
-        audit_actions(&st).await.into_iter().filter(|(a, _)| a == "account.test").map(|(_, d)| d).collect();
+    let tests: Vec<String> = audit_actions(&st).await.into_iter().filter(|(a, _)| a == "account.test").map(|(_, d)| d).collect();
     assert_eq!(tests.len(), 3, "each test is audited");
     assert!(tests.iter().all(|d| !d.contains(&app.secret) && !d.contains("wrong-secret-000")));
     assert!(matches!(accounts::test_connection(&st, 9999, None).await, Err(ServiceError::NotFound)));
@@ -426,7 +431,11 @@ dual_test!(logo_migration_goes_down_and_up, |t: TestDb| async move {
     Migrator::down(&t.db, Some(1)).await.unwrap();
     assert!(t.db.query_all_raw(select("wechat_accounts")).await.is_err(), "down drops the account logo");
     assert!(t.db.query_all_raw(select("campaigns")).await.is_err(), "down drops the campaign logo");
-    assert_eq!(t.db.query_all_raw(Statement::from_string(t.db.get_database_backend(), "SELECT name FROM wechat_accounts")).await.unwrap().len(), 1, "and keeps the rows");
+    assert_eq!(
+        t.db.query_all_raw(Statement::from_string(t.db.get_database_backend(), "SELECT name FROM wechat_accounts")).await.unwrap().len(),
+        1,
+        "and keeps the rows"
+    );
     Migrator::up(&t.db, None).await.unwrap();
     assert!(t.db.query_all_raw(health).await.is_ok(), "up brings the columns back");
     accounts::set_logo(&st, a.id, Some(&png(8, 8)), None).await.unwrap();

@@ -25,8 +25,14 @@ dual_test!(bad_users_are_refused, |t: TestDb| async move {
     users::create(db, "bob", "longenough", Role::Staff, None).await.unwrap();
     let dup = users::create(db, "bob", "longenough", Role::Staff, None).await;
     assert!(matches!(dup, Err(ServiceError::Conflict { field: "username", .. })), "duplicate username is a field error");
-    assert!(matches!(users::create(db, "carol", "short", Role::Staff, None).await, Err(ServiceError::Validation { field: "password", .. })));
-    assert!(matches!(users::create(db, "bad name", "longenough", Role::Staff, None).await, Err(ServiceError::Validation { field: "username", .. })));
+    assert!(matches!(
+        users::create(db, "carol", "short", Role::Staff, None).await,
+        Err(ServiceError::Validation { field: "password", .. })
+    ));
+    assert!(matches!(
+        users::create(db, "bad name", "longenough", Role::Staff, None).await,
+        Err(ServiceError::Validation { field: "username", .. })
+    ));
     assert_eq!(users::count(db).await.unwrap(), 1, "nothing stored for refused input");
 });
 

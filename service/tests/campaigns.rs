@@ -7,8 +7,8 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, EntityT
 use secrecy::SecretString;
 use service::campaigns::{self, CampaignEdit, CampaignInput, CampaignView, ImportFailed, ListQuery, Sort, Status, Welcome};
 use service::entity::{audit_log, campaign, campaign_hourly, event, qr_code, wechat_account};
-use service::testing::TestDb;
 use service::renewal::{self, Due};
+use service::testing::TestDb;
 use service::{AppState, Clock, ServiceError, dual_test};
 use std::sync::Arc;
 use wechat::sim::{SimApp, SimConfig, SimHandle, spawn};
@@ -50,13 +50,7 @@ async fn env(t: &TestDb) -> Env {
 }
 
 fn perm(account: i32, name: &str, scene: Option<&str>) -> CampaignInput {
-    CampaignInput {
-        account_id: account,
-        name: name.into(),
-        kind: "permanent".into(),
-        scene: scene.map(Into::into),
-        ..Default::default()
-    }
+    CampaignInput { account_id: account, name: name.into(), kind: "permanent".into(), scene: scene.map(Into::into), ..Default::default() }
 }
 
 fn temp(account: i32, name: &str, days: i32) -> CampaignInput {
@@ -122,10 +116,7 @@ dual_test!(create_assigns_and_keeps_scenes, |t: TestDb| async move {
     assert_eq!(mk("E", Some(" 5 ")).await.unwrap().scene, "5", "typed scenes are trimmed");
     assert_eq!(mk("F", Some("007")).await.unwrap().scene, "007", "a non-canonical number stays the string it was");
     // Used numbers: 1, 2, 5, 12 → the gaps are filled smallest first.
-    let next: Vec<String> = [mk("G", None).await, mk("H", None).await, mk("I", None).await]
-        .into_iter()
-        .map(|r| r.unwrap().scene)
-        .collect();
+    let next: Vec<String> = [mk("G", None).await, mk("H", None).await, mk("I", None).await].into_iter().map(|r| r.unwrap().scene).collect();
     assert_eq!(next, ["3", "4", "6"]);
 
     // What WeChat was asked for, and what was stored.
@@ -172,10 +163,7 @@ dual_test!(duplicate_scene_names_the_campaign_that_has_it, |t: TestDb| async mov
         (Ok(w), Err(l)) | (Err(l), Ok(w)) => (w, l),
         other => panic!("exactly one racer must win: {other:?}"),
     };
-    assert_eq!(
-        field_of(&loser),
-        ("conflict", "scene", format!("scene race is already used by campaign \"{}\"", winner.name))
-    );
+    assert_eq!(field_of(&loser), ("conflict", "scene", format!("scene race is already used by campaign \"{}\"", winner.name)));
     assert_eq!(stored(&e.st.db).await, (3, 3));
 });
 
@@ -195,9 +183,8 @@ dual_test!(every_field_is_validated_and_nothing_is_stored, |t: TestDb| async mov
     campaigns::create(&e.st, &e.api, base.clone(), None).await.unwrap();
     let issued = e.sim.state.codes(&e.app_id).len();
     let text = |s: &str| Some(Welcome::Text { content: s.into() });
-    let news = |title: &str, url: &str| {
-        Some(Welcome::News { title: title.into(), description: "d".into(), url: url.into(), pic_url: None })
-    };
+    let news =
+        |title: &str, url: &str| Some(Welcome::News { title: title.into(), description: "d".into(), url: url.into(), pic_url: None });
     let cases: Vec<(CampaignInput, &str, &str, &str)> = vec![
         (CampaignInput { name: "   ".into(), ..base.clone() }, "validation", "name", "enter a name"),
         (CampaignInput { name: "x".repeat(65), ..base.clone() }, "validation", "name", "65 characters"),
@@ -212,7 +199,12 @@ dual_test!(every_field_is_validated_and_nothing_is_stored, |t: TestDb| async mov
         (CampaignInput { name: "w".into(), welcome: text("  "), ..base.clone() }, "validation", "welcome", "enter the text"),
         (CampaignInput { name: "w".into(), welcome: text(&"字".repeat(601)), ..base.clone() }, "validation", "welcome", "601"),
         (CampaignInput { name: "w".into(), welcome: news("", "https://example.com"), ..base.clone() }, "validation", "welcome", "title"),
-        (CampaignInput { name: "w".into(), welcome: news(&"t".repeat(65), "https://example.com"), ..base.clone() }, "validation", "welcome", "title"),
+        (
+            CampaignInput { name: "w".into(), welcome: news(&"t".repeat(65), "https://example.com"), ..base.clone() },
+            "validation",
+            "welcome",
+            "title",
+        ),
         (CampaignInput { name: "w".into(), welcome: news("Hi", "ftp://example.com/x"), ..base.clone() }, "validation", "welcome", "http"),
         (CampaignInput { name: "w".into(), welcome: news("Hi", "example.com"), ..base.clone() }, "validation", "welcome", "http"),
         (CampaignInput { name: "tag".into(), tag_name: Some("t".repeat(31)), ..base.clone() }, "validation", "tag_name", "at most 30"),
@@ -286,7 +278,8 @@ dual_test!(wechat_failure_stores_nothing, |t: TestDb| async move {
     assert!(m.contains("could not reach WeChat"), "{m}");
 
     // WeChat's own permanent quota (the simulator allows none here).
-    let e2 = env_with(&t, SimConfig { permanent_quota: 0, ..SimConfig::with_apps(vec![SimApp::new("wx00000000000000aa", "s")]) }, None).await;
+    let e2 =
+        env_with(&t, SimConfig { permanent_quota: 0, ..SimConfig::with_apps(vec![SimApp::new("wx00000000000000aa", "s")]) }, None).await;
     let err = campaigns::create(&e2.st, &e2.api, perm(e2.account, "C", None), None).await.unwrap_err();
     let (_, f, m) = field_of(&err);
     assert_eq!(f, "wechat");
@@ -394,12 +387,7 @@ dual_test!(update_changes_only_editable_fields, |t: TestDb| async move {
         group: Some("Flyers".into()),
         expire_days: Some(14),
         auto_renew: true,
-        welcome: Some(Welcome::News {
-            title: "Hello".into(),
-            description: "".into(),
-            url: "https://example.com/a".into(),
-            pic_url: None,
-        }),
+        welcome: Some(Welcome::News { title: "Hello".into(), description: "".into(), url: "https://example.com/a".into(), pic_url: None }),
         tag_name: Some("flyer".into()),
     };
     let v = campaigns::update(&e.st, c.id, edit.clone(), None).await.unwrap();
@@ -504,7 +492,8 @@ dual_test!(deleted_campaigns_keep_their_quota_and_scenes, |t: TestDb| async move
     campaigns::delete(&e.st, a.id, None).await.unwrap();
     assert_eq!(used().await, 2, "the quota does not come back");
     assert_eq!(create(perm(e.account, "C", None)).await.unwrap().scene, "3", "scene 1 is never handed out again");
-    let taken = "scene 1 belonged to a deleted campaign whose permanent code still works (WeChat never takes a code back); choose another scene";
+    let taken =
+        "scene 1 belonged to a deleted campaign whose permanent code still works (WeChat never takes a code back); choose another scene";
     for input in [perm(e.account, "D", Some("1")), CampaignInput { scene: Some("1".into()), ..temp(e.account, "D", 3) }] {
         assert_eq!(field_of(&create(input).await.unwrap_err()), ("conflict", "scene", taken.into()));
     }
@@ -638,10 +627,8 @@ dual_test!(csv_import_creates_every_row, |t: TestDb| async move {
     assert_eq!(ids.len(), 4);
     let views = futures_views(db, &ids).await;
     type Row<'a> = (&'a str, &'a str, &'a str, Option<&'a str>, Option<i32>);
-    let got: Vec<Row> = views
-        .iter()
-        .map(|v| (v.name.as_str(), v.scene.as_str(), v.kind.as_str(), v.group.as_deref(), v.expire_days))
-        .collect();
+    let got: Vec<Row> =
+        views.iter().map(|v| (v.name.as_str(), v.scene.as_str(), v.kind.as_str(), v.group.as_deref(), v.expire_days)).collect();
     assert_eq!(
         got,
         [
@@ -810,15 +797,12 @@ dual_test!(permanent_quota_and_exhausted_scenes, |t: TestDb| async move {
     let (v, f, m) = field_of(&err);
     assert_eq!((v, f), ("validation", "scene"));
     assert!(m.contains("text scene"), "{m}");
-    let ok = campaigns::create(&e.st, &e.api, CampaignInput { scene: Some("poster".into()), ..temp(e.account, "Text", 3) }, None)
-        .await
-        .unwrap();
+    let ok =
+        campaigns::create(&e.st, &e.api, CampaignInput { scene: Some("poster".into()), ..temp(e.account, "Text", 3) }, None).await.unwrap();
     assert_eq!(ok.scene, "poster");
 
     // The import plan reports both limits per row.
-    let plan = campaigns::plan_import(db, e.account, "Auto,,temporary,,3\nPerm,p3,permanent\nFine,p4,temporary,,3\n")
-        .await
-        .unwrap();
+    let plan = campaigns::plan_import(db, e.account, "Auto,,temporary,,3\nPerm,p3,permanent\nFine,p4,temporary,,3\n").await.unwrap();
     let lines: Vec<u64> = plan.errors.iter().map(|r| r.line).collect();
     assert_eq!(lines, [1, 2], "{:?}", plan.errors);
     assert!(plan.errors[0].message.to_string().contains("no numeric scene"));
@@ -922,9 +906,6 @@ fn zip_holds_safe_unique_names_and_the_png_bytes() {
         assert_eq!(img.width(), 258);
         names.push(entry.name().to_owned());
     }
-    assert_eq!(
-        names,
-        ["1-Poster.png", "1-Poster (2).png", "1-POSTER (3).png", "_._.._etc_passwd", "a_b_c__d_.png", "noext", "noext (2)"]
-    );
+    assert_eq!(names, ["1-Poster.png", "1-Poster (2).png", "1-POSTER (3).png", "_._.._etc_passwd", "a_b_c__d_.png", "noext", "noext (2)"]);
     assert!(campaigns::zip_files(&[]).is_ok(), "an empty ZIP is still a ZIP");
 }

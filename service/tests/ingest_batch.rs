@@ -15,9 +15,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set};
 use service::AppState;
 use service::dual_test;
-use service::entity::{
-    account_hourly, campaign, campaign_hourly, event, job, qr_code, scanner_hour, subscription,
-};
+use service::entity::{account_hourly, campaign, campaign_hourly, event, job, qr_code, scanner_hour, subscription};
 use service::ingest::{Outcome, Push, store_batch};
 use service::testing::{TestDb, account_row, campaign_row};
 use std::collections::{BTreeSet, HashMap};
@@ -163,7 +161,17 @@ async fn snapshot(db: &DatabaseConnection, account_id: i32, scenes: &HashMap<i32
     let by_id: HashMap<i64, (i64, String)> = events.iter().map(|e| (e.id, (e.create_time, e.event.clone()))).collect();
     let mut ev: Vec<_> = events
         .iter()
-        .map(|e| (e.openid_hash.clone(), e.openid.clone(), e.create_time, e.event.clone(), e.event_key.clone(), e.kind.clone(), scene(e.campaign_id)))
+        .map(|e| {
+            (
+                e.openid_hash.clone(),
+                e.openid.clone(),
+                e.create_time,
+                e.event.clone(),
+                e.event_key.clone(),
+                e.kind.clone(),
+                scene(e.campaign_id),
+            )
+        })
         .collect();
     ev.sort();
     let mut subs: Vec<_> = subscription::Entity::find()

@@ -6,10 +6,10 @@
 
 use chrono::{DateTime, Utc};
 use sea_orm::{ActiveModelTrait, ConnectionTrait, EntityTrait, Set, TransactionTrait};
+use service::AppState;
 use service::dual_test;
 use service::entity::{campaign_hourly, event, subscription};
 use service::ingest::{IngestOptions, Ingestor, Outcome, Push};
-use service::AppState;
 use service::testing::{Backend, TestDb, account_row, campaign_row};
 use std::time::{Duration, Instant};
 use wechat::Reply;
@@ -101,7 +101,10 @@ dual_test!(pushes_arriving_during_a_commit_are_journaled_acknowledged_and_import
     assert!(answers.iter().all(|a| a.outcome == Outcome::Spooled), "{answers:?}");
     let welcome = Some(Reply::Text { content: "Welcome to the shop".into() });
     // The campaign's reply is looked up for journaled pushes too; the organic one has none.
-    assert_eq!(answers.iter().map(|a| a.reply.clone()).collect::<Vec<_>>(), vec![welcome.clone(), welcome.clone(), None, welcome.clone(), None]);
+    assert_eq!(
+        answers.iter().map(|a| a.reply.clone()).collect::<Vec<_>>(),
+        vec![welcome.clone(), welcome.clone(), None, welcome.clone(), None]
+    );
     assert_eq!(answers[0].campaign_id, Some(campaign));
     let journaled = std::fs::read_to_string(ingest.spool_path().unwrap()).unwrap();
     assert_eq!(journaled.lines().count(), 5, "each journaled push is one line, fsynced before its answer");
@@ -189,10 +192,11 @@ async fn journaled_reply(t: &TestDb, st: &AppState, ingest: &Ingestor, account: 
 dual_test!(an_edited_welcome_message_reaches_journaled_replies_within_a_second, |t: TestDb| async move {
     let account = account_row("wx7000000000000079").insert(&t.db).await.unwrap().id;
     let welcome = |text: &str| Some(format!(r#"{{"type":"text","content":"{text}"}}"#));
-    let campaign = service::entity::campaign::ActiveModel { welcome_message: Set(welcome("Hello")), ..campaign_row(account, "Poster", "1") }
-        .insert(&t.db)
-        .await
-        .unwrap();
+    let campaign =
+        service::entity::campaign::ActiveModel { welcome_message: Set(welcome("Hello")), ..campaign_row(account, "Poster", "1") }
+            .insert(&t.db)
+            .await
+            .unwrap();
     let id = campaign.id;
     let spool = tempfile::tempdir().unwrap();
     let st = t.state();

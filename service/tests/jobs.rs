@@ -91,7 +91,11 @@ dual_test!(dedupe_keys_queue_pending_work_once, |t: TestDb| async move {
 
     let claimed = jobs::claim(db, "w", LEASE).await.unwrap().unwrap();
     assert_eq!(claimed.id, id);
-    assert_eq!(jobs::enqueue(db, "renew_code", &json!({"campaign_id": 1}), now, Some("renew:1")).await.unwrap(), None, "running counts as pending");
+    assert_eq!(
+        jobs::enqueue(db, "renew_code", &json!({"campaign_id": 1}), now, Some("renew:1")).await.unwrap(),
+        None,
+        "running counts as pending"
+    );
     assert_eq!(row(db, id).await.status, "running", "the duplicate did not touch the running job");
 
     // Once finished, the key may be used again: the same row is queued afresh.
@@ -99,7 +103,10 @@ dual_test!(dedupe_keys_queue_pending_work_once, |t: TestDb| async move {
     let again = jobs::enqueue(db, "renew_code", &json!({"campaign_id": 1, "v": 2}), now, Some("renew:1")).await.unwrap();
     assert_eq!(again, Some(id));
     let revived = row(db, id).await;
-    assert_eq!((revived.status.as_str(), revived.attempts, revived.last_error.as_deref(), revived.locked_by.as_deref()), ("queued", 0, None, None));
+    assert_eq!(
+        (revived.status.as_str(), revived.attempts, revived.last_error.as_deref(), revived.locked_by.as_deref()),
+        ("queued", 0, None, None)
+    );
     assert_eq!(serde_json::from_str::<serde_json::Value>(&revived.payload).unwrap()["v"], 2);
     let n = job::Entity::find().filter(job::Column::DedupeKey.eq("renew:1")).all(db).await.unwrap().len();
     assert_eq!(n, 1);

@@ -7,8 +7,12 @@ use service::testing::{Backend, TestDb};
 
 async fn table_count(t: &TestDb) -> i64 {
     let sql = match t.backend {
-        Backend::Sqlite => "SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name <> 'seaql_migrations'",
-        Backend::Postgres => "SELECT COUNT(*) AS n FROM information_schema.tables WHERE table_schema = 'public' AND table_name <> 'seaql_migrations'",
+        Backend::Sqlite => {
+            "SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name <> 'seaql_migrations'"
+        }
+        Backend::Postgres => {
+            "SELECT COUNT(*) AS n FROM information_schema.tables WHERE table_schema = 'public' AND table_name <> 'seaql_migrations'"
+        }
     };
     let row = t.db.query_one_raw(Statement::from_string(t.db.get_database_backend(), sql)).await.unwrap().unwrap();
     row.try_get::<i64>("", "n").unwrap()
@@ -54,8 +58,12 @@ async fn clustered(t: &TestDb) -> Vec<String> {
 async fn one_campaign(t: &TestDb) {
     t.db.execute_unprepared("INSERT INTO wechat_accounts (id, name, app_id, app_secret_enc, token, message_mode, api_base_url, token_endpoint, timezone, created_at, updated_at) \
          VALUES (1, 'A', 'wx0000000000000001', 'x', 't', 'plain', 'http://127.0.0.1:9', 'stable', 'Asia/Shanghai', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z')").await.unwrap();
-    t.db.execute_unprepared("INSERT INTO campaigns (id, account_id, name, kind, scene, auto_renew, created_at, updated_at) \
-         VALUES (1, 1, 'C', 'permanent', '1', false, '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z')").await.unwrap();
+    t.db.execute_unprepared(
+        "INSERT INTO campaigns (id, account_id, name, kind, scene, auto_renew, created_at, updated_at) \
+         VALUES (1, 1, 'C', 'permanent', '1', false, '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z')",
+    )
+    .await
+    .unwrap();
 }
 
 /// Scans, organic followers and scanner rows in the counter tables.
@@ -77,7 +85,10 @@ async fn counters_survive_the_rebuild(backend: Backend) {
         async move { db.execute_unprepared(sql).await.unwrap() }
     };
     one_campaign(&t).await;
-    exec("INSERT INTO campaign_hourly (campaign_id, hour, scans, new_followers, unsubscribes) VALUES (1, 3600, 5, 2, 1), (1, 7200, 3, 1, 0)").await;
+    exec(
+        "INSERT INTO campaign_hourly (campaign_id, hour, scans, new_followers, unsubscribes) VALUES (1, 3600, 5, 2, 1), (1, 7200, 3, 1, 0)",
+    )
+    .await;
     exec("INSERT INTO account_hourly (account_id, hour, scans, new_followers, organic_followers, unsubscribes, unknown_scene_events) VALUES (1, 3600, 8, 4, 1, 1, 0)").await;
     exec("INSERT INTO scanner_hours (campaign_id, hour, openid_hash) VALUES (1, 3600, 'a'), (1, 3600, 'b'), (1, 7200, 'a')").await;
     assert_eq!(sums(&t).await, (8, 1, 3));
@@ -91,8 +102,11 @@ async fn counters_survive_the_rebuild(backend: Backend) {
         assert_eq!(clustered(&t).await, ["account_hourly", "campaign_hourly", "scanner_hours"]);
     }
     // The key still holds: the ingest's upsert adds to the existing row.
-    exec("INSERT INTO campaign_hourly (campaign_id, hour, scans, new_followers, unsubscribes) VALUES (1, 3600, 1, 0, 0) \
-          ON CONFLICT (campaign_id, hour) DO UPDATE SET scans = campaign_hourly.scans + excluded.scans").await;
+    exec(
+        "INSERT INTO campaign_hourly (campaign_id, hour, scans, new_followers, unsubscribes) VALUES (1, 3600, 1, 0, 0) \
+          ON CONFLICT (campaign_id, hour) DO UPDATE SET scans = campaign_hourly.scans + excluded.scans",
+    )
+    .await;
     assert_eq!(one_i64(&t, "SELECT COUNT(*) FROM campaign_hourly").await, 2);
     assert_eq!(sums(&t).await, (9, 1, 3));
 
@@ -122,11 +136,9 @@ async fn tag_jobs_get_their_subject(backend: Backend) {
     let t = TestDb::new(backend, false).await;
     Migrator::up(&t.db, Some(5)).await.unwrap();
     let hash = "9f".repeat(32);
-    for (kind, key) in [
-        ("tag_follower", format!("tag:12:{hash}")),
-        ("tag_follower", "tag:7:abc".to_owned()),
-        ("renew_code", "renew:3:491000".to_owned()),
-    ] {
+    for (kind, key) in
+        [("tag_follower", format!("tag:12:{hash}")), ("tag_follower", "tag:7:abc".to_owned()), ("renew_code", "renew:3:491000".to_owned())]
+    {
         t.db.execute_unprepared(&format!(
             "INSERT INTO jobs (kind, payload, dedupe_key, status, attempts, run_at, created_at, updated_at) \
              VALUES ('{kind}', '{{}}', '{key}', 'queued', 0, '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z')"
@@ -139,7 +151,9 @@ async fn tag_jobs_get_their_subject(backend: Backend) {
         async move {
             let sql = "SELECT dedupe_key, subject_hash FROM jobs ORDER BY id";
             let rows = db.query_all_raw(Statement::from_string(db.get_database_backend(), sql)).await.unwrap();
-            rows.iter().map(|r| (r.try_get_by_index::<String>(0).unwrap(), r.try_get_by_index::<Option<String>>(1).unwrap())).collect::<Vec<_>>()
+            rows.iter()
+                .map(|r| (r.try_get_by_index::<String>(0).unwrap(), r.try_get_by_index::<Option<String>>(1).unwrap()))
+                .collect::<Vec<_>>()
         }
     };
     Migrator::up(&t.db, None).await.unwrap();
@@ -205,7 +219,8 @@ async fn scanner_hashes_become_keys(backend: Backend) {
         assert!(clustered(&t).await.contains(&"scanner_hours".to_owned()), "still clustered on its key");
     }
     // The key holds (the ingest's insert relies on it) and the campaign's delete still cascades.
-    exec(format!("INSERT INTO scanner_hours (campaign_id, hour, scanner) VALUES (1, 3600, {}) ON CONFLICT DO NOTHING", scanner_key(&neg))).await;
+    exec(format!("INSERT INTO scanner_hours (campaign_id, hour, scanner) VALUES (1, 3600, {}) ON CONFLICT DO NOTHING", scanner_key(&neg)))
+        .await;
     assert_eq!(rows(&t).await.len(), 4);
 
     // Back to before the scanner keys (migration 7), whatever came after it.
@@ -354,7 +369,9 @@ async fn issued_scenes_are_backfilled(backend: Backend) {
         async move { db.execute_unprepared(&sql).await.unwrap() }
     };
     let at = "'2026-01-01T00:00:00Z'";
-    for (id, kind, scene, archived) in [(2, "permanent", "p", "NULL"), (3, "temporary", "5", "NULL"), (4, "temporary", "6", "NULL"), (5, "permanent", "7", at)] {
+    for (id, kind, scene, archived) in
+        [(2, "permanent", "p", "NULL"), (3, "temporary", "5", "NULL"), (4, "temporary", "6", "NULL"), (5, "permanent", "7", at)]
+    {
         exec(format!(
             "INSERT INTO campaigns (id, account_id, name, kind, scene, auto_renew, archived_at, created_at, updated_at) \
              VALUES ({id}, 1, 'C{id}', '{kind}', '{scene}', false, {archived}, {at}, {at})"
@@ -373,10 +390,7 @@ async fn issued_scenes_are_backfilled(backend: Backend) {
     let rows: Vec<(String, bool, Option<chrono::DateTime<chrono::Utc>>)> =
         rows.iter().map(|r| (r.try_get_by_index(0).unwrap(), r.try_get_by_index(1).unwrap(), r.try_get_by_index(2).unwrap())).collect();
     let jan9 = chrono::DateTime::parse_from_rfc3339("2026-01-09T00:00:00Z").unwrap().to_utc();
-    assert_eq!(
-        rows,
-        [("1".into(), true, None), ("5".into(), false, Some(jan9)), ("7".into(), true, None), ("p".into(), true, None)]
-    );
+    assert_eq!(rows, [("1".into(), true, None), ("5".into(), false, Some(jan9)), ("7".into(), true, None), ("p".into(), true, None)]);
     let account = service::accounts::get(&t.db, 1).await.unwrap();
     assert_eq!(account.permanent_codes, 3, "the quota counts what it counted before");
 

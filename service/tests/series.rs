@@ -104,11 +104,14 @@ dual_test!(days_in_shanghai_and_exact_uniques, |t: TestDb| async move {
     // The same day by the hour: 24 local hours, the first two holding the counters.
     let h = series::campaign_series(db, c, day("2026-03-02"), day("2026-03-02"), Granularity::Hour, SHANGHAI).await.unwrap();
     assert_eq!(h.len(), 24);
-    assert_eq!(table(&h[..3]), vec![
-        row("2026-03-02T00:00:00+08:00", 3, 2, 1, 1),
-        row("2026-03-02T01:00:00+08:00", 5, 0, 0, 2),
-        row("2026-03-02T02:00:00+08:00", 0, 0, 0, 0),
-    ]);
+    assert_eq!(
+        table(&h[..3]),
+        vec![
+            row("2026-03-02T00:00:00+08:00", 3, 2, 1, 1),
+            row("2026-03-02T01:00:00+08:00", 5, 0, 0, 2),
+            row("2026-03-02T02:00:00+08:00", 0, 0, 0, 0),
+        ]
+    );
     assert_eq!(label(&h[23]), "2026-03-02T23:00:00+08:00");
     assert!(h[2..].iter().all(|p| p.scans == 0 && p.unique_scanners == 0));
 });
@@ -262,10 +265,7 @@ dual_test!(all_campaign_totals_in_one_query, |t: TestDb| async move {
 
     let a1_totals = Totals { scans: 15, new_followers: 5, unsubscribes: 3, net_followers: 2, unique_scanners: 2 };
     let b1_totals = Totals { scans: 3, new_followers: 3, unsubscribes: 0, net_followers: 3, unique_scanners: 1 };
-    assert_eq!(
-        series::all_campaign_totals(db, None).await.unwrap(),
-        vec![(a1, a1_totals), (a2, Totals::default()), (b1, b1_totals)]
-    );
+    assert_eq!(series::all_campaign_totals(db, None).await.unwrap(), vec![(a1, a1_totals), (a2, Totals::default()), (b1, b1_totals)]);
     assert_eq!(series::all_campaign_totals(db, Some(a)).await.unwrap(), vec![(a1, a1_totals), (a2, Totals::default())]);
     assert_eq!(series::all_campaign_totals(db, Some(b)).await.unwrap(), vec![(b1, b1_totals)]);
 });
@@ -409,12 +409,9 @@ dual_test!(account_series_by_day_across_new_york_dst, |t: TestDb| async move {
     // 2026-03-08 is 23 hours long in New York (clocks jump 02:00 → 03:00 EST → EDT).
     // 04:59Z is 23:59 on 03-07 (EST); 05:00Z is 00:00 on 03-08; 03:59Z on 03-09 is 23:59 on
     // 03-08 (EDT); 04:00Z on 03-09 is 00:00 on 03-09.
-    for (when, scans, organic) in [
-        ("2026-03-08T04:00:00Z", 1, 0),
-        ("2026-03-08T05:00:00Z", 2, 1),
-        ("2026-03-09T03:00:00Z", 4, 0),
-        ("2026-03-09T04:00:00Z", 8, 2),
-    ] {
+    for (when, scans, organic) in
+        [("2026-03-08T04:00:00Z", 1, 0), ("2026-03-08T05:00:00Z", 2, 1), ("2026-03-09T03:00:00Z", 4, 0), ("2026-03-09T04:00:00Z", 8, 2)]
+    {
         account_hourly::ActiveModel {
             account_id: Set(acc),
             hour: Set(at(when)),
@@ -456,7 +453,12 @@ fn ranges_presets_previous_period_and_change() {
     assert_eq!(r(req("7")), ("2026-03-12".into(), "2026-03-18".into(), Granularity::Day));
     assert_eq!(r(req("month")), ("2026-03-01".into(), "2026-03-18".into(), Granularity::Day));
     assert_eq!(r(req("366")).2, Granularity::Week);
-    let explicit = RangeRequest { from: Some("2026-01-01".into()), to: Some("2026-01-31".into()), granularity: Some("week".into()), ..Default::default() };
+    let explicit = RangeRequest {
+        from: Some("2026-01-01".into()),
+        to: Some("2026-01-31".into()),
+        granularity: Some("week".into()),
+        ..Default::default()
+    };
     assert_eq!(r(explicit), ("2026-01-01".into(), "2026-01-31".into(), Granularity::Week));
     // Bad values name their field; nothing is guessed.
     let field = |q: RangeRequest| match resolve_range(&q, today) {
@@ -523,7 +525,10 @@ dual_test!(trend_and_comparison_views, |t: TestDb| async move {
     let err = analytics::compare(&st, &[], None, Metric::Scans, &week, Lang::Zh, now).await.unwrap_err();
     assert!(matches!(err, ServiceError::Validation { field: "ids", .. }), "{err:?}");
     // Unknown campaign on the trend: not found.
-    assert!(matches!(analytics::campaign_trend(&st, 9999, &week, &Metric::DEFAULT, true, Lang::Zh, now).await, Err(ServiceError::NotFound)));
+    assert!(matches!(
+        analytics::campaign_trend(&st, 9999, &week, &Metric::DEFAULT, true, Lang::Zh, now).await,
+        Err(ServiceError::NotFound)
+    ));
 });
 
 // A comparison reads its campaigns several at a time; whatever order the reads finish in, each

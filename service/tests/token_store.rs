@@ -17,9 +17,7 @@ use service::{Keys, dual_test};
 use wechat::client::{TokenEndpoint, http_client};
 use wechat::sim::{SimApp, SimConfig, SimHandle, spawn};
 use wechat::token::unix_now;
-use wechat::{
-    AccountConfig, QrCodeRequest, QrLifetime, Scene, StoredToken, TokenPolicy, TokenStore, WechatApi, WechatClient,
-};
+use wechat::{AccountConfig, QrCodeRequest, QrLifetime, Scene, StoredToken, TokenPolicy, TokenStore, WechatApi, WechatClient};
 
 /// Adds the sandbox account, pointed at `api_base`; returns its AppID.
 async fn add_account(db: &DatabaseConnection, keys: &Keys, api_base: &str) -> String {
@@ -53,9 +51,8 @@ fn store(db: &DatabaseConnection, keys: &Arc<Keys>) -> Arc<dyn TokenStore> {
 /// `stable_token`, every call there is a new fetch, so a duplicate fetch cannot hide.
 fn client(base: &str, store: Arc<dyn TokenStore>) -> WechatClient {
     let app = SimApp::sandbox();
-    let account = AccountConfig::new(app.app_id, SecretString::from(app.secret))
-        .with_api_base(base)
-        .with_token_endpoint(TokenEndpoint::Classic);
+    let account =
+        AccountConfig::new(app.app_id, SecretString::from(app.secret)).with_api_base(base).with_token_endpoint(TokenEndpoint::Classic);
     let policy = TokenPolicy { poll: Duration::from_millis(20), ..TokenPolicy::default() };
     WechatClient::with_http(http_client(Default::default()).unwrap(), account, store, policy)
 }
@@ -335,11 +332,7 @@ async fn token_store_child_instance() {
         let c = c.clone();
         tasks.push(tokio::spawn(async move {
             // Half just want a token, half make a call (which retries once on a stale token).
-            if i % 2 == 0 {
-                c.access_token().await.map(|_| ())
-            } else {
-                c.create_qr_code(&temp_code(i + 1)).await.map(|_| ())
-            }
+            if i % 2 == 0 { c.access_token().await.map(|_| ()) } else { c.create_qr_code(&temp_code(i + 1)).await.map(|_| ()) }
         }));
     }
     for task in tasks {

@@ -9,7 +9,14 @@ const KEY: &str = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG";
 const APP: &str = "wxba5fad812f8e6fb9";
 
 fn event() -> String {
-    wechat::xml::event_xml("gh_0123456789ab", "oABCDEFGHIJKLMNOPQRSTUVWXYZ0", 1_714_037_059, "subscribe", Some("qrscene_spring-poster"), Some("gQH47joAAAAAAAAAASxodHRwOi8vd2VpeGluLnFxLmNvbS9xL2taZ2Z3TVRtNzJXV1Brb3ZhYmJJAAIEZ23sUwMEmm3sUw=="))
+    wechat::xml::event_xml(
+        "gh_0123456789ab",
+        "oABCDEFGHIJKLMNOPQRSTUVWXYZ0",
+        1_714_037_059,
+        "subscribe",
+        Some("qrscene_spring-poster"),
+        Some("gQH47joAAAAAAAAAASxodHRwOi8vd2VpeGluLnFxLmNvbS9xL2taZ2Z3TVRtNzJXV1Brb3ZhYmJJAAIEZ23sUwMEmm3sUw=="),
+    )
 }
 
 fn bench(c: &mut Criterion) {
@@ -18,7 +25,14 @@ fn bench(c: &mut Criterion) {
     let encrypt = crypt.encrypt(&xml).expect("encrypt");
 
     c.bench_function("signature check", |b| {
-        b.iter(|| verify_signature(black_box("AAAAA"), black_box("1714037059"), black_box("486452656"), black_box("899cf89e464efb63f54ddac96b0a0a235f53aa78")))
+        b.iter(|| {
+            verify_signature(
+                black_box("AAAAA"),
+                black_box("1714037059"),
+                black_box("486452656"),
+                black_box("899cf89e464efb63f54ddac96b0a0a235f53aa78"),
+            )
+        })
     });
     c.bench_function("decrypt event", |b| b.iter(|| crypt.decrypt(black_box(&encrypt))));
     c.bench_function("parse event XML", |b| b.iter(|| InboundMessage::parse(black_box(&xml))));

@@ -79,9 +79,7 @@ impl From<CryptoError> for CallbackError {
 /// Answers WeChat's URL verification: returns the `echostr` to send back as text/plain when the
 /// signature holds.
 pub fn verify_url<'q>(token: &str, query: &'q CallbackQuery) -> Result<&'q str, CallbackError> {
-    let (Some(sig), Some(ts), Some(nonce), Some(echo)) =
-        (&query.signature, &query.timestamp, &query.nonce, &query.echostr)
-    else {
+    let (Some(sig), Some(ts), Some(nonce), Some(echo)) = (&query.signature, &query.timestamp, &query.nonce, &query.echostr) else {
         return Err(CallbackError::BadSignature);
     };
     verify_signature(token, ts, nonce, sig)?;

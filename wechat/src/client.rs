@@ -275,12 +275,7 @@ impl WechatClient {
     }
 
     /// A client sharing an existing HTTP client (connection pool) and a custom token policy.
-    pub fn with_http(
-        http: reqwest::Client,
-        account: AccountConfig,
-        store: Arc<dyn TokenStore>,
-        policy: TokenPolicy,
-    ) -> Self {
+    pub fn with_http(http: reqwest::Client, account: AccountConfig, store: Arc<dyn TokenStore>, policy: TokenPolicy) -> Self {
         let tokens = TokenManager::new(account.app_id.clone(), store, policy);
         Self { http, account, tokens }
     }
@@ -299,9 +294,7 @@ impl WechatClient {
         let response = request.send().await.map_err(WechatError::from_reqwest)?;
         let status = response.status();
         let bytes = response.bytes().await.map_err(WechatError::from_reqwest)?;
-        serde_json::from_slice::<Value>(&bytes).map_err(|_| {
-            WechatError::Decode(format!("HTTP {status}, not JSON ({} bytes)", bytes.len()))
-        })
+        serde_json::from_slice::<Value>(&bytes).map_err(|_| WechatError::Decode(format!("HTTP {status}, not JSON ({} bytes)", bytes.len())))
     }
 
     /// Sends with bounded retries while WeChat answers -1 (busy).

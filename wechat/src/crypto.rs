@@ -38,9 +38,7 @@ type Aes256CbcDec = cbc::Decryptor<aes::Aes256>;
 /// zero, which strict decoders refuse although WeChat and every official SDK accept them.
 const KEY_ENGINE: GeneralPurpose = GeneralPurpose::new(
     &alphabet::STANDARD,
-    GeneralPurposeConfig::new()
-        .with_decode_allow_trailing_bits(true)
-        .with_decode_padding_mode(DecodePaddingMode::Indifferent),
+    GeneralPurposeConfig::new().with_decode_allow_trailing_bits(true).with_decode_padding_mode(DecodePaddingMode::Indifferent),
 );
 
 /// How an account's callback messages travel, as chosen in the WeChat admin console.
@@ -128,26 +126,12 @@ fn digest_matches(computed: &str, given: &str) -> bool {
 
 /// Checks `signature`; `Err(SignatureMismatch)` means answer 403 and store nothing.
 pub fn verify_signature(token: &str, timestamp: &str, nonce: &str, given: &str) -> Result<(), CryptoError> {
-    if digest_matches(&signature(token, timestamp, nonce), given) {
-        Ok(())
-    } else {
-        Err(CryptoError::SignatureMismatch)
-    }
+    if digest_matches(&signature(token, timestamp, nonce), given) { Ok(()) } else { Err(CryptoError::SignatureMismatch) }
 }
 
 /// Checks `msg_signature` over the `Encrypt` text; `Err(SignatureMismatch)` means 403.
-pub fn verify_msg_signature(
-    token: &str,
-    timestamp: &str,
-    nonce: &str,
-    encrypt: &str,
-    given: &str,
-) -> Result<(), CryptoError> {
-    if digest_matches(&msg_signature(token, timestamp, nonce, encrypt), given) {
-        Ok(())
-    } else {
-        Err(CryptoError::SignatureMismatch)
-    }
+pub fn verify_msg_signature(token: &str, timestamp: &str, nonce: &str, encrypt: &str, given: &str) -> Result<(), CryptoError> {
+    if digest_matches(&msg_signature(token, timestamp, nonce, encrypt), given) { Ok(()) } else { Err(CryptoError::SignatureMismatch) }
 }
 
 /// A decrypted frame: the message plus what surrounded it, so a test can re-encrypt with the
@@ -164,10 +148,7 @@ pub struct Decrypted {
 
 impl fmt::Debug for Decrypted {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Decrypted")
-            .field("message", &self.message)
-            .field("app_id", &self.app_id)
-            .finish_non_exhaustive()
+        f.debug_struct("Decrypted").field("message", &self.message).field("app_id", &self.app_id).finish_non_exhaustive()
     }
 }
 
@@ -226,11 +207,8 @@ impl MsgCrypt {
         if data.is_empty() || data.len() % 16 != 0 {
             return Err(CryptoError::CiphertextLength(data.len()));
         }
-        let dec = Aes256CbcDec::new_from_slices(&self.key, &self.key[..16])
-            .map_err(|_| CryptoError::InvalidAesKey)?;
-        let plain = dec
-            .decrypt_padded_mut::<NoPadding>(&mut data)
-            .map_err(|_| CryptoError::CiphertextLength(0))?;
+        let dec = Aes256CbcDec::new_from_slices(&self.key, &self.key[..16]).map_err(|_| CryptoError::InvalidAesKey)?;
+        let plain = dec.decrypt_padded_mut::<NoPadding>(&mut data).map_err(|_| CryptoError::CiphertextLength(0))?;
         let unpadded = unpad(plain)?;
         let (random, rest) = unpadded.split_first_chunk::<16>().ok_or(CryptoError::Truncated)?;
         let (len, rest) = rest.split_first_chunk::<4>().ok_or(CryptoError::Truncated)?;
@@ -266,8 +244,7 @@ impl MsgCrypt {
         frame.extend_from_slice(self.app_id.as_bytes());
         // `pad` is 1..=32, so it fits a byte.
         frame.resize(body + pad, pad as u8);
-        let enc = Aes256CbcEnc::new_from_slices(&self.key, &self.key[..16])
-            .map_err(|_| CryptoError::InvalidAesKey)?;
+        let enc = Aes256CbcEnc::new_from_slices(&self.key, &self.key[..16]).map_err(|_| CryptoError::InvalidAesKey)?;
         let cipher = enc.encrypt_padded_vec_mut::<NoPadding>(&frame);
         Ok(BASE64_STANDARD.encode(cipher))
     }

@@ -186,9 +186,7 @@ fn api_message(errcode: i64, errmsg: &str) -> String {
 /// Finds the first IPv4 address in WeChat's message, e.g.
 /// `invalid ip 1.2.3.4 ipv6 ::ffff:1.2.3.4, not in whitelist` (40164 names the caller's IP).
 pub fn extract_ip(errmsg: &str) -> Option<std::net::Ipv4Addr> {
-    errmsg
-        .split(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .find_map(|word| word.trim_matches('.').parse().ok())
+    errmsg.split(|c: char| !(c.is_ascii_digit() || c == '.')).find_map(|word| word.trim_matches('.').parse().ok())
 }
 
 /// A placeholder printed instead of secrets.

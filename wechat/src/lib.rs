@@ -14,12 +14,12 @@ pub mod token;
 pub mod xml;
 
 pub use callback::{CallbackError, CallbackQuery, OpenedPush, open_push, verify_url};
+pub use client::{AccountConfig, QrCode, QrCodeRequest, QrLifetime, Tag, TokenEndpoint, WechatApi, WechatClient};
 pub use crypto::{EncryptMode, MsgCrypt, msg_signature, signature, verify_msg_signature, verify_signature};
 pub use error::{CryptoError, SceneError, WechatError, XmlError};
 pub use scene::Scene;
-pub use xml::{Envelope, EventKind, InboundMessage, MAX_BODY, Reply};
-pub use client::{AccountConfig, QrCode, QrCodeRequest, QrLifetime, Tag, TokenEndpoint, WechatApi, WechatClient};
 pub use token::{MemoryTokenStore, StoredToken, TokenManager, TokenPolicy, TokenStore};
+pub use xml::{Envelope, EventKind, InboundMessage, MAX_BODY, Reply};
 
 #[cfg(feature = "sim")]
 pub mod sim;

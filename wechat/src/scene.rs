@@ -30,15 +30,13 @@ impl Scene {
     /// "Canonical" means no sign and no leading zero, so `"007"` stays the string it was
     /// and `to_string()` gives back exactly the input.
     pub fn parse(text: &str) -> Result<Self, SceneError> {
-        let canonical = !text.is_empty()
-            && text.len() <= 6
-            && text.bytes().all(|b| b.is_ascii_digit())
-            && !text.starts_with('0');
+        let canonical = !text.is_empty() && text.len() <= 6 && text.bytes().all(|b| b.is_ascii_digit()) && !text.starts_with('0');
         if canonical
             && let Ok(n) = text.parse::<u32>()
-                && (1..=MAX_SCENE_ID).contains(&n) {
-                    return Ok(Self::Id(n));
-                }
+            && (1..=MAX_SCENE_ID).contains(&n)
+        {
+            return Ok(Self::Id(n));
+        }
         Self::string(text)
     }
 

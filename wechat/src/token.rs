@@ -24,10 +24,7 @@ use crate::error::WechatError;
 /// Seconds since the Unix epoch, the time unit of the store (portable across SQLite and
 /// PostgreSQL).
 pub fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX)).unwrap_or(0)
 }
 
 /// A token and when WeChat says it stops working.
@@ -426,10 +423,7 @@ mod tests {
     #[tokio::test]
     async fn expiring_tokens_are_refetched() {
         let store = Arc::new(MemoryTokenStore::new());
-        store
-            .save("wx1", &StoredToken { token: SecretString::from("almost"), expires_at: unix_now() + 100 })
-            .await
-            .unwrap();
+        store.save("wx1", &StoredToken { token: SecretString::from("almost"), expires_at: unix_now() + 100 }).await.unwrap();
         let m = TokenManager::new("wx1", store, fast());
         let t = m.get(|| async { Ok(FetchedToken { token: SecretString::from("fresh"), expires_in: 7200 }) }).await.unwrap();
         assert_eq!(t.expose_secret(), "fresh");

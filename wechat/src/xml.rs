@@ -147,9 +147,9 @@ pub fn classify(msg_type: &str, event: Option<&str>, event_key: Option<&str>) ->
     }
     let key = event_key.map(str::trim).filter(|k| !k.is_empty());
     match event.map(str::trim) {
-        Some(e) if e.eq_ignore_ascii_case("subscribe") => EventKind::Subscribe {
-            scene: key.and_then(|k| k.strip_prefix("qrscene_")).and_then(|s| Scene::parse(s).ok()),
-        },
+        Some(e) if e.eq_ignore_ascii_case("subscribe") => {
+            EventKind::Subscribe { scene: key.and_then(|k| k.strip_prefix("qrscene_")).and_then(|s| Scene::parse(s).ok()) }
+        }
         Some(e) if e.eq_ignore_ascii_case("unsubscribe") => EventKind::Unsubscribe,
         Some(e) if e.eq_ignore_ascii_case("scan") => match key.map(Scene::parse) {
             Some(Ok(scene)) => EventKind::Scan { scene },
@@ -173,10 +173,7 @@ impl Envelope {
     /// Parses the envelope; fails when `Encrypt` is missing.
     pub fn parse(body: &str) -> Result<Self, XmlError> {
         let raw = parse_raw(body)?;
-        Ok(Self {
-            to_user_name: non_empty(raw.to_user_name),
-            encrypt: non_empty(raw.encrypt).ok_or(XmlError::MissingField("Encrypt"))?,
-        })
+        Ok(Self { to_user_name: non_empty(raw.to_user_name), encrypt: non_empty(raw.encrypt).ok_or(XmlError::MissingField("Encrypt"))? })
     }
 }
 
@@ -308,8 +305,7 @@ struct RawEncryptedReply {
 pub fn parse_encrypted_reply(body: &str) -> Result<EncryptedReply, XmlError> {
     check_body(body)?;
     single_document(body)?;
-    let raw: RawEncryptedReply =
-        quick_xml::de::from_str(body).map_err(|e| XmlError::Malformed(e.to_string()))?;
+    let raw: RawEncryptedReply = quick_xml::de::from_str(body).map_err(|e| XmlError::Malformed(e.to_string()))?;
     Ok(EncryptedReply {
         encrypt: non_empty(raw.encrypt).ok_or(XmlError::MissingField("Encrypt"))?,
         msg_signature: non_empty(raw.msg_signature).ok_or(XmlError::MissingField("MsgSignature"))?,
@@ -319,14 +315,7 @@ pub fn parse_encrypted_reply(body: &str) -> Result<EncryptedReply, XmlError> {
 }
 
 /// Builds an event push as WeChat sends it (for the simulator and tests).
-pub fn event_xml(
-    to_user: &str,
-    from_user: &str,
-    create_time: i64,
-    event: &str,
-    event_key: Option<&str>,
-    ticket: Option<&str>,
-) -> String {
+pub fn event_xml(to_user: &str, from_user: &str, create_time: i64, event: &str, event_key: Option<&str>, ticket: Option<&str>) -> String {
     let mut out = String::with_capacity(320);
     out.push_str("<xml>");
     push_field(&mut out, "ToUserName", to_user);
@@ -432,12 +421,11 @@ mod tests {
     fn refuses_malformed_and_incomplete() {
         assert!(matches!(InboundMessage::parse("<xml><ToUserName>"), Err(XmlError::Malformed(_)) | Err(XmlError::MissingField(_))));
         assert!(InboundMessage::parse("not xml at all").is_err());
-        assert_eq!(
-            InboundMessage::parse("<xml><ToUserName>a</ToUserName></xml>"),
-            Err(XmlError::MissingField("FromUserName"))
-        );
+        assert_eq!(InboundMessage::parse("<xml><ToUserName>a</ToUserName></xml>"), Err(XmlError::MissingField("FromUserName")));
         assert!(matches!(
-            InboundMessage::parse("<xml><ToUserName>a</ToUserName><FromUserName>b</FromUserName><CreateTime>x</CreateTime><MsgType>event</MsgType></xml>"),
+            InboundMessage::parse(
+                "<xml><ToUserName>a</ToUserName><FromUserName>b</FromUserName><CreateTime>x</CreateTime><MsgType>event</MsgType></xml>"
+            ),
             Err(XmlError::Malformed(_))
         ));
     }
@@ -476,7 +464,9 @@ mod tests {
     fn news_reply_shape() {
         let xml = Reply::News { title: "T".into(), description: "D".into(), url: "https://u".into(), pic_url: "https://p".into() }
             .to_xml("o", "gh", 1);
-        assert!(xml.contains("<MsgType><![CDATA[news]]></MsgType><ArticleCount>1</ArticleCount><Articles><item><Title><![CDATA[T]]></Title>"));
+        assert!(
+            xml.contains("<MsgType><![CDATA[news]]></MsgType><ArticleCount>1</ArticleCount><Articles><item><Title><![CDATA[T]]></Title>")
+        );
         assert!(xml.contains("<Url><![CDATA[https://u]]></Url></item></Articles></xml>"));
     }
 

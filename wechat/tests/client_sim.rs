@@ -9,8 +9,7 @@ use secrecy::{ExposeSecret, SecretString};
 use wechat::client::{TokenEndpoint, http_client};
 use wechat::sim::{Scanner, SimApp, SimConfig, SimScene, spawn};
 use wechat::{
-    AccountConfig, MemoryTokenStore, QrCodeRequest, QrLifetime, Scene, TokenPolicy, TokenStore, WechatApi, WechatClient,
-    WechatError,
+    AccountConfig, MemoryTokenStore, QrCodeRequest, QrLifetime, Scene, TokenPolicy, TokenStore, WechatApi, WechatClient, WechatError,
 };
 
 const APP: &str = "wx1111111111111111";
@@ -169,9 +168,8 @@ async fn busy_is_retried_a_bounded_number_of_times() {
 #[tokio::test]
 async fn classic_token_endpoint_works() {
     let sim = spawn(config()).await.unwrap();
-    let account = AccountConfig::new(APP, SecretString::from(SECRET))
-        .with_api_base(sim.base_url())
-        .with_token_endpoint(TokenEndpoint::Classic);
+    let account =
+        AccountConfig::new(APP, SecretString::from(SECRET)).with_api_base(sim.base_url()).with_token_endpoint(TokenEndpoint::Classic);
     let client = WechatClient::new(account, Arc::new(MemoryTokenStore::new())).unwrap();
     client.create_qr_code(&perm(Scene::Id(5))).await.unwrap();
     assert_eq!(sim.state.token_fetches(APP), 1);
@@ -233,10 +231,7 @@ async fn simulator_is_as_strict_as_wechat() {
     let token = client.access_token().await.unwrap();
     let http = reqwest::Client::new();
     let create = |body: serde_json::Value| {
-        http.post(format!("{}/cgi-bin/qrcode/create", sim.base_url()))
-            .query(&[("access_token", token.expose_secret())])
-            .json(&body)
-            .send()
+        http.post(format!("{}/cgi-bin/qrcode/create", sim.base_url())).query(&[("access_token", token.expose_secret())]).json(&body).send()
     };
     // Without the action_info.scene wrapper WeChat silently issues scene 0.
     create(serde_json::json!({"action_name": "QR_LIMIT_SCENE", "scene_id": 5})).await.unwrap();
@@ -323,12 +318,7 @@ async fn nested_simulator_keeps_its_links_and_api() {
     let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
     let page = http.get(&base).send().await.unwrap().text().await.unwrap();
     assert!(page.contains("action=\"/wechat-sim/sim/scan\""), "{page}");
-    let resp = http
-        .post(format!("{base}/sim/scan"))
-        .form(&[("ticket", code.ticket.as_str()), ("who", "new")])
-        .send()
-        .await
-        .unwrap();
+    let resp = http.post(format!("{base}/sim/scan")).form(&[("ticket", code.ticket.as_str()), ("who", "new")]).send().await.unwrap();
     assert_eq!(resp.status().as_u16(), 303);
     assert_eq!(resp.headers()["location"], "/wechat-sim");
     assert_eq!(state.codes(APP).len(), 1);

@@ -41,11 +41,7 @@ async fn handle(State(cb): State<Callback>, Query(q): Query<CallbackQuery>, body
             let msg = opened.message.clone();
             cb.received.lock().unwrap().push(opened.message);
             let reply = Reply::Text { content: "welcome".into() }.to_xml(&msg.from_user_name, &msg.to_user_name, msg.create_time);
-            let answer = if opened.encrypted {
-                crypt.seal_reply(TOKEN, &reply, "1714037059", "12345").unwrap()
-            } else {
-                reply
-            };
+            let answer = if opened.encrypted { crypt.seal_reply(TOKEN, &reply, "1714037059", "12345").unwrap() } else { reply };
             (axum::http::StatusCode::OK, answer)
         }
         Err(e) => (axum::http::StatusCode::from_u16(e.status()).unwrap(), e.to_string()),
@@ -53,12 +49,7 @@ async fn handle(State(cb): State<Callback>, Query(q): Query<CallbackQuery>, body
 }
 
 async fn callback(mode: EncryptMode) -> (String, Callback, tokio::task::JoinHandle<()>) {
-    let cb = Callback {
-        mode,
-        received: Arc::default(),
-        fail_first: Arc::new(Mutex::new(0)),
-        slow_first: Arc::new(Mutex::new(None)),
-    };
+    let cb = Callback { mode, received: Arc::default(), fail_first: Arc::new(Mutex::new(0)), slow_first: Arc::new(Mutex::new(None)) };
     let app = axum::Router::new().route("/wechat/callback/{app_id}", post(handle)).with_state(cb.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/wechat/callback/{APP}", listener.local_addr().unwrap());
@@ -75,10 +66,8 @@ async fn scenario(mode: EncryptMode) {
     let account = wechat::AccountConfig::new(APP, "secret".into()).with_api_base(sim.base_url());
     let client = wechat::WechatClient::new(account, Arc::new(wechat::MemoryTokenStore::new())).unwrap();
     use wechat::WechatApi as _;
-    let code = client
-        .create_qr_code(&wechat::QrCodeRequest { scene: Scene::Id(42), lifetime: wechat::QrLifetime::Permanent })
-        .await
-        .unwrap();
+    let code =
+        client.create_qr_code(&wechat::QrCodeRequest { scene: Scene::Id(42), lifetime: wechat::QrLifetime::Permanent }).await.unwrap();
 
     let first = sim.state.scan(&code.ticket, Scanner::NewFollower).await.unwrap();
     let delivery = first.delivery.unwrap();
@@ -92,11 +81,7 @@ async fn scenario(mode: EncryptMode) {
     let kinds: Vec<EventKind> = received.iter().map(InboundMessage::kind).collect();
     assert_eq!(
         kinds,
-        vec![
-            EventKind::Subscribe { scene: Some(Scene::Id(42)) },
-            EventKind::Scan { scene: Scene::Id(42) },
-            EventKind::Unsubscribe,
-        ],
+        vec![EventKind::Subscribe { scene: Some(Scene::Id(42)) }, EventKind::Scan { scene: Scene::Id(42) }, EventKind::Unsubscribe,],
         "{mode}"
     );
     assert!(received.iter().all(|m| m.from_user_name == first.openid));
@@ -128,10 +113,8 @@ async fn wrong_token_is_refused_by_the_callback() {
     let account = wechat::AccountConfig::new(APP, "secret".into()).with_api_base(sim.base_url());
     let client = wechat::WechatClient::new(account, Arc::new(wechat::MemoryTokenStore::new())).unwrap();
     use wechat::WechatApi as _;
-    let code = client
-        .create_qr_code(&wechat::QrCodeRequest { scene: Scene::Id(1), lifetime: wechat::QrLifetime::Permanent })
-        .await
-        .unwrap();
+    let code =
+        client.create_qr_code(&wechat::QrCodeRequest { scene: Scene::Id(1), lifetime: wechat::QrLifetime::Permanent }).await.unwrap();
     let err = sim.state.scan(&code.ticket, Scanner::NewFollower).await.unwrap_err();
     assert!(matches!(err, wechat::sim::SimError::PushFailed { tries: 3, .. }), "{err}");
     assert!(cb.received.lock().unwrap().is_empty());

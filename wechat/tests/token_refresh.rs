@@ -14,8 +14,7 @@ use wechat::client::http_client;
 use wechat::sim::{SimApp, SimConfig, spawn};
 use wechat::token::{FetchedToken, TokenManager};
 use wechat::{
-    AccountConfig, MemoryTokenStore, QrCodeRequest, QrLifetime, Scene, TokenPolicy, TokenStore, WechatApi, WechatClient,
-    WechatError,
+    AccountConfig, MemoryTokenStore, QrCodeRequest, QrLifetime, Scene, TokenPolicy, TokenStore, WechatApi, WechatClient, WechatError,
 };
 
 const APP: &str = "wx2222222222222222";
@@ -25,7 +24,9 @@ fn fast() -> TokenPolicy {
     TokenPolicy { lease: Duration::from_secs(2), poll: Duration::from_millis(10), ..TokenPolicy::default() }
 }
 
-async fn token(t: &'static str) -> Result<FetchedToken, WechatError> { Ok(FetchedToken { token: SecretString::from(t), expires_in: 7200 }) }
+async fn token(t: &'static str) -> Result<FetchedToken, WechatError> {
+    Ok(FetchedToken { token: SecretString::from(t), expires_in: 7200 })
+}
 
 fn code(n: u32) -> QrCodeRequest {
     QrCodeRequest { scene: Scene::Id(n), lifetime: QrLifetime::Temporary { expire_seconds: 600 } }

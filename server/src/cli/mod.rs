@@ -55,9 +55,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let password = read_stdin_line()?;
             let conn = startup::open_database(&cfg).await?;
             let role = role.parse().map_err(|e: service::ServiceError| anyhow::anyhow!("{e}"))?;
-            let user = service::users::create(&conn, &username, &password, role, None)
-                .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let user = service::users::create(&conn, &username, &password, role, None).await.map_err(|e| anyhow::anyhow!("{e}"))?;
             println!("created {} user {} (id {})", role_name(user.role), user.username, user.id);
             Ok(())
         }
@@ -91,9 +89,9 @@ async fn account_command(cfg: &Config, command: AccountCommand) -> anyhow::Resul
     let AccountCommand::Add { name, app_id, token, token_file, aes_key, aes_key_file, mode, api_base, timezone } = command;
     // Standard input in a fixed order: the AppSecret, then the Token, then the key (for `-`).
     let secret = read_stdin_line()?;
-    let token = secret_input::TOKEN
-        .resolve(token, token_file.as_deref())?
-        .ok_or_else(|| anyhow::anyhow!("the callback Token is missing: give --token-file FILE (- for standard input) or set SCENEBOARD_ACCOUNT_TOKEN"))?;
+    let token = secret_input::TOKEN.resolve(token, token_file.as_deref())?.ok_or_else(|| {
+        anyhow::anyhow!("the callback Token is missing: give --token-file FILE (- for standard input) or set SCENEBOARD_ACCOUNT_TOKEN")
+    })?;
     let aes_key = secret_input::AES_KEY.resolve(aes_key, aes_key_file.as_deref())?;
     let st = startup::app_state(cfg).await?;
     let input = service::accounts::AccountInput {
@@ -255,7 +253,11 @@ async fn rotate_key(cfg: &Config, new_key: Option<String>) -> anyhow::Result<()>
             );
         }
         KeySource::Setting => {
-            let which = if generated { "the key printed on standard output" } else { "the key given (--new-key-file, SCENEBOARD_NEW_KEY or --new-key)" };
+            let which = if generated {
+                "the key printed on standard output"
+            } else {
+                "the key given (--new-key-file, SCENEBOARD_NEW_KEY or --new-key)"
+            };
             eprintln!("{summary}");
             eprintln!(
                 "now set SCENEBOARD_SECRET_KEY (environment or sceneboard.toml) to {which} on every instance, then start them; the old key no longer opens anything"
@@ -272,9 +274,7 @@ async fn backup(cfg: &Config, to: &Path, force: bool) -> anyhow::Result<()> {
         bail!("there is no database at {} (check DATABASE_URL or SCENEBOARD_DATA_DIR)", file.display());
     }
     // No migrations: a backup copies the database as it is.
-    let conn = service::db::connect(&cfg.database_url)
-        .await
-        .with_context(|| format!("cannot open {}", file.display()))?;
+    let conn = service::db::connect(&cfg.database_url).await.with_context(|| format!("cannot open {}", file.display()))?;
     let copied = service::backup::backup(&conn, to, force).await.map_err(one_line)?;
     conn.close().await.ok();
     println!("backed up {} to {} ({} bytes, integrity ok)", file.display(), copied.path.display(), copied.bytes);

@@ -58,10 +58,7 @@ pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr
 /// One `X-Forwarded-For` entry: an address, possibly with a port (`192.0.2.1:5000`,
 /// `[2001:db8::1]:443`), as proxies write them.
 fn parse_hop(hop: &str) -> Option<IpAddr> {
-    hop.parse::<IpAddr>()
-        .or_else(|_| hop.parse::<SocketAddr>().map(|a| a.ip()))
-        .ok()
-        .map(|ip| ip.to_canonical())
+    hop.parse::<IpAddr>().or_else(|_| hop.parse::<SocketAddr>().map(|a| a.ip())).ok().map(|ip| ip.to_canonical())
 }
 
 /// A proxy that forwards `X-Forwarded-For` but is not trusted makes every client behind it

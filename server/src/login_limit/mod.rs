@@ -75,11 +75,7 @@ pub struct Attempt {
 
 impl LoginLimiter {
     pub fn new(pair_free: u32, address_free: u32, device_free: u32) -> Self {
-        let counts = Counts {
-            pairs: Backoff::new(pair_free),
-            addresses: Backoff::new(address_free),
-            devices: Backoff::new(device_free),
-        };
+        let counts = Counts { pairs: Backoff::new(pair_free), addresses: Backoff::new(address_free), devices: Backoff::new(device_free) };
         LoginLimiter { inner: Arc::new(Mutex::new(counts)) }
     }
 

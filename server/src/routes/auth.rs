@@ -78,13 +78,12 @@ pub async fn login(
     // Session rotation: a token the browser already held (someone else's, planted before
     // sign-in, or this user's own) must not outlive the sign-in, so it ends here.
     if let Some(old) = jar.get(sessions::cookie_name(secure))
-        && let Err(e) = sessions::destroy(&st.db, &st.keys, old.value()).await {
-            tracing::error!(error = %e, "cannot end the previous session");
-            return (StatusCode::INTERNAL_SERVER_ERROR, "internal server error").into_response();
-        }
-    let ua = headers
-        .get(header::USER_AGENT)
-        .and_then(|v| v.to_str().ok());
+        && let Err(e) = sessions::destroy(&st.db, &st.keys, old.value()).await
+    {
+        tracing::error!(error = %e, "cannot end the previous session");
+        return (StatusCode::INTERNAL_SERVER_ERROR, "internal server error").into_response();
+    }
+    let ua = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok());
     let session = match sessions::create(&st.db, &st.keys, user.id, ua).await {
         Ok(s) => s,
         Err(e) => {
@@ -122,9 +121,10 @@ fn cleared_session(secure: bool) -> Cookie<'static> {
 pub async fn logout(State(state): State<ServerState>, jar: CookieJar) -> Response {
     let secure = state.app.settings.secure_cookies;
     if let Some(c) = jar.get(sessions::cookie_name(secure))
-        && let Err(e) = sessions::destroy(&state.app.db, &state.app.keys, c.value()).await {
-            tracing::error!(error = %e, "cannot end a session");
-        }
+        && let Err(e) = sessions::destroy(&state.app.db, &state.app.keys, c.value()).await
+    {
+        tracing::error!(error = %e, "cannot end a session");
+    }
     let jar = jar.remove(cleared_session(secure));
     (jar, Redirect::to("/login")).into_response()
 }
@@ -143,8 +143,7 @@ pub async fn logout_all(State(state): State<ServerState>, jar: CookieJar) -> Res
             Ok(None) => {}
             Err(e) => {
                 tracing::error!(error = %e, "cannot end the sessions");
-                return (StatusCode::INTERNAL_SERVER_ERROR, "internal server error")
-                    .into_response();
+                return (StatusCode::INTERNAL_SERVER_ERROR, "internal server error").into_response();
             }
         }
     }
@@ -159,10 +158,7 @@ async fn failed_login(state: &ServerState, headers: &HeaderMap, next: Option<&st
     // Render the real login page (in the visitor's language) with the error, as a static page:
     // the browser's URL is /api/login, which no client route matches, so it must not hydrate.
     let next = safe_next(next);
-    let mut req = Request::builder().uri(format!(
-        "/login?next={}",
-        app::components::shell::urlencode(&next)
-    ));
+    let mut req = Request::builder().uri(format!("/login?next={}", app::components::shell::urlencode(&next)));
     for name in [header::COOKIE, header::ACCEPT_LANGUAGE] {
         if let Some(v) = headers.get(&name) {
             req = req.header(name, v.clone());
@@ -179,12 +175,7 @@ async fn failed_login(state: &ServerState, headers: &HeaderMap, next: Option<&st
 /// The answer to a sign-in refused by the limiter: 429 with `Retry-After`. Browsers get the
 /// login page with the message (in their language) so they can try again later from there;
 /// other clients a line of text.
-async fn rate_limited(
-    state: &ServerState,
-    headers: &HeaderMap,
-    next: Option<&str>,
-    wait: Duration,
-) -> Response {
+async fn rate_limited(state: &ServerState, headers: &HeaderMap, next: Option<&str>, wait: Duration) -> Response {
     let secs = retry_after_secs(wait);
     let retry_after = (header::RETRY_AFTER, HeaderValue::from(secs));
     if !wants_html(headers) {
@@ -199,23 +190,10 @@ async fn rate_limited(
     // session cookie the page would redirect a signed-in visitor away from the message.
     let next = safe_next(next);
     let req = Request::builder()
-        .uri(format!(
-            "/login?next={}",
-            app::components::shell::urlencode(&next)
-        ))
-        .header(
-            header::COOKIE,
-            format!("{}={}", super::lang::LOCALE_COOKIE, lang.code()),
-        )
+        .uri(format!("/login?next={}", app::components::shell::urlencode(&next)))
+        .header(header::COOKIE, format!("{}={}", super::lang::LOCALE_COOKIE, lang.code()))
         .body(Body::empty());
-    let fallback = |text: String| {
-        (
-            StatusCode::TOO_MANY_REQUESTS,
-            [(header::RETRY_AFTER, HeaderValue::from(secs))],
-            text,
-        )
-            .into_response()
-    };
+    let fallback = |text: String| (StatusCode::TOO_MANY_REQUESTS, [(header::RETRY_AFTER, HeaderValue::from(secs))], text).into_response();
     let Ok(req) = req else {
         return fallback(message);
     };
@@ -224,9 +202,7 @@ async fn rate_limited(
         return fallback(message);
     };
     let html = String::from_utf8_lossy(&html);
-    let alert = format!(
-        r#"<p class="alert alert-error" role="alert" data-testid="login-error">{message}</p>"#
-    );
+    let alert = format!(r#"<p class="alert alert-error" role="alert" data-testid="login-error">{message}</p>"#);
     let html = match html.find("</h1>") {
         Some(i) => format!("{}{alert}{}", &html[..i + 5], &html[i + 5..]),
         None => return fallback(message),

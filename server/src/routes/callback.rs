@@ -117,8 +117,12 @@ impl IntoResponse for Refused {
             }
             Refused::Account(no) => no.into_response(),
             Refused::NotUtf8 => text(StatusCode::BAD_REQUEST, "the body is not UTF-8"),
-            Refused::Unopened(status) if status.is_server_error() => text(status, "this account's callback is not set up for encrypted pushes"),
-            Refused::Unopened(StatusCode::FORBIDDEN) | Refused::Stale | Refused::Replayed(_) => text(StatusCode::FORBIDDEN, REFUSED_SIGNATURE),
+            Refused::Unopened(status) if status.is_server_error() => {
+                text(status, "this account's callback is not set up for encrypted pushes")
+            }
+            Refused::Unopened(StatusCode::FORBIDDEN) | Refused::Stale | Refused::Replayed(_) => {
+                text(StatusCode::FORBIDDEN, REFUSED_SIGNATURE)
+            }
             Refused::Unopened(_) => text(StatusCode::BAD_REQUEST, REFUSED_MALFORMED),
             Refused::SpoolFull | Refused::NotStored => text(StatusCode::SERVICE_UNAVAILABLE, "try again later"),
         }
@@ -166,12 +170,7 @@ async fn verify(State(ingest): State<Ingestor>, Path(app_id): Path<String>, Quer
 }
 
 /// An event push: verify, open, store durably, answer; a refusal is counted and answered.
-async fn receive(
-    State(ingest): State<Ingestor>,
-    Path(app_id): Path<String>,
-    Query(q): Query<CallbackQuery>,
-    request: Request,
-) -> Response {
+async fn receive(State(ingest): State<Ingestor>, Path(app_id): Path<String>, Query(q): Query<CallbackQuery>, request: Request) -> Response {
     match take(&ingest, &app_id, &q, request).await {
         Ok(answer) => answer,
         Err(refused) => {

@@ -60,7 +60,13 @@ async fn picture(spec: Spec, format: Format, name: &str) -> Result<Response, Htt
     Ok(res)
 }
 
-async fn campaign(_: SignedIn, State(s): State<ServerState>, Path(id): Path<i32>, p: Params, format: Format) -> Result<Response, HttpError> {
+async fn campaign(
+    _: SignedIn,
+    State(s): State<ServerState>,
+    Path(id): Path<i32>,
+    p: Params,
+    format: Format,
+) -> Result<Response, HttpError> {
     let metrics = Metric::parse_list(&p.all("metrics"))?;
     let previous = p.get("prev").is_none_or(|v| v != "0");
     let lang = Lang::parse(p.get("lang").as_deref());

@@ -33,14 +33,8 @@ pub fn routes() -> Router<ServerState> {
         .route("/campaigns/{id}/qr.png", get(png))
         .route("/campaigns/{id}/qr.svg", get(svg))
         .route("/campaigns/codes.zip", get(zip))
-        .route(
-            "/campaigns/{id}/logo",
-            post(campaign_logo).layer(axum::extract::DefaultBodyLimit::max(LOGO_UPLOAD_LIMIT)),
-        )
-        .route(
-            "/settings/accounts/{id}/logo",
-            post(account_logo).layer(axum::extract::DefaultBodyLimit::max(LOGO_UPLOAD_LIMIT)),
-        )
+        .route("/campaigns/{id}/logo", post(campaign_logo).layer(axum::extract::DefaultBodyLimit::max(LOGO_UPLOAD_LIMIT)))
+        .route("/settings/accounts/{id}/logo", post(account_logo).layer(axum::extract::DefaultBodyLimit::max(LOGO_UPLOAD_LIMIT)))
 }
 
 #[derive(Deserialize)]
@@ -148,7 +142,9 @@ async fn zip(SignedIn(user): SignedIn, State(s): State<ServerState>, p: Params) 
     let size = qr::parse_size(p.get("size").as_deref()).map_err(HttpError::invalid)?;
     if ids.len() as u64 * u64::from(size) * u64::from(size) > MAX_ZIP_PIXELS {
         let fit = MAX_ZIP_PIXELS / (u64::from(size) * u64::from(size));
-        return Err(HttpError::invalid(format!("size: at most {fit} codes of {size} px fit in one download: choose a smaller size or fewer codes")));
+        return Err(HttpError::invalid(format!(
+            "size: at most {fit} codes of {size} px fit in one download: choose a smaller size or fewer codes"
+        )));
     }
     let mut files = Vec::with_capacity(ids.len());
     for id in &ids {
@@ -162,10 +158,7 @@ async fn zip(SignedIn(user): SignedIn, State(s): State<ServerState>, p: Params) 
         .await
         .map_err(ServiceError::from)?;
     let mut res = image_response("application/zip", archive);
-    res.headers_mut().insert(
-        header::CONTENT_DISPOSITION,
-        HeaderValue::from_static("attachment; filename=\"sceneboard-codes.zip\""),
-    );
+    res.headers_mut().insert(header::CONTENT_DISPOSITION, HeaderValue::from_static("attachment; filename=\"sceneboard-codes.zip\""));
     Ok(res)
 }
 

@@ -94,7 +94,12 @@ async fn resolve_range(st: &AppState, id: i32, req: &RangeRequest) -> Result<(Na
 
 /// `GET /export/campaigns/{id}/stats.csv?from=&to=&granularity=`: the campaign's series in its
 /// account's zone, one row per bucket, zero-filled.
-async fn campaign_stats(SignedIn(user): SignedIn, State(s): State<ServerState>, Path(id): Path<i32>, p: Params) -> Result<Response, HttpError> {
+async fn campaign_stats(
+    SignedIn(user): SignedIn,
+    State(s): State<ServerState>,
+    Path(id): Path<i32>,
+    p: Params,
+) -> Result<Response, HttpError> {
     let db = &s.app.db;
     let (from, to, gran, tz) = resolve_range(&s.app, id, &p.range()).await?;
     let points = series::campaign_series(db, id, from, to, gran, tz).await?;

@@ -35,9 +35,5 @@ pub async fn readyz(State(state): State<ServerState>) -> Answer {
 }
 
 pub async fn healthz(State(state): State<ServerState>) -> Answer {
-    if service::db::ping(&state.app.db).await {
-        (StatusCode::OK, "ok".into())
-    } else {
-        unavailable("database unavailable")
-    }
+    if service::db::ping(&state.app.db).await { (StatusCode::OK, "ok".into()) } else { unavailable("database unavailable") }
 }

@@ -23,9 +23,6 @@ pub async fn switch(Path(code): Path<String>, Query(q): Query<Next>, jar: Cookie
     if !matches!(code.as_str(), "zh" | "en") {
         return (StatusCode::NOT_FOUND, "unknown language; use zh or en\n").into_response();
     }
-    let cookie = Cookie::build((LOCALE_COOKIE, code))
-        .path("/")
-        .same_site(SameSite::Lax)
-        .max_age(cookie::time::Duration::days(365));
+    let cookie = Cookie::build((LOCALE_COOKIE, code)).path("/").same_site(SameSite::Lax).max_age(cookie::time::Duration::days(365));
     (jar.add(cookie), Redirect::to(&safe_next(q.next.as_deref()))).into_response()
 }

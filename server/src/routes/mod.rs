@@ -83,10 +83,10 @@ pub fn router(state: ServerState) -> Router {
     // pages render) file responses went out with a page's nonce policy and pages with the plain
     // one, whose inline scripts the browser then refused (the page never hydrated). A plain
     // `ServeDir` never touches the reactive runtime.
-    let not_found = file_and_error_handler_with_context::<ServerState, _>(crate::security::with_page_csp(&state.leptos, context.clone()), shell);
-    let files = ServeDir::new(&*state.leptos.site_root)
-        .call_fallback_on_method_not_allowed(true)
-        .fallback(not_found.with_state(state.clone()));
+    let not_found =
+        file_and_error_handler_with_context::<ServerState, _>(crate::security::with_page_csp(&state.leptos, context.clone()), shell);
+    let files =
+        ServeDir::new(&*state.leptos.site_root).call_fallback_on_method_not_allowed(true).fallback(not_found.with_state(state.clone()));
     Router::new()
         .route("/api/login", post(auth::login))
         .route("/api/logout", post(auth::logout))
@@ -110,7 +110,10 @@ pub fn router(state: ServerState) -> Router {
         // One sign-in limiter per router (so per instance, and per test server).
         .layer(axum::Extension(crate::login_limit::LoginLimiter::default()))
         // Inside the metrics and trace layers, so refusals are counted and traced too.
-        .layer(middleware::from_fn_with_state(std::sync::Arc::new(crate::security::Guard::new(&state.app.settings.public_url)), crate::security::protect))
+        .layer(middleware::from_fn_with_state(
+            std::sync::Arc::new(crate::security::Guard::new(&state.app.settings.public_url)),
+            crate::security::protect,
+        ))
         .layer(middleware::from_fn(track_requests))
         // A request's span names its path, not its query: WeChat's callback query carries the
         // follower's OpenID, which no log line may hold; nor may a public link's token.

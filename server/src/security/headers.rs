@@ -57,10 +57,7 @@ pub fn hydration_script_hash(options: &LeptosOptions) -> String {
 /// leptos_axum generated for this response (it provides the nonce before our context runs).
 /// Server functions and static files run the same context without a nonce: they keep the
 /// default policy that [`protect`] sets.
-pub fn with_page_csp<F>(
-    options: &LeptosOptions,
-    context: F,
-) -> impl Fn() + Clone + Send + Sync + 'static
+pub fn with_page_csp<F>(options: &LeptosOptions, context: F) -> impl Fn() + Clone + Send + Sync + 'static
 where
     F: Fn() + Clone + Send + Sync + 'static,
 {
@@ -70,29 +67,21 @@ where
         let nonce = leptos::nonce::use_nonce();
         let response = leptos::prelude::use_context::<leptos_axum::ResponseOptions>();
         if let (Some(nonce), Some(response)) = (nonce, response)
-            && let Ok(value) = HeaderValue::from_str(&page_csp(&nonce, &hash)) {
-                response.insert_header(header::CONTENT_SECURITY_POLICY, value);
-            }
+            && let Ok(value) = HeaderValue::from_str(&page_csp(&nonce, &hash))
+        {
+            response.insert_header(header::CONTENT_SECURITY_POLICY, value);
+        }
     }
 }
 
 /// The headers every response gets unless its handler set its own.
 pub(super) fn default_headers() -> [(HeaderName, HeaderValue); 6] {
     [
-        (
-            header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static(BASE_CSP),
-        ),
+        (header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(BASE_CSP)),
         (header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")),
-        (
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        ),
+        (header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")),
         // Full URLs (campaign ids, filters) only to this site; other sites learn nothing.
-        (
-            header::REFERRER_POLICY,
-            HeaderValue::from_static("same-origin"),
-        ),
+        (header::REFERRER_POLICY, HeaderValue::from_static("same-origin")),
         // Nothing here uses these device features; deny them to anything that gets embedded.
         (
             HeaderName::from_static("permissions-policy"),
@@ -100,9 +89,6 @@ pub(super) fn default_headers() -> [(HeaderName, HeaderValue); 6] {
                 "camera=(), microphone=(), geolocation=(), payment=(), usb=(), accelerometer=(), gyroscope=(), magnetometer=()",
             ),
         ),
-        (
-            HeaderName::from_static("cross-origin-opener-policy"),
-            HeaderValue::from_static("same-origin"),
-        ),
+        (HeaderName::from_static("cross-origin-opener-policy"), HeaderValue::from_static("same-origin")),
     ]
 }

@@ -31,12 +31,7 @@ use std::sync::Arc;
 pub async fn protect(State(guard): State<Arc<Guard>>, req: Request, next: Next) -> Response {
     // Server functions' answers (Settings shows callback Tokens) are never stored.
     let server_function = req.uri().path().starts_with("/api/");
-    let checked = guard.allows(
-        req.method(),
-        req.uri().path(),
-        req.headers(),
-        req.uri().authority().map(|a| a.as_str()),
-    );
+    let checked = guard.allows(req.method(), req.uri().path(), req.headers(), req.uri().authority().map(|a| a.as_str()));
     let mut res = match checked {
         Ok(()) => next.run(req).await,
         Err(origin) => {

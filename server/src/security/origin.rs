@@ -22,10 +22,7 @@ pub(super) const REFUSED: &str = "cross-origin request refused\n";
 impl Guard {
     /// A guard for a site whose public base URL is `public_url` (as stored in the settings).
     pub fn new(public_url: &str) -> Self {
-        let public_origin = url::Url::parse(public_url)
-            .ok()
-            .map(|u| u.origin())
-            .filter(url::Origin::is_tuple);
+        let public_origin = url::Url::parse(public_url).ok().map(|u| u.origin()).filter(url::Origin::is_tuple);
         Guard { public_origin }
     }
 
@@ -40,13 +37,7 @@ impl Guard {
     /// let through: current browsers send `Origin` on every cross-origin POST (a page that
     /// hides its referrer makes it `null`, which is refused), so a request without both comes
     /// from curl, a script or a test, which carry no victim's cookie.
-    pub(super) fn allows(
-        &self,
-        method: &Method,
-        path: &str,
-        headers: &HeaderMap,
-        uri_authority: Option<&str>,
-    ) -> Result<(), String> {
+    pub(super) fn allows(&self, method: &Method, path: &str, headers: &HeaderMap, uri_authority: Option<&str>) -> Result<(), String> {
         if method.is_safe() || path.starts_with(CALLBACK_PREFIX) {
             return Ok(());
         }
@@ -58,17 +49,12 @@ impl Guard {
             },
         };
         let claimed = claimed.to_str().unwrap_or("");
-        let host = headers
-            .get(header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .or(uri_authority);
+        let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).or(uri_authority);
         if self.is_own_origin(claimed, host) {
             Ok(())
         } else {
             // Only the origin part: a Referer's path and query are none of the log's business.
-            let shown = url::Url::parse(claimed)
-                .map(|u| u.origin().ascii_serialization())
-                .unwrap_or_else(|_| "unparsable".into());
+            let shown = url::Url::parse(claimed).map(|u| u.origin().ascii_serialization()).unwrap_or_else(|_| "unparsable".into());
             Err(shown)
         }
     }
@@ -92,13 +78,10 @@ impl Guard {
         if self.public_origin.as_ref() == Some(&origin) {
             return true;
         }
-        let Some(host) = host.filter(|h| !h.is_empty() && !h.contains(['/', '@', '?', '#', '\\']))
-        else {
+        let Some(host) = host.filter(|h| !h.is_empty() && !h.contains(['/', '@', '?', '#', '\\'])) else {
             return false;
         };
         let schemes: &[&str] = if self.https() { &["https"] } else { &["http", "https"] };
-        schemes.iter().any(|scheme| {
-            url::Url::parse(&format!("{scheme}://{host}")).is_ok_and(|own| own.origin() == origin)
-        })
+        schemes.iter().any(|scheme| url::Url::parse(&format!("{scheme}://{host}")).is_ok_and(|own| own.origin() == origin))
     }
 }

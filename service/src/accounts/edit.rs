@@ -4,8 +4,7 @@
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter, QuerySelect, Set,
-    TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter, QuerySelect, Set, TransactionTrait,
 };
 use serde_json::json;
 
@@ -46,9 +45,7 @@ fn check(st: &AppState, input: &AccountInput, stored: Option<&wechat_account::Mo
     let mode: MessageMode = input.message_mode.parse()?;
     let aes_key = given(&input.aes_key);
     if let Some(key) = aes_key {
-        wechat::crypto::decode_aes_key(key).map_err(|_| {
-            ServiceError::invalid("aes_key", Msg::AesKeyInvalid)
-        })?;
+        wechat::crypto::decode_aes_key(key).map_err(|_| ServiceError::invalid("aes_key", Msg::AesKeyInvalid))?;
     }
     let key_stored = stored.and_then(|m| m.aes_key_enc.as_deref()).is_some_and(|k| !k.is_empty());
     if mode.needs_aes_key() && aes_key.is_none() && !key_stored {
@@ -88,10 +85,8 @@ fn taken(app_id: &str, holder: Option<&str>) -> ServiceError {
 
 /// Another account (not `except`) with this AppID, if any.
 async fn holder_of<C: ConnectionTrait>(db: &C, app_id: &str, except: Option<i32>) -> Result<Option<String>, ServiceError> {
-    let mut query = wechat_account::Entity::find()
-        .select_only()
-        .column(wechat_account::Column::Name)
-        .filter(wechat_account::Column::AppId.eq(app_id));
+    let mut query =
+        wechat_account::Entity::find().select_only().column(wechat_account::Column::Name).filter(wechat_account::Column::AppId.eq(app_id));
     if let Some(id) = except {
         query = query.filter(wechat_account::Column::Id.ne(id));
     }

@@ -17,8 +17,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, Iterable, QueryFilter, QueryOrder, QuerySelect,
-    TransactionTrait,
+    ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, Iterable, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
 };
 use secrecy::SecretString;
 use serde_json::json;
@@ -28,8 +27,8 @@ mod token;
 mod validate;
 
 pub use edit::{create, update};
-pub(crate) use token::{open_token, token_context};
 pub use token::{callback_token, callback_tokens, seal_plaintext_tokens};
+pub(crate) use token::{open_token, token_context};
 pub use validate::check_app_id;
 
 use crate::entity::wechat_account;
@@ -161,20 +160,16 @@ struct AccountRow {
 }
 
 fn rows_query() -> sea_orm::Select<wechat_account::Entity> {
-    wechat_account::Entity::find()
-        .select_only()
-        .columns(wechat_account::Column::iter().filter(|c| {
-            use wechat_account::Column as C;
-            !matches!(c, C::Logo | C::Token | C::TokenEnc)
-        }))
+    wechat_account::Entity::find().select_only().columns(wechat_account::Column::iter().filter(|c| {
+        use wechat_account::Column as C;
+        !matches!(c, C::Logo | C::Token | C::TokenEnc)
+    }))
 }
 
 /// Ids (among `ids`, or all) of accounts that have a logo.
 async fn ids_with_logo<C: ConnectionTrait>(db: &C, ids: Option<&[i32]>) -> Result<std::collections::HashSet<i32>, ServiceError> {
-    let mut query = wechat_account::Entity::find()
-        .select_only()
-        .column(wechat_account::Column::Id)
-        .filter(wechat_account::Column::Logo.is_not_null());
+    let mut query =
+        wechat_account::Entity::find().select_only().column(wechat_account::Column::Id).filter(wechat_account::Column::Logo.is_not_null());
     if let Some(ids) = ids {
         query = query.filter(wechat_account::Column::Id.is_in(ids.iter().copied()));
     }
@@ -215,12 +210,8 @@ pub async fn list<C: ConnectionTrait>(db: &C) -> Result<Vec<AccountView>, Servic
 
 /// One account; [`ServiceError::NotFound`] when there is none with this id.
 pub async fn get<C: ConnectionTrait>(db: &C, id: i32) -> Result<AccountView, ServiceError> {
-    let row = rows_query()
-        .filter(wechat_account::Column::Id.eq(id))
-        .into_model::<AccountRow>()
-        .one(db)
-        .await?
-        .ok_or(ServiceError::NotFound)?;
+    let row =
+        rows_query().filter(wechat_account::Column::Id.eq(id)).into_model::<AccountRow>().one(db).await?.ok_or(ServiceError::NotFound)?;
     views(db, vec![row], Some(&[id])).await?.pop().ok_or(ServiceError::NotFound)
 }
 

@@ -42,19 +42,17 @@ pub fn callback_token(keys: &Keys, m: &wechat_account::Model) -> Result<String, 
 /// and logged; the admin enters it again.
 pub async fn callback_tokens(st: &AppState) -> Result<HashMap<i32, String>, ServiceError> {
     use wechat_account::Column as C;
-    let rows: Vec<(i32, String, String, Option<String>)> = wechat_account::Entity::find()
-        .select_only()
-        .columns([C::Id, C::AppId, C::Token, C::TokenEnc])
-        .into_tuple()
-        .all(&st.db)
-        .await?;
+    let rows: Vec<(i32, String, String, Option<String>)> =
+        wechat_account::Entity::find().select_only().columns([C::Id, C::AppId, C::Token, C::TokenEnc]).into_tuple().all(&st.db).await?;
     let mut tokens = HashMap::with_capacity(rows.len());
     for (id, app_id, plain, sealed) in rows {
         match open_token(&st.keys, &app_id, &plain, sealed.as_deref()) {
             Ok(token) => {
                 tokens.insert(id, token);
             }
-            Err(_) => tracing::error!(%app_id, "the account's callback Token cannot be decrypted: SCENEBOARD_SECRET_KEY changed since it was saved"),
+            Err(_) => {
+                tracing::error!(%app_id, "the account's callback Token cannot be decrypted: SCENEBOARD_SECRET_KEY changed since it was saved")
+            }
         }
     }
     Ok(tokens)

@@ -28,9 +28,8 @@ pub(super) fn check_name(name: &str) -> Result<String, ServiceError> {
 /// Checks an AppID: `wx` and 16 lowercase hexadecimal digits, as WeChat issues them.
 pub fn check_app_id(app_id: &str) -> Result<String, ServiceError> {
     let app_id = app_id.trim();
-    let ok = app_id.len() == 18
-        && app_id.starts_with("wx")
-        && app_id[2..].bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    let ok =
+        app_id.len() == 18 && app_id.starts_with("wx") && app_id[2..].bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
     if !ok {
         return Err(ServiceError::invalid("app_id", Msg::AppIdInvalid));
     }
@@ -92,9 +91,8 @@ pub(super) fn check_api_base(url: Option<&str>) -> Result<String, ServiceError> 
 /// Checks an IANA time zone name (`Asia/Shanghai`); `None` means the server's default.
 pub(super) fn check_timezone(st: &AppState, tz: Option<&str>) -> Result<String, ServiceError> {
     let name = tz.unwrap_or(&st.settings.timezone);
-    let tz = chrono_tz::Tz::from_str(name).map_err(|_| {
-        ServiceError::invalid("timezone", Msg::TimezoneUnknown { name: name.to_owned() })
-    })?;
+    let tz =
+        chrono_tz::Tz::from_str(name).map_err(|_| ServiceError::invalid("timezone", Msg::TimezoneUnknown { name: name.to_owned() }))?;
     Ok(tz.name().to_owned())
 }
 

@@ -2,9 +2,9 @@
 //! code, and the rows of the campaigns export.
 
 use super::types::CampaignView;
+use crate::ServiceError;
 use crate::entity::{campaign, wechat_account};
 use crate::series::{Totals, all_campaign_totals};
-use crate::ServiceError;
 use sea_orm::{ConnectionTrait, EntityTrait, QueryOrder, QuerySelect};
 use std::collections::{HashMap, HashSet};
 use std::io::Write;
@@ -82,9 +82,7 @@ pub fn code_file_name(c: &CampaignView, ext: &str) -> String {
 pub fn zip_files(files: &[(String, Vec<u8>)]) -> Result<Vec<u8>, ServiceError> {
     let zip_err = |e: zip::result::ZipError| ServiceError::Internal(format!("writing the ZIP failed: {e}"));
     let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-    let options = zip::write::SimpleFileOptions::default()
-        .compression_method(zip::CompressionMethod::Stored)
-        .unix_permissions(0o644);
+    let options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored).unix_permissions(0o644);
     let mut used: HashSet<String> = HashSet::new();
     for (name, bytes) in files {
         let base = safe_file_name(name);

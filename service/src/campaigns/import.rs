@@ -5,8 +5,8 @@ use super::lifecycle::{insert_new, issue};
 use super::store::is_unique_violation;
 use super::types::{Kind, kind_message};
 use super::validate::{
-    NewCampaign, ShortText, account_exists, clean_days, clean_name, clean_optional, clean_scene, name_taken_message,
-    scene_conflict, scene_taken_message,
+    NewCampaign, ShortText, account_exists, clean_days, clean_name, clean_optional, clean_scene, name_taken_message, scene_conflict,
+    scene_taken_message,
 };
 use super::{IMPORT_CONCURRENCY, MAX_GROUP, MAX_IMPORT_BYTES, MAX_IMPORT_ROWS, PERMANENT_QUOTA};
 use crate::db::query_in_chunks;
@@ -301,16 +301,8 @@ impl<'a> LineCounter<'a> {
 
 /// Checks one row on its own.
 fn parse_row(line: u64, cells: &[&str]) -> Draft {
-    let mut d = Draft {
-        line,
-        name: None,
-        scene: None,
-        scene_blank: false,
-        kind: None,
-        group: None,
-        expire_days: None,
-        problems: Vec::new(),
-    };
+    let mut d =
+        Draft { line, name: None, scene: None, scene_blank: false, kind: None, group: None, expire_days: None, problems: Vec::new() };
     if !(3..=5).contains(&cells.len()) {
         d.problems.push(Msg::CsvColumns { found: cells.len() });
         return d;
@@ -394,11 +386,8 @@ pub async fn import(
             async move { issue(api, &scene, kind, days).await.map_err(|message| RowError { line, message }) }
         })
         .collect();
-    let codes: Vec<wechat::QrCode> = futures::stream::iter(issuing)
-        .buffered(IMPORT_CONCURRENCY)
-        .try_collect()
-        .await
-        .map_err(|e| ImportFailed::Rows(vec![e]))?;
+    let codes: Vec<wechat::QrCode> =
+        futures::stream::iter(issuing).buffered(IMPORT_CONCURRENCY).try_collect().await.map_err(|e| ImportFailed::Rows(vec![e]))?;
 
     let txn = db.begin().await.map_err(ServiceError::from)?;
     let mut ids = Vec::with_capacity(campaigns.len());

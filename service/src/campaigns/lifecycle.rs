@@ -4,17 +4,14 @@
 use super::store::{get, is_unique_violation, unix_to_utc};
 use super::types::{CampaignEdit, CampaignInput, CampaignView, Kind, Welcome};
 use super::validate::{
-    NewCampaign, ShortText, clean_days, clean_name, clean_optional, name_taken, name_taken_message, scene_conflict,
-    validate_input,
+    NewCampaign, ShortText, clean_days, clean_name, clean_optional, name_taken, name_taken_message, scene_conflict, validate_input,
 };
 use super::{MAX_EXPIRE_DAYS, MAX_GROUP, MAX_TAG};
 use crate::entity::{campaign, campaign_hourly, event, qr_code};
 use crate::{AppState, Msg, ServiceError, audit, scenes};
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::sea_query::Expr;
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseTransaction, DbErr, EntityTrait, QueryFilter, QuerySelect, Set, TransactionTrait,
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseTransaction, DbErr, EntityTrait, QueryFilter, QuerySelect, Set, TransactionTrait};
 use serde_json::json;
 use wechat::{QrCodeRequest, QrLifetime, Scene, WechatApi};
 
@@ -145,8 +142,7 @@ pub async fn update(st: &AppState, id: i32, edit: CampaignEdit, actor: Option<i3
     let group = clean_optional(edit.group.as_deref(), ShortText::Group, MAX_GROUP).map_err(|m| ServiceError::invalid("group", m))?;
     let expire_days = clean_days(kind, edit.expire_days).map_err(|m| ServiceError::invalid("expire_days", m))?;
     let welcome = edit.welcome.map(Welcome::validated).transpose()?;
-    let tag_name =
-        clean_optional(edit.tag_name.as_deref(), ShortText::Tag, MAX_TAG).map_err(|m| ServiceError::invalid("tag_name", m))?;
+    let tag_name = clean_optional(edit.tag_name.as_deref(), ShortText::Tag, MAX_TAG).map_err(|m| ServiceError::invalid("tag_name", m))?;
     let auto_renew = kind == Kind::Temporary && edit.auto_renew;
     // An archived campaign's name is checked again when it is restored.
     if current.archived_at.is_none() && name != current.name && name_taken(db, current.account_id, &name, Some(id)).await? {

@@ -151,9 +151,7 @@ pub async fn list<C: ConnectionTrait>(db: &C, query: &ListQuery) -> Result<Page,
     let mut row_vals = vals;
     row_vals.push((per_page as i64).into());
     row_vals.push((((page - 1).saturating_mul(per_page)).min(i64::MAX as u64) as i64).into());
-    let rows = db
-        .query_all_raw(stmt(backend, &format!("{VIEW_SELECT}{where_sql} ORDER BY {order} LIMIT ? OFFSET ?"), row_vals))
-        .await?;
+    let rows = db.query_all_raw(stmt(backend, &format!("{VIEW_SELECT}{where_sql} ORDER BY {order} LIMIT ? OFFSET ?"), row_vals)).await?;
     let mut views = rows.iter().map(|r| view_from_row(r, now)).collect::<Result<Vec<_>, _>>()?;
     attach(db, &mut views, now).await?;
     Ok(Page { rows: views, total, page, per_page })

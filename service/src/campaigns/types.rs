@@ -198,9 +198,7 @@ impl Status {
         match code {
             None => Status::NoCode,
             Some(CodeView { expires_at: Some(t), .. }) if *t <= now => Status::Expired,
-            Some(CodeView { expires_at: Some(t), .. }) if *t <= now + Duration::days(EXPIRING_WITHIN_DAYS) => {
-                Status::ExpiringSoon
-            }
+            Some(CodeView { expires_at: Some(t), .. }) if *t <= now + Duration::days(EXPIRING_WITHIN_DAYS) => Status::ExpiringSoon,
             Some(_) => Status::Active,
         }
     }

@@ -145,15 +145,18 @@ pub(super) struct NewCampaign {
 }
 
 /// Every check of [`create`] at `now`, field by field, before anything is sent or stored.
-pub(super) async fn validate_input<C: ConnectionTrait>(db: &C, input: &CampaignInput, now: DateTime<Utc>) -> Result<NewCampaign, ServiceError> {
+pub(super) async fn validate_input<C: ConnectionTrait>(
+    db: &C,
+    input: &CampaignInput,
+    now: DateTime<Utc>,
+) -> Result<NewCampaign, ServiceError> {
     let name = clean_name(&input.name).map_err(|m| ServiceError::invalid("name", m))?;
     let group = clean_optional(input.group.as_deref(), ShortText::Group, MAX_GROUP).map_err(|m| ServiceError::invalid("group", m))?;
     let kind: Kind = input.kind.parse()?;
     let scene = clean_scene(input.scene.as_deref()).map_err(|m| ServiceError::invalid("scene", m))?;
     let expire_days = clean_days(kind, input.expire_days).map_err(|m| ServiceError::invalid("expire_days", m))?;
     let welcome = input.welcome.clone().map(Welcome::validated).transpose()?;
-    let tag_name =
-        clean_optional(input.tag_name.as_deref(), ShortText::Tag, MAX_TAG).map_err(|m| ServiceError::invalid("tag_name", m))?;
+    let tag_name = clean_optional(input.tag_name.as_deref(), ShortText::Tag, MAX_TAG).map_err(|m| ServiceError::invalid("tag_name", m))?;
     if !account_exists(db, input.account_id).await? {
         return Err(ServiceError::invalid("account_id", Msg::AccountRequired));
     }

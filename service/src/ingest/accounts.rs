@@ -197,7 +197,8 @@ impl Accounts {
     /// when it changed). Fails when the database does not answer or the file cannot be written.
     pub(crate) async fn refresh(&self) -> Result<(), String> {
         let _one = self.refreshing.lock().await;
-        let models = wechat_account::Entity::find().order_by_asc(wechat_account::Column::Id).all(&self.st.db).await.map_err(|e| e.to_string())?;
+        let models =
+            wechat_account::Entity::find().order_by_asc(wechat_account::Column::Id).all(&self.st.db).await.map_err(|e| e.to_string())?;
         let entries: Vec<Entry> = models.iter().map(Entry::from).collect();
         let same = {
             let known = lock(&self.known);
@@ -301,7 +302,8 @@ fn callback_account(st: &AppState, e: &Entry) -> CallbackAccount {
         EncryptMode::Plain
     });
     let crypt = e.aes_key_enc.as_deref().and_then(|sealed| {
-        let opened = st.keys.open(&format!("wechat_accounts.aes_key:{}", e.app_id), sealed).ok().and_then(|key| MsgCrypt::new(&key, &e.app_id).ok());
+        let opened =
+            st.keys.open(&format!("wechat_accounts.aes_key:{}", e.app_id), sealed).ok().and_then(|key| MsgCrypt::new(&key, &e.app_id).ok());
         if opened.is_none() {
             // Wrong secret key or a damaged value: encrypted pushes will be refused as a
             // setup error; the reason is never the key itself.

@@ -27,7 +27,9 @@ pub(crate) fn probe(dir: &Path) -> Result<(), String> {
     if let Err(e) = written {
         return Err(format!("the spool's directory cannot be written: {e}"));
     }
-    let free = rustix::fs::statvfs(dir).map(|s| s.f_bavail.saturating_mul(s.f_frsize)).map_err(|e| format!("cannot read the spool disk's free space: {e}"))?;
+    let free = rustix::fs::statvfs(dir)
+        .map(|s| s.f_bavail.saturating_mul(s.f_frsize))
+        .map_err(|e| format!("cannot read the spool disk's free space: {e}"))?;
     if free < MIN_FREE {
         return Err(format!("the spool's disk is full ({free} bytes free)"));
     }

@@ -98,7 +98,10 @@ mod tests {
         assert_eq!(Job::parse("renew_code", &renew.payload().to_string()), Ok(renew));
         // Older rows: a renewal without a code does nothing; a codeless campaign's is kept.
         assert_eq!(Job::parse("renew_code", r#"{"campaign_id":3}"#), Ok(Job::RenewUnkeyed));
-        assert_eq!(Job::parse("renew_code", r#"{"campaign_id":3,"code_id":null}"#), Ok(Job::RenewCode(RenewCode { campaign_id: 3, code_id: None })));
+        assert_eq!(
+            Job::parse("renew_code", r#"{"campaign_id":3,"code_id":null}"#),
+            Ok(Job::RenewCode(RenewCode { campaign_id: 3, code_id: None }))
+        );
         assert!(Job::parse("tag_follower", r#"{"account_id":1,"campaign_id":2,"openid":""}"#).is_err());
         assert!(Job::parse("tag_follower", "not json").unwrap_err().starts_with("bad payload"));
         assert_eq!(Job::parse("mystery", "{}"), Err("unknown job kind mystery".into()));

@@ -24,8 +24,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, ExprTrait, FromQueryResult, QueryFilter, QueryOrder,
-    QuerySelect, QueryTrait,
+    ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, ExprTrait, FromQueryResult, QueryFilter, QueryOrder, QuerySelect,
+    QueryTrait,
 };
 
 use crate::AppState;
@@ -90,7 +90,12 @@ where
 }
 
 /// Queue `job` to run at `run_at`, as [`enqueue`] does.
-pub async fn enqueue_job<C: ConnectionTrait>(db: &C, job: &Job, run_at: DateTime<Utc>, dedupe_key: Option<&str>) -> Result<Option<i64>, DbErr> {
+pub async fn enqueue_job<C: ConnectionTrait>(
+    db: &C,
+    job: &Job,
+    run_at: DateTime<Utc>,
+    dedupe_key: Option<&str>,
+) -> Result<Option<i64>, DbErr> {
     enqueue(db, job.kind(), &job.payload(), run_at, dedupe_key).await
 }
 
@@ -204,10 +209,7 @@ pub async fn claim<C: ConnectionTrait>(db: &C, worker: &str, lease: Duration) ->
 
 /// Only while `worker` still holds job `id`.
 fn held(id: i64, worker: &str) -> Condition {
-    Condition::all()
-        .add(job::Column::Id.eq(id))
-        .add(job::Column::Status.eq(RUNNING))
-        .add(job::Column::LockedBy.eq(worker))
+    Condition::all().add(job::Column::Id.eq(id)).add(job::Column::Status.eq(RUNNING)).add(job::Column::LockedBy.eq(worker))
 }
 
 /// Push `worker`'s lease on job `id` to `lease` from now; `false` if it no longer holds it.
@@ -247,13 +249,7 @@ pub enum FailOutcome {
 /// Record that `worker`'s run of job `id` failed with `error` (words for an operator: callers
 /// must not pass secrets). The job is queued again after [`backoff`], or left `failed` once
 /// its attempts reach `max_attempts`.
-pub async fn fail<C: ConnectionTrait>(
-    db: &C,
-    id: i64,
-    worker: &str,
-    error: &str,
-    max_attempts: i32,
-) -> Result<FailOutcome, DbErr> {
+pub async fn fail<C: ConnectionTrait>(db: &C, id: i64, worker: &str, error: &str, max_attempts: i32) -> Result<FailOutcome, DbErr> {
     let Some(current) = retry_transient(|| job::Entity::find().filter(held(id, worker)).one(db)).await? else {
         return Ok(FailOutcome::NotHeld);
     };
@@ -281,12 +277,7 @@ pub async fn fail<C: ConnectionTrait>(
 
 /// The most recently changed jobs first, for a status view.
 pub async fn list_recent<C: ConnectionTrait>(db: &C, limit: u64) -> Result<Vec<job::Model>, DbErr> {
-    job::Entity::find()
-        .order_by_desc(job::Column::UpdatedAt)
-        .order_by_desc(job::Column::Id)
-        .limit(limit)
-        .all(db)
-        .await
+    job::Entity::find().order_by_desc(job::Column::UpdatedAt).order_by_desc(job::Column::Id).limit(limit).all(db).await
 }
 
 /// How many jobs are `(queued, running, failed)`.
@@ -306,10 +297,7 @@ pub async fn counts<C: ConnectionTrait>(db: &C) -> Result<(u64, u64, u64), DbErr
 /// Delete `done` jobs last changed before `before`; returns how many. Failed jobs stay for
 /// an operator to look at.
 pub async fn purge_done<C: ConnectionTrait>(db: &C, before: DateTime<Utc>) -> Result<u64, DbErr> {
-    let stmt = job::Entity::delete_many()
-        .filter(job::Column::Status.eq(DONE))
-        .filter(job::Column::UpdatedAt.lt(before))
-        .into_query();
+    let stmt = job::Entity::delete_many().filter(job::Column::Status.eq(DONE)).filter(job::Column::UpdatedAt.lt(before)).into_query();
     Ok(retry_transient(|| db.execute(&stmt)).await?.rows_affected())
 }
 

@@ -101,7 +101,11 @@ fn wechat_45009_daily_quota() {
 
 #[test]
 fn wechat_48001_not_authorised() {
-    check_wechat(48001, &["没有这个接口的权限", "未认证", "带参数二维码"], &["not authorised", "unverified account cannot create parametric QR codes"]);
+    check_wechat(
+        48001,
+        &["没有这个接口的权限", "未认证", "带参数二维码"],
+        &["not authorised", "unverified account cannot create parametric QR codes"],
+    );
 }
 
 #[test]
@@ -112,7 +116,11 @@ fn wechat_45029_code_quota() {
 #[test]
 fn wechat_token_codes_say_sceneboard_refreshes_and_to_check_the_secret() {
     for code in [40001, 40014, 42001] {
-        check_wechat(code, &["access token 无效或已过期", "自动重新获取", "AppSecret"], &["access token is invalid or has expired", "fetches a new one by itself", "check whether the AppSecret"]);
+        check_wechat(
+            code,
+            &["access token 无效或已过期", "自动重新获取", "AppSecret"],
+            &["access token is invalid or has expired", "fetches a new one by itself", "check whether the AppSecret"],
+        );
     }
 }
 
@@ -120,7 +128,10 @@ fn wechat_token_codes_say_sceneboard_refreshes_and_to_check_the_secret() {
 fn unknown_wechat_codes_show_code_errmsg_and_a_general_hint() {
     let (zh, en) = wechat(61234, "some new failure");
     assert_eq!(zh, "微信错误 61234：请查看微信的说明；如果一直出现，请把错误码告诉管理员（some new failure）");
-    assert_eq!(en, "WeChat error 61234: see WeChat's message; if it keeps happening, tell your administrator the error code (some new failure)");
+    assert_eq!(
+        en,
+        "WeChat error 61234: see WeChat's message; if it keeps happening, tell your administrator the error code (some new failure)"
+    );
 }
 
 #[test]

@@ -82,11 +82,7 @@ pub(super) fn explain(lang: Lang, errcode: i64, errmsg: &str) -> String {
             "see WeChat's message; if it keeps happening, tell your administrator the error code",
         ),
     };
-    if zh {
-        format!("微信错误 {errcode}：{hint}（{errmsg}）")
-    } else {
-        format!("WeChat error {errcode}: {hint} ({errmsg})")
-    }
+    if zh { format!("微信错误 {errcode}：{hint}（{errmsg}）") } else { format!("WeChat error {errcode}: {hint} ({errmsg})") }
 }
 
 fn pick(zh: bool, zh_text: &str, en_text: &str) -> String {

@@ -19,8 +19,7 @@ pub fn load_logo(bytes: &[u8]) -> Result<RgbaImage, QrError> {
     if !bytes.starts_with(PNG_SIGNATURE) {
         return Err(QrError::LogoNotPng);
     }
-    let decoder =
-        PngDecoder::new(Cursor::new(bytes)).map_err(|e| QrError::LogoInvalid(e.to_string()))?;
+    let decoder = PngDecoder::new(Cursor::new(bytes)).map_err(|e| QrError::LogoInvalid(e.to_string()))?;
     // The header's dimensions are checked before any pixel is inflated.
     let (width, height) = decoder.dimensions();
     if width > MAX_LOGO_DIMENSION || height > MAX_LOGO_DIMENSION {
@@ -29,8 +28,7 @@ pub fn load_logo(bytes: &[u8]) -> Result<RgbaImage, QrError> {
     if width == 0 || height == 0 {
         return Err(QrError::LogoInvalid("the image is empty".into()));
     }
-    let image =
-        DynamicImage::from_decoder(decoder).map_err(|e| QrError::LogoInvalid(e.to_string()))?;
+    let image = DynamicImage::from_decoder(decoder).map_err(|e| QrError::LogoInvalid(e.to_string()))?;
     Ok(image.into_rgba8())
 }
 
@@ -65,7 +63,8 @@ pub async fn prepare_logo(upload: Option<&[u8]>) -> Result<Option<Vec<u8>>, crat
     use crate::ServiceError;
     let Some(bytes) = upload else { return Ok(None) };
     let bytes = bytes.to_vec();
-    let encoded = crate::heavy::run(move || reencode_logo(&bytes)).await.map_err(|_| ServiceError::invalid("logo", crate::Msg::HeavyBusy))?;
+    let encoded =
+        crate::heavy::run(move || reencode_logo(&bytes)).await.map_err(|_| ServiceError::invalid("logo", crate::Msg::HeavyBusy))?;
     encoded.map(Some).map_err(|e| match e {
         QrError::Png(_) => ServiceError::Internal(e.to_string()),
         other => ServiceError::invalid("logo", logo_msg(&other)),

@@ -80,11 +80,7 @@ pub struct QrOptions {
 impl Default for QrOptions {
     /// The bare code at WeChat's default size.
     fn default() -> Self {
-        Self {
-            size: DEFAULT_SIZE,
-            caption: None,
-            logo: None,
-        }
+        Self { size: DEFAULT_SIZE, caption: None, logo: None }
     }
 }
 
@@ -104,9 +100,7 @@ pub enum QrError {
     #[error("the code's url is {0} bytes long; at most {MAX_URL_LEN} are allowed")]
     UrlTooLong(usize),
     /// The url needs more modules than fit in the size at `MIN_MODULE_PX` pixels each.
-    #[error(
-        "a {size} px image is too small for this url ({modules} modules wide); pick a larger size"
-    )]
+    #[error("a {size} px image is too small for this url ({modules} modules wide); pick a larger size")]
     TooDense {
         /// The requested size in pixels.
         size: u32,
@@ -120,9 +114,7 @@ pub enum QrError {
     #[error("the logo file is {0} bytes; at most 1 MiB is allowed")]
     LogoTooLarge(usize),
     /// The logo is wider or taller than `MAX_LOGO_DIMENSION`.
-    #[error(
-        "the logo is {width}×{height} px; at most {MAX_LOGO_DIMENSION}×{MAX_LOGO_DIMENSION} is allowed"
-    )]
+    #[error("the logo is {width}×{height} px; at most {MAX_LOGO_DIMENSION}×{MAX_LOGO_DIMENSION} is allowed")]
     LogoDimensions {
         /// Width in pixels, from the PNG header.
         width: u32,
@@ -147,9 +139,7 @@ pub fn parse_size(text: Option<&str>) -> Result<u32, QrError> {
         None | Some("") => return Ok(DEFAULT_SIZE),
         Some(t) => t,
     };
-    let size: u32 = text
-        .parse()
-        .map_err(|_| QrError::InvalidSize(text.to_owned()))?;
+    let size: u32 = text.parse().map_err(|_| QrError::InvalidSize(text.to_owned()))?;
     check_size(size)?;
     Ok(size)
 }
@@ -166,8 +156,7 @@ pub fn encode(url: &str, with_logo: bool) -> Result<QrCode, QrError> {
         return Err(QrError::UrlTooLong(url.len()));
     }
     let level = if with_logo { EcLevel::H } else { EcLevel::Q };
-    QrCode::with_error_correction_level(url.as_bytes(), level)
-        .map_err(|e| QrError::Encode(e.to_string()))
+    QrCode::with_error_correction_level(url.as_bytes(), level).map_err(|e| QrError::Encode(e.to_string()))
 }
 
 /// Renders the code as a square PNG exactly `opts.size` pixels wide: whole-pixel modules
@@ -180,10 +169,7 @@ pub fn render_png(url: &str, opts: &QrOptions) -> Result<Vec<u8>, QrError> {
     let modules = width + 2 * QUIET_ZONE;
     let module_px = opts.size / modules;
     if module_px < MIN_MODULE_PX {
-        return Err(QrError::TooDense {
-            size: opts.size,
-            modules,
-        });
+        return Err(QrError::TooDense { size: opts.size, modules });
     }
     // Whatever does not divide evenly becomes extra margin, split around the code.
     let origin = (opts.size - width * module_px) / 2;
@@ -236,11 +222,7 @@ pub fn render_svg(url: &str, opts: &QrOptions) -> Result<String, QrError> {
     let width = code_width(&code);
     let modules = width + 2 * QUIET_ZONE;
 
-    let caption = opts
-        .caption
-        .as_deref()
-        .map(str::trim)
-        .filter(|c| !c.is_empty());
+    let caption = opts.caption.as_deref().map(str::trim).filter(|c| !c.is_empty());
     // Caption band: 3 modules tall with text 1.6 modules high, about 6% of the code width for
     // a typical WeChat code, readable on a poster without crowding the code.
     let band = if caption.is_some() { 3 } else { 0 };
@@ -255,10 +237,7 @@ pub fn render_svg(url: &str, opts: &QrOptions) -> Result<String, QrError> {
         w = opts.size,
         h = px_h,
     );
-    let _ = write!(
-        svg,
-        r##"<rect width="{modules}" height="{view_h}" fill="#ffffff"/>"##
-    );
+    let _ = write!(svg, r##"<rect width="{modules}" height="{view_h}" fill="#ffffff"/>"##);
     svg.push_str(r##"<path fill="#000000" d=""##);
     let colors = code.to_colors();
     for my in 0..width {
@@ -275,12 +254,7 @@ pub fn render_svg(url: &str, opts: &QrOptions) -> Result<String, QrError> {
                 mx += 1;
             }
             let run = mx - start;
-            let _ = write!(
-                svg,
-                "M{x} {y}h{run}v1h-{run}z",
-                x = start + QUIET_ZONE,
-                y = my + QUIET_ZONE
-            );
+            let _ = write!(svg, "M{x} {y}h{run}v1h-{run}z", x = start + QUIET_ZONE, y = my + QUIET_ZONE);
         }
     }
     svg.push_str(r#""/>"#);
@@ -297,12 +271,7 @@ pub fn render_svg(url: &str, opts: &QrOptions) -> Result<String, QrError> {
         let (lx, ly) = (centre - lw / 2.0, centre - lh / 2.0);
         let mut png = Vec::new();
         PngEncoder::new(&mut png)
-            .write_image(
-                scaled.as_raw(),
-                scaled.width(),
-                scaled.height(),
-                ExtendedColorType::Rgba8,
-            )
+            .write_image(scaled.as_raw(), scaled.width(), scaled.height(), ExtendedColorType::Rgba8)
             .map_err(|e| QrError::Png(e.to_string()))?;
         let data = base64::engine::general_purpose::STANDARD.encode(&png);
         let _ = write!(
@@ -313,10 +282,7 @@ pub fn render_svg(url: &str, opts: &QrOptions) -> Result<String, QrError> {
             w = lw + 2.0,
             h = lh + 2.0,
         );
-        let _ = write!(
-            svg,
-            r#"<image x="{lx}" y="{ly}" width="{lw}" height="{lh}" href="data:image/png;base64,{data}"/>"#,
-        );
+        let _ = write!(svg, r#"<image x="{lx}" y="{ly}" width="{lw}" height="{lh}" href="data:image/png;base64,{data}"/>"#,);
     }
 
     if let Some(text) = caption {
@@ -335,11 +301,7 @@ pub fn render_svg(url: &str, opts: &QrOptions) -> Result<String, QrError> {
 
 /// Refuses sizes outside `MIN_SIZE..=MAX_SIZE`.
 fn check_size(size: u32) -> Result<(), QrError> {
-    if (MIN_SIZE..=MAX_SIZE).contains(&size) {
-        Ok(())
-    } else {
-        Err(QrError::SizeOutOfRange(size))
-    }
+    if (MIN_SIZE..=MAX_SIZE).contains(&size) { Ok(()) } else { Err(QrError::SizeOutOfRange(size)) }
 }
 
 /// Modules across the symbol, quiet zone excluded (at most 177, so the cast is lossless).
@@ -359,15 +321,7 @@ fn scale_logo(logo: &RgbaImage, max_side: u32) -> RgbaImage {
 }
 
 /// Paints a filled rectangle with rounded corners of `radius` pixels.
-fn fill_rounded_rect(
-    img: &mut RgbaImage,
-    x0: u32,
-    y0: u32,
-    w: u32,
-    h: u32,
-    radius: u32,
-    px: Rgba<u8>,
-) {
+fn fill_rounded_rect(img: &mut RgbaImage, x0: u32, y0: u32, w: u32, h: u32, radius: u32, px: Rgba<u8>) {
     let r = radius.min(w / 2).min(h / 2) as i64;
     let (w, h) = (i64::from(w), i64::from(h));
     for dy in 0..h {

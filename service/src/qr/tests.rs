@@ -9,35 +9,17 @@ fn parse_size_defaults_and_bounds() {
     assert_eq!(parse_size(Some("860")).unwrap(), 860);
     assert_eq!(parse_size(Some("128")).unwrap(), 128);
     assert_eq!(parse_size(Some("2048")).unwrap(), 2048);
-    assert!(matches!(
-        parse_size(Some("127")),
-        Err(QrError::SizeOutOfRange(127))
-    ));
-    assert!(matches!(
-        parse_size(Some("2049")),
-        Err(QrError::SizeOutOfRange(2049))
-    ));
-    assert!(matches!(
-        parse_size(Some("-1")),
-        Err(QrError::InvalidSize(_))
-    ));
-    assert!(matches!(
-        parse_size(Some("big")),
-        Err(QrError::InvalidSize(_))
-    ));
+    assert!(matches!(parse_size(Some("127")), Err(QrError::SizeOutOfRange(127))));
+    assert!(matches!(parse_size(Some("2049")), Err(QrError::SizeOutOfRange(2049))));
+    assert!(matches!(parse_size(Some("-1")), Err(QrError::InvalidSize(_))));
+    assert!(matches!(parse_size(Some("big")), Err(QrError::InvalidSize(_))));
 }
 
 #[test]
 fn ec_level_follows_logo() {
     let url = "http://weixin.qq.com/q/02abc";
-    assert_eq!(
-        encode(url, true).unwrap().error_correction_level(),
-        EcLevel::H
-    );
-    assert_eq!(
-        encode(url, false).unwrap().error_correction_level(),
-        EcLevel::Q
-    );
+    assert_eq!(encode(url, true).unwrap().error_correction_level(), EcLevel::H);
+    assert_eq!(encode(url, false).unwrap().error_correction_level(), EcLevel::Q);
 }
 
 #[test]

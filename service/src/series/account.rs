@@ -127,11 +127,8 @@ pub async fn account_series<C: ConnectionTrait>(
     use crate::entity::account_hourly;
     let b = Buckets::new(tz, from, to, gran)?;
     let (start, end) = (b.start, b.end);
-    let mut points: Vec<AccountPoint> = b
-        .starts
-        .iter()
-        .map(|&bucket| AccountPoint { bucket, scans: 0, new_followers: 0, organic_followers: 0, unsubscribes: 0 })
-        .collect();
+    let mut points: Vec<AccountPoint> =
+        b.starts.iter().map(|&bucket| AccountPoint { bucket, scans: 0, new_followers: 0, organic_followers: 0, unsubscribes: 0 }).collect();
     if points.is_empty() {
         return Ok(points);
     }

@@ -93,9 +93,8 @@ fn epoch_day(d: NaiveDate) -> i64 {
 /// is walked a day at a time and a change located by halving the day (zones change their
 /// offset at most once a day), so a year costs about 400 offset lookups, not 8 784.
 fn offset_sql(tz: Tz, start: i64, end: i64) -> String {
-    let off = |t: i64| {
-        DateTime::from_timestamp(t, 0).map(|u| tz.offset_from_utc_datetime(&u.naive_utc()).fix().local_minus_utc()).unwrap_or(0)
-    };
+    let off =
+        |t: i64| DateTime::from_timestamp(t, 0).map(|u| tz.offset_from_utc_datetime(&u.naive_utc()).fix().local_minus_utc()).unwrap_or(0);
     let first = start.div_euclid(3600) * 3600 + if start.rem_euclid(3600) == 0 { 0 } else { 3600 };
     let last = (end - 1).div_euclid(3600) * 3600;
     let mut current = off(first);
@@ -161,7 +160,6 @@ fn bucket_sql(tz: Tz, from: NaiveDate, gran: Granularity, start: i64, end: i64, 
         format!("(({local_day} - {monday}) / 7)")
     })
 }
-
 
 /// Ranges at least this long count their unique scanners in [`SCANNER_PARTS`] parts.
 const SPLIT_SCANNERS_FROM: i64 = 62 * 86_400;

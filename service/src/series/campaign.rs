@@ -54,13 +54,11 @@ pub async fn campaign_series<C: ConnectionTrait>(
         // A long range is counted in parts of whole buckets, each on its own pooled
         // connection, side by side with the counters.
         let bounds = bucket_bounds(&b.secs, start, end);
-        let part_queries = scanner_parts(&bounds).into_iter().map(|part| {
-            db.query_all_raw(stmt(backend, &scanner_sql(part), vec![Value::from(campaign_id)]))
-        });
-        let (counters, scanner_rows) = futures::try_join!(
-            db.query_all_raw(stmt(backend, &counters, range())),
-            futures::future::try_join_all(part_queries),
-        )?;
+        let part_queries = scanner_parts(&bounds)
+            .into_iter()
+            .map(|part| db.query_all_raw(stmt(backend, &scanner_sql(part), vec![Value::from(campaign_id)])));
+        let (counters, scanner_rows) =
+            futures::try_join!(db.query_all_raw(stmt(backend, &counters, range())), futures::future::try_join_all(part_queries),)?;
         for r in counters {
             let p = &mut points[b.slot(r.try_get("", "b")?)?];
             p.scans = r.try_get("", "scans")?;
@@ -171,7 +169,8 @@ pub async fn campaign_totals<C: ConnectionTrait>(
     for _ in 0..2 {
         values.extend([Value::from(campaign_id), Value::from(start), Value::from(end)]);
     }
-    let row = db.query_one_raw(stmt(backend, sql, values)).await?.ok_or_else(|| ServiceError::Internal("totals query returned no row".into()))?;
+    let row =
+        db.query_one_raw(stmt(backend, sql, values)).await?.ok_or_else(|| ServiceError::Internal("totals query returned no row".into()))?;
     let mut t = Totals {
         scans: row.try_get("", "scans")?,
         new_followers: row.try_get("", "new_followers")?,

@@ -76,9 +76,10 @@ fn issue_token(state: &SimState, app_id: Option<&str>, secret: Option<&str>, gra
     // Normal mode answers the current stable token while it lives, revoked or not (WeChat's
     // stable_token does: only `force_refresh` gets past a revoked one).
     if let (Some(tok), false) = (current, force)
-        && let Some(rec) = inner.tokens.get(&tok).filter(|r| r.expires_at > now) {
-            return json!({ "access_token": tok, "expires_in": rec.expires_at - now });
-        }
+        && let Some(rec) = inner.tokens.get(&tok).filter(|r| r.expires_at > now)
+    {
+        return json!({ "access_token": tok, "expires_in": rec.expires_at - now });
+    }
     let token = format!("{}_{}", rand::thread_rng().gen_range(80..99), random_string(134));
     let previous = if stable { app.stable.replace(token.clone()) } else { app.classic.replace(token.clone()) };
     app.token_fetches += 1;
@@ -121,10 +122,11 @@ fn authorize(state: &SimState, q: &HashMap<String, String>) -> Result<String, Va
     let mut inner = state.lock();
     let app_id = token_error(&inner, param(q, "access_token"), now)?;
     if let Some(app) = inner.apps.get_mut(&app_id)
-        && app.busy > 0 {
-            app.busy -= 1;
-            return Err(wx_error(-1, "system error"));
-        }
+        && app.busy > 0
+    {
+        app.busy -= 1;
+        return Err(wx_error(-1, "system error"));
+    }
     Ok(app_id)
 }
 
@@ -186,9 +188,10 @@ pub(super) fn qr_create(state: &SimState, app_id: &str, body: &[u8]) -> Value {
     };
     if !temporary {
         if let Some(&idx) = app.permanent.get(&scene)
-            && let Some(code) = app.codes.get(idx) {
-                return json!({ "ticket": code.ticket, "url": code.url });
-            }
+            && let Some(code) = app.codes.get(idx)
+        {
+            return json!({ "ticket": code.ticket, "url": code.url });
+        }
         if app.permanent.len() >= quota {
             return wx_error(45029, "qrcode count out of limit");
         }
@@ -234,11 +237,9 @@ pub(super) async fn qrcode_create(State(state): State<SimState>, Query(q): Param
 pub(super) async fn showqrcode(State(state): State<SimState>, Query(q): Params) -> Response {
     let now = state.now();
     match param(&q, "ticket").and_then(|t| state.code(t)) {
-        Some(code) if code.expires_at.is_none_or(|at| at > now) => (
-            [(header::CONTENT_TYPE, "image/svg+xml")],
-            page::placeholder_svg(&code.url),
-        )
-            .into_response(),
+        Some(code) if code.expires_at.is_none_or(|at| at > now) => {
+            ([(header::CONTENT_TYPE, "image/svg+xml")], page::placeholder_svg(&code.url)).into_response()
+        }
         _ => (StatusCode::NOT_FOUND, "ticket not found or expired").into_response(),
     }
 }
@@ -248,9 +249,8 @@ pub(super) async fn tags_create(State(state): State<SimState>, Query(q): Params,
         Ok(a) => a,
         Err(e) => return Json(e),
     };
-    let Some(name) = serde_json::from_slice::<Value>(&body)
-        .ok()
-        .and_then(|v| v.pointer("/tag/name").and_then(Value::as_str).map(str::to_owned))
+    let Some(name) =
+        serde_json::from_slice::<Value>(&body).ok().and_then(|v| v.pointer("/tag/name").and_then(Value::as_str).map(str::to_owned))
     else {
         return Json(wx_error(47001, "data format error"));
     };

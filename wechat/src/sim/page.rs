@@ -56,7 +56,9 @@ pub(super) fn render(apps: &[AppView<'_>], log: &[&str], now: i64, mount: &str) 
             esc(&app.name),
             esc(&app.app_id),
             app.mode,
-            app.callback_url.as_deref().map_or_else(|| "<em>none: scans are recorded, not pushed</em>".to_owned(), |u| format!("<code>{}</code>", esc(u))),
+            app.callback_url
+                .as_deref()
+                .map_or_else(|| "<em>none: scans are recorded, not pushed</em>".to_owned(), |u| format!("<code>{}</code>", esc(u))),
         );
         let subscribed: Vec<&&Follower> = view.followers.iter().filter(|f| f.subscribed).collect();
         h.push_str("<h3>Codes</h3>");
@@ -166,12 +168,7 @@ pub(super) async fn index(State(state): State<SimState>) -> Html<String> {
     let apps: Vec<AppView<'_>> = inner
         .apps
         .values()
-        .map(|a| AppView {
-            app: &a.cfg,
-            codes: &a.codes,
-            followers: a.followers.values().collect(),
-            tags: &a.tags,
-        })
+        .map(|a| AppView { app: &a.cfg, codes: &a.codes, followers: a.followers.values().collect(), tags: &a.tags })
         .collect();
     let log: Vec<&str> = inner.log.iter().map(String::as_str).collect();
     Html(render(&apps, &log, now, &state.settings.mount_path))

@@ -156,8 +156,12 @@ impl SimState {
             Some(url) => {
                 let result = push(&self.http, app, url, &openid, &xml, now, self.settings.push_tries).await;
                 let line = match &result {
-                    Ok(d) => format!("push {event} for {openid}: HTTP {} after {} tries{}", d.status, d.tries,
-                        d.reply_error.as_ref().map(|e| format!(", reply refused: {e}")).unwrap_or_default()),
+                    Ok(d) => format!(
+                        "push {event} for {openid}: HTTP {} after {} tries{}",
+                        d.status,
+                        d.tries,
+                        d.reply_error.as_ref().map(|e| format!(", reply refused: {e}")).unwrap_or_default()
+                    ),
                     Err(e) => format!("push {event} for {openid}: {e}"),
                 };
                 self.lock().note(line);
@@ -205,13 +209,7 @@ pub async fn push(
     };
     let mut last = String::from("not tried");
     for attempt in 1..=tries.max(1) {
-        let sent = http
-            .post(callback_url)
-            .query(&query)
-            .header(header::CONTENT_TYPE, "text/xml")
-            .body(body.clone())
-            .send()
-            .await;
+        let sent = http.post(callback_url).query(&query).header(header::CONTENT_TYPE, "text/xml").body(body.clone()).send().await;
         match sent {
             Ok(resp) if resp.status().is_success() => {
                 let status = resp.status().as_u16();

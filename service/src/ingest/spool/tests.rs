@@ -85,10 +85,26 @@ fn a_spool_that_never_runs_empty_is_compacted() {
     let mut next = 0;
     let mut replayed: Vec<i64> = Vec::new();
     // Always one batch ahead of the replay, as under a long burst.
-    s.append((0..100).map(|_| { next += 1; push(next) }).collect()).unwrap();
+    s.append(
+        (0..100)
+            .map(|_| {
+                next += 1;
+                push(next)
+            })
+            .collect(),
+    )
+    .unwrap();
     let mut compactions = 0;
     while next < 60_000 {
-        s.append((0..100).map(|_| { next += 1; push(next) }).collect()).unwrap();
+        s.append(
+            (0..100)
+                .map(|_| {
+                    next += 1;
+                    push(next)
+                })
+                .collect(),
+        )
+        .unwrap();
         let lines = s.read(100).unwrap();
         replayed.extend(lines.iter().map(|l| l.push.create_time));
         let before = s.read_pos;
@@ -143,7 +159,11 @@ fn reads_from_memory_follow_the_file() {
             let first = replayed.len() as i64 + 1;
             let got: Vec<i64> = lines.iter().map(|l| l.push.create_time).collect();
             assert!(got.iter().copied().eq(first..first + got.len() as i64), "read {got:?}, expected from {first}");
-            if from_mirror { from_memory += 1 } else { from_file += 1 }
+            if from_mirror {
+                from_memory += 1
+            } else {
+                from_file += 1
+            }
             if next_rand(4) == 0 {
                 // The import failed: nothing advances; the next read starts here again.
                 continue;

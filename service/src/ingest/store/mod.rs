@@ -189,6 +189,8 @@ pub(crate) async fn apply(st: &AppState, pushes: &[Push]) -> Result<Vec<Stored>,
     let out: Vec<Stored> = pushes.iter().zip(prepared).zip(ids).map(|((p, prep), id)| plan.effects(p, prep, id)).collect();
     db.write(plan).await.map_err(classify)?;
     // A conflict reported at commit (PostgreSQL's serialization check) rolled it back for sure.
-    txn.commit().await.map_err(|e| if is_conflict(&e) { StoreError::Conflict(e.to_string()) } else { StoreError::Unavailable(e.to_string()) })?;
+    txn.commit()
+        .await
+        .map_err(|e| if is_conflict(&e) { StoreError::Conflict(e.to_string()) } else { StoreError::Unavailable(e.to_string()) })?;
     Ok(out)
 }

@@ -11,15 +11,16 @@ use wechat::Reply;
 /// The campaign each push names and the reply it gets, read without a transaction: for pushes
 /// acknowledged from the spool while the database is busy with another batch (the reply
 /// depends on the campaign alone, see [`Plan::effects`]).
-async fn replies_of<C: ConnectionTrait>(db: &C, pushes: &[&Push], meanings: &[Meaning]) -> Result<Vec<(Option<i32>, Option<Reply>)>, DbErr> {
+async fn replies_of<C: ConnectionTrait>(
+    db: &C,
+    pushes: &[&Push],
+    meanings: &[Meaning],
+) -> Result<Vec<(Option<i32>, Option<Reply>)>, DbErr> {
     if meanings.iter().all(|m| m.scene().is_none()) {
         return Ok(vec![(None, None); pushes.len()]);
     }
     let campaigns = Db { txn: db, backend: db.get_database_backend() }.campaigns(pushes, meanings).await?;
-    Ok(campaigns
-        .into_iter()
-        .map(|c| c.map_or((None, None), |c| (Some(c.id), c.welcome.as_deref().and_then(welcome_reply))))
-        .collect())
+    Ok(campaigns.into_iter().map(|c| c.map_or((None, None), |c| (Some(c.id), c.welcome.as_deref().and_then(welcome_reply)))).collect())
 }
 
 /// What decides a journaled push's reply: its account, canonical scene and ticket.
@@ -41,15 +42,17 @@ pub(crate) struct ReplyCache {
 impl ReplyCache {
     pub(crate) const TTL: std::time::Duration = std::time::Duration::from_secs(1);
 
-    pub(crate) async fn replies<C: ConnectionTrait>(&mut self, db: &C, pushes: &[&Push]) -> Result<Vec<(Option<i32>, Option<Reply>)>, DbErr> {
+    pub(crate) async fn replies<C: ConnectionTrait>(
+        &mut self,
+        db: &C,
+        pushes: &[&Push],
+    ) -> Result<Vec<(Option<i32>, Option<Reply>)>, DbErr> {
         if self.since.is_none_or(|at| at.elapsed() >= Self::TTL) {
             self.map.clear();
             self.since = Some(std::time::Instant::now());
         }
-        let keys: Vec<Option<ReplyKey>> = pushes
-            .iter()
-            .map(|p| Meaning::of(p).scene().map(|s| (p.account_id, canonical_scene(s), p.ticket.clone())))
-            .collect();
+        let keys: Vec<Option<ReplyKey>> =
+            pushes.iter().map(|p| Meaning::of(p).scene().map(|s| (p.account_id, canonical_scene(s), p.ticket.clone()))).collect();
         // Look up only the pushes whose key is new (one of each).
         let mut missing: Vec<usize> = Vec::new();
         let mut asked: BTreeSet<&ReplyKey> = BTreeSet::new();

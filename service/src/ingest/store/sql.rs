@@ -173,7 +173,8 @@ impl<C: ConnectionTrait> Db<'_, C> {
         self.erase(&erased).await?;
         let closes: Vec<_> = closes.into_iter().collect();
         for chunk in closes.chunks(ROWS_PER_STATEMENT) {
-            let values = chunk.iter().flat_map(|(id, (at, event))| -> [Value; 3] { [(*id).into(), (*at).into(), (*event).into()] }).collect();
+            let values =
+                chunk.iter().flat_map(|(id, (at, event))| -> [Value; 3] { [(*id).into(), (*at).into(), (*event).into()] }).collect();
             self.exec(
                 &format!(
                     "WITH v (id, at, event_id) AS (VALUES {}) UPDATE subscriptions SET unsubscribed_at = v.at, \
@@ -275,7 +276,9 @@ impl<C: ConnectionTrait> Db<'_, C> {
                 let marks = marks(chunk.len());
                 let values = std::iter::once(account.into()).chain(chunk.iter().map(|h| Value::from(*h))).collect();
                 self.exec(
-                    &format!("UPDATE subscriptions SET openid = NULL WHERE account_id = ? AND openid_hash IN ({marks}) AND openid IS NOT NULL"),
+                    &format!(
+                        "UPDATE subscriptions SET openid = NULL WHERE account_id = ? AND openid_hash IN ({marks}) AND openid IS NOT NULL"
+                    ),
                     values,
                 )
                 .await?;
@@ -395,4 +398,3 @@ fn hit(r: &sea_orm::QueryResult) -> Result<CampaignHit, DbErr> {
 /// Rows per multi-row statement: far below both backends' limits on bound values (SQLite
 /// 32 766, PostgreSQL 65 535) at 12 columns.
 const ROWS_PER_STATEMENT: usize = 256;
-

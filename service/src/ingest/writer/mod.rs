@@ -69,7 +69,13 @@ struct Writer {
 
 /// The writer: takes the queue's pushes, stores or journals them, imports the journal. Store
 /// tasks run on `main` (the server's runtime), imports on their own thread.
-pub(super) async fn run(st: AppState, mut rx: mpsc::Receiver<Job>, spool: Option<Spool>, opts: IngestOptions, main: tokio::runtime::Handle) {
+pub(super) async fn run(
+    st: AppState,
+    mut rx: mpsc::Receiver<Job>,
+    spool: Option<Spool>,
+    opts: IngestOptions,
+    main: tokio::runtime::Handle,
+) {
     let importer = opts.spill_when_busy.then(Importer::start).flatten();
     // On SQLite the writer keeps a connection of its own, so its page cache stays warm, and
     // another task checkpoints the WAL off the writer's path. It is opened from the import
