@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what a fresh Debian machine with only the Rust toolchain lacks. Each step skips
 # itself when already done, so it is cheap to run every time.
-#   - wasm32 target, cargo-leptos 0.3.10, wasm-bindgen-cli at exactly Cargo.lock's version
+#   - wasm32 target, rustfmt and clippy, cargo-leptos 0.3.10, wasm-bindgen-cli at exactly
+#     Cargo.lock's version
 #   - Debian's Chromium (end-to-end tests; never a downloaded browser), a CJK font, Node.js
 #   - the end2end npm packages (Playwright without its browser download)
 #   - wasm-opt from npm's binaryen, needed by `cargo leptos build --release` only
@@ -17,6 +18,13 @@ if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
   say "adding the wasm32 target"
   rustup target add wasm32-unknown-unknown
 fi
+
+for component in rustfmt clippy; do
+  if ! rustup component list --installed | grep -q "^$component"; then
+    say "adding the $component component"
+    rustup component add "$component"
+  fi
+done
 
 if ! cargo leptos --version 2>/dev/null | grep -q '0\.3\.1[01]'; then
   say "installing cargo-leptos 0.3.10 (about 15 minutes on 2 cores, once per machine)"

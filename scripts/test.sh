@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it:
 #   1. tools (scripts/setup.sh) and PostgreSQL (started if down)
-#   2. one `cargo leptos build` (server + wasm, debug)
+#   2. one `cargo leptos build` (server + wasm, debug); then `cargo fmt --check` and clippy
+#      with warnings as errors, on the server build and on the wasm (hydrate) build
 #   3. `cargo test` for every crate: unit, property, service and route tests; the database
 #      tests run each case on a fresh SQLite file AND a fresh PostgreSQL database
 #   4. Playwright in Debian's Chromium, hydrated and with JavaScript off
@@ -36,6 +37,11 @@ export RUSTFLAGS="--cfg erase_components"
 export LEPTOS_OUTPUT_NAME=sceneboard LEPTOS_SITE_ROOT=target/site LEPTOS_SITE_PKG_DIR=pkg \
   LEPTOS_SITE_ADDR=127.0.0.1:3000 LEPTOS_RELOAD_PORT=3001 LEPTOS_LIB_DIR=frontend \
   LEPTOS_BIN_DIR=server LEPTOS_HASH_FILES=false LEPTOS_JS_MINIFY=false
+echo "==> cargo fmt --check, and clippy on both builds of the app crate (warnings are errors)"
+cargo fmt --all --check
+cargo clippy --workspace --exclude frontend --all-targets -- -D warnings
+cargo clippy -p frontend --target wasm32-unknown-unknown -- -D warnings
+
 echo "==> cargo test (SQLite and PostgreSQL)"
 cargo test --workspace --exclude frontend
 
