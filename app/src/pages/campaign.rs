@@ -1,7 +1,7 @@
 //! One campaign: its code with downloads, its numbers, renewal, editing and archiving.
 
-use crate::analytics::{TrendView, campaign_trend};
-use crate::campaigns::{
+use crate::api::analytics::{TrendView, campaign_trend};
+use crate::api::campaigns::{
     CampaignInfo, CampaignLifecycle, CampaignPublicLink, PublicLinkInfo, RenewCampaign, UpdateCampaign, campaign_detail, campaign_form_data,
     public_link,
 };
@@ -180,7 +180,7 @@ fn TrendBody(id: i32, t: TrendView) -> impl IntoView {
     let csv = format!("/export/campaigns/{id}/stats.csv?from={}&to={}&granularity={}", t.from, t.to, t.granularity);
     // Presets keep metrics and comparison the user chose (none named: the defaults, short URLs).
     let asked: Vec<String> = q.with(|q| q.get_all("metrics").unwrap_or_default());
-    let keep: String = asked.iter().map(|m| format!("&metrics={}", crate::components::shell::urlencode(m))).chain(prev_off.then(|| "&prev=0".to_owned())).collect();
+    let keep: String = asked.iter().map(|m| format!("&metrics={}", crate::urls::urlencode(m))).chain(prev_off.then(|| "&prev=0".to_owned())).collect();
     let current = get("days");
     let explicit = !get("from").is_empty();
     let preset = move |value: &'static str, label: AnyView| {

@@ -2,8 +2,8 @@
 //! per campaign and a table of their totals, downloadable as CSV, SVG and PNG. A GET form, so
 //! a comparison is a link to share and works with JavaScript off.
 
-use crate::analytics::{CompareView, compare_campaigns};
-use crate::components::shell::urlencode;
+use crate::api::analytics::{CompareView, compare_campaigns};
+use crate::urls::urlencode;
 use crate::pages::campaign::{granularity_choices, metric_word};
 use crate::components::ui::{ErrorPanel, Loading, PageHeader};
 use crate::i18n::*;

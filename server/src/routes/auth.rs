@@ -163,7 +163,7 @@ async fn failed_login(state: &ServerState, headers: &HeaderMap, next: Option<&st
     let next = safe_next(next);
     let mut req = Request::builder().uri(format!(
         "/login?next={}",
-        app::components::shell::urlencode(&next)
+        app::urls::urlencode(&next)
     ));
     for name in [header::COOKIE, header::ACCEPT_LANGUAGE] {
         if let Some(v) = headers.get(&name) {
@@ -203,7 +203,7 @@ async fn rate_limited(
     let req = Request::builder()
         .uri(format!(
             "/login?next={}",
-            app::components::shell::urlencode(&next)
+            app::urls::urlencode(&next)
         ))
         .header(
             header::COOKIE,

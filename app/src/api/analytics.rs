@@ -60,8 +60,8 @@ pub async fn campaign_trend(
 ) -> Result<TrendView, AppError> {
     use service::analytics::{self, Lang, Metric};
     use service::series::{RangeRequest, change_percent};
-    crate::auth::ssr::require_user().await?;
-    let st = crate::auth::ssr::state()?;
+    crate::api::auth::ssr::require_user().await?;
+    let st = crate::api::auth::ssr::state()?;
     let metrics = Metric::parse_list(&[metrics.unwrap_or_default()])?;
     let with_previous = prev.as_deref().map(str::trim) != Some("0");
     let req = RangeRequest { from, to, days, granularity };
@@ -149,8 +149,8 @@ pub async fn compare_campaigns(
     use service::analytics::{self, Lang, Metric};
     use service::entity::campaign;
     use service::series::RangeRequest;
-    crate::auth::ssr::require_user().await?;
-    let st = crate::auth::ssr::state()?;
+    crate::api::auth::ssr::require_user().await?;
+    let st = crate::api::auth::ssr::state()?;
     let choices: Vec<(i32, String, Option<String>)> = campaign::Entity::find()
         .select_only()
         .columns([campaign::Column::Id, campaign::Column::Name, campaign::Column::GroupName])

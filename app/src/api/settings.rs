@@ -73,8 +73,8 @@ pub struct AuditPage {
 /// Accounts and the callback URL form (admins only).
 #[server(endpoint = "settings_overview")]
 pub async fn settings_overview() -> Result<SettingsData, AppError> {
-    crate::auth::ssr::require_admin().await?;
-    let st = crate::auth::ssr::state()?;
+    crate::api::auth::ssr::require_admin().await?;
+    let st = crate::api::auth::ssr::state()?;
     let base = st.settings.public_url.trim_end_matches('/').to_owned();
     // Opened here, for admins only: the Token is sealed at rest.
     let mut tokens = service::accounts::callback_tokens(&st).await?;
@@ -137,8 +137,8 @@ pub async fn save_account(
     timezone: Option<String>,
 ) -> Result<i32, AppError> {
     use service::accounts::{self, AccountInput};
-    let user = crate::auth::ssr::require_admin().await?;
-    let st = crate::auth::ssr::state()?;
+    let user = crate::api::auth::ssr::require_admin().await?;
+    let st = crate::api::auth::ssr::state()?;
     let blank = |v: Option<String>| v.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
     let input = AccountInput {
         name,
@@ -168,13 +168,13 @@ pub async fn save_account(
 /// result travels in the URL of the settings page, so it shows with JavaScript on or off.
 #[server(endpoint = "test_account")]
 pub async fn test_account(id: i32) -> Result<bool, AppError> {
-    let admin = crate::auth::ssr::require_admin().await?;
-    let st = crate::auth::ssr::state()?;
+    let admin = crate::api::auth::ssr::require_admin().await?;
+    let st = crate::api::auth::ssr::state()?;
     let report = service::accounts::test_connection(&st, id, Some(admin.id)).await?;
     let ok = if report.ok { 1 } else { 0 };
     leptos_axum::redirect(&format!(
         "/settings?tested={id}&ok={ok}&msg={}#account-{id}",
-        crate::components::shell::urlencode(&report.message.text(crate::error::request_lang()))
+        crate::urls::urlencode(&report.message.text(crate::error::request_lang()))
     ));
     Ok(report.ok)
 }
@@ -183,8 +183,8 @@ pub async fn test_account(id: i32) -> Result<bool, AppError> {
 #[server(endpoint = "audit_log")]
 pub async fn audit_log(page: Option<u64>, kind: Option<String>) -> Result<AuditPage, AppError> {
     const PER_PAGE: u64 = 50;
-    crate::auth::ssr::require_admin().await?;
-    let st = crate::auth::ssr::state()?;
+    crate::api::auth::ssr::require_admin().await?;
+    let st = crate::api::auth::ssr::state()?;
     let page = page.unwrap_or(1).max(1);
     let prefix = kind.filter(|k| ["campaign", "account", "user", "export"].contains(&k.as_str())).map(|k| format!("{k}."));
     let (rows, total) = service::audit::list(&st.db, prefix.as_deref(), PER_PAGE, (page - 1) * PER_PAGE)

@@ -109,7 +109,7 @@ pub async fn list_campaigns(
 ) -> Result<CampaignList, AppError> {
     use service::campaigns::{self, ListQuery, Sort};
     ssr::require_user().await?;
-    let st = crate::auth::ssr::state()?;
+    let st = crate::api::auth::ssr::state()?;
     let (sort, desc) = match sort.as_deref().unwrap_or("created") {
         "name" => (Sort::Name, false),
         "scans" => (Sort::Scans, true),
@@ -141,7 +141,7 @@ pub async fn list_campaigns(
 #[server(endpoint = "campaign_detail")]
 pub async fn campaign_detail(id: i32) -> Result<CampaignInfo, AppError> {
     ssr::require_user().await?;
-    let st = crate::auth::ssr::state()?;
+    let st = crate::api::auth::ssr::state()?;
     let c = service::campaigns::get(&st.db, id).await?;
     let zones = ssr::zones(&st).await?;
     Ok(ssr::detail(&c, &zones))
@@ -151,7 +151,7 @@ pub async fn campaign_detail(id: i32) -> Result<CampaignInfo, AppError> {
 #[server(endpoint = "campaign_form_data")]
 pub async fn campaign_form_data() -> Result<FormChoices, AppError> {
     ssr::require_user().await?;
-    let st = crate::auth::ssr::state()?;
+    let st = crate::api::auth::ssr::state()?;
     let accounts = service::accounts::list(&st.db)
         .await?
         .into_iter()
@@ -180,7 +180,7 @@ pub async fn create_campaign(
 ) -> Result<i32, AppError> {
     use service::campaigns::{self, CampaignInput};
     let user = ssr::require_user().await?;
-    let st = crate::auth::ssr::state()?;
+    let st = crate::api::auth::ssr::state()?;
     let account_id: i32 = account_id
         .trim()
         .parse()
@@ -224,7 +224,7 @@ pub async fn update_campaign(
 ) -> Result<(), AppError> {
     use service::campaigns::{self, CampaignEdit};
     let user = ssr::require_user().await?;
-    let st = crate::auth::ssr::state()?;
+    let st = crate::api::auth::ssr::state()?;
     let current = campaigns::get(&st.db, id).await?;
     let edit = CampaignEdit {
         name,
@@ -243,7 +243,7 @@ pub async fn update_campaign(
 #[server(endpoint = "renew_campaign")]
 pub async fn renew_campaign(id: i32) -> Result<(), AppError> {
     let user = ssr::require_user().await?;
-    let st = crate::auth::ssr::state()?;
+    let st = crate::api::auth::ssr::state()?;
     let c = service::campaigns::get(&st.db, id).await?;
     let account = service::accounts::model(&st.db, c.account_id).await?;
     let api = service::accounts::api_client(&st, &account)?;
@@ -266,7 +266,7 @@ pub struct PublicLinkInfo {
 #[server(endpoint = "public_link")]
 pub async fn public_link(id: i32) -> Result<PublicLinkInfo, AppError> {
     ssr::require_user().await?;
-    let st = crate::auth::ssr::state()?;
+    let st = crate::api::auth::ssr::state()?;
     service::campaigns::get(&st.db, id).await?;
     let link = service::public_codes::get(&st.db, &st.keys, id).await?;
     let base = st.settings.public_url.trim_end_matches('/');
@@ -285,7 +285,7 @@ pub async fn public_link(id: i32) -> Result<PublicLinkInfo, AppError> {
 pub async fn campaign_public_link(id: i32, action: String) -> Result<(), AppError> {
     use service::public_codes;
     let user = ssr::require_user().await?;
-    let st = crate::auth::ssr::state()?;
+    let st = crate::api::auth::ssr::state()?;
     let notice = match action.as_str() {
         "on" => {
             public_codes::enable(&st, id, Some(user.id)).await?;
@@ -311,7 +311,7 @@ pub async fn campaign_public_link(id: i32, action: String) -> Result<(), AppErro
 pub async fn campaign_lifecycle(id: i32, action: String) -> Result<(), AppError> {
     use service::campaigns;
     let user = ssr::require_user().await?;
-    let st = crate::auth::ssr::state()?;
+    let st = crate::api::auth::ssr::state()?;
     match action.as_str() {
         "archive" => {
             campaigns::archive(&st, id, Some(user.id)).await?;
@@ -336,7 +336,7 @@ pub async fn campaign_lifecycle(id: i32, action: String) -> Result<(), AppError>
 pub async fn import_campaigns(account_id: String, csv: String, preview: Option<String>) -> Result<ImportOutcome, AppError> {
     use service::campaigns;
     let user = ssr::require_user().await?;
-    let st = crate::auth::ssr::state()?;
+    let st = crate::api::auth::ssr::state()?;
     let account_id: i32 = account_id
         .trim()
         .parse()
@@ -383,7 +383,7 @@ pub(crate) mod ssr {
     use service::campaigns::{CampaignView, RowError, Welcome};
     use std::collections::HashMap;
 
-    pub use crate::auth::ssr::require_user;
+    pub use crate::api::auth::ssr::require_user;
 
     /// Rows reported to the browser at most: enough to fix a file, small enough for the URL
     /// that carries errors back to a form when JavaScript is off.
