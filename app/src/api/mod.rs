@@ -17,3 +17,13 @@ pub mod campaigns;
 pub mod dashboard;
 pub mod settings;
 pub mod status;
+
+/// An optional form field read the way `serde_qs` reads a server function's own argument: an
+/// empty value (`group=`) is `None`. The typed forms of a server function
+/// (`#[server(flatten)]`: [`campaigns::CampaignForm`], [`analytics::TrendQuery`]…) are read
+/// through serde's buffered map instead, which would keep it as `Some("")`; each of their
+/// `Option<String>` fields says `#[serde(default, deserialize_with = "empty_none")]`.
+pub(crate) fn empty_none<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    use serde::Deserialize;
+    Ok(Option::<String>::deserialize(d)?.filter(|s| !s.is_empty()))
+}
