@@ -2,24 +2,24 @@
 //!
 //! Compiled with `ssr` into the server and with `hydrate` into the browser's wasm, where only
 //! the islands (the forms, see `hydration_script`) run. Page code is the same on both sides;
-//! anything that touches the database sits behind `ssr` (`auth::ssr`, server-function
+//! anything that touches the database sits behind `ssr` (`api::auth::ssr`, server-function
 //! bodies), and reaches the services of the `service` crate.
+//!
+//! - [`api`]: the server functions and the types they return (the edge to `service`).
+//! - [`pages`]: one module per route area; [`components`]: the shell and shared UI pieces.
+//! - [`error`]: the error every server function returns, and the request's language.
+//! - [`i18n`]: the typed translations; [`urls`]: building the app's own URLs.
 
 #![recursion_limit = "256"]
 
-pub mod analytics;
-pub mod auth;
-pub mod campaigns;
+pub mod api;
 pub mod components;
-pub mod dashboard;
 pub mod error;
+pub mod i18n;
 #[cfg(test)]
 mod locales_test;
 pub mod pages;
-pub mod settings;
-pub mod status;
-
-include!(concat!(env!("OUT_DIR"), "/i18n/mod.rs"));
+pub mod urls;
 
 use crate::i18n::*;
 use components::shell::Shell;

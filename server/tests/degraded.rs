@@ -1,7 +1,7 @@
 //! Degraded states, on SQLite and PostgreSQL, through the real server and the simulator: a
 //! WeChat API that is slow (10 s) or down, and a database that stops answering. Each time the
 //! request ends in bounded time with an error in words, nothing half-done is stored, and every
-//! signed-in page carries a banner that says what is wrong (`app::status`) — until it is not.
+//! signed-in page carries a banner that says what is wrong (`app::api::status`) — until it is not.
 
 mod support;
 

@@ -1,9 +1,10 @@
 //! The signed-in frame: header with navigation, the user, language switch and logout.
 //! Routes inside it need a session; without one the visitor is sent to the login page.
 
-use crate::auth::{SignedInUser, current_user};
+use crate::api::auth::{SignedInUser, current_user};
 use crate::components::ui::ErrorPanel;
 use crate::i18n::*;
+use crate::urls::{login_target, urlencode};
 use leptos::prelude::*;
 use leptos_router::components::{A, Outlet, Redirect};
 use leptos_router::hooks::use_location;
@@ -53,7 +54,7 @@ pub fn Shell() -> impl IntoView {
     }
 }
 
-/// What is degraded right now, in words ([`crate::status`]); nothing when all is well. Loaded
+/// What is degraded right now, in words ([`crate::api::status`]); nothing when all is well. Loaded
 /// again on every navigation. Its own errors stay quiet (the page shows those), except the
 /// database not answering, which is exactly what this banner is for.
 #[component]
@@ -61,7 +62,7 @@ fn StatusBanner() -> impl IntoView {
     use crate::error::AppError;
     let i18n = use_i18n();
     let location = use_location();
-    let status = Resource::new(move || location.pathname.get(), |_| crate::status::service_status());
+    let status = Resource::new(move || location.pathname.get(), |_| crate::api::status::service_status());
     view! {
         <Suspense fallback=|| ()>
             {move || Suspend::new(async move {
@@ -99,11 +100,6 @@ fn StatusBanner() -> impl IntoView {
             })}
         </Suspense>
     }
-}
-
-/// Where to send a visitor without a session: the login page, coming back here afterwards.
-pub fn login_target(path: &str) -> String {
-    if path == "/" || path.is_empty() { "/login".to_string() } else { format!("/login?next={}", urlencode(path)) }
 }
 
 /// Navigation, language switch, the signed-in user and logout.
@@ -178,16 +174,4 @@ pub fn LangSwitch() -> impl IntoView {
             <a href=link("en") rel="external" hreflang="en" aria-current=current(Locale::en) data-testid="lang-en">"EN"</a>
         </div>
     }
-}
-
-/// Percent-encode a path for a query parameter (only what a local path can contain).
-pub fn urlencode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => out.push(b as char),
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
 }

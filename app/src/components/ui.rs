@@ -63,7 +63,7 @@ pub fn ErrorPanel(error: AppError) -> impl IntoView {
         AppError::Forbidden => view! { <Forbidden /> }.into_any(),
         AppError::Unauthorized => {
             let here = leptos_router::hooks::use_location().pathname.get_untracked();
-            view! { <leptos_router::components::Redirect path=crate::components::shell::login_target(&here) /> }.into_any()
+            view! { <leptos_router::components::Redirect path=crate::urls::login_target(&here) /> }.into_any()
         }
         AppError::NotFound => view! { <crate::pages::errors::NotFound /> }.into_any(),
         AppError::Unavailable { spool_full } => view! { <Unavailable spool_full=spool_full /> }.into_any(),

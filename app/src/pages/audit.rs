@@ -2,7 +2,7 @@
 
 use crate::components::ui::{ErrorPanel, Loading, PageHeader};
 use crate::i18n::*;
-use crate::settings::audit_log;
+use crate::api::settings::audit_log;
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;

@@ -1,7 +1,7 @@
 //! One campaign: its code with downloads, its numbers, renewal, editing and archiving.
 
-use crate::analytics::{TrendView, campaign_trend};
-use crate::campaigns::{
+use crate::api::analytics::{TrendQuery, TrendView, campaign_trend};
+use crate::api::campaigns::{
     CampaignInfo, CampaignLifecycle, CampaignPublicLink, PublicLinkInfo, RenewCampaign, UpdateCampaign, campaign_detail, campaign_form_data,
     public_link,
 };
@@ -136,14 +136,25 @@ fn Detail(d: CampaignInfo, groups: Vec<String>, link: PublicLinkInfo) -> impl In
 fn Trend(id: i32) -> impl IntoView {
     let i18n = use_i18n();
     let q = use_query_map();
-    let get = move |k: &str| q.with(|q| q.get(k).unwrap_or_default());
-    let metrics = move || q.with(|q| q.get_all("metrics").unwrap_or_default().join(","));
     let lang = move || if i18n.get_locale() == Locale::en { "en" } else { "zh" };
-    let key = move || (get("from"), get("to"), get("days"), get("granularity"), metrics(), get("prev"), lang());
-    let trend = Resource::new(key, move |(from, to, days, granularity, metrics, prev, lang)| {
-        let some = |s: String| (!s.is_empty()).then_some(s);
-        campaign_trend(id, some(from), some(to), some(days), some(granularity), some(metrics), some(prev), Some(lang.to_owned()))
-    });
+    // The query string as the server function takes it: blank values are absent, the repeated
+    // `metrics` joined with commas.
+    let query = move || {
+        q.with(|q| {
+            let get = |k: &str| q.get(k).filter(|s| !s.is_empty());
+            let metrics = q.get_all("metrics").unwrap_or_default().join(",");
+            TrendQuery {
+                from: get("from"),
+                to: get("to"),
+                days: get("days"),
+                granularity: get("granularity"),
+                metrics: (!metrics.is_empty()).then_some(metrics),
+                prev: get("prev"),
+                lang: Some(lang().to_owned()),
+            }
+        })
+    };
+    let trend = Resource::new(query, move |query| campaign_trend(id, query));
     view! {
         <section class="card trend" data-testid="trend">
             <h2>{t!(i18n, trend_title)}</h2>
@@ -151,7 +162,7 @@ fn Trend(id: i32) -> impl IntoView {
                 {move || Suspend::new(async move {
                     match trend.await {
                         Err(e) => view! { <ErrorPanel error=e /> }.into_any(),
-                        Ok(t) => view! { <TrendBody id=id t=t /> }.into_any(),
+                        Ok(t) => view! { <TrendBody id=id t=t query=untrack(query) /> }.into_any(),
                     }
                 })}
             </Suspense>
@@ -160,16 +171,15 @@ fn Trend(id: i32) -> impl IntoView {
 }
 
 #[component]
-fn TrendBody(id: i32, t: TrendView) -> impl IntoView {
+fn TrendBody(id: i32, t: TrendView, query: TrendQuery) -> impl IntoView {
     let i18n = use_i18n();
     let q = use_query_map();
-    let get = move |k: &str| q.with(|q| q.get(k).unwrap_or_default());
     // The range as resolved by the server, so downloads match the screen exactly.
     let mut parts = vec![format!("from={}", t.from), format!("to={}", t.to), format!("granularity={}", t.granularity)];
     for m in &t.metrics {
         parts.push(format!("metrics={m}"));
     }
-    let prev_off = get("prev") == "0";
+    let prev_off = !query.with_previous();
     if prev_off {
         parts.push("prev=0".into());
     }
@@ -180,9 +190,9 @@ fn TrendBody(id: i32, t: TrendView) -> impl IntoView {
     let csv = format!("/export/campaigns/{id}/stats.csv?from={}&to={}&granularity={}", t.from, t.to, t.granularity);
     // Presets keep metrics and comparison the user chose (none named: the defaults, short URLs).
     let asked: Vec<String> = q.with(|q| q.get_all("metrics").unwrap_or_default());
-    let keep: String = asked.iter().map(|m| format!("&metrics={}", crate::components::shell::urlencode(m))).chain(prev_off.then(|| "&prev=0".to_owned())).collect();
-    let current = get("days");
-    let explicit = !get("from").is_empty();
+    let keep: String = asked.iter().map(|m| format!("&metrics={}", crate::urls::urlencode(m))).chain(prev_off.then(|| "&prev=0".to_owned())).collect();
+    let current = query.days.clone().unwrap_or_default();
+    let explicit = query.from.is_some();
     let preset = move |value: &'static str, label: AnyView| {
         let active = !explicit && (current == value || (current.is_empty() && value == "30"));
         view! {
@@ -191,7 +201,7 @@ fn TrendBody(id: i32, t: TrendView) -> impl IntoView {
             </a>
         }
     };
-    let gran = get("granularity");
+    let gran = query.granularity.clone().unwrap_or_default();
     let granularities = granularity_choices(i18n);
     let gran_word = granularities.iter().find(|(v, _)| *v == t.granularity).map(|(_, l)| l.to_string()).unwrap_or_default();
     let metric_word = move |key: &str| metric_word(i18n, key);

@@ -5,7 +5,7 @@
 //! plain forms and Leptos carries the error back in the URL, so the same messages appear
 //! after the reload.
 
-use crate::campaigns::{FormChoices, CreateCampaign, campaign_form_data};
+use crate::api::campaigns::{FormChoices, CreateCampaign, campaign_form_data};
 use crate::components::ui::{ErrorPanel, FieldError, FormError, IslandI18n, Loading, PageHeader, action_error};
 use crate::error::AppError;
 use crate::i18n::*;

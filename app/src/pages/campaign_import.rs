@@ -2,7 +2,7 @@
 //! All or nothing: one bad row and nothing is created, and every bad row is listed with its
 //! line number.
 
-use crate::campaigns::{FormChoices, ImportCampaigns, campaign_form_data};
+use crate::api::campaigns::{FormChoices, ImportCampaigns, campaign_form_data};
 use crate::components::ui::{ErrorPanel, FieldError, FormError, IslandI18n, Loading, PageHeader, action_error};
 use crate::i18n::*;
 use leptos::form::ActionForm;

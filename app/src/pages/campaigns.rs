@@ -4,7 +4,7 @@
 //! The filter form is a plain GET form and the ZIP download a plain GET form too, so the
 //! whole page works the same with JavaScript off.
 
-use crate::campaigns::{CampaignList, CampaignRow, list_campaigns};
+use crate::api::campaigns::{CampaignList, CampaignRow, list_campaigns};
 use crate::components::ui::{EmptyState, ErrorPanel, Loading, Notice, PageHeader};
 use crate::i18n::*;
 use leptos::prelude::*;
@@ -76,7 +76,7 @@ fn ListBody(list: CampaignList) -> impl IntoView {
         let mut parts = vec![];
         for (k, v) in [("q", &q), ("group", &group), ("status", &status), ("sort", &sort)] {
             if !v.is_empty() {
-                parts.push(format!("{k}={}", crate::components::shell::urlencode(v)));
+                parts.push(format!("{k}={}", crate::urls::urlencode(v)));
             }
         }
         parts.push(format!("page={p}"));

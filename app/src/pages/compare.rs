@@ -2,8 +2,8 @@
 //! per campaign and a table of their totals, downloadable as CSV, SVG and PNG. A GET form, so
 //! a comparison is a link to share and works with JavaScript off.
 
-use crate::analytics::{CompareView, compare_campaigns};
-use crate::components::shell::urlencode;
+use crate::api::analytics::{CompareQuery, CompareView, compare_campaigns};
+use crate::urls::urlencode;
 use crate::pages::campaign::{granularity_choices, metric_word};
 use crate::components::ui::{ErrorPanel, Loading, PageHeader};
 use crate::i18n::*;
@@ -18,14 +18,26 @@ const METRICS: [&str; 5] = ["new_followers", "scans", "unsubscribes", "net_follo
 pub fn ComparePage() -> impl IntoView {
     let i18n = use_i18n();
     let q = use_query_map();
-    let get = move |k: &str| q.with(|q| q.get(k).unwrap_or_default());
-    let ids = move || q.with(|q| q.get_all("ids").unwrap_or_default().join(","));
     let lang = move || if i18n.get_locale() == Locale::en { "en" } else { "zh" };
-    let key = move || (ids(), get("group"), get("metric"), get("from"), get("to"), get("days"), get("granularity"), lang());
-    let data = Resource::new(key, |(ids, group, metric, from, to, days, granularity, lang)| {
-        let some = |s: String| (!s.is_empty()).then_some(s);
-        compare_campaigns(some(ids), some(group), some(metric), some(from), some(to), some(days), some(granularity), Some(lang.to_owned()))
-    });
+    // The query string as the server function takes it: blank values are absent, the repeated
+    // `ids` joined with commas.
+    let query = move || {
+        q.with(|q| {
+            let get = |k: &str| q.get(k).filter(|s| !s.is_empty());
+            let ids = q.get_all("ids").unwrap_or_default().join(",");
+            CompareQuery {
+                ids: (!ids.is_empty()).then_some(ids),
+                group: get("group"),
+                metric: get("metric"),
+                from: get("from"),
+                to: get("to"),
+                days: get("days"),
+                granularity: get("granularity"),
+                lang: Some(lang().to_owned()),
+            }
+        })
+    };
+    let data = Resource::new(query, compare_campaigns);
     view! {
         <Title text=t_string!(i18n, compare_title).to_string() />
         <PageHeader title=Signal::derive(move || t_string!(i18n, compare_title).to_string()) />

@@ -4,7 +4,7 @@
 
 use crate::components::shell::UserResource;
 use crate::components::ui::{EmptyState, ErrorPanel, Loading, PageHeader};
-use crate::dashboard::{AccountBoard, Figures, dashboard_data};
+use crate::api::dashboard::{AccountBoard, Figures, dashboard_data};
 use crate::i18n::*;
 use leptos::prelude::*;
 use leptos_meta::Title;

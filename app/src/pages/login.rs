@@ -1,7 +1,7 @@
 //! The login page. The form posts to `POST /api/login` (docs/contract.md), so it works with
 //! JavaScript off; the server answers a failed attempt with this page and a 401.
 
-use crate::auth::{current_user, setup_needed};
+use crate::api::auth::{current_user, setup_needed};
 use crate::components::shell::LangSwitch;
 use crate::i18n::*;
 use crate::LoginFailed;

@@ -4,7 +4,7 @@
 use crate::components::ui::{ErrorPanel, FieldError, FormError, IslandI18n, Loading, Notice, PageHeader, action_error};
 use crate::error::AppError;
 use crate::i18n::*;
-use crate::settings::{AccountSummary, SaveAccount, TestAccount, settings_overview};
+use crate::api::settings::{AccountSummary, SaveAccount, TestAccount, settings_overview};
 use leptos::form::ActionForm;
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -60,7 +60,7 @@ pub fn SettingsPage() -> impl IntoView {
 
 /// Background work: how many jobs wait, run or failed, and the latest errors in words.
 #[component]
-fn JobsCard(jobs: crate::settings::JobsSummary) -> impl IntoView {
+fn JobsCard(jobs: crate::api::settings::JobsSummary) -> impl IntoView {
     let i18n = use_i18n();
     view! {
         <section class="card" data-testid="jobs">

@@ -1,6 +1,6 @@
 //! Users (admins only): create, disable and enable, change role, reset password.
 
-use crate::auth::{ChangeUser, CreateUser, ResetUserPassword, UserRow, list_users};
+use crate::api::auth::{ChangeUser, CreateUser, ResetUserPassword, UserRow, list_users};
 use crate::components::ui::{ErrorPanel, FieldError, FormError, IslandI18n, Loading, Notice, PageHeader, action_error};
 use crate::i18n::*;
 use leptos::form::ActionForm;

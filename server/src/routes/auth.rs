@@ -158,7 +158,7 @@ async fn failed_login(state: &ServerState, headers: &HeaderMap, next: Option<&st
     // Render the real login page (in the visitor's language) with the error, as a static page:
     // the browser's URL is /api/login, which no client route matches, so it must not hydrate.
     let next = safe_next(next);
-    let mut req = Request::builder().uri(format!("/login?next={}", app::components::shell::urlencode(&next)));
+    let mut req = Request::builder().uri(format!("/login?next={}", app::urls::urlencode(&next)));
     for name in [header::COOKIE, header::ACCEPT_LANGUAGE] {
         if let Some(v) = headers.get(&name) {
             req = req.header(name, v.clone());
@@ -190,7 +190,7 @@ async fn rate_limited(state: &ServerState, headers: &HeaderMap, next: Option<&st
     // session cookie the page would redirect a signed-in visitor away from the message.
     let next = safe_next(next);
     let req = Request::builder()
-        .uri(format!("/login?next={}", app::components::shell::urlencode(&next)))
+        .uri(format!("/login?next={}", app::urls::urlencode(&next)))
         .header(header::COOKIE, format!("{}={}", super::lang::LOCALE_COOKIE, lang.code()))
         .body(Body::empty());
     let fallback = |text: String| (StatusCode::TOO_MANY_REQUESTS, [(header::RETRY_AFTER, HeaderValue::from(secs))], text).into_response();

@@ -191,7 +191,7 @@ async fn read_logo_form(mut form: Multipart) -> Result<Option<Vec<u8>>, Msg> {
 fn after_upload(page: &str, result: Result<(), Msg>, headers: &HeaderMap) -> Response {
     let target = match result {
         Ok(()) => format!("{page}?logo=1"),
-        Err(m) => format!("{page}?logo_error={}", app::components::shell::urlencode(&m.text(super::lang::lang_of(headers)))),
+        Err(m) => format!("{page}?logo_error={}", app::urls::urlencode(&m.text(super::lang::lang_of(headers)))),
     };
     Redirect::to(&target).into_response()
 }

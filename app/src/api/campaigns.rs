@@ -109,7 +109,7 @@ pub async fn list_campaigns(
 ) -> Result<CampaignList, AppError> {
     use service::campaigns::{self, ListQuery, Sort};
     ssr::require_user().await?;
-    let st = crate::auth::ssr::state()?;
+    let st = crate::api::auth::ssr::state()?;
     let (sort, desc) = match sort.as_deref().unwrap_or("created") {
         "name" => (Sort::Name, false),
         "scans" => (Sort::Scans, true),
@@ -141,7 +141,7 @@ pub async fn list_campaigns(
 #[server(endpoint = "campaign_detail")]
 pub async fn campaign_detail(id: i32) -> Result<CampaignInfo, AppError> {
     ssr::require_user().await?;
-    let st = crate::auth::ssr::state()?;
+    let st = crate::api::auth::ssr::state()?;
     let c = service::campaigns::get(&st.db, id).await?;
     let zones = ssr::zones(&st).await?;
     Ok(ssr::detail(&c, &zones))
@@ -151,7 +151,7 @@ pub async fn campaign_detail(id: i32) -> Result<CampaignInfo, AppError> {
 #[server(endpoint = "campaign_form_data")]
 pub async fn campaign_form_data() -> Result<FormChoices, AppError> {
     ssr::require_user().await?;
-    let st = crate::auth::ssr::state()?;
+    let st = crate::api::auth::ssr::state()?;
     let accounts = service::accounts::list(&st.db)
         .await?
         .into_iter()
@@ -160,80 +160,112 @@ pub async fn campaign_form_data() -> Result<FormChoices, AppError> {
     Ok(FormChoices { accounts, groups: service::campaigns::groups(&st.db).await? })
 }
 
+/// The fields the new-campaign form and the edit form share, as posted: each field is named
+/// as its form field (`#[server(flatten)]` keeps the names), and holds the text as sent (an
+/// empty field is `None`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CampaignForm {
+    pub name: String,
+    #[serde(default, deserialize_with = "crate::api::empty_none")]
+    pub group: Option<String>,
+    /// Read for temporary codes only.
+    #[serde(default, deserialize_with = "crate::api::empty_none")]
+    pub expire_days: Option<String>,
+    /// The checkbox: present (any value) means on.
+    #[serde(default, deserialize_with = "crate::api::empty_none")]
+    pub auto_renew: Option<String>,
+    /// `none`, `text` or `news`; the fields of the other kinds are ignored.
+    #[serde(default, deserialize_with = "crate::api::empty_none")]
+    pub welcome_kind: Option<String>,
+    #[serde(default, deserialize_with = "crate::api::empty_none")]
+    pub welcome_text: Option<String>,
+    #[serde(default, deserialize_with = "crate::api::empty_none")]
+    pub news_title: Option<String>,
+    #[serde(default, deserialize_with = "crate::api::empty_none")]
+    pub news_description: Option<String>,
+    #[serde(default, deserialize_with = "crate::api::empty_none")]
+    pub news_url: Option<String>,
+    #[serde(default, deserialize_with = "crate::api::empty_none")]
+    pub tag_name: Option<String>,
+}
+
+#[cfg(feature = "ssr")]
+impl CampaignForm {
+    /// The fields as the service takes a change: blank fields count as not given, and the
+    /// expiry is read only for a `temporary` code. The one reading of the form; creating adds
+    /// what only a new campaign has ([`CampaignForm::input`]).
+    pub fn edit(self, temporary: bool) -> Result<service::campaigns::CampaignEdit, AppError> {
+        use service::campaigns::Welcome;
+        let welcome = match self.welcome_kind.as_deref() {
+            Some("text") => Some(Welcome::Text { content: self.welcome_text.unwrap_or_default() }),
+            Some("news") => Some(Welcome::News {
+                title: self.news_title.unwrap_or_default(),
+                description: self.news_description.unwrap_or_default(),
+                url: self.news_url.unwrap_or_default(),
+                pic_url: None,
+            }),
+            _ => None,
+        };
+        Ok(service::campaigns::CampaignEdit {
+            name: self.name,
+            group: ssr::blank_none(self.group),
+            expire_days: if temporary { ssr::parse_days(self.expire_days)? } else { None },
+            auto_renew: self.auto_renew.is_some(),
+            welcome,
+            tag_name: ssr::blank_none(self.tag_name),
+        })
+    }
+
+    /// A new campaign of `account_id`, of `kind` (`permanent` or `temporary`), at `scene`
+    /// (blank: the next free number).
+    pub fn input(self, account_id: i32, kind: String, scene: Option<String>) -> Result<service::campaigns::CampaignInput, AppError> {
+        let e = self.edit(kind == "temporary")?;
+        Ok(service::campaigns::CampaignInput {
+            account_id,
+            name: e.name,
+            group: e.group,
+            kind,
+            scene: ssr::blank_none(scene),
+            expire_days: e.expire_days,
+            auto_renew: e.auto_renew,
+            welcome: e.welcome,
+            tag_name: e.tag_name,
+        })
+    }
+}
+
 /// Create a campaign and issue its code; goes to the campaign's page.
 #[server(endpoint = "create_campaign")]
-#[allow(clippy::too_many_arguments)]
 pub async fn create_campaign(
     account_id: String,
-    name: String,
-    group: Option<String>,
     kind: String,
     scene: Option<String>,
-    expire_days: Option<String>,
-    auto_renew: Option<String>,
-    welcome_kind: Option<String>,
-    welcome_text: Option<String>,
-    news_title: Option<String>,
-    news_description: Option<String>,
-    news_url: Option<String>,
-    tag_name: Option<String>,
+    #[server(flatten)] form: CampaignForm,
 ) -> Result<i32, AppError> {
-    use service::campaigns::{self, CampaignInput};
     let user = ssr::require_user().await?;
-    let st = crate::auth::ssr::state()?;
+    let st = crate::api::auth::ssr::state()?;
     let account_id: i32 = account_id
         .trim()
         .parse()
         .map_err(|_| AppError::field("account_id", service::Msg::AccountRequired))?;
-    let kind_is_temporary = kind == "temporary";
-    let input = CampaignInput {
-        account_id,
-        name,
-        group: ssr::blank_none(group),
-        kind,
-        scene: ssr::blank_none(scene),
-        expire_days: if kind_is_temporary { ssr::parse_days(expire_days)? } else { None },
-        auto_renew: auto_renew.is_some(),
-        welcome: ssr::welcome(welcome_kind, welcome_text, news_title, news_description, news_url),
-        tag_name: ssr::blank_none(tag_name),
-    };
+    let input = form.input(account_id, kind, scene)?;
     let account = service::accounts::model(&st.db, account_id)
         .await
         .map_err(|_| AppError::field("account_id", service::Msg::AccountRequired))?;
     let api = service::accounts::api_client(&st, &account)?;
-    let created = campaigns::create(&st, api.as_ref(), input, Some(user.id)).await?;
+    let created = service::campaigns::create(&st, api.as_ref(), input, Some(user.id)).await?;
     leptos_axum::redirect(&format!("/campaigns/{}?created=1", created.id));
     Ok(created.id)
 }
 
 /// Save the editable fields of a campaign (name, group, expiry, welcome, tag).
 #[server(endpoint = "update_campaign")]
-#[allow(clippy::too_many_arguments)]
-pub async fn update_campaign(
-    id: i32,
-    name: String,
-    group: Option<String>,
-    expire_days: Option<String>,
-    auto_renew: Option<String>,
-    welcome_kind: Option<String>,
-    welcome_text: Option<String>,
-    news_title: Option<String>,
-    news_description: Option<String>,
-    news_url: Option<String>,
-    tag_name: Option<String>,
-) -> Result<(), AppError> {
-    use service::campaigns::{self, CampaignEdit};
+pub async fn update_campaign(id: i32, #[server(flatten)] form: CampaignForm) -> Result<(), AppError> {
+    use service::campaigns;
     let user = ssr::require_user().await?;
-    let st = crate::auth::ssr::state()?;
+    let st = crate::api::auth::ssr::state()?;
     let current = campaigns::get(&st.db, id).await?;
-    let edit = CampaignEdit {
-        name,
-        group: ssr::blank_none(group),
-        expire_days: if current.kind == "temporary" { ssr::parse_days(expire_days)? } else { None },
-        auto_renew: auto_renew.is_some(),
-        welcome: ssr::welcome(welcome_kind, welcome_text, news_title, news_description, news_url),
-        tag_name: ssr::blank_none(tag_name),
-    };
+    let edit = form.edit(current.kind == "temporary")?;
     campaigns::update(&st, id, edit, Some(user.id)).await?;
     leptos_axum::redirect(&format!("/campaigns/{id}?saved=1"));
     Ok(())
@@ -243,7 +275,7 @@ pub async fn update_campaign(
 #[server(endpoint = "renew_campaign")]
 pub async fn renew_campaign(id: i32) -> Result<(), AppError> {
     let user = ssr::require_user().await?;
-    let st = crate::auth::ssr::state()?;
+    let st = crate::api::auth::ssr::state()?;
     let c = service::campaigns::get(&st.db, id).await?;
     let account = service::accounts::model(&st.db, c.account_id).await?;
     let api = service::accounts::api_client(&st, &account)?;
@@ -266,7 +298,7 @@ pub struct PublicLinkInfo {
 #[server(endpoint = "public_link")]
 pub async fn public_link(id: i32) -> Result<PublicLinkInfo, AppError> {
     ssr::require_user().await?;
-    let st = crate::auth::ssr::state()?;
+    let st = crate::api::auth::ssr::state()?;
     service::campaigns::get(&st.db, id).await?;
     let link = service::public_codes::get(&st.db, &st.keys, id).await?;
     let base = st.settings.public_url.trim_end_matches('/');
@@ -285,7 +317,7 @@ pub async fn public_link(id: i32) -> Result<PublicLinkInfo, AppError> {
 pub async fn campaign_public_link(id: i32, action: String) -> Result<(), AppError> {
     use service::public_codes;
     let user = ssr::require_user().await?;
-    let st = crate::auth::ssr::state()?;
+    let st = crate::api::auth::ssr::state()?;
     let notice = match action.as_str() {
         "on" => {
             public_codes::enable(&st, id, Some(user.id)).await?;
@@ -311,7 +343,7 @@ pub async fn campaign_public_link(id: i32, action: String) -> Result<(), AppErro
 pub async fn campaign_lifecycle(id: i32, action: String) -> Result<(), AppError> {
     use service::campaigns;
     let user = ssr::require_user().await?;
-    let st = crate::auth::ssr::state()?;
+    let st = crate::api::auth::ssr::state()?;
     match action.as_str() {
         "archive" => {
             campaigns::archive(&st, id, Some(user.id)).await?;
@@ -336,7 +368,7 @@ pub async fn campaign_lifecycle(id: i32, action: String) -> Result<(), AppError>
 pub async fn import_campaigns(account_id: String, csv: String, preview: Option<String>) -> Result<ImportOutcome, AppError> {
     use service::campaigns;
     let user = ssr::require_user().await?;
-    let st = crate::auth::ssr::state()?;
+    let st = crate::api::auth::ssr::state()?;
     let account_id: i32 = account_id
         .trim()
         .parse()
@@ -383,7 +415,7 @@ pub(crate) mod ssr {
     use service::campaigns::{CampaignView, RowError, Welcome};
     use std::collections::HashMap;
 
-    pub use crate::auth::ssr::require_user;
+    pub use crate::api::auth::ssr::require_user;
 
     /// Rows reported to the browser at most: enough to fix a file, small enough for the URL
     /// that carries errors back to a form when JavaScript is off.
@@ -467,26 +499,6 @@ pub(crate) mod ssr {
         match blank_none(v) {
             None => Ok(None),
             Some(s) => s.parse::<i32>().map(Some).map_err(|_| AppError::field("expire_days", service::Msg::DaysEnterNumber)),
-        }
-    }
-
-    /// The welcome message fields of the form, as the service's type.
-    pub fn welcome(
-        kind: Option<String>,
-        text: Option<String>,
-        title: Option<String>,
-        description: Option<String>,
-        url: Option<String>,
-    ) -> Option<Welcome> {
-        match kind.as_deref() {
-            Some("text") => Some(Welcome::Text { content: text.unwrap_or_default() }),
-            Some("news") => Some(Welcome::News {
-                title: title.unwrap_or_default(),
-                description: description.unwrap_or_default(),
-                url: url.unwrap_or_default(),
-                pic_url: None,
-            }),
-            _ => None,
         }
     }
 

@@ -43,30 +43,54 @@ pub struct TrendView {
     pub retention: Vec<RetentionCell>,
 }
 
-/// Campaign `id` over a range (`from`/`to` dates, or a `days` preset), at `granularity`
-/// (blank: automatic), drawing `metrics` (comma-separated; blank: the default three) with the
-/// previous period dashed unless `prev` is `0`. Signed-in users.
+/// What the trend of a campaign is asked for, as its page's query string and the
+/// `campaign_trend` form say it (the field names are the parameter names): a range (`from`/`to`
+/// dates, or a `days` preset), `granularity` (blank: automatic), `metrics` (comma-separated;
+/// blank: the default three), `prev` (`0`: without the previous period) and `lang`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrendQuery {
+    #[serde(default, deserialize_with = "crate::api::empty_none")]
+    pub from: Option<String>,
+    #[serde(default, deserialize_with = "crate::api::empty_none")]
+    pub to: Option<String>,
+    #[serde(default, deserialize_with = "crate::api::empty_none")]
+    pub days: Option<String>,
+    #[serde(default, deserialize_with = "crate::api::empty_none")]
+    pub granularity: Option<String>,
+    #[serde(default, deserialize_with = "crate::api::empty_none")]
+    pub metrics: Option<String>,
+    #[serde(default, deserialize_with = "crate::api::empty_none")]
+    pub prev: Option<String>,
+    #[serde(default, deserialize_with = "crate::api::empty_none")]
+    pub lang: Option<String>,
+}
+
+impl TrendQuery {
+    /// Whether the previous period is drawn too: unless `prev` is `0` (spaces around ignored).
+    /// The one reading of `prev`, for the server function and the page's form alike.
+    pub fn with_previous(&self) -> bool {
+        self.prev.as_deref().map(str::trim) != Some("0")
+    }
+
+    /// The range asked for, as the series service takes it.
+    #[cfg(feature = "ssr")]
+    pub fn range(&self) -> service::series::RangeRequest {
+        let (from, to, days, granularity) = (self.from.clone(), self.to.clone(), self.days.clone(), self.granularity.clone());
+        service::series::RangeRequest { from, to, days, granularity }
+    }
+}
+
+/// Campaign `id` over the range and with the metrics `query` asks for (see [`TrendQuery`]),
+/// with the previous period dashed unless it is switched off. Signed-in users.
 #[server(endpoint = "campaign_trend")]
-#[allow(clippy::too_many_arguments)]
-pub async fn campaign_trend(
-    id: i32,
-    from: Option<String>,
-    to: Option<String>,
-    days: Option<String>,
-    granularity: Option<String>,
-    metrics: Option<String>,
-    prev: Option<String>,
-    lang: Option<String>,
-) -> Result<TrendView, AppError> {
+pub async fn campaign_trend(id: i32, #[server(flatten)] query: TrendQuery) -> Result<TrendView, AppError> {
     use service::analytics::{self, Lang, Metric};
-    use service::series::{RangeRequest, change_percent};
-    crate::auth::ssr::require_user().await?;
-    let st = crate::auth::ssr::state()?;
-    let metrics = Metric::parse_list(&[metrics.unwrap_or_default()])?;
-    let with_previous = prev.as_deref().map(str::trim) != Some("0");
-    let req = RangeRequest { from, to, days, granularity };
-    let lang = Lang::parse(lang.as_deref());
-    let t = analytics::campaign_trend(&st, id, &req, &metrics, with_previous, lang, chrono::Utc::now()).await?;
+    use service::series::change_percent;
+    crate::api::auth::ssr::require_user().await?;
+    let st = crate::api::auth::ssr::state()?;
+    let metrics = Metric::parse_list(&[query.metrics.clone().unwrap_or_default()])?;
+    let lang = Lang::parse(query.lang.as_deref());
+    let t = analytics::campaign_trend(&st, id, &query.range(), &metrics, query.with_previous(), lang, chrono::Utc::now()).await?;
     let svg = service::chart::svg(&t.spec, service::chart::Variant::Inline)?;
     let cards = Metric::ALL
         .iter()
@@ -131,26 +155,48 @@ pub struct CompareView {
     pub timezone: String,
 }
 
-/// Campaigns `ids` (comma-separated) or the live campaigns of `group`, compared on `metric`
-/// (default `new_followers`) over the range. With neither, only the choices. Signed-in users.
+/// What a comparison is asked for, as the compare page's query string and the
+/// `compare_campaigns` form say it: campaigns `ids` (comma-separated) or the live campaigns of
+/// `group`, compared on `metric` (default `new_followers`) over a range (`from`/`to`, or a
+/// `days` preset) at `granularity`, in `lang`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CompareQuery {
+    #[serde(default, deserialize_with = "crate::api::empty_none")]
+    pub ids: Option<String>,
+    #[serde(default, deserialize_with = "crate::api::empty_none")]
+    pub group: Option<String>,
+    #[serde(default, deserialize_with = "crate::api::empty_none")]
+    pub metric: Option<String>,
+    #[serde(default, deserialize_with = "crate::api::empty_none")]
+    pub from: Option<String>,
+    #[serde(default, deserialize_with = "crate::api::empty_none")]
+    pub to: Option<String>,
+    #[serde(default, deserialize_with = "crate::api::empty_none")]
+    pub days: Option<String>,
+    #[serde(default, deserialize_with = "crate::api::empty_none")]
+    pub granularity: Option<String>,
+    #[serde(default, deserialize_with = "crate::api::empty_none")]
+    pub lang: Option<String>,
+}
+
+impl CompareQuery {
+    /// The range asked for, as the series service takes it.
+    #[cfg(feature = "ssr")]
+    pub fn range(&self) -> service::series::RangeRequest {
+        let (from, to, days, granularity) = (self.from.clone(), self.to.clone(), self.days.clone(), self.granularity.clone());
+        service::series::RangeRequest { from, to, days, granularity }
+    }
+}
+
+/// The comparison `query` asks for (see [`CompareQuery`]); with neither campaigns nor a group,
+/// only the choices. Signed-in users.
 #[server(endpoint = "compare_campaigns")]
-#[allow(clippy::too_many_arguments)]
-pub async fn compare_campaigns(
-    ids: Option<String>,
-    group: Option<String>,
-    metric: Option<String>,
-    from: Option<String>,
-    to: Option<String>,
-    days: Option<String>,
-    granularity: Option<String>,
-    lang: Option<String>,
-) -> Result<CompareView, AppError> {
+pub async fn compare_campaigns(#[server(flatten)] query: CompareQuery) -> Result<CompareView, AppError> {
     use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
     use service::analytics::{self, Lang, Metric};
     use service::entity::campaign;
-    use service::series::RangeRequest;
-    crate::auth::ssr::require_user().await?;
-    let st = crate::auth::ssr::state()?;
+    crate::api::auth::ssr::require_user().await?;
+    let st = crate::api::auth::ssr::state()?;
     let choices: Vec<(i32, String, Option<String>)> = campaign::Entity::find()
         .select_only()
         .columns([campaign::Column::Id, campaign::Column::Name, campaign::Column::GroupName])
@@ -172,17 +218,17 @@ pub async fn compare_campaigns(
         timezone: String::new(),
     };
     let max = analytics::MAX_COMPARE_ROWS;
-    let wanted = analytics::campaign_ids(ids.as_deref(), max, || service::Msg::CompareTooMany { max })?;
-    let group = group.filter(|g| !g.trim().is_empty());
+    let wanted = analytics::campaign_ids(query.ids.as_deref(), max, || service::Msg::CompareTooMany { max })?;
+    let group = query.group.as_deref().filter(|g| !g.trim().is_empty());
     if wanted.is_empty() && group.is_none() {
         return Ok(view);
     }
-    let metric = match metric.filter(|m| !m.trim().is_empty()) {
+    let metric = match query.metric.as_deref().filter(|m| !m.trim().is_empty()) {
         Some(m) => m.parse::<Metric>()?,
         None => Metric::NewFollowers,
     };
-    let req = RangeRequest { from, to, days, granularity };
-    let c = analytics::compare(&st, &wanted, group.as_deref(), metric, &req, Lang::parse(lang.as_deref()), chrono::Utc::now()).await?;
+    let lang = Lang::parse(query.lang.as_deref());
+    let c = analytics::compare(&st, &wanted, group, metric, &query.range(), lang, chrono::Utc::now()).await?;
     view.svg = service::chart::svg(&c.spec, service::chart::Variant::Inline)?;
     view.lines = c
         .rows

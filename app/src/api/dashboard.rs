@@ -50,8 +50,8 @@ pub struct AccountBoard {
 #[server(endpoint = "dashboard_data")]
 pub async fn dashboard_data(lang: Option<String>) -> Result<Vec<AccountBoard>, AppError> {
     use service::analytics;
-    crate::auth::ssr::require_user().await?;
-    let st = crate::auth::ssr::state()?;
+    crate::api::auth::ssr::require_user().await?;
+    let st = crate::api::auth::ssr::state()?;
     let lang = analytics::Lang::parse(lang.as_deref());
     let now = chrono::Utc::now();
     let mut boards = Vec::new();

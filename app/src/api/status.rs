@@ -45,8 +45,8 @@ impl Status {
 #[server(endpoint = "service_status")]
 pub async fn service_status() -> Result<Status, AppError> {
     use service::health;
-    crate::auth::ssr::require_user().await?;
-    let st = crate::auth::ssr::state()?;
+    crate::api::auth::ssr::require_user().await?;
+    let st = crate::api::auth::ssr::state()?;
     let tz: chrono_tz::Tz = st.settings.timezone.parse().unwrap_or(chrono_tz::Asia::Shanghai);
     let local = |t: chrono::DateTime<chrono::Utc>| t.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string();
     let ingest = st.health.ingest();

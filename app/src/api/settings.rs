@@ -73,8 +73,8 @@ pub struct AuditPage {
 /// Accounts and the callback URL form (admins only).
 #[server(endpoint = "settings_overview")]
 pub async fn settings_overview() -> Result<SettingsData, AppError> {
-    crate::auth::ssr::require_admin().await?;
-    let st = crate::auth::ssr::state()?;
+    crate::api::auth::ssr::require_admin().await?;
+    let st = crate::api::auth::ssr::state()?;
     let base = st.settings.public_url.trim_end_matches('/').to_owned();
     // Opened here, for admins only: the Token is sealed at rest.
     let mut tokens = service::accounts::callback_tokens(&st).await?;
@@ -122,34 +122,72 @@ pub async fn settings_overview() -> Result<SettingsData, AppError> {
 #[derive(Clone, Debug)]
 pub struct SimulatorUrl(pub String);
 
-/// Add (`id` empty) or change a WeChat account. Blank secret fields keep the stored ones.
+/// A WeChat account's fields as the settings form posts them (each named as its form field;
+/// `#[server(flatten)]` keeps the names). The secrets travel this way only, into the server:
+/// blank secret fields keep the stored ones.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountForm {
+    pub name: String,
+    pub app_id: String,
+    #[serde(default, deserialize_with = "crate::api::empty_none")]
+    pub app_secret: Option<String>,
+    pub token: String,
+    #[serde(default, deserialize_with = "crate::api::empty_none")]
+    pub aes_key: Option<String>,
+    /// `plain`, `compat` or `safe`.
+    pub message_mode: String,
+    #[serde(default, deserialize_with = "crate::api::empty_none")]
+    pub api_base_url: Option<String>,
+    #[serde(default, deserialize_with = "crate::api::empty_none")]
+    pub timezone: Option<String>,
+}
+
+/// `Debug` without the secrets, as the service's `AccountInput`: the server function's
+/// arguments may end up in a log line.
+impl std::fmt::Debug for AccountForm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccountForm")
+            .field("name", &self.name)
+            .field("app_id", &self.app_id)
+            .field("app_secret", &self.app_secret.as_ref().map(|_| "[REDACTED]"))
+            .field("aes_key", &self.aes_key.as_ref().map(|_| "[REDACTED]"))
+            .field("message_mode", &self.message_mode)
+            .field("api_base_url", &self.api_base_url)
+            .field("timezone", &self.timezone)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(feature = "ssr")]
+impl AccountForm {
+    /// The fields as the service takes them: identifiers trimmed, blank optional fields not given.
+    pub fn input(self) -> service::accounts::AccountInput {
+        service::accounts::AccountInput {
+            name: self.name,
+            app_id: self.app_id.trim().to_owned(),
+            app_secret: blank(self.app_secret),
+            token: self.token.trim().to_owned(),
+            aes_key: blank(self.aes_key),
+            message_mode: self.message_mode,
+            api_base_url: blank(self.api_base_url),
+            timezone: blank(self.timezone),
+        }
+    }
+}
+
+/// A form field that was left empty (or only spaces) counts as not given.
+#[cfg(feature = "ssr")]
+fn blank(v: Option<String>) -> Option<String> {
+    v.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty())
+}
+
+/// Add (`id` empty) or change (`id` set) a WeChat account. Blank secret fields keep the stored ones.
 #[server(endpoint = "save_account")]
-#[allow(clippy::too_many_arguments)]
-pub async fn save_account(
-    id: Option<String>,
-    name: String,
-    app_id: String,
-    app_secret: Option<String>,
-    token: String,
-    aes_key: Option<String>,
-    message_mode: String,
-    api_base_url: Option<String>,
-    timezone: Option<String>,
-) -> Result<i32, AppError> {
-    use service::accounts::{self, AccountInput};
-    let user = crate::auth::ssr::require_admin().await?;
-    let st = crate::auth::ssr::state()?;
-    let blank = |v: Option<String>| v.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
-    let input = AccountInput {
-        name,
-        app_id: app_id.trim().to_owned(),
-        app_secret: blank(app_secret),
-        token: token.trim().to_owned(),
-        aes_key: blank(aes_key),
-        message_mode,
-        api_base_url: blank(api_base_url),
-        timezone: blank(timezone),
-    };
+pub async fn save_account(id: Option<String>, #[server(flatten)] form: AccountForm) -> Result<i32, AppError> {
+    use service::accounts;
+    let user = crate::api::auth::ssr::require_admin().await?;
+    let st = crate::api::auth::ssr::state()?;
+    let input = form.input();
     let saved = match blank(id).map(|s| s.parse::<i32>()) {
         Some(Ok(id)) => accounts::update(&st, id, input, Some(user.id)).await?,
         Some(Err(_)) => return Err(service::ServiceError::NotFound.into()),
@@ -168,13 +206,13 @@ pub async fn save_account(
 /// result travels in the URL of the settings page, so it shows with JavaScript on or off.
 #[server(endpoint = "test_account")]
 pub async fn test_account(id: i32) -> Result<bool, AppError> {
-    let admin = crate::auth::ssr::require_admin().await?;
-    let st = crate::auth::ssr::state()?;
+    let admin = crate::api::auth::ssr::require_admin().await?;
+    let st = crate::api::auth::ssr::state()?;
     let report = service::accounts::test_connection(&st, id, Some(admin.id)).await?;
     let ok = if report.ok { 1 } else { 0 };
     leptos_axum::redirect(&format!(
         "/settings?tested={id}&ok={ok}&msg={}#account-{id}",
-        crate::components::shell::urlencode(&report.message.text(crate::error::request_lang()))
+        crate::urls::urlencode(&report.message.text(crate::error::request_lang()))
     ));
     Ok(report.ok)
 }
@@ -183,8 +221,8 @@ pub async fn test_account(id: i32) -> Result<bool, AppError> {
 #[server(endpoint = "audit_log")]
 pub async fn audit_log(page: Option<u64>, kind: Option<String>) -> Result<AuditPage, AppError> {
     const PER_PAGE: u64 = 50;
-    crate::auth::ssr::require_admin().await?;
-    let st = crate::auth::ssr::state()?;
+    crate::api::auth::ssr::require_admin().await?;
+    let st = crate::api::auth::ssr::state()?;
     let page = page.unwrap_or(1).max(1);
     let prefix = kind.filter(|k| ["campaign", "account", "user", "export"].contains(&k.as_str())).map(|k| format!("{k}."));
     let (rows, total) = service::audit::list(&st.db, prefix.as_deref(), PER_PAGE, (page - 1) * PER_PAGE)
