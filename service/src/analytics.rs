@@ -42,13 +42,19 @@ impl Metric {
         }
     }
 
+    /// The metric's name in `lang`: the pages' own word (`app/locales`, [`crate::msg::word`]).
     pub fn label(self, lang: Lang) -> &'static str {
+        crate::msg::word(lang, self.locale_key())
+    }
+
+    /// The key of the metric's name in the interface's catalogs.
+    pub fn locale_key(self) -> &'static str {
         match self {
-            Metric::Scans => lang.pick("扫码次数", "Scans"),
-            Metric::NewFollowers => lang.pick("新增关注", "New followers"),
-            Metric::Unsubscribes => lang.pick("取消关注", "Unsubscribes"),
-            Metric::NetFollowers => lang.pick("净增关注", "Net followers"),
-            Metric::UniqueScanners => lang.pick("扫码人数", "Unique scanners"),
+            Metric::Scans => "metric_scans",
+            Metric::NewFollowers => "metric_new_followers",
+            Metric::Unsubscribes => "metric_unsubscribes",
+            Metric::NetFollowers => "metric_net",
+            Metric::UniqueScanners => "metric_unique",
         }
     }
 

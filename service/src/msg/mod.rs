@@ -11,8 +11,10 @@
 //! that both texts name the same arguments.
 
 mod wechat;
+mod words;
 
 pub use wechat::from_wechat;
+pub use words::word;
 
 use std::fmt;
 
