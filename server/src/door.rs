@@ -8,6 +8,7 @@
 //! routes").
 
 use crate::routes::ServerState;
+use app::api::analytics::TrendQuery;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -145,6 +146,22 @@ impl Params {
     /// Every value of `key` as sent.
     pub fn values<'a>(&'a self, key: &'a str) -> impl Iterator<Item = &'a str> {
         self.0.iter().filter(move |(k, _)| k == key).map(|(_, v)| v.as_str())
+    }
+
+    /// The trend a chart download asks for, in the form the campaign page's server function
+    /// reads it (`TrendQuery`), so both read `prev`, the range and the metrics the same way.
+    pub fn trend(&self) -> TrendQuery {
+        let value = |key: &str| self.get(key).filter(|v| !v.trim().is_empty());
+        let metrics = Some(self.all("metrics").join(",")).filter(|m| !m.is_empty());
+        TrendQuery {
+            from: value("from"),
+            to: value("to"),
+            days: value("days"),
+            granularity: value("granularity"),
+            metrics,
+            prev: value("prev"),
+            lang: value("lang"),
+        }
     }
 
     /// The range a series is asked for (`from`, `to`, `days`, `granularity`).

@@ -193,11 +193,8 @@ pub async fn save_account(id: Option<String>, #[server(flatten)] form: AccountFo
         Some(Err(_)) => return Err(service::ServiceError::NotFound.into()),
         None => accounts::create(&st, input, Some(user.id)).await?,
     };
-    // This instance's callback stops using the old Token/key at once; other instances pick
-    // the change up within their cache's 30 s.
-    if let Some(ingest) = use_context::<service::ingest::Ingestor>() {
-        ingest.forget_accounts();
-    }
+    // The account update itself tells this instance's callback (`AppState::changes`); other
+    // instances pick the change up within their cache's 30 s.
     leptos_axum::redirect(&format!("/settings?saved={}#account-{}", saved.id, saved.id));
     Ok(saved.id)
 }
@@ -225,9 +222,8 @@ pub async fn audit_log(page: Option<u64>, kind: Option<String>) -> Result<AuditP
     let st = crate::api::auth::ssr::state()?;
     let page = page.unwrap_or(1).max(1);
     let prefix = kind.filter(|k| ["campaign", "account", "user", "export"].contains(&k.as_str())).map(|k| format!("{k}."));
-    let (rows, total) = service::audit::list(&st.db, prefix.as_deref(), PER_PAGE, (page - 1) * PER_PAGE)
-        .await
-        .map_err(service::ServiceError::from)?;
+    let (rows, total) =
+        service::audit::list(&st.db, prefix.as_deref(), PER_PAGE, (page - 1) * PER_PAGE).await.map_err(service::ServiceError::from)?;
     let tz: chrono_tz::Tz = st.settings.timezone.parse().unwrap_or(chrono_tz::Asia::Shanghai);
     Ok(AuditPage {
         rows: rows

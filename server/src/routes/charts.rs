@@ -67,10 +67,10 @@ async fn campaign(
     p: Params,
     format: Format,
 ) -> Result<Response, HttpError> {
-    let metrics = Metric::parse_list(&p.all("metrics"))?;
-    let previous = p.get("prev").is_none_or(|v| v != "0");
-    let lang = Lang::parse(p.get("lang").as_deref());
-    let trend = analytics::campaign_trend(&s.app, id, &p.range(), &metrics, previous, lang, Utc::now()).await?;
+    let q = p.trend();
+    let metrics = Metric::parse_list(&[q.metrics.clone().unwrap_or_default()])?;
+    let lang = Lang::parse(q.lang.as_deref());
+    let trend = analytics::campaign_trend(&s.app, id, &q.range(), &metrics, q.with_previous(), lang, Utc::now()).await?;
     let r = trend.range;
     picture(trend.spec, format, &format!("campaign-{id}-{}-to-{}-{}", r.from, r.to, r.granularity)).await
 }

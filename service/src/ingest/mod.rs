@@ -376,12 +376,6 @@ impl Ingestor {
         self.inner.accounts.get(app_id).await
     }
 
-    /// Forgets cached accounts (after an admin changed a Token or key, so the change applies
-    /// at once rather than after the TTL), and rewrites the accounts file.
-    pub fn forget_accounts(&self) {
-        self.inner.accounts.forget();
-    }
-
     /// Rewrites the sealed accounts file from the database now (it is also kept in step in
     /// the background); fails when the database does not answer or the file cannot be written.
     pub async fn refresh_accounts(&self) -> Result<(), String> {
