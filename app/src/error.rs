@@ -125,8 +125,8 @@ impl AppError {
             S::Forbidden => AppError::Forbidden,
             S::Db(err) if service::db::is_unavailable(&err) => {
                 tracing::warn!(error = %err, "database unreachable in a server function");
-                let spool_full = leptos::prelude::use_context::<service::AppState>()
-                    .is_some_and(|st| st.health.ingest().spool_failed_since.is_some());
+                let spool_full =
+                    leptos::prelude::use_context::<service::AppState>().is_some_and(|st| st.health.ingest().spool_failed_since.is_some());
                 AppError::Unavailable { spool_full }
             }
             S::Db(err) => {
@@ -152,10 +152,10 @@ pub fn set_status(code: u16) {
         return;
     }
     #[cfg(feature = "ssr")]
-    if let Some(opts) = leptos::prelude::use_context::<leptos_axum::ResponseOptions>() {
-        if let Ok(status) = axum::http::StatusCode::from_u16(code) {
-            opts.set_status(status);
-        }
+    if let Some(opts) = leptos::prelude::use_context::<leptos_axum::ResponseOptions>()
+        && let Ok(status) = axum::http::StatusCode::from_u16(code)
+    {
+        opts.set_status(status);
     }
     #[cfg(not(feature = "ssr"))]
     let _ = code;

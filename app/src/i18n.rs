@@ -2,6 +2,7 @@
 //! `Locale` enum, `use_i18n`, the `I18nContextProvider` and the `t!`-family macros. The
 //! generated file is one `pub mod i18n { … }`; its items are re-exported here, so pages keep
 //! writing `use crate::i18n::*;`.
+#![expect(clippy::module_inception, reason = "leptos_i18n names its generated module `i18n`; it is included as generated")]
 
 include!(concat!(env!("OUT_DIR"), "/i18n/mod.rs"));
 

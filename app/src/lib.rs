@@ -27,9 +27,9 @@ use leptos::prelude::*;
 use leptos_meta::{Link, Meta, MetaTags, Stylesheet, Title, provide_meta_context};
 use leptos_router::components::{ParentRoute, Route, Router, Routes};
 use leptos_router::{SsrMode, path};
+use pages::{audit::AuditPage, campaign::CampaignPage, campaign_form::NewCampaignPage, campaign_import::ImportPage};
 use pages::{campaigns::CampaignsPage, dashboard::DashboardPage, errors::NotFound, login::LoginPage};
 use pages::{settings::SettingsPage, users::UsersPage};
-use pages::{audit::AuditPage, campaign::CampaignPage, campaign_form::NewCampaignPage, campaign_import::ImportPage};
 
 /// Marker put into the context by the server when a page must be served without the wasm
 /// (the 401 answer to a failed `POST /api/login`: the browser's URL is then `/api/login`,

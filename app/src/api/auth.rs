@@ -28,11 +28,7 @@ pub struct UserRow {
 /// The signed-in user, or `None`.
 #[server(endpoint = "current_user")]
 pub async fn current_user() -> Result<Option<SignedInUser>, AppError> {
-    Ok(ssr::session_user().await?.map(|u| SignedInUser {
-        id: u.id,
-        username: u.username,
-        is_admin: u.role == service::users::Role::Admin,
-    }))
+    Ok(ssr::session_user().await?.map(|u| SignedInUser { id: u.id, username: u.username, is_admin: u.role == service::users::Role::Admin }))
 }
 
 /// True when no user exists yet: the login page then explains how to create the first admin.
@@ -50,12 +46,7 @@ pub async fn list_users() -> Result<Vec<UserRow>, AppError> {
     Ok(service::users::list(&st.db)
         .await?
         .into_iter()
-        .map(|u| UserRow {
-            id: u.id,
-            username: u.username,
-            is_admin: u.role == service::users::Role::Admin,
-            disabled: u.disabled,
-        })
+        .map(|u| UserRow { id: u.id, username: u.username, is_admin: u.role == service::users::Role::Admin, disabled: u.disabled })
         .collect())
 }
 

@@ -152,11 +152,8 @@ pub async fn campaign_detail(id: i32) -> Result<CampaignInfo, AppError> {
 pub async fn campaign_form_data() -> Result<FormChoices, AppError> {
     ssr::require_user().await?;
     let st = crate::api::auth::ssr::state()?;
-    let accounts = service::accounts::list(&st.db)
-        .await?
-        .into_iter()
-        .map(|a| AccountChoice { id: a.id, name: a.name, app_id: a.app_id })
-        .collect();
+    let accounts =
+        service::accounts::list(&st.db).await?.into_iter().map(|a| AccountChoice { id: a.id, name: a.name, app_id: a.app_id }).collect();
     Ok(FormChoices { accounts, groups: service::campaigns::groups(&st.db).await? })
 }
 
@@ -244,14 +241,10 @@ pub async fn create_campaign(
 ) -> Result<i32, AppError> {
     let user = ssr::require_user().await?;
     let st = crate::api::auth::ssr::state()?;
-    let account_id: i32 = account_id
-        .trim()
-        .parse()
-        .map_err(|_| AppError::field("account_id", service::Msg::AccountRequired))?;
+    let account_id: i32 = account_id.trim().parse().map_err(|_| AppError::field("account_id", service::Msg::AccountRequired))?;
     let input = form.input(account_id, kind, scene)?;
-    let account = service::accounts::model(&st.db, account_id)
-        .await
-        .map_err(|_| AppError::field("account_id", service::Msg::AccountRequired))?;
+    let account =
+        service::accounts::model(&st.db, account_id).await.map_err(|_| AppError::field("account_id", service::Msg::AccountRequired))?;
     let api = service::accounts::api_client(&st, &account)?;
     let created = service::campaigns::create(&st, api.as_ref(), input, Some(user.id)).await?;
     leptos_axum::redirect(&format!("/campaigns/{}?created=1", created.id));
@@ -369,13 +362,9 @@ pub async fn import_campaigns(account_id: String, csv: String, preview: Option<S
     use service::campaigns;
     let user = ssr::require_user().await?;
     let st = crate::api::auth::ssr::state()?;
-    let account_id: i32 = account_id
-        .trim()
-        .parse()
-        .map_err(|_| AppError::field("account_id", service::Msg::AccountRequired))?;
-    let account = service::accounts::model(&st.db, account_id)
-        .await
-        .map_err(|_| AppError::field("account_id", service::Msg::AccountRequired))?;
+    let account_id: i32 = account_id.trim().parse().map_err(|_| AppError::field("account_id", service::Msg::AccountRequired))?;
+    let account =
+        service::accounts::model(&st.db, account_id).await.map_err(|_| AppError::field("account_id", service::Msg::AccountRequired))?;
     if csv.trim().is_empty() {
         return Err(AppError::field("csv", service::Msg::CsvMissing));
     }
@@ -506,10 +495,7 @@ pub(crate) mod ssr {
         crate::error::set_status(422);
         let lang = crate::error::request_lang();
         AppError::Rows(
-            rows.into_iter()
-                .take(MAX_ROW_PROBLEMS)
-                .map(|r| RowProblem { line: r.line, message: r.message.text(lang) })
-                .collect(),
+            rows.into_iter().take(MAX_ROW_PROBLEMS).map(|r| RowProblem { line: r.line, message: r.message.text(lang) }).collect(),
         )
     }
 }

@@ -67,7 +67,8 @@ pub async fn dashboard_data(lang: Option<String>) -> Result<Vec<AccountBoard>, A
             net_followers: t.net_followers,
             unknown_scene: t.unknown_scene_events,
         };
-        let top = b.top.into_iter().map(|t| TopCampaign { id: t.id, name: t.name, new_followers: t.new_followers, scans: t.scans }).collect();
+        let top =
+            b.top.into_iter().map(|t| TopCampaign { id: t.id, name: t.name, new_followers: t.new_followers, scans: t.scans }).collect();
         let chart_svg = service::chart::svg(&b.chart, service::chart::Variant::Inline)?;
         boards.push(AccountBoard {
             id: a.id,

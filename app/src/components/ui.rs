@@ -31,11 +31,7 @@ pub fn PageHeader(title: Signal<String>, #[prop(optional)] children: Option<Chil
 
 /// What a list or chart shows before there is anything in it.
 #[component]
-pub fn EmptyState(
-    title: Signal<String>,
-    body: Signal<String>,
-    #[prop(optional)] children: Option<Children>,
-) -> impl IntoView {
+pub fn EmptyState(title: Signal<String>, body: Signal<String>, #[prop(optional)] children: Option<Children>) -> impl IntoView {
     view! {
         <section class="empty-state">
             <div class="empty-icon" aria-hidden="true">"◎"</div>
@@ -74,9 +70,7 @@ pub fn ErrorPanel(error: AppError) -> impl IntoView {
 /// The message under a form field when the last submission failed on that field.
 #[component]
 pub fn FieldError(error: Signal<Option<AppError>>, name: &'static str) -> impl IntoView {
-    move || {
-        error.get().and_then(|e| e.for_field(name)).map(|m| view! { <span class="field-error" role="alert" data-field=name>{m}</span> })
-    }
+    move || error.get().and_then(|e| e.for_field(name)).map(|m| view! { <span class="field-error" role="alert" data-field=name>{m}</span> })
 }
 
 /// The alert above a form when the last submission failed for a reason that is not about one
@@ -97,7 +91,8 @@ pub fn FormError(error: Signal<Option<AppError>>, #[prop(optional)] fields: &'st
                         <li><strong>{t!(i18n, import_line, line = r.line)}</strong>" "{r.message}</li>
                     }).collect_view()}
                 </ul>
-            }.into_any(),
+            }
+            .into_any(),
             AppError::Wechat(m) => view! { <p><strong>{t!(i18n, wechat_refused)}</strong>" "{m}</p> }.into_any(),
             AppError::Unauthorized => view! { <p>{t!(i18n, error_session)}</p> }.into_any(),
             AppError::Forbidden => view! { <p>{t!(i18n, forbidden_body)}</p> }.into_any(),
@@ -118,8 +113,7 @@ pub fn FormError(error: Signal<Option<AppError>>, #[prop(optional)] fields: &'st
 pub fn Notice(key: &'static str, text: Signal<String>) -> impl IntoView {
     let q = leptos_router::hooks::use_query_map();
     move || {
-        q.with(|q| q.get(key).is_some())
-            .then(|| view! { <p class="alert alert-ok" role="status" data-testid="notice">{text.get()}</p> })
+        q.with(|q| q.get(key).is_some()).then(|| view! { <p class="alert alert-ok" role="status" data-testid="notice">{text.get()}</p> })
     }
 }
 

@@ -1,8 +1,8 @@
 //! The audit log (admins only): who created, changed, archived or exported what, and when.
 
+use crate::api::settings::audit_log;
 use crate::components::ui::{ErrorPanel, Loading, PageHeader};
 use crate::i18n::*;
-use crate::api::settings::audit_log;
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;

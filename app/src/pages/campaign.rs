@@ -2,8 +2,8 @@
 
 use crate::api::analytics::{TrendQuery, TrendView, campaign_trend};
 use crate::api::campaigns::{
-    CampaignInfo, CampaignLifecycle, CampaignPublicLink, PublicLinkInfo, RenewCampaign, UpdateCampaign, campaign_detail, campaign_form_data,
-    public_link,
+    CampaignInfo, CampaignLifecycle, CampaignPublicLink, PublicLinkInfo, RenewCampaign, UpdateCampaign, campaign_detail,
+    campaign_form_data, public_link,
 };
 use crate::components::ui::{ErrorPanel, FieldError, FormError, IslandI18n, Loading, Notice, PageHeader, action_error};
 use crate::i18n::*;
@@ -190,7 +190,8 @@ fn TrendBody(id: i32, t: TrendView, query: TrendQuery) -> impl IntoView {
     let csv = format!("/export/campaigns/{id}/stats.csv?from={}&to={}&granularity={}", t.from, t.to, t.granularity);
     // Presets keep metrics and comparison the user chose (none named: the defaults, short URLs).
     let asked: Vec<String> = q.with(|q| q.get_all("metrics").unwrap_or_default());
-    let keep: String = asked.iter().map(|m| format!("&metrics={}", crate::urls::urlencode(m))).chain(prev_off.then(|| "&prev=0".to_owned())).collect();
+    let keep: String =
+        asked.iter().map(|m| format!("&metrics={}", crate::urls::urlencode(m))).chain(prev_off.then(|| "&prev=0".to_owned())).collect();
     let current = query.days.clone().unwrap_or_default();
     let explicit = query.from.is_some();
     let preset = move |value: &'static str, label: AnyView| {
@@ -241,7 +242,7 @@ fn TrendBody(id: i32, t: TrendView, query: TrendQuery) -> impl IntoView {
         </form>
         <p class="small muted" data-testid="trend-range">{t!(i18n, trend_range, from = t.from.clone(), to = t.to.clone(), granularity = gran_word, tz = t.timezone.clone())}</p>
         <div class="metric-cards trend-cards">
-            {t.cards.iter().cloned().map(|c| {
+            {t.cards.iter().map(|c| {
                 let label = metric_word(&c.key);
                 let (cls, change) = match c.change {
                     Some(p) if p > 0 => ("change up", format!("▲ +{p}%")),
@@ -274,7 +275,7 @@ fn TrendBody(id: i32, t: TrendView, query: TrendQuery) -> impl IntoView {
         <h3>{t!(i18n, retention_title)}</h3>
         <p class="small muted">{t!(i18n, retention_hint)}</p>
         <div class="metric-cards retention" data-testid="retention">
-            {t.retention.iter().cloned().map(|r| view! {
+            {t.retention.iter().map(|r| view! {
                 <div class="metric" data-testid=format!("retention-{}", r.days)>
                     <span class="metric-label">{t!(i18n, retention_days, n = r.days)}</span>
                     <span class="metric-value">{r.percent.map(|p| format!("{p}%")).unwrap_or_else(|| "—".into())}</span>

@@ -5,7 +5,7 @@
 //! plain forms and Leptos carries the error back in the URL, so the same messages appear
 //! after the reload.
 
-use crate::api::campaigns::{FormChoices, CreateCampaign, campaign_form_data};
+use crate::api::campaigns::{CreateCampaign, FormChoices, campaign_form_data};
 use crate::components::ui::{ErrorPanel, FieldError, FormError, IslandI18n, Loading, PageHeader, action_error};
 use crate::error::AppError;
 use crate::i18n::*;
@@ -14,8 +14,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 /// Fields whose errors are shown next to them (the rest go to the alert above the form).
-pub const CAMPAIGN_FIELDS: &[&str] =
-    &["account_id", "name", "group", "kind", "scene", "expire_days", "welcome", "tag_name"];
+pub const CAMPAIGN_FIELDS: &[&str] = &["account_id", "name", "group", "kind", "scene", "expire_days", "welcome", "tag_name"];
 
 #[component]
 pub fn NewCampaignPage() -> impl IntoView {

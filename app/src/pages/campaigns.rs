@@ -17,15 +17,7 @@ pub fn CampaignsPage() -> impl IntoView {
     let query = use_query_map();
     let data = Resource::new_blocking(
         move || {
-            query.with(|q| {
-                (
-                    q.get("q"),
-                    q.get("group"),
-                    q.get("status"),
-                    q.get("sort"),
-                    q.get("page").and_then(|p| p.parse::<u64>().ok()),
-                )
-            })
+            query.with(|q| (q.get("q"), q.get("group"), q.get("status"), q.get("sort"), q.get("page").and_then(|p| p.parse::<u64>().ok())))
         },
         |(q, group, status, sort, page)| list_campaigns(q, group, status, sort, page),
     );
@@ -89,11 +81,8 @@ fn ListBody(list: CampaignList) -> impl IntoView {
         ("expired", t_string!(i18n, status_campaign_expired)),
         ("archived", t_string!(i18n, status_campaign_archived)),
     ];
-    let sort_options = [
-        ("created", t_string!(i18n, sort_created)),
-        ("name", t_string!(i18n, sort_name)),
-        ("scans", t_string!(i18n, sort_scans)),
-    ];
+    let sort_options =
+        [("created", t_string!(i18n, sort_created)), ("name", t_string!(i18n, sort_name)), ("scans", t_string!(i18n, sort_scans))];
     let (cur_group, cur_status, cur_sort) = (current("group"), current("status"), current("sort"));
     view! {
         <form method="get" action="/campaigns" class="filters card" role="search" data-testid="filters">

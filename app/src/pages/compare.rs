@@ -3,10 +3,10 @@
 //! a comparison is a link to share and works with JavaScript off.
 
 use crate::api::analytics::{CompareQuery, CompareView, compare_campaigns};
-use crate::urls::urlencode;
-use crate::pages::campaign::{granularity_choices, metric_word};
 use crate::components::ui::{ErrorPanel, Loading, PageHeader};
 use crate::i18n::*;
+use crate::pages::campaign::{granularity_choices, metric_word};
+use crate::urls::urlencode;
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;

@@ -2,9 +2,9 @@
 //! followers, the campaigns that brought the most followers this week, and a banner when
 //! codes are about to expire. Until an account exists it explains where to start.
 
+use crate::api::dashboard::{AccountBoard, Figures, dashboard_data};
 use crate::components::shell::UserResource;
 use crate::components::ui::{EmptyState, ErrorPanel, Loading, PageHeader};
-use crate::api::dashboard::{AccountBoard, Figures, dashboard_data};
 use crate::i18n::*;
 use leptos::prelude::*;
 use leptos_meta::Title;

@@ -64,7 +64,8 @@ pub fn ServerError() -> impl IntoView {
 #[component]
 pub fn Unavailable(spool_full: bool) -> impl IntoView {
     let i18n = use_i18n();
-    let body = move || if spool_full { t_string!(i18n, unavailable_body_full).to_string() } else { t_string!(i18n, unavailable_body).to_string() };
+    let body =
+        move || if spool_full { t_string!(i18n, unavailable_body_full).to_string() } else { t_string!(i18n, unavailable_body).to_string() };
     view! {
         <ErrorView
             code=503

@@ -1,10 +1,10 @@
 //! The login page. The form posts to `POST /api/login` (docs/contract.md), so it works with
 //! JavaScript off; the server answers a failed attempt with this page and a 401.
 
+use crate::LoginFailed;
 use crate::api::auth::{current_user, setup_needed};
 use crate::components::shell::LangSwitch;
 use crate::i18n::*;
-use crate::LoginFailed;
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::Redirect;

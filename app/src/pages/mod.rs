@@ -1,5 +1,9 @@
 //! One module per route area.
 
+pub mod audit;
+pub mod campaign;
+pub mod campaign_form;
+pub mod campaign_import;
 pub mod campaigns;
 pub mod compare;
 pub mod dashboard;
@@ -7,7 +11,3 @@ pub mod errors;
 pub mod login;
 pub mod settings;
 pub mod users;
-pub mod audit;
-pub mod campaign;
-pub mod campaign_form;
-pub mod campaign_import;

@@ -1,17 +1,16 @@
 //! Settings (admins only): the WeChat accounts, how to point WeChat at Sceneboard, and a
 //! connection test against WeChat (or the simulator).
 
+use crate::api::settings::{AccountSummary, SaveAccount, TestAccount, settings_overview};
 use crate::components::ui::{ErrorPanel, FieldError, FormError, IslandI18n, Loading, Notice, PageHeader, action_error};
 use crate::error::AppError;
 use crate::i18n::*;
-use crate::api::settings::{AccountSummary, SaveAccount, TestAccount, settings_overview};
 use leptos::form::ActionForm;
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
-const ACCOUNT_FIELDS: &[&str] =
-    &["name", "app_id", "app_secret", "token", "aes_key", "message_mode", "api_base_url", "timezone"];
+const ACCOUNT_FIELDS: &[&str] = &["name", "app_id", "app_secret", "token", "aes_key", "message_mode", "api_base_url", "timezone"];
 
 #[component]
 pub fn SettingsPage() -> impl IntoView {
