@@ -124,7 +124,7 @@ impl Drop for TestDb {
 macro_rules! dual_test {
     ($name:ident, $body:expr) => {
         mod $name {
-            #[allow(unused_imports)]
+            #[allow(unused_imports, reason = "a test body may use nothing of its file's scope; `expect` would fail where it does")]
             use super::*;
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn sqlite() {

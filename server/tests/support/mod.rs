@@ -1,6 +1,6 @@
 //! A running server over a test database, signed-in clients, and the WeChat simulator: shared
 //! by the HTTP test files that need them.
-#![allow(dead_code)]
+#![allow(dead_code, reason = "each test file uses only some of these helpers; `expect` would fail in the others")]
 
 use reqwest::StatusCode;
 use reqwest::header::{ACCEPT, COOKIE, LOCATION, SET_COOKIE};

@@ -99,7 +99,7 @@ macro_rules! messages {
             /// The message in `lang`.
             pub fn text(&self, lang: Lang) -> String {
                 match self {
-                    $( #[allow(unused_variables)] Msg::$name $({ $($arg),* })? => match lang {
+                    $( #[allow(unused_variables, reason = "a message may not show every value it carries")] Msg::$name $({ $($arg),* })? => match lang {
                         Lang::Zh => format!($zh),
                         Lang::En => format!($en),
                     }, )*
