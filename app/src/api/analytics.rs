@@ -192,21 +192,10 @@ impl CompareQuery {
 /// only the choices. Signed-in users.
 #[server(endpoint = "compare_campaigns")]
 pub async fn compare_campaigns(#[server(flatten)] query: CompareQuery) -> Result<CompareView, AppError> {
-    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
     use service::analytics::{self, Lang, Metric};
-    use service::entity::campaign;
     crate::api::auth::ssr::require_user().await?;
     let st = crate::api::auth::ssr::state()?;
-    let choices: Vec<(i32, String, Option<String>)> = campaign::Entity::find()
-        .select_only()
-        .columns([campaign::Column::Id, campaign::Column::Name, campaign::Column::GroupName])
-        .filter(campaign::Column::ArchivedAt.is_null())
-        .order_by_asc(campaign::Column::GroupName)
-        .order_by_asc(campaign::Column::Name)
-        .into_tuple()
-        .all(&st.db)
-        .await
-        .map_err(service::ServiceError::from)?;
+    let choices = analytics::compare_choices(&st).await?;
     let mut view = CompareView {
         choices: choices.into_iter().map(|(id, name, group)| CompareChoice { id, name, group }).collect(),
         groups: service::campaigns::groups(&st.db).await?,
