@@ -47,12 +47,10 @@ pub async fn campaign_series<C: ConnectionTrait>(
              CAST(SUM(new_followers) AS BIGINT) AS new_followers, CAST(SUM(unsubscribes) AS BIGINT) AS unsubscribes \
              FROM campaign_hourly WHERE campaign_id = ? AND hour >= ? AND hour < ? GROUP BY 1"
         );
-        // The exact distinct count is the costly half: a year of a busy campaign is ~70 k
-        // scanner rows. Each bucket is counted by its own subquery over its own key range
-        // (`scanner_sql`), so no database sorts the whole range by a computed bucket (that
-        // sort was most of a year by day: docs/benchmarks/analytics.md, "64-bit scanner keys, scanners counted bucket by bucket").
-        // A long range is counted in parts of whole buckets, each on its own pooled
-        // connection, side by side with the counters.
+        // The exact distinct count is the costly half: each bucket is counted by its own
+        // subquery over its own key range (`scanner_sql`), so no database sorts the whole range
+        // by a computed bucket; a long range in parts, side by side with the counters
+        // (docs/design/series-queries.md, "Unique scanners, bucket by bucket").
         let bounds = bucket_bounds(&b.secs, start, end);
         let part_queries = scanner_parts(&bounds)
             .into_iter()
@@ -108,14 +106,9 @@ async fn hourly_points<C: ConnectionTrait>(db: &C, campaign_id: i32, b: &Buckets
         p.unsubscribes += unsubscribes;
     }
 
-    // Unique scanners, exact per bucket. `scanner_hours` holds at most one row per scanner per
-    // campaign-hour (however many times they scanned), and its primary key
-    // (campaign_id, hour, scanner) is exactly the index this range needs: one ordered pass
-    // over the campaign's slice, counting each scanner key once per bucket (buckets are consecutive
-    // hour ranges, so one set is enough). The cost follows the scanners in the range, not the
-    // events, and nothing is estimated or added up across buckets. (A join of the same rows
-    // against a VALUES list of bucket bounds, counted in SQL, was planned by PostgreSQL as a
-    // scan per bucket: 1.7 s for a year by day; docs/benchmarks/analytics.md, "Analytics on a year of demo data".)
+    // Unique scanners, exact per bucket: one ordered pass over the campaign's slice of
+    // `scanner_hours` by its primary key, each scanner key counted once per bucket
+    // (docs/design/series-queries.md, "One ordered pass").
     let rows: Vec<(i64, i64)> = scanner_hour::Entity::find()
         .select_only()
         .columns([scanner_hour::Column::Hour, scanner_hour::Column::Scanner])
