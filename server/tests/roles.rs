@@ -63,14 +63,14 @@ const ROUTES: &[(&str, Answer)] = &[
     ("/campaigns/codes.zip?ids=1", (404, "not found")),
     ("/campaigns/1/chart.svg", (404, "not found")),
     ("/campaigns/1/chart.png", (404, "not found")),
-    ("/compare/chart.svg?ids=1", (400, "there is no campaign 1")),
-    ("/compare/chart.png?ids=1", (400, "there is no campaign 1")),
+    ("/compare/chart.svg?ids=1", (422, "there is no campaign 1")),
+    ("/compare/chart.png?ids=1", (422, "there is no campaign 1")),
     // Account 1 is the one the admin's save_account call above created.
     ("/accounts/1/chart.svg", (200, "<svg")),
     ("/accounts/1/chart.png", (200, "PNG")),
     ("/export/campaigns/1/stats.csv", (404, "not found")),
     ("/export/campaigns.csv", (200, "id,name,kind,scene,scans,new_followers,unsubscribes,net_followers")),
-    ("/export/compare.csv?ids=1", (400, "there is no campaign 1")),
+    ("/export/compare.csv?ids=1", (422, "there is no campaign 1")),
 ];
 
 /// `res` is `expected`: its status, and a body holding the expected piece.
