@@ -20,6 +20,9 @@ async fn start(t: TestDb) -> Running {
 }
 
 /// The server with its site files in `site_root`.
+/// Longest any request of these tests may wait for its answer.
+const REQUEST_LIMIT: std::time::Duration = std::time::Duration::from_secs(60);
+
 async fn start_in(t: TestDb, site_root: &str) -> Running {
     let app = t.state();
     let state = ServerState {
@@ -31,8 +34,10 @@ async fn start_in(t: TestDb, site_root: &str) -> Running {
     users::create(&t.db, "staff", "staff-password", Role::Staff, None).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, router(state)).await.unwrap() });
-    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    // The accept loop `sceneboard serve` runs (peer addresses, header-read timeout).
+    tokio::spawn(async move { server::http::serve(listener, router(state), std::future::pending()).await.unwrap() });
+    // A request that gets no answer fails naming its URL rather than hanging the test.
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).timeout(REQUEST_LIMIT).build().unwrap();
     Running { base: format!("http://{addr}"), http, t }
 }
 

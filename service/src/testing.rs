@@ -118,6 +118,17 @@ impl Drop for TestDb {
     }
 }
 
+/// Longest a database test may run: far beyond the slowest (tens of seconds), so a test that
+/// hangs fails with its name instead of holding CI until its time runs out.
+pub const TEST_LIMIT: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// Runs a test body, failing it when it takes longer than [`TEST_LIMIT`].
+pub async fn within_limit(body: impl std::future::Future<Output = ()>) {
+    if tokio::time::timeout(TEST_LIMIT, body).await.is_err() {
+        panic!("the test did not finish within {} s", TEST_LIMIT.as_secs());
+    }
+}
+
 /// Run an async test body once on SQLite and once on PostgreSQL:
 /// `dual_test!(name, |t: TestDb| async move { .. });` makes `name::sqlite` and `name::postgres`.
 #[macro_export]
@@ -129,12 +140,12 @@ macro_rules! dual_test {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn sqlite() {
                 let t = $crate::testing::TestDb::new($crate::testing::Backend::Sqlite, true).await;
-                ($body)(t).await;
+                $crate::testing::within_limit(($body)(t)).await;
             }
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn postgres() {
                 let t = $crate::testing::TestDb::new($crate::testing::Backend::Postgres, true).await;
-                ($body)(t).await;
+                $crate::testing::within_limit(($body)(t)).await;
             }
         }
     };

@@ -15,6 +15,10 @@ pub struct Running {
     pub state: service::AppState,
 }
 
+/// Longest a request of the route tests may wait for its answer (the slowest answer on
+/// purpose, a WeChat timeout, takes about 10 s).
+pub const REQUEST_LIMIT: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// The app on a free port, served as `sceneboard serve` serves it, with an `admin` and a
 /// `staff` user.
 pub async fn start(t: TestDb) -> Running {
@@ -32,7 +36,8 @@ pub async fn start_with(t: TestDb, app: service::AppState, opts: service::ingest
     users::create(&t.db, "admin", "admin-password", Role::Admin, None).await.unwrap();
     users::create(&t.db, "staff", "staff-password", Role::Staff, None).await.unwrap();
     let base = serve_with_options(app.clone(), opts).await;
-    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    // A request that gets no answer fails naming its URL rather than hanging the test.
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).timeout(REQUEST_LIMIT).build().unwrap();
     Running { base, http, t, state: app }
 }
 
