@@ -145,8 +145,11 @@ impl Accounts {
     /// known one when the database does not answer, [`IngestError::Unavailable`] when neither.
     pub(crate) async fn get(&self, app_id: &str) -> Result<Option<Arc<CallbackAccount>>, IngestError> {
         // An account changed in this process: its Token or key applies from this push on.
+        // Every push passes here: a plain load, and a write only when something changed.
         let changes = self.st.changes.accounts();
-        if self.seen_changes.swap(changes, std::sync::atomic::Ordering::AcqRel) != changes {
+        let seen = &self.seen_changes;
+        if seen.load(std::sync::atomic::Ordering::Acquire) != changes && seen.swap(changes, std::sync::atomic::Ordering::AcqRel) != changes
+        {
             self.forget();
         }
         let cached = lock(&self.memory).get(app_id).map(|c| (c.at.elapsed() < self.ttl, c.account.clone()));
