@@ -19,17 +19,22 @@ async fn start(t: TestDb) -> Running {
     start_in(t, "target/site").await
 }
 
+/// What `router` serves `t`'s database with, its site files in `site_root`.
+fn server_state(t: &TestDb, site_root: &str) -> ServerState {
+    let app = t.state();
+    ServerState {
+        leptos: leptos::prelude::LeptosOptions::builder().output_name("sceneboard").site_root(site_root).build().into(),
+        ingest: service::ingest::Ingestor::without_spool(app.clone()),
+        app,
+    }
+}
+
 /// The server with its site files in `site_root`.
 /// Longest any request of these tests may wait for its answer.
 const REQUEST_LIMIT: std::time::Duration = std::time::Duration::from_secs(60);
 
 async fn start_in(t: TestDb, site_root: &str) -> Running {
-    let app = t.state();
-    let state = ServerState {
-        leptos: leptos::prelude::LeptosOptions::builder().output_name("sceneboard").site_root(site_root).build().into(),
-        ingest: service::ingest::Ingestor::without_spool(app.clone()),
-        app,
-    };
+    let state = server_state(&t, site_root);
     users::create(&t.db, "admin", "admin-password", Role::Admin, None).await.unwrap();
     users::create(&t.db, "staff", "staff-password", Role::Staff, None).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -308,4 +313,53 @@ dual_test!(files_and_pages_rendered_together_keep_their_own_policy, |t: TestDb| 
     // Anything else is still the app's 404 page.
     assert_eq!(r.get("/no/such/page", &admin).await.status(), StatusCode::NOT_FOUND);
     assert_eq!(r.get("/pkg/missing.wasm", &admin).await.status(), StatusCode::NOT_FOUND);
+});
+
+// Building a router renders the app once to list its routes, and leptos sets a process-wide
+// "do not load resources" flag meanwhile: a page rendered by another server of the same
+// process (tests run many) in that window waited forever for its data. Pages being served
+// while routers are built must all answer.
+dual_test!(pages_answer_while_another_router_is_built, |t: TestDb| async move {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let state = server_state(&t, "target/site");
+    let r = start(t).await;
+    let admin = r.login("admin", "admin-password").await;
+    // Raised when this test ends, also by a failed assertion: the runtime waits for the builder.
+    struct Stop(Arc<AtomicBool>);
+    impl Drop for Stop {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::Relaxed);
+        }
+    }
+    let stop = Stop(Arc::new(AtomicBool::new(false)));
+    let building = tokio::task::spawn_blocking({
+        let stop = stop.0.clone();
+        move || {
+            let mut built = 0;
+            while !stop.load(Ordering::Relaxed) {
+                drop(router(state.clone()));
+                built += 1;
+            }
+            built
+        }
+    });
+    for _ in 0..10 {
+        let pages: Vec<_> = ["/", "/campaigns", "/campaigns/new", "/settings"]
+            .into_iter()
+            .map(|p| {
+                let req = r.http.get(format!("{}{p}", r.base)).header(COOKIE, admin.clone()).header(ACCEPT, "text/html");
+                tokio::spawn(async move {
+                    let answer = async { req.send().await?.error_for_status()?.text().await };
+                    tokio::time::timeout(std::time::Duration::from_secs(15), answer).await
+                })
+            })
+            .collect();
+        for (page, path) in pages.into_iter().zip(["/", "/campaigns", "/campaigns/new", "/settings"]) {
+            let body = page.await.unwrap().unwrap_or_else(|_| panic!("{path} got no answer while a router was built")).unwrap();
+            assert!(body.contains("</html>"), "{path} rendered whole");
+        }
+    }
+    drop(stop);
+    assert!(building.await.unwrap() > 0, "routers were built while the pages rendered");
 });

@@ -18,7 +18,7 @@ use axum::handler::Handler;
 use axum::routing::{get, post};
 use axum::{Router, middleware};
 use leptos::prelude::*;
-use leptos_axum::{LeptosRoutes, file_and_error_handler_with_context, generate_route_list};
+use leptos_axum::{AxumRouteListing, LeptosRoutes, file_and_error_handler_with_context, generate_route_list};
 use service::AppState;
 use std::sync::Arc;
 use tower_http::limit::RequestBodyLimitLayer;
@@ -62,9 +62,20 @@ impl FromRef<ServerState> for service::ingest::Ingestor {
 /// multipart envelope. The WeChat callback sets its own, smaller cap.
 const BODY_LIMIT: usize = 4 * 1024 * 1024;
 
+/// The app's pages and how each renders, listed once per process.
+///
+/// Why once: listing renders the app while leptos holds a process-wide flag that keeps every
+/// resource from loading, so a page that another router of this process (tests run many)
+/// rendered meanwhile waited forever for its data. Each router needs the list before it
+/// serves, so after the first one nothing raises that flag again (docs/design/ssr.md).
+fn route_list() -> Vec<AxumRouteListing> {
+    static ROUTES: std::sync::OnceLock<Vec<AxumRouteListing>> = std::sync::OnceLock::new();
+    ROUTES.get_or_init(|| generate_route_list(App)).clone()
+}
+
 /// The whole application router.
 pub fn router(state: ServerState) -> Router {
-    let routes = generate_route_list(App);
+    let routes = route_list();
     let app_state = state.app.clone();
     let ingest = state.ingest.clone();
     let context = move || {
