@@ -1,6 +1,7 @@
 //! Configuration: one typed struct read at boot from the environment (docs/contract.md), with an
 //! optional `sceneboard.toml` in the working directory that may set the same keys. The
-//! environment wins over the file.
+//! environment wins over the file. Each secret may instead name a file that holds it
+//! (`DATABASE_URL_FILE`, …), as systemd credentials and container secrets are handed over.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -35,6 +36,9 @@ pub struct Config {
     pub site_root: String,
     /// `SCENEBOARD_FONT_DIR`: a folder of fonts for PNG charts, besides the system's.
     pub font_dir: Option<PathBuf>,
+    /// `SCENEBOARD_ADMIN_PASSWORD_FILE`'s content: the password of the user `admin` that
+    /// `serve` creates when the database has no users yet.
+    pub admin_password: Option<String>,
 }
 
 /// `Debug` that never prints the secret key.
@@ -53,6 +57,7 @@ impl std::fmt::Debug for Config {
             .field("trusted_proxies", &self.trusted_proxies)
             .field("site_root", &self.site_root)
             .field("font_dir", &self.font_dir)
+            .field("admin_password", &self.admin_password.as_ref().map(|_| "<set>"))
             .finish()
     }
 }
@@ -80,6 +85,18 @@ pub const KEYS: &[&str] = &[
     "SCENEBOARD_TRUSTED_PROXIES",
     "LEPTOS_SITE_ROOT",
     "SCENEBOARD_FONT_DIR",
+    "DATABASE_URL_FILE",
+    "SCENEBOARD_SECRET_KEY_FILE",
+    "SCENEBOARD_METRICS_TOKEN_FILE",
+    "SCENEBOARD_ADMIN_PASSWORD_FILE",
+];
+
+/// The secrets that may come from a file instead: `(KEY, KEY_FILE)`. The admin password has
+/// only the file form, so it never sits in an environment that `/proc` or a crash dump shows.
+const FROM_FILE: &[(&str, &str)] = &[
+    ("DATABASE_URL", "DATABASE_URL_FILE"),
+    ("SCENEBOARD_SECRET_KEY", "SCENEBOARD_SECRET_KEY_FILE"),
+    ("SCENEBOARD_METRICS_TOKEN", "SCENEBOARD_METRICS_TOKEN_FILE"),
 ];
 
 impl Config {
@@ -92,7 +109,17 @@ impl Config {
 
     /// Build from explicit sources (environment first, then file); used by tests.
     pub fn from_sources(env: &HashMap<String, String>, file: &HashMap<String, String>) -> Result<Self, ConfigError> {
-        let get = |k: &str| env.get(k).or_else(|| file.get(k)).map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
+        let mut secrets = HashMap::new();
+        for &(key, file_key) in FROM_FILE {
+            if let Some(value) = secret(env, file, key, file_key)? {
+                secrets.insert(key, value);
+            }
+        }
+        let admin_password = match setting(env, file, "SCENEBOARD_ADMIN_PASSWORD_FILE") {
+            Some(path) => Some(read_secret_file("SCENEBOARD_ADMIN_PASSWORD_FILE", &path)?),
+            None => None,
+        };
+        let get = |k: &str| secrets.get(k).cloned().or_else(|| setting(env, file, k));
         let addr_text = get("SCENEBOARD_ADDR").unwrap_or_else(|| "127.0.0.1:3000".into());
         let addr: SocketAddr = addr_text.parse().map_err(|_| ConfigError::Invalid {
             key: "SCENEBOARD_ADDR",
@@ -138,6 +165,7 @@ impl Config {
             trusted_proxies,
             site_root: get("LEPTOS_SITE_ROOT").unwrap_or_else(|| "target/site".into()),
             font_dir: get("SCENEBOARD_FONT_DIR").map(PathBuf::from),
+            admin_password,
         })
     }
 
@@ -145,6 +173,47 @@ impl Config {
     pub fn secure_cookies(&self) -> bool {
         self.public_url.starts_with("https://")
     }
+}
+
+/// `key` from the environment, else from the file; blank counts as unset.
+fn setting(env: &HashMap<String, String>, file: &HashMap<String, String>, key: &str) -> Option<String> {
+    let value = |source: &HashMap<String, String>| source.get(key).map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
+    value(env).or_else(|| value(file))
+}
+
+/// A secret given as `key` or as `file_key` (the path of a file that holds it). The source
+/// that names either wins whole (the environment over the file), so `DATABASE_URL_FILE` in
+/// the environment overrides a `DATABASE_URL` in `sceneboard.toml`; both in one source is a
+/// mistake worth stopping for.
+fn secret(
+    env: &HashMap<String, String>,
+    file: &HashMap<String, String>,
+    key: &'static str,
+    file_key: &'static str,
+) -> Result<Option<String>, ConfigError> {
+    let set = |source: &HashMap<String, String>, k: &str| source.get(k).map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
+    for source in [env, file] {
+        match (set(source, key), set(source, file_key)) {
+            (Some(_), Some(_)) => {
+                return Err(ConfigError::Invalid { key: file_key, reason: format!("set {key} or {file_key}, not both") });
+            }
+            (Some(value), None) => return Ok(Some(value)),
+            (None, Some(path)) => return read_secret_file(file_key, &path).map(Some),
+            (None, None) => {}
+        }
+    }
+    Ok(None)
+}
+
+/// The secret in the file at `path`, without surrounding whitespace (the trailing newline an
+/// editor or `echo` adds); a file that cannot be read or holds nothing is named.
+fn read_secret_file(key: &'static str, path: &str) -> Result<String, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Invalid { key, reason: format!("cannot read {path}: {e}") })?;
+    let value = text.trim();
+    if value.is_empty() {
+        return Err(ConfigError::Invalid { key, reason: format!("{path} is empty") });
+    }
+    Ok(value.to_owned())
 }
 
 /// A whole number setting, `default` when unset.
@@ -268,6 +337,71 @@ mod tests {
         .unwrap();
         let d = format!("{c:?}");
         assert!(!d.contains("hunter2") && !d.contains("c2VjcmV0"), "{d}");
+    }
+
+    #[test]
+    fn secrets_come_from_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = |name: &str, content: &str| {
+            let p = dir.path().join(name);
+            std::fs::write(&p, content).unwrap();
+            p.display().to_string()
+        };
+        let url = path("db", "postgres://u:pw@db.internal/sb\n");
+        let key = path("key", "  c2VjcmV0  \n");
+        let token = path("token", "metrics-token");
+        let admin = path("admin", "a-long-password\n");
+        let c = Config::from_sources(
+            &env(&[
+                ("DATABASE_URL_FILE", url.as_str()),
+                ("SCENEBOARD_SECRET_KEY_FILE", key.as_str()),
+                ("SCENEBOARD_METRICS_TOKEN_FILE", token.as_str()),
+                ("SCENEBOARD_ADMIN_PASSWORD_FILE", admin.as_str()),
+            ]),
+            &HashMap::new(),
+        )
+        .unwrap();
+        assert_eq!(c.database_url, "postgres://u:pw@db.internal/sb");
+        assert_eq!(c.secret_key.as_deref(), Some("c2VjcmV0"));
+        assert_eq!(c.metrics_token.as_deref(), Some("metrics-token"));
+        assert_eq!(c.admin_password.as_deref(), Some("a-long-password"));
+        assert!(!format!("{c:?}").contains("a-long-password"));
+
+        // The environment's file beats the toml file's value, and the other way round.
+        let file = env(&[("DATABASE_URL", "sqlite://other.db")]);
+        assert_eq!(
+            Config::from_sources(&env(&[("DATABASE_URL_FILE", url.as_str())]), &file).unwrap().database_url,
+            "postgres://u:pw@db.internal/sb"
+        );
+        let file = env(&[("DATABASE_URL_FILE", url.as_str())]);
+        assert_eq!(Config::from_sources(&env(&[("DATABASE_URL", "sqlite://x.db")]), &file).unwrap().database_url, "sqlite://x.db");
+        assert_eq!(Config::from_sources(&HashMap::new(), &file).unwrap().database_url, "postgres://u:pw@db.internal/sb");
+    }
+
+    #[test]
+    fn a_secret_file_that_cannot_be_used_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let empty = dir.path().join("empty");
+        std::fs::write(&empty, "\n").unwrap();
+        let empty = empty.display().to_string();
+        let missing = dir.path().join("missing").display().to_string();
+        for (pairs, expect) in [
+            (
+                vec![("SCENEBOARD_SECRET_KEY_FILE", missing.as_str())],
+                format!("SCENEBOARD_SECRET_KEY_FILE is invalid: cannot read {missing}"),
+            ),
+            (
+                vec![("SCENEBOARD_ADMIN_PASSWORD_FILE", empty.as_str())],
+                format!("SCENEBOARD_ADMIN_PASSWORD_FILE is invalid: {empty} is empty"),
+            ),
+            (
+                vec![("DATABASE_URL", "sqlite://x.db"), ("DATABASE_URL_FILE", empty.as_str())],
+                "DATABASE_URL_FILE is invalid: set DATABASE_URL or DATABASE_URL_FILE, not both".to_owned(),
+            ),
+        ] {
+            let err = Config::from_sources(&env(&pairs), &HashMap::new()).unwrap_err().to_string();
+            assert!(err.starts_with(&expect), "{err}");
+        }
     }
 
     #[test]

@@ -5,7 +5,6 @@
 use crate::cli::{Cli, Command, run};
 use clap::Parser;
 use clap::error::ErrorKind;
-use std::io::IsTerminal;
 use tracing_subscriber::EnvFilter;
 
 /// The whole process: what `main` returns.
@@ -32,9 +31,14 @@ pub async fn main() -> std::process::ExitCode {
         },
         _ => EnvFilter::new(default),
     };
-    // Colour codes only for a person at a terminal, never into a file, pipe or journal.
-    let ansi = std::io::stderr().is_terminal();
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi).init();
+    let format = match crate::logging::Format::from_env() {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    crate::logging::init(filter, format);
     match run(cli).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

@@ -72,6 +72,9 @@ pub async fn serving_state(cfg: &Config) -> anyhow::Result<(AppState, Schema)> {
         Ok(conn) => {
             db::migrate(&conn).await.context("migrations failed")?;
             seal_tokens(&conn, &keys).await;
+            if let Some(password) = &cfg.admin_password {
+                first_admin(&conn, password).await?;
+            }
             (conn, Schema::Current)
         }
         Err(e) if db::is_unreachable(&e) => {
@@ -162,7 +165,7 @@ pub async fn serve_with(cfg: &Config, app: AppState, schema: Schema, listener: t
     match schema {
         Schema::Current => crate::worker::spawn(state.app.clone()),
         Schema::Later => {
-            tokio::spawn(migrate_then_work(state.app.clone()));
+            tokio::spawn(migrate_then_work(state.app.clone(), cfg.admin_password.clone()));
         }
     }
     let app = router(state);
@@ -188,7 +191,7 @@ fn refuse_bench_switch() -> anyhow::Result<()> {
 
 /// After a start without the database: migrate as soon as it answers, then start the
 /// background jobs (which must not run on an old schema).
-async fn migrate_then_work(app: AppState) {
+async fn migrate_then_work(app: AppState, admin_password: Option<String>) {
     let mut said = false;
     loop {
         match db::migrate(&app.db).await {
@@ -204,8 +207,34 @@ async fn migrate_then_work(app: AppState) {
         }
     }
     seal_tokens(&app.db, &app.keys).await;
+    if let Some(password) = admin_password
+        && let Err(e) = first_admin(&app.db, &password).await
+    {
+        tracing::error!(error = %e, "cannot create the first admin");
+    }
     tracing::info!("the database answers: migrations applied, background jobs started");
     crate::worker::spawn(app);
+}
+
+/// The user `SCENEBOARD_ADMIN_PASSWORD_FILE` creates.
+pub const FIRST_ADMIN: &str = "admin";
+
+/// The first admin from `SCENEBOARD_ADMIN_PASSWORD_FILE`: the user `admin`, created only while
+/// the database has no users at all, so a later start never changes anyone's password. Of
+/// instances starting together on one database, one creates it and the others, refused the
+/// taken name, go on.
+pub async fn first_admin(db: &service::DatabaseConnection, password: &str) -> anyhow::Result<()> {
+    if service::users::count(db).await? > 0 {
+        return Ok(());
+    }
+    match service::users::create(db, FIRST_ADMIN, password, service::users::Role::Admin, None).await {
+        Ok(_) => {
+            tracing::info!(username = FIRST_ADMIN, "created the first admin from SCENEBOARD_ADMIN_PASSWORD_FILE");
+            Ok(())
+        }
+        Err(service::ServiceError::Conflict { .. }) => Ok(()),
+        Err(e) => Err(anyhow::anyhow!("SCENEBOARD_ADMIN_PASSWORD_FILE: {e}")),
+    }
 }
 
 /// Delete expired sessions once an hour (any instance may do it; the delete is idempotent).

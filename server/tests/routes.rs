@@ -215,7 +215,7 @@ dual_test!(healthz_and_metrics, |t: TestDb| async move {
     let mut r = start(t).await;
     let res = r.get("/healthz", "").await;
     assert_eq!(res.status(), StatusCode::OK);
-    assert_eq!(res.text().await.unwrap(), "ok");
+    assert_eq!(res.text().await.unwrap(), format!("ok sceneboard {}", env!("CARGO_PKG_VERSION")));
     let m = r.get("/metrics", "").await.text().await.unwrap();
     assert!(m.contains("http_requests_total"), "{m}");
     assert!(m.contains("route=\"/healthz\""), "{m}");
@@ -230,7 +230,7 @@ dual_test!(healthz_and_metrics, |t: TestDb| async move {
     r.t.db.execute_unprepared("DELETE FROM seaql_migrations WHERE version = (SELECT max(version) FROM seaql_migrations)").await.unwrap();
     for (path, status, body) in [
         ("/readyz", StatusCode::SERVICE_UNAVAILABLE, "migrations pending"),
-        ("/healthz", StatusCode::OK, "ok"),
+        ("/healthz", StatusCode::OK, concat!("ok sceneboard ", env!("CARGO_PKG_VERSION"))),
         ("/livez", StatusCode::OK, "live"),
     ] {
         let res = r.get(path, "").await;

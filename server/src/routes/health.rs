@@ -4,7 +4,8 @@
 //!   cannot take a write. An outage of the shared database must not pull every instance.
 //! - `GET /readyz` (orchestrators, monitoring): 200 when the database answers and every
 //!   migration of this build is applied; 503 otherwise.
-//! - `GET /healthz`: readiness as it always was, 200 `ok` when the database answers.
+//! - `GET /healthz`: readiness as it always was, 200 `ok` when the database answers, followed by
+//!   this build's name and version (`ok sceneboard 0.1.0`) for an operator checking a rollout.
 //!
 //! Bodies are one short line, for a person reading a probe's log.
 
@@ -35,5 +36,9 @@ pub async fn readyz(State(state): State<ServerState>) -> Answer {
 }
 
 pub async fn healthz(State(state): State<ServerState>) -> Answer {
-    if service::db::ping(&state.app.db).await { (StatusCode::OK, "ok".into()) } else { unavailable("database unavailable") }
+    if service::db::ping(&state.app.db).await {
+        (StatusCode::OK, format!("ok sceneboard {}", env!("CARGO_PKG_VERSION")))
+    } else {
+        unavailable("database unavailable")
+    }
 }

@@ -127,11 +127,14 @@ pub fn router(state: ServerState) -> Router {
         ))
         .layer(middleware::from_fn(track_requests))
         // A request's span names its path, not its query: WeChat's callback query carries the
-        // follower's OpenID, which no log line may hold; nor may a public link's token.
+        // follower's OpenID, which no log line may hold; nor may a public link's token. At
+        // info, so what is logged while a request is served carries its id.
         .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
             let path = public_code::loggable_path(req.uri().path());
-            tracing::debug_span!("request", method = %req.method(), path = %path, version = ?req.version())
+            let id = crate::request_id::of(req);
+            tracing::info_span!("request", method = %req.method(), path = %path, request_id = %id)
         }))
+        .layer(middleware::from_fn(crate::request_id::assign))
         .with_state(state)
 }
 
