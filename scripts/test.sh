@@ -11,7 +11,9 @@
 #      then the spool's disk full, and a slow or down WeChat API
 #   6. the short scale-out run (scripts/scale-out.sh --short): three instances on one
 #      PostgreSQL database under load; nothing lost or doubled, one token fetch, jobs once
-#   7. a short fuzz run of the wechat crate's parsers (scripts/fuzz-smoke.sh)
+#   7. the package test (scripts/package-test.sh): the .deb and the tarball of the debug
+#      build, installed into a scratch root and started with the systemd unit's environment
+#   8. a short fuzz run of the wechat crate's parsers (scripts/fuzz-smoke.sh)
 # The test build uses the same RUSTFLAGS and LEPTOS_* as cargo-leptos' debug build, so the
 # dependencies compile once for both.
 set -euo pipefail
@@ -55,5 +57,7 @@ echo "==> fault drill (PostgreSQL stopped, the server killed, a full spool disk,
 echo "==> scale-out, short (three instances on one PostgreSQL database)"
 cargo build -q -p loadgen
 "$root/scripts/scale-out.sh" --short --debug --no-build
+echo "==> package test (the .deb installed into a scratch root, started as its systemd unit would)"
+"$root/scripts/package-test.sh" --no-build
 echo "==> fuzz smoke (wechat XML, decrypt, signatures; 20 s each over the committed corpora)"
 "$root/scripts/fuzz-smoke.sh"
