@@ -1,4 +1,6 @@
-//! Prometheus metrics: request counts and latencies per route, served at `GET /metrics`.
+//! Prometheus metrics, served at `GET /metrics` (docs/contract.md, "Metrics"): request counts
+//! and latencies per route, counters the code bumps where things happen, and gauges of the
+//! instance's state sampled when the metrics are read.
 //!
 //! Routes are labelled by their pattern (`/wechat/callback/{app_id}`), never the raw path, so
 //! the number of series stays bounded whatever URLs clients send.
@@ -51,7 +53,41 @@ pub async fn render(State(app): State<service::AppState>, headers: HeaderMap) ->
         }
     }
     match handle() {
-        Some(h) => ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], h.render()).into_response(),
+        Some(h) => {
+            sample(&app).await;
+            ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], h.render()).into_response()
+        }
         None => (StatusCode::SERVICE_UNAVAILABLE, "metrics recorder unavailable").into_response(),
     }
+}
+
+/// The gauges, set from this instance's state just before they are rendered. The job queue
+/// is read from the database within 2 s; when it does not answer, the queue's gauges keep their
+/// last values and `sceneboard_database_up` says why.
+async fn sample(app: &service::AppState) {
+    metrics::gauge!("sceneboard_build_info", "version" => env!("CARGO_PKG_VERSION")).set(1.0);
+    let ingest = app.health.ingest();
+    metrics::gauge!("sceneboard_spool_pushes").set(ingest.spool_waiting as f64);
+    let backlog = ingest.spool_waiting_since.map_or(0.0, |since| (chrono::Utc::now() - since).num_milliseconds().max(0) as f64 / 1000.0);
+    metrics::gauge!("sceneboard_spool_backlog_age_seconds").set(backlog);
+    let (open, idle) = service::db::pool_use(&app.db);
+    metrics::gauge!("sceneboard_db_pool_connections", "state" => "idle").set(f64::from(idle));
+    metrics::gauge!("sceneboard_db_pool_connections", "state" => "in_use").set(f64::from(open.saturating_sub(idle)));
+    let depth = tokio::time::timeout(std::time::Duration::from_secs(2), service::jobs::depth(&app.db)).await;
+    let up = match depth {
+        Ok(Ok(depth)) => {
+            for (kind, state, jobs) in depth {
+                metrics::gauge!("sceneboard_jobs", "kind" => kind, "state" => state).set(jobs as f64);
+            }
+            ingest.db_down_since.is_none()
+        }
+        _ => false,
+    };
+    metrics::gauge!("sceneboard_database_up").set(if up { 1.0 } else { 0.0 });
+}
+
+/// A refused sign-in, by why: `wrong_password` (unknown user, wrong password or disabled
+/// account alike) or `rate_limited`.
+pub fn signin_refused(reason: &'static str) {
+    metrics::counter!("sceneboard_signin_refusals_total", "reason" => reason).increment(1);
 }

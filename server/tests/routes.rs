@@ -216,10 +216,29 @@ dual_test!(healthz_and_metrics, |t: TestDb| async move {
     let res = r.get("/healthz", "").await;
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(res.text().await.unwrap(), format!("ok sceneboard {}", env!("CARGO_PKG_VERSION")));
+    // A wrong password, and a queued job, to be seen in the gauges and counters below.
+    let res =
+        r.http.post(format!("{}/api/login", r.base)).form(&[("username", "admin"), ("password", "not-the-password")]).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    service::jobs::enqueue_job(&r.t.db, &service::jobs::Job::RenewUnkeyed, chrono::Utc::now() + chrono::Duration::days(1), None)
+        .await
+        .unwrap();
     let m = r.get("/metrics", "").await.text().await.unwrap();
     assert!(m.contains("http_requests_total"), "{m}");
     assert!(m.contains("route=\"/healthz\""), "{m}");
     assert!(m.contains("http_request_duration_seconds"), "{m}");
+    // The recorder is the process's, shared by this file's servers: counters only grow.
+    let value = |series: &str| -> f64 {
+        m.lines().find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok()).unwrap_or_else(|| panic!("no {series} in {m}"))
+    };
+    assert!(value(r#"sceneboard_signin_refusals_total{reason="wrong_password"}"#) >= 1.0);
+    assert_eq!(value(&format!(r#"sceneboard_build_info{{version="{}"}}"#, env!("CARGO_PKG_VERSION"))), 1.0);
+    for gauge in ["sceneboard_spool_pushes", "sceneboard_spool_backlog_age_seconds", "sceneboard_database_up"] {
+        assert!(value(gauge) >= 0.0, "{gauge}");
+    }
+    assert!(value(r#"sceneboard_db_pool_connections{state="idle"}"#) + value(r#"sceneboard_db_pool_connections{state="in_use"}"#) >= 1.0);
+    assert!(value(r#"sceneboard_jobs{kind="renew_code",state="queued"}"#) >= 1.0);
+    assert!(value(r#"sceneboard_jobs{kind="tag_follower",state="failed"}"#) >= 0.0);
     let admin = r.login("admin", "admin-password").await;
     for (path, body) in [("/livez", "live"), ("/readyz", "ready")] {
         let res = r.get(path, "").await;

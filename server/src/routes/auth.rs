@@ -59,6 +59,7 @@ pub async fn login(
         Ok(attempt) => attempt,
         Err(wait) => {
             tracing::warn!(username = %crate::security::for_log(&form.username), "sign-in refused: too many failures");
+            crate::metrics::signin_refused("rate_limited");
             return rate_limited(&state, &headers, form.next.as_deref(), wait).await;
         }
     };
@@ -66,6 +67,7 @@ pub async fn login(
         Ok(u) => u,
         Err(ServiceError::Unauthorized) => {
             tracing::info!(username = %crate::security::for_log(&form.username), "failed sign-in");
+            crate::metrics::signin_refused("wrong_password");
             return failed_login(&state, &headers, form.next.as_deref()).await;
         }
         Err(e) => {

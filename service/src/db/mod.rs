@@ -163,6 +163,21 @@ pub fn sqlite_path(url: &str) -> Option<&str> {
     (!path.is_empty() && path != ":memory:").then_some(path)
 }
 
+/// The pool's connections now: `(open, idle)` (`/metrics`).
+pub fn pool_use(db: &DatabaseConnection) -> (u32, u32) {
+    match db.get_database_backend() {
+        sea_orm::DbBackend::Postgres => {
+            let pool = db.get_postgres_connection_pool();
+            (pool.size(), pool.num_idle() as u32)
+        }
+        sea_orm::DbBackend::Sqlite => {
+            let pool = db.get_sqlite_connection_pool();
+            (pool.size(), pool.num_idle() as u32)
+        }
+        _ => (0, 0),
+    }
+}
+
 /// Does the database answer? (For `/healthz`.)
 pub async fn ping(db: &DatabaseConnection) -> bool {
     matches!(tokio::time::timeout(Duration::from_secs(2), db.ping()).await, Ok(Ok(())))

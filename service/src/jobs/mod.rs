@@ -294,6 +294,31 @@ pub async fn counts<C: ConnectionTrait>(db: &C) -> Result<(u64, u64, u64), DbErr
     Ok((get(QUEUED), get(RUNNING), get(FAILED)))
 }
 
+/// The queue by kind: `(kind, status, jobs)` for every kind this build runs and each of
+/// `queued`, `running` and `failed`, zero included, so a gauge drops back when its jobs are
+/// gone (`/metrics`).
+pub async fn depth<C: ConnectionTrait>(db: &C) -> Result<Vec<(&'static str, &'static str, u64)>, DbErr> {
+    let rows: Vec<(String, String, i64)> = job::Entity::find()
+        .select_only()
+        .column(job::Column::Kind)
+        .column(job::Column::Status)
+        .column_as(job::Column::Id.count(), "n")
+        .filter(job::Column::Status.ne(DONE))
+        .group_by(job::Column::Kind)
+        .group_by(job::Column::Status)
+        .into_tuple()
+        .all(db)
+        .await?;
+    let mut out = Vec::new();
+    for kind in [Job::RENEW_CODE, Job::TAG_FOLLOWER] {
+        for status in [QUEUED, RUNNING, FAILED] {
+            let n = rows.iter().find(|(k, s, _)| k == kind && s == status).map_or(0, |(_, _, n)| std::cmp::max(*n, 0) as u64);
+            out.push((kind, status, n));
+        }
+    }
+    Ok(out)
+}
+
 /// Delete `done` jobs last changed before `before`; returns how many. Failed jobs stay for
 /// an operator to look at.
 pub async fn purge_done<C: ConnectionTrait>(db: &C, before: DateTime<Utc>) -> Result<u64, DbErr> {
