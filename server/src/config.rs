@@ -175,10 +175,14 @@ impl Config {
     }
 }
 
-/// `key` from the environment, else from the file; blank counts as unset.
+/// `key` as one source gives it, trimmed; blank counts as unset.
+fn given(source: &HashMap<String, String>, key: &str) -> Option<String> {
+    source.get(key).map(|s| s.trim().to_owned()).filter(|s| !s.is_empty())
+}
+
+/// `key` from the environment, else from the file.
 fn setting(env: &HashMap<String, String>, file: &HashMap<String, String>, key: &str) -> Option<String> {
-    let value = |source: &HashMap<String, String>| source.get(key).map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
-    value(env).or_else(|| value(file))
+    given(env, key).or_else(|| given(file, key))
 }
 
 /// A secret given as `key` or as `file_key` (the path of a file that holds it). The source
@@ -191,9 +195,8 @@ fn secret(
     key: &'static str,
     file_key: &'static str,
 ) -> Result<Option<String>, ConfigError> {
-    let set = |source: &HashMap<String, String>, k: &str| source.get(k).map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
     for source in [env, file] {
-        match (set(source, key), set(source, file_key)) {
+        match (given(source, key), given(source, file_key)) {
             (Some(_), Some(_)) => {
                 return Err(ConfigError::Invalid { key: file_key, reason: format!("set {key} or {file_key}, not both") });
             }

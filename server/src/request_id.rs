@@ -14,9 +14,10 @@ pub const HEADER: HeaderName = HeaderName::from_static("x-request-id");
 /// Middleware: settle the request's id before anything else sees the request (the trace
 /// layer inside reads it from the header), and answer with it.
 pub async fn assign(mut req: Request, next: Next) -> Response {
-    let id = req.headers().get(&HEADER).and_then(|v| v.to_str().ok()).filter(|v| well_formed(v)).map(str::to_owned).unwrap_or_else(fresh);
-    // Only visible ASCII passes `well_formed`, and `fresh` is hex: always a valid header value.
-    let value = HeaderValue::from_str(&id).unwrap_or_else(|_| HeaderValue::from_static("invalid"));
+    let value = match req.headers().get(&HEADER) {
+        Some(sent) if sent.to_str().is_ok_and(well_formed) => sent.clone(),
+        _ => fresh(),
+    };
     req.headers_mut().insert(HEADER, value.clone());
     let mut res = next.run(req).await;
     res.headers_mut().insert(HEADER, value);
@@ -35,10 +36,11 @@ fn well_formed(id: &str) -> bool {
 }
 
 /// 128 random bits in hex.
-fn fresh() -> String {
+fn fresh() -> HeaderValue {
     let mut bytes = [0u8; 16];
     rand::rngs::OsRng.fill_bytes(&mut bytes);
-    format!("{:032x}", u128::from_be_bytes(bytes))
+    let hex = format!("{:032x}", u128::from_be_bytes(bytes));
+    HeaderValue::try_from(hex).expect("hex digits make a header value")
 }
 
 #[cfg(test)]
@@ -55,6 +57,6 @@ mod tests {
             assert!(!well_formed(bad), "{bad:?}");
         }
         let (a, b) = (fresh(), fresh());
-        assert!(a.len() == 32 && well_formed(&a) && a != b);
+        assert!(a.len() == 32 && well_formed(a.to_str().unwrap()) && a != b);
     }
 }

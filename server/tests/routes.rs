@@ -19,6 +19,14 @@ async fn start(t: TestDb) -> Running {
     start_in(t, "target/site").await
 }
 
+/// A page being fetched: its status, Content-Security-Policy and body.
+type PageTask = tokio::task::JoinHandle<reqwest::Result<(StatusCode, String, String)>>;
+
+/// A response's Content-Security-Policy header, empty when it has none.
+fn csp(res: &reqwest::Response) -> String {
+    res.headers().get("content-security-policy").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default()
+}
+
 /// What `router` serves `t`'s database with, its site files in `site_root`.
 fn server_state(t: &TestDb, site_root: &str) -> ServerState {
     let app = t.state();
@@ -68,6 +76,22 @@ impl Running {
     async fn get(&self, path: &str, cookie: &str) -> reqwest::Response {
         // As a browser navigates: pages answer redirects with a real 302 only then.
         self.http.get(format!("{}{path}", self.base)).header(COOKIE, cookie).header(ACCEPT, "text/html").send().await.unwrap()
+    }
+
+    /// Four signed-in pages, each requested at once in a task of its own.
+    fn request_pages(&self, cookie: &str) -> Vec<(&'static str, PageTask)> {
+        ["/", "/campaigns", "/campaigns/new", "/settings"]
+            .into_iter()
+            .map(|p| {
+                let req = self.http.get(format!("{}{p}", self.base)).header(COOKIE, cookie).header(ACCEPT, "text/html");
+                let task = tokio::spawn(async move {
+                    let res = req.send().await?;
+                    let policy = csp(&res);
+                    Ok((res.status(), policy, res.text().await?))
+                });
+                (p, task)
+            })
+            .collect()
     }
 
     async fn server_fn(&self, name: &str, cookie: &str) -> reqwest::Response {
@@ -287,20 +311,8 @@ dual_test!(files_and_pages_rendered_together_keep_their_own_policy, |t: TestDb| 
     }
     let r = start_in(t, site.path().to_str().unwrap()).await;
     let admin = r.login("admin", "admin-password").await;
-    fn csp(res: &reqwest::Response) -> String {
-        res.headers().get("content-security-policy").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default()
-    }
     for _ in 0..12 {
-        let pages: Vec<_> = ["/", "/campaigns", "/campaigns/new", "/settings"]
-            .into_iter()
-            .map(|p| {
-                let req = r.http.get(format!("{}{p}", r.base)).header(COOKIE, admin.clone()).header(ACCEPT, "text/html");
-                tokio::spawn(async move {
-                    let res = req.send().await.unwrap();
-                    (res.status(), csp(&res), res.text().await.unwrap())
-                })
-            })
-            .collect();
+        let pages = r.request_pages(&admin);
         let files: Vec<_> = (0..8)
             .map(|i| {
                 let req = r.http.get(format!("{}/pkg/chunk{i}.wasm", r.base));
@@ -310,8 +322,8 @@ dual_test!(files_and_pages_rendered_together_keep_their_own_policy, |t: TestDb| 
                 })
             })
             .collect();
-        for page in pages {
-            let (status, policy, body) = page.await.unwrap();
+        for (_, page) in pages {
+            let (status, policy, body) = page.await.unwrap().unwrap();
             assert_eq!(status, StatusCode::OK);
             let nonce = policy
                 .split("'nonce-")
@@ -364,18 +376,10 @@ dual_test!(pages_answer_while_another_router_is_built, |t: TestDb| async move {
         }
     });
     for _ in 0..10 {
-        let pages: Vec<_> = ["/", "/campaigns", "/campaigns/new", "/settings"]
-            .into_iter()
-            .map(|p| {
-                let req = r.http.get(format!("{}{p}", r.base)).header(COOKIE, admin.clone()).header(ACCEPT, "text/html");
-                tokio::spawn(async move {
-                    let answer = async { req.send().await?.error_for_status()?.text().await };
-                    tokio::time::timeout(std::time::Duration::from_secs(15), answer).await
-                })
-            })
-            .collect();
-        for (page, path) in pages.into_iter().zip(["/", "/campaigns", "/campaigns/new", "/settings"]) {
-            let body = page.await.unwrap().unwrap_or_else(|_| panic!("{path} got no answer while a router was built")).unwrap();
+        for (path, page) in r.request_pages(&admin) {
+            let answer = tokio::time::timeout(std::time::Duration::from_secs(15), page).await;
+            let (status, _, body) = answer.unwrap_or_else(|_| panic!("{path} got no answer while a router was built")).unwrap().unwrap();
+            assert!(status.is_success(), "{path}: {status}");
             assert!(body.contains("</html>"), "{path} rendered whole");
         }
     }
