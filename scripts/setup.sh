@@ -3,7 +3,8 @@
 # itself when already done, so it is cheap to run every time.
 #   - wasm32 target, rustfmt and clippy, cargo-leptos 0.3.10, wasm-bindgen-cli at exactly
 #     Cargo.lock's version
-#   - Debian's Chromium (end-to-end tests; never a downloaded browser), a CJK font, Node.js
+#   - Debian's Chromium (end-to-end tests; never a downloaded browser), a CJK font, Node.js,
+#     and curl, jq and python3 for the fault drill, the scale-out check and the package test
 #   - the end2end npm packages (Playwright without its browser download)
 #   - wasm-opt from npm's binaryen, needed by `cargo leptos build --release` only
 set -euo pipefail
@@ -45,6 +46,10 @@ missing=()
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 [ -d /usr/share/fonts/opentype/noto ] && fc-list 2>/dev/null | grep -qi "Noto Sans CJK" || missing+=(fonts-noto-cjk)
 command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
+# What the fault drill, scale-out check and package test drive the server with.
+for tool in curl jq python3; do
+  command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
+done
 if [ "${#missing[@]}" -gt 0 ]; then
   say "installing Debian packages: ${missing[*]}"
   as_root=()
