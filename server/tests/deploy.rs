@@ -106,6 +106,44 @@ dual_test!(the_first_admin_and_the_secrets_come_from_files, |t: TestDb| async mo
     assert_eq!(service::users::count(&t.db).await.unwrap(), 1);
 });
 
+/// A first admin's password the password rules refuse stops `serve` in one line naming the
+/// file's key, and creates no user.
+#[test]
+fn a_first_admin_password_too_short_stops_the_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let password = write(dir.path(), "admin-password", "short\n");
+    let out = Command::new(env!("CARGO_BIN_EXE_sceneboard"))
+        .arg("serve")
+        .current_dir(dir.path())
+        .env_remove("DATABASE_URL")
+        .env_remove("SCENEBOARD_SECRET_KEY")
+        .env("SCENEBOARD_DATA_DIR", dir.path().join("data"))
+        .env("SCENEBOARD_ADDR", "127.0.0.1:0")
+        .env("SCENEBOARD_ADMIN_PASSWORD_FILE", &password)
+        .env("RUST_LOG", "error")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.starts_with("error: SCENEBOARD_ADMIN_PASSWORD_FILE: ") && err.contains("at least 8 characters"), "{err}");
+    let users = Command::new(env!("CARGO_BIN_EXE_sceneboard"))
+        .args(["user", "add", "--username", "later", "--role", "admin"])
+        .current_dir(dir.path())
+        .env_remove("DATABASE_URL")
+        .env("SCENEBOARD_DATA_DIR", dir.path().join("data"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            child.stdin.take().unwrap().write_all(b"a-long-password\n")?;
+            child.wait_with_output()
+        })
+        .unwrap();
+    assert!(String::from_utf8_lossy(&users.stdout).contains("(id 1)"), "no user was stored before: {users:?}");
+}
+
 /// `SCENEBOARD_LOG_FORMAT=json`: every line a JSON object, and what is logged while serving a
 /// request carries that request's id, the one its client sent or a fresh one; the response
 /// names it either way.
