@@ -9,7 +9,14 @@ data="$(mktemp -d)"
 export SCENEBOARD_DATA_DIR="$data"
 export DATABASE_URL="${E2E_DATABASE_URL:-sqlite://$data/e2e.db?mode=rwc}"
 export SCENEBOARD_ADDR="${E2E_ADDR:-127.0.0.1:3999}"
-export LEPTOS_SITE_ROOT="$root/target/site"
+# The binary alone in an empty folder, as an operator might copy it: the site it serves is the
+# one built into it (no LEPTOS_SITE_ROOT), so these tests hydrate pages from that copy.
+unset LEPTOS_SITE_ROOT
+copy="$data/bin"
+mkdir -p "$copy"
+cp "$bin" "$copy/sceneboard"
+bin="$copy/sceneboard"
+cd "$copy"
 export RUST_LOG="${RUST_LOG:-warn}"
 "$bin" migrate >/dev/null
 echo "admin-password" | "$bin" user add --username admin --role admin >/dev/null
@@ -23,7 +30,7 @@ export SCENEBOARD_ACCOUNT_TOKEN=sandboxtoken
 "$bin" wechat-sim --addr "$sim_addr" \
   --callback "http://$SCENEBOARD_ADDR/wechat/callback/wx5ce0b0a4d0000001" >/dev/null 2>&1 &
 sim_pid=$!
-trap 'kill $sim_pid 2>/dev/null || true' EXIT
+trap 'kill $sim_pid 2>/dev/null || true; rm -rf "$copy"' EXIT
 for _ in $(seq 1 50); do (exec 3<>"/dev/tcp/${sim_addr%:*}/${sim_addr##*:}") 2>/dev/null && break; sleep 0.1; done
 echo "sandbox-secret-0123456789abcdef" | "$bin" account add --name "Sandbox 沙箱" --app-id wx5ce0b0a4d0000001 \
   --api-base "http://$sim_addr" >/dev/null

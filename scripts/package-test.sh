@@ -4,7 +4,7 @@
 # `dpkg -x`, checks its layout and control files, then starts the installed binary the way
 # its systemd unit would (the unit's Environment= lines and WorkingDirectory=, paths moved
 # into the scratch root, the first admin from a password file) and checks that it serves its
-# version on /healthz, a page, the site's wasm, and a sign-in.
+# version on /healthz, a page, the wasm built into it, and a sign-in.
 #
 #   scripts/package-test.sh [--release] [--no-build]
 set -euo pipefail
@@ -35,7 +35,7 @@ tarball="$(ls "$work"/dist/*.tar.gz)"
 
 # The tarball: one folder with everything beside the binary.
 listing="$(tar -tzf "$tarball")"
-for f in sceneboard LICENSE README.md CHANGELOG.md sceneboard.toml sceneboard.service site/pkg/; do
+for f in sceneboard LICENSE README.md CHANGELOG.md sceneboard.toml sceneboard.service; do
   grep -q "^sceneboard-[^/]*/$f" <<< "$listing" || fail "the tarball has no $f"
 done
 
@@ -47,7 +47,7 @@ grep -q "adduser --system" "$work/control/postinst" || fail "postinst creates no
 sysroot="$work/root"
 dpkg-deb -x "$deb" "$sysroot"
 unit="$sysroot/lib/systemd/system/sceneboard.service"
-for f in usr/bin/sceneboard usr/share/sceneboard/site/pkg etc/sceneboard/sceneboard.toml usr/share/doc/sceneboard/copyright; do
+for f in usr/bin/sceneboard etc/sceneboard/sceneboard.toml usr/share/doc/sceneboard/copyright; do
   [ -e "$sysroot/$f" ] || fail "the package installs no /$f"
 done
 [ -f "$unit" ] || fail "no systemd unit"
@@ -61,8 +61,7 @@ if command -v systemd-analyze >/dev/null 2>&1; then
   verdict="$(systemd-analyze verify "$work/sceneboard.service" 2>&1)" || fail "systemd-analyze: $verdict"
   [ -z "$verdict" ] || fail "systemd-analyze: $verdict"
 fi
-wasm="$(ls "$sysroot"/usr/share/sceneboard/site/pkg/*.wasm | head -n1)"
-[ -s "$wasm" ] || fail "no wasm in the installed site"
+[ ! -e "$sysroot/usr/share/sceneboard" ] || fail "the package installs a site folder: the site belongs in the binary"
 
 # Start it as the unit would: its environment and working directory, paths in the scratch root.
 port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
@@ -93,9 +92,10 @@ done
 version="$("$sysroot/usr/bin/sceneboard" --version | awk '{print $2}')"
 [ "$(curl -fsS "$base/healthz")" = "ok sceneboard $version" ] || fail "/healthz does not name version $version"
 [ -f "$state/secret.key" ] || fail "no secret key in the unit's state directory"
-curl -fsS "$base/login" | grep -q "/pkg/sceneboard" || fail "the sign-in page does not load the site"
-curl -fsS -o "$work/served.wasm" "$base/pkg/$(basename "$wasm")" || fail "the installed site's wasm is not served"
-cmp -s "$wasm" "$work/served.wasm" || fail "the served wasm differs from the installed one"
+wasm="$(curl -fsS "$base/login" | grep -o '/pkg/sceneboard\.[A-Za-z0-9_-]*\.wasm' | head -n1)"
+[ -n "$wasm" ] || fail "the sign-in page does not load the site"
+curl -fsS -o "$work/served.wasm" "$base$wasm" || fail "the wasm built into the binary is not served"
+[ "$(head -c 4 "$work/served.wasm" | od -An -tx1 | tr -d ' ')" = 0061736d ] || fail "$wasm is not a wasm module"
 curl -s -D - -o /dev/null -d 'username=admin&password=package-test-password' "$base/api/login" | grep -qi '^set-cookie: sb_session=' \
   || fail "the first admin cannot sign in"
 echo "package-test: ok ($(basename "$deb"), $(basename "$tarball"))"

@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # Builds what an operator installs (docs/deploy.md, "Packages") into dist/:
-#   sceneboard-VERSION-x86_64-linux.tar.gz   the binary, the compiled site, README, LICENSE,
-#                                            CHANGELOG, an example sceneboard.toml, the unit
-#   sceneboard_VERSION_amd64.deb             the same installed: /usr/bin/sceneboard, the site
-#                                            under /usr/share/sceneboard, the systemd unit, the
-#                                            example config as /etc/sceneboard/sceneboard.toml
-#                                            (a conffile), and a system user `sceneboard`
+#   sceneboard-VERSION-x86_64-linux.tar.gz   the binary (the compiled site is built into it),
+#                                            README, LICENSE, CHANGELOG, an example
+#                                            sceneboard.toml, the systemd unit
+#   sceneboard_VERSION_amd64.deb             the same installed: /usr/bin/sceneboard, the
+#                                            systemd unit, the example config as
+#                                            /etc/sceneboard/sceneboard.toml (a conffile), and
+#                                            a system user `sceneboard`
 #
 #   scripts/package.sh [--debug] [--no-build] [--out DIR]
 #
-# Default: `cargo leptos build --release` first. --debug packages the debug build instead
+# Default: `cargo leptos build --release --precompress` first (the site's files are embedded
+# with brotli and gzip copies made at build time). --debug packages the debug build instead
 # (scripts/package-test.sh in CI: the package's layout and start, not a shippable binary).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -33,16 +35,14 @@ done
 if [ "$build" = 1 ]; then
   if [ "$profile" = release ]; then
     SCENEBOARD_RELEASE=1 "$root/scripts/setup.sh"
-    cargo leptos build --release
+    cargo leptos build --release --precompress
   else
     "$root/scripts/setup.sh"
     cargo leptos build
   fi
 fi
 bin="$CARGO_TARGET_DIR/$profile/sceneboard"
-site="$root/target/site"
 [ -x "$bin" ] || { echo "package: $bin missing; build first" >&2; exit 1; }
-[ -d "$site/pkg" ] || { echo "package: $site/pkg missing; build first" >&2; exit 1; }
 version="$("$bin" --version | awk '{print $2}')"
 arch="$(dpkg --print-architecture 2>/dev/null || echo amd64)"
 # The debug binary is some 600 MB: packed fast, since it only serves the package test.
@@ -55,15 +55,12 @@ trap 'rm -rf "$work"' EXIT
 name="sceneboard-$version-$(uname -m)-linux"
 mkdir -p "$work/$name"
 install -m 0755 "$bin" "$work/$name/sceneboard"
-cp -rL "$site" "$work/$name/site"
 install -m 0644 README.md LICENSE CHANGELOG.md packaging/sceneboard.toml packaging/sceneboard.service "$work/$name/"
 tar -C "$work" -cf - "$name" | gzip "$gzip_level" > "$out/$name.tar.gz"
 
 # The Debian package.
 deb="$work/deb"
 install -D -m 0755 "$bin" "$deb/usr/bin/sceneboard"
-mkdir -p "$deb/usr/share/sceneboard"
-cp -rL "$site" "$deb/usr/share/sceneboard/site"
 install -D -m 0644 packaging/sceneboard.service "$deb/lib/systemd/system/sceneboard.service"
 install -D -m 0644 packaging/sceneboard.toml "$deb/etc/sceneboard/sceneboard.toml"
 install -D -m 0644 README.md "$deb/usr/share/doc/sceneboard/README.md"
@@ -76,7 +73,6 @@ Version: $version
 Architecture: $arch
 Maintainer: The Sceneboard contributors <sceneboard@localhost>
 Depends: libc6, adduser
-Recommends: fonts-noto-cjk
 Section: web
 Priority: optional
 Installed-Size: $(du -sk "$deb/usr" | cut -f1)

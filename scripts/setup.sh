@@ -39,12 +39,13 @@ if ! wasm-bindgen --version 2>/dev/null | grep -q " $wbg\$"; then
   cargo install wasm-bindgen-cli --version "$wbg" --force
 fi
 
-# Debian packages, each checked on its own: Chromium for the browser tests, a CJK font for
-# Chinese labels in PNG charts, Node.js and npm for Playwright. apt needs root (sudo if we
+# Debian packages, each checked on its own: Chromium for the browser tests, a CJK font that
+# the server binary embeds for Chinese labels in PNG charts (server/build.rs), Node.js and npm
+# for Playwright. apt needs root (sudo if we
 # are not).
 missing=()
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
-[ -d /usr/share/fonts/opentype/noto ] && fc-list 2>/dev/null | grep -qi "Noto Sans CJK" || missing+=(fonts-noto-cjk)
+[ -f /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || missing+=(fonts-wqy-microhei)
 command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
 # What the fault drill, scale-out check and package test drive the server with.
 for tool in curl jq python3; do

@@ -38,7 +38,7 @@ cargo leptos build
 export RUSTFLAGS="--cfg erase_components"
 export LEPTOS_OUTPUT_NAME=sceneboard LEPTOS_SITE_ROOT=target/site LEPTOS_SITE_PKG_DIR=pkg \
   LEPTOS_SITE_ADDR=127.0.0.1:3000 LEPTOS_RELOAD_PORT=3001 LEPTOS_LIB_DIR=frontend \
-  LEPTOS_BIN_DIR=server LEPTOS_HASH_FILES=false LEPTOS_JS_MINIFY=false
+  LEPTOS_BIN_DIR=server LEPTOS_HASH_FILES=true LEPTOS_JS_MINIFY=false
 echo "==> cargo fmt --check, and clippy on both builds of the app crate (warnings are errors)"
 cargo fmt --all --check
 cargo clippy --workspace --exclude frontend --all-targets -- -D warnings

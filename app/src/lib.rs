@@ -24,7 +24,7 @@ pub mod urls;
 use crate::i18n::*;
 use components::shell::Shell;
 use leptos::prelude::*;
-use leptos_meta::{Link, Meta, MetaTags, Stylesheet, Title, provide_meta_context};
+use leptos_meta::{Link, Meta, MetaTags, Title, provide_meta_context};
 use leptos_router::components::{ParentRoute, Route, Router, Routes};
 use leptos_router::{SsrMode, path};
 use pages::{audit::AuditPage, campaign::CampaignPage, campaign_form::NewCampaignPage, campaign_import::ImportPage};
@@ -41,16 +41,36 @@ pub struct StaticOnly;
 #[derive(Clone, Copy, Debug)]
 pub struct LoginFailed;
 
-/// The HTML document around the app.
-pub fn shell(options: LeptosOptions) -> impl IntoView {
+/// Where the browser fetches the site's bundle: the JS loader, the wasm and the stylesheet.
+///
+/// The server puts the real URLs, whose file names carry a hash of their content so they can
+/// be cached for a year, into every page's context; the default is the unhashed layout
+/// cargo-leptos leaves in `target/site` (what a bare render, such as a test's, links to).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Assets {
+    pub js: String,
+    pub wasm: String,
+    pub css: String,
+}
+
+impl Default for Assets {
+    fn default() -> Self {
+        Self { js: "/pkg/sceneboard.js".into(), wasm: "/pkg/sceneboard.wasm".into(), css: "/pkg/sceneboard.css".into() }
+    }
+}
+
+/// The HTML document around the app. The bundle's URLs come from the [`Assets`] in context.
+pub fn shell(_options: LeptosOptions) -> impl IntoView {
     let hydrate = use_context::<StaticOnly>().is_none();
+    let assets = use_context::<Assets>().unwrap_or_default();
     view! {
         <!DOCTYPE html>
         <html>
             <head>
                 <meta charset="utf-8" />
                 <meta name="viewport" content="width=device-width, initial-scale=1" />
-                {hydrate.then(|| view! { <Hydration options=options.clone() /> })}
+                <link rel="stylesheet" href=assets.css.clone() />
+                {hydrate.then(|| view! { <Hydration assets=assets.clone() /> })}
                 <MetaTags />
             </head>
             <body>
@@ -76,12 +96,12 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 /// preload on every page and never reads the response, so after a few navigations all its
 /// connections to the server are taken and the next page never loads), and the walk into
 /// island children, which no island here has.
-pub fn hydration_script(options: &LeptosOptions) -> String {
-    let pkg = pkg_path(options);
+pub fn hydration_script(assets: &Assets) -> String {
+    let Assets { js, wasm, .. } = assets;
     format!(
         "const done = () => document.body.setAttribute('data-hydrated', 'true');\
          if (document.querySelector('leptos-island')) {{\
-         import('{pkg}.js').then(m => m.default({{module_or_path: '{pkg}.wasm'}}).then(() => {{\
+         import('{js}').then(m => m.default({{module_or_path: '{wasm}'}}).then(() => {{\
          m.hydrate();\
          for (const el of document.querySelectorAll('leptos-island')) {{ const f = m[el.dataset.component]; if (f) f(el); }}\
          done();\
@@ -90,16 +110,11 @@ pub fn hydration_script(options: &LeptosOptions) -> String {
     )
 }
 
-/// The URL of the wasm bundle's files without their extension (`/pkg/sceneboard`).
-fn pkg_path(options: &LeptosOptions) -> String {
-    format!("/{}/{}", options.site_pkg_dir, options.output_name)
-}
-
 #[component]
-fn Hydration(options: LeptosOptions) -> impl IntoView {
-    let script = hydration_script(&options);
+fn Hydration(assets: Assets) -> impl IntoView {
+    let script = hydration_script(&assets);
     view! {
-        <link rel="modulepreload" href=format!("{}.js", pkg_path(&options)) />
+        <link rel="modulepreload" href=assets.js.clone() />
         <script type="module">{script}</script>
     }
 }
@@ -112,7 +127,6 @@ pub fn App() -> impl IntoView {
     provide_meta_context();
     view! {
         <I18nContextProvider>
-            <Stylesheet id="leptos" href="/pkg/sceneboard.css" />
             <Meta name="color-scheme" content="light dark" />
             <Link rel="icon" href="/favicon.svg" type_="image/svg+xml" />
             <Title formatter=|text: String| {

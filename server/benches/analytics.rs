@@ -116,6 +116,7 @@ async fn main() -> anyhow::Result<()> {
     let cookie = format!("{}={}", service::sessions::COOKIE_NAME, session.token);
     let state = ServerState {
         leptos: server::startup::leptos_options(&cfg).into(),
+        site: server::site::Site::new(cfg.site_root.as_deref()).into(),
         app: st.clone(),
         ingest: service::ingest::Ingestor::without_spool(st.clone()),
     };

@@ -32,8 +32,9 @@ pub struct Config {
     /// `SCENEBOARD_TRUSTED_PROXIES`: comma-separated addresses or CIDR blocks of the reverse
     /// proxies whose `X-Forwarded-For` names the client; empty when unset.
     pub trusted_proxies: Vec<ipnet::IpNet>,
-    /// `LEPTOS_SITE_ROOT`: the compiled site (`pkg/`, the favicon) the server serves.
-    pub site_root: String,
+    /// `LEPTOS_SITE_ROOT`: a folder to serve the compiled site (`pkg/`, the favicon) from
+    /// instead of the copy built into the binary (development); `None` when unset.
+    pub site_root: Option<String>,
     /// `SCENEBOARD_FONT_DIR`: a folder of fonts for PNG charts, besides the system's.
     pub font_dir: Option<PathBuf>,
     /// `SCENEBOARD_ADMIN_PASSWORD_FILE`'s content: the password of the user `admin` that
@@ -163,7 +164,7 @@ impl Config {
             public_url: public_url.trim_end_matches('/').to_owned(),
             timezone,
             trusted_proxies,
-            site_root: get("LEPTOS_SITE_ROOT").unwrap_or_else(|| "target/site".into()),
+            site_root: get("LEPTOS_SITE_ROOT"),
             font_dir: get("SCENEBOARD_FONT_DIR").map(PathBuf::from),
             admin_password,
         })
@@ -293,12 +294,12 @@ mod tests {
     #[test]
     fn the_site_and_the_fonts_come_from_either_source() {
         let c = Config::from_sources(&HashMap::new(), &HashMap::new()).unwrap();
-        assert_eq!((c.site_root.as_str(), c.font_dir), ("target/site", None));
+        assert_eq!((c.site_root, c.font_dir), (None, None));
         let file = env(&[("LEPTOS_SITE_ROOT", "/srv/site"), ("SCENEBOARD_FONT_DIR", "/srv/fonts")]);
         let c = Config::from_sources(&HashMap::new(), &file).unwrap();
-        assert_eq!((c.site_root.as_str(), c.font_dir), ("/srv/site", Some(PathBuf::from("/srv/fonts"))));
+        assert_eq!((c.site_root.as_deref(), c.font_dir), (Some("/srv/site"), Some(PathBuf::from("/srv/fonts"))));
         let c = Config::from_sources(&env(&[("LEPTOS_SITE_ROOT", "/opt/site")]), &file).unwrap();
-        assert_eq!(c.site_root, "/opt/site");
+        assert_eq!(c.site_root.as_deref(), Some("/opt/site"));
     }
 
     #[test]

@@ -15,6 +15,7 @@ pub mod request_id;
 pub mod routes;
 pub mod secret_input;
 pub mod security;
+pub mod site;
 pub mod startup;
 pub mod stream;
 pub mod worker;

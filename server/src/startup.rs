@@ -123,10 +123,15 @@ fn state_on(cfg: &Config, keys: Keys, db: service::DatabaseConnection) -> AppSta
     }
 }
 
-/// Leptos options: where the compiled site lives (`LEPTOS_SITE_ROOT`, default `target/site`,
-/// as `cargo leptos build` leaves it) and the output name of the wasm bundle.
+/// Leptos options: the output name of the wasm bundle and the address. The site's files are
+/// served by [`crate::site::Site`], not from these options' `site_root`.
 pub fn leptos_options(cfg: &Config) -> LeptosOptions {
-    LeptosOptions::builder().output_name("sceneboard").site_root(cfg.site_root.as_str()).site_pkg_dir("pkg").site_addr(cfg.addr).build()
+    LeptosOptions::builder()
+        .output_name("sceneboard")
+        .site_root(cfg.site_root.as_deref().unwrap_or("target/site"))
+        .site_pkg_dir("pkg")
+        .site_addr(cfg.addr)
+        .build()
 }
 
 /// Run the HTTP server until Ctrl-C or SIGTERM.
@@ -150,6 +155,9 @@ pub async fn serve_with(cfg: &Config, app: AppState, schema: Schema, listener: t
     if let Some(dir) = &cfg.font_dir {
         service::chart::use_font_dir(dir.clone());
     }
+    if let Some(font) = crate::site::CHART_FONT {
+        service::chart::use_font_data(font);
+    }
     // The callback's writer; replays any spool a previous run left behind, and journals
     // bursts in the same spool.
     let options = service::ingest::IngestOptions {
@@ -160,7 +168,9 @@ pub async fn serve_with(cfg: &Config, app: AppState, schema: Schema, listener: t
     };
     let ingest = service::ingest::Ingestor::spawn(app.clone(), options)
         .with_context(|| format!("cannot open the callback spool in {}", cfg.data_dir.display()))?;
-    let state = ServerState { leptos: leptos_options(cfg).into(), app, ingest };
+    let site = crate::site::Site::new(cfg.site_root.as_deref());
+    tracing::info!("site {}", site.describe());
+    let state = ServerState { leptos: leptos_options(cfg).into(), site: site.into(), app, ingest };
     tokio::spawn(purge_sessions(state.app.db.clone()));
     match schema {
         Schema::Current => crate::worker::spawn(state.app.clone()),

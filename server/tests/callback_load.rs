@@ -81,7 +81,8 @@ dual_test!(thousands_of_concurrent_retried_pushes_are_counted_exactly, |t: TestD
         campaign_ids.push(c.id);
     }
     let state = ServerState {
-        leptos: leptos::prelude::LeptosOptions::builder().output_name("sceneboard").site_root("target/site").build().into(),
+        leptos: leptos::prelude::LeptosOptions::builder().output_name("sceneboard").build().into(),
+        site: server::site::Site::new(None).into(),
         app: app.clone(),
         ingest: ingest.clone(),
     };

@@ -196,7 +196,8 @@ dual_test!(an_unsubscribed_follower_leaves_no_openid_in_the_database_or_the_data
     let opts = IngestOptions { max_import: 3, burst_rate: 1, max_import_lag: Duration::from_secs(60), ..IngestOptions::serving(&data_dir) };
     let ingest = Ingestor::spawn(app.clone(), opts).unwrap();
     let state = ServerState {
-        leptos: leptos::prelude::LeptosOptions::builder().output_name("sceneboard").site_root("target/site").build().into(),
+        leptos: leptos::prelude::LeptosOptions::builder().output_name("sceneboard").build().into(),
+        site: server::site::Site::new(None).into(),
         app: app.clone(),
         ingest: ingest.clone(),
     };

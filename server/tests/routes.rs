@@ -5,6 +5,7 @@ use reqwest::StatusCode;
 use reqwest::header::{ACCEPT, COOKIE, LOCATION, SET_COOKIE};
 use sea_orm::ConnectionTrait;
 use server::routes::{ServerState, router};
+use server::site::Site;
 use service::dual_test;
 use service::testing::TestDb;
 use service::users::{self, Role};
@@ -16,7 +17,7 @@ struct Running {
 }
 
 async fn start(t: TestDb) -> Running {
-    start_in(t, "target/site").await
+    start_in(t, Site::new(None)).await
 }
 
 /// A page being fetched: its status, Content-Security-Policy and body.
@@ -27,22 +28,23 @@ fn csp(res: &reqwest::Response) -> String {
     res.headers().get("content-security-policy").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default()
 }
 
-/// What `router` serves `t`'s database with, its site files in `site_root`.
-fn server_state(t: &TestDb, site_root: &str) -> ServerState {
+/// What `router` serves `t`'s database and `site` with.
+fn server_state(t: &TestDb, site: Site) -> ServerState {
     let app = t.state();
     ServerState {
-        leptos: leptos::prelude::LeptosOptions::builder().output_name("sceneboard").site_root(site_root).build().into(),
+        leptos: leptos::prelude::LeptosOptions::builder().output_name("sceneboard").build().into(),
+        site: site.into(),
         ingest: service::ingest::Ingestor::without_spool(app.clone()),
         app,
     }
 }
 
-/// The server with its site files in `site_root`.
+/// The server with `site`.
 /// Longest any request of these tests may wait for its answer.
 const REQUEST_LIMIT: std::time::Duration = std::time::Duration::from_secs(60);
 
-async fn start_in(t: TestDb, site_root: &str) -> Running {
-    let state = server_state(&t, site_root);
+async fn start_in(t: TestDb, site: Site) -> Running {
+    let state = server_state(&t, site);
     users::create(&t.db, "admin", "admin-password", Role::Admin, None).await.unwrap();
     users::create(&t.db, "staff", "staff-password", Role::Staff, None).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -124,7 +126,7 @@ dual_test!(login_logout_and_wrong_password, |t: TestDb| async move {
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
     let html = res.text().await.unwrap();
     assert!(html.contains("Wrong username or password"), "{html}");
-    assert!(!html.contains("sceneboard.wasm"), "the failure page is static");
+    assert!(!html.contains(".wasm") && !html.contains("modulepreload"), "the failure page is static");
 
     // Right password: a session that the server recognises.
     let cookie = r.login("admin", "admin-password").await;
@@ -213,6 +215,7 @@ dual_test!(first_admin_hint_when_no_users, |t: TestDb| async move {
     let app = t.state();
     let state = ServerState {
         leptos: leptos::prelude::LeptosOptions::builder().output_name("sceneboard").build().into(),
+        site: Site::new(None).into(),
         ingest: service::ingest::Ingestor::without_spool(app.clone()),
         app,
     };
@@ -309,7 +312,7 @@ dual_test!(files_and_pages_rendered_together_keep_their_own_policy, |t: TestDb| 
     for i in 0..8 {
         std::fs::write(site.path().join(format!("pkg/chunk{i}.wasm")), vec![i as u8; 32 * 1024]).unwrap();
     }
-    let r = start_in(t, site.path().to_str().unwrap()).await;
+    let r = start_in(t, Site::dir(site.path())).await;
     let admin = r.login("admin", "admin-password").await;
     for _ in 0..12 {
         let pages = r.request_pages(&admin);
@@ -353,7 +356,7 @@ dual_test!(files_and_pages_rendered_together_keep_their_own_policy, |t: TestDb| 
 dual_test!(pages_answer_while_another_router_is_built, |t: TestDb| async move {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, Ordering};
-    let state = server_state(&t, "target/site");
+    let state = server_state(&t, Site::new(None));
     let r = start(t).await;
     let admin = r.login("admin", "admin-password").await;
     // Raised when this test ends, also by a failed assertion: the runtime waits for the builder.

@@ -227,7 +227,7 @@ async fn login_page(state: &ServerState, req: Request<Body>, failed: bool) -> Re
     let app_state = state.app.clone();
     let leptos = (*state.leptos).clone();
     let handler = leptos_axum::render_app_async_with_context(
-        crate::security::with_page_csp(&state.leptos, move || {
+        crate::security::with_page_csp(state.site.assets(), move || {
             provide_context(app_state.clone());
             provide_context(app::StaticOnly);
             if failed {

@@ -14,25 +14,30 @@ pub mod public_code;
 use crate::metrics::track_requests;
 use app::{App, shell};
 use axum::extract::FromRef;
-use axum::handler::Handler;
+use axum::extract::Request;
+use axum::handler::HandlerWithoutStateExt;
 use axum::routing::{get, post};
 use axum::{Router, middleware};
 use leptos::prelude::*;
-use leptos_axum::{AxumRouteListing, LeptosRoutes, file_and_error_handler_with_context, generate_route_list};
+use leptos_axum::{AxumRouteListing, LeptosRoutes, generate_route_list};
 use service::AppState;
 use std::sync::Arc;
+use tower_http::compression::predicate::{DefaultPredicate, NotForContentType, Predicate};
+use tower_http::compression::{CompressionLayer, CompressionLevel};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::services::ServeDir;
 use tower_http::trace::TraceLayer;
 
-/// Router state: the Leptos options (for rendering and static files) and the app state.
+/// Router state: the Leptos options (for rendering), the site's files, and the app state.
 ///
 /// axum clones the router's state for every request, the callback's included, so the options
-/// (a dozen strings) sit behind an `Arc` and are copied only where a handler asks for them
-/// (pages); a push's request then clones three reference counts.
+/// (a dozen strings) and the site sit behind an `Arc` and are copied only where a handler asks
+/// for them (pages); a push's request then clones a few reference counts.
 #[derive(Clone)]
 pub struct ServerState {
     pub leptos: Arc<LeptosOptions>,
+    /// The compiled site: built into the binary, or a folder (`LEPTOS_SITE_ROOT`).
+    pub site: Arc<crate::site::Site>,
     pub app: AppState,
     /// The callback's ingest writer (group commit, spool).
     pub ingest: service::ingest::Ingestor,
@@ -84,20 +89,7 @@ pub fn router(state: ServerState) -> Router {
         provide_context(ingest.clone());
     };
     let leptos = (*state.leptos).clone();
-    // The site's files (`/pkg/…`, the favicon) straight from the site root, and the 404 page for
-    // anything else.
-    //
-    // Why not leptos_axum's `file_and_error_handler` for the files too: it answers each file
-    // inside a new reactive owner, and `Owner::new()` attaches to whatever owner is current on
-    // that worker thread, so a file requested while a page was rendering could read that page's
-    // context: under concurrent load (a browser fetching the wasm and its chunks while other
-    // pages render) file responses went out with a page's nonce policy and pages with the plain
-    // one, whose inline scripts the browser then refused (the page never hydrated). A plain
-    // `ServeDir` never touches the reactive runtime.
-    let not_found =
-        file_and_error_handler_with_context::<ServerState, _>(crate::security::with_page_csp(&state.leptos, context.clone()), shell);
-    let files =
-        ServeDir::new(&*state.leptos.site_root).call_fallback_on_method_not_allowed(true).fallback(not_found.with_state(state.clone()));
+    let pages = crate::security::with_page_csp(state.site.assets(), context);
     Router::new()
         .route("/api/login", post(auth::login))
         .route("/api/logout", post(auth::logout))
@@ -107,13 +99,25 @@ pub fn router(state: ServerState) -> Router {
         .route("/livez", get(health::livez))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(crate::metrics::render))
-        .merge(callback::routes())
         .merge(codes::routes())
         .merge(public_code::routes())
         .merge(charts::routes())
         .merge(export::routes())
-        .leptos_routes_with_context(&state, routes, crate::security::with_page_csp(&state.leptos, context), move || shell(leptos.clone()))
-        .fallback_service(files)
+        .leptos_routes_with_context(&state, routes, pages.clone(), move || shell(leptos.clone()))
+        .fallback_service(site_files(&state, pages))
+        // Pages, server functions, SVG charts and CSV exports go out compressed when the
+        // browser accepts it; the callback (merged below) does not: WeChat's replies are a few
+        // bytes and its latency budget is the push's. Embedded site files come precompressed
+        // from a release package (`--precompress`). Level 4: brotli's default (11) spends
+        // ~100 ms on a 300 KB page; at 4 both codecs stay in the low milliseconds.
+        .layer(
+            CompressionLayer::new()
+                .br(true)
+                .gzip(true)
+                .quality(CompressionLevel::Precise(4))
+                .compress_when(DefaultPredicate::new().and(NotForContentType::const_new("application/zip"))),
+        )
+        .merge(callback::routes())
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
         // axum's extractors (server functions' forms) stop at 2 MiB unless told otherwise;
         // routes with a smaller cap (the callback, logos) set their own inside this.
@@ -136,6 +140,39 @@ pub fn router(state: ServerState) -> Router {
         }))
         .layer(middleware::from_fn(crate::request_id::assign))
         .with_state(state)
+}
+
+/// The site's files, and the 404 page for any other path.
+///
+/// Why not leptos_axum's `file_and_error_handler` for the files: it answers each file inside
+/// a new reactive owner, and `Owner::new()` attaches to whatever owner is current on that
+/// worker thread, so a file requested while a page was rendering could read that page's
+/// context: under concurrent load file responses went out with a page's nonce policy and
+/// pages with the plain one, whose inline scripts the browser then refused (the page never
+/// hydrated). Neither the embedded files nor a plain `ServeDir` touch the reactive runtime.
+fn site_files<F>(state: &ServerState, pages: F) -> Router
+where
+    F: Fn() + Clone + Send + Sync + 'static,
+{
+    let leptos = (*state.leptos).clone();
+    let site = state.site.clone();
+    let not_found = leptos_axum::render_app_async_with_context(pages, move || shell(leptos.clone()));
+    match state.site.folder() {
+        Some(dir) => {
+            let not_found = move |req: Request| not_found(req);
+            Router::new().fallback_service(ServeDir::new(dir).call_fallback_on_method_not_allowed(true).fallback(not_found.into_service()))
+        }
+        None => Router::new().fallback(move |req: Request| {
+            let site = site.clone();
+            let not_found = not_found.clone();
+            async move {
+                match site.respond(req.method(), req.uri().path(), req.headers()) {
+                    Some(response) => response,
+                    None => not_found(req).await,
+                }
+            }
+        }),
+    }
 }
 
 /// Does the callback's writer journal bursts in the spool? Yes, unless a benchmark build

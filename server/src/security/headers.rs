@@ -3,7 +3,6 @@
 
 use axum::http::header::{self, HeaderName, HeaderValue};
 use base64::Engine;
-use leptos::prelude::LeptosOptions;
 use sha2::{Digest, Sha256};
 
 /// The directives every response carries; rendered pages add a nonce and a hash to
@@ -35,7 +34,7 @@ form-action 'self'; frame-ancestors 'none'";
 /// fresh random nonce into each render's context and stamps it on those chunks, so the policy
 /// names that nonce. The shell's own module script that loads the wasm (`Hydration` in
 /// `app/src/lib.rs`) carries no nonce, but its text depends only on the site's layout
-/// (`site_pkg_dir`, `output_name`), so its SHA-256 is allowed instead. `tests/security.rs`
+/// (the bundle's URLs, [`app::Assets`]), so its SHA-256 is allowed instead. `tests/security.rs`
 /// checks that every inline script of a real page is covered by one or the other, so a change
 /// of that script cannot silently break hydration.
 pub fn page_csp(nonce: &str, hydration_hash: &str) -> String {
@@ -48,22 +47,25 @@ pub fn page_csp(nonce: &str, hydration_hash: &str) -> String {
 
 /// Base64 SHA-256 of the inline module script that hydrates a page, as CSP's `'sha256-…'`
 /// wants it: the text `Hydration` in `app/src/lib.rs` puts into every page.
-pub fn hydration_script_hash(options: &LeptosOptions) -> String {
-    let script = app::hydration_script(options);
+pub fn hydration_script_hash(assets: &app::Assets) -> String {
+    let script = app::hydration_script(assets);
     base64::engine::general_purpose::STANDARD.encode(Sha256::digest(script.as_bytes()))
 }
 
-/// Wrap a Leptos render context so that the rendered page gets [`page_csp`] with the nonce
-/// leptos_axum generated for this response (it provides the nonce before our context runs).
-/// Server functions and static files run the same context without a nonce: they keep the
-/// default policy that [`protect`] sets.
-pub fn with_page_csp<F>(options: &LeptosOptions, context: F) -> impl Fn() + Clone + Send + Sync + 'static
+/// Wrap a Leptos render context so that the rendered page links to `assets` and gets
+/// [`page_csp`] with the nonce leptos_axum generated for this response (it provides the nonce
+/// before our context runs) and the hash of the script that loads those assets: both come
+/// from here, so they cannot disagree. Server functions run the same context without a
+/// nonce: they keep the default policy that [`protect`] sets.
+pub fn with_page_csp<F>(assets: &app::Assets, context: F) -> impl Fn() + Clone + Send + Sync + 'static
 where
     F: Fn() + Clone + Send + Sync + 'static,
 {
-    let hash = hydration_script_hash(options);
+    let hash = hydration_script_hash(assets);
+    let assets = assets.clone();
     move || {
         context();
+        leptos::prelude::provide_context(assets.clone());
         let nonce = leptos::nonce::use_nonce();
         let response = leptos::prelude::use_context::<leptos_axum::ResponseOptions>();
         if let (Some(nonce), Some(response)) = (nonce, response)

@@ -50,6 +50,18 @@ impl Running {
         session_cookie(&res).expect("a session cookie")
     }
 
+    /// The sum over `/metrics` of the series named `name` whose labels include every one of
+    /// `labels` (`key="value"`); 0 when there is none. The recorder is the process's, shared
+    /// by a test file's servers, so counters only grow.
+    pub async fn metric(&self, name: &str, labels: &[&str]) -> f64 {
+        let text = self.http.get(format!("{}/metrics", self.base)).send().await.unwrap().text().await.unwrap();
+        text.lines()
+            .filter(|l| l.strip_prefix(name).is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' ')))
+            .filter(|l| labels.iter().all(|label| l.split(' ').next().unwrap_or_default().contains(label)))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    }
+
     /// GET as a browser navigating.
     pub async fn get(&self, path: &str, cookie: &str) -> reqwest::Response {
         self.http.get(format!("{}{path}", self.base)).header(COOKIE, cookie).header(ACCEPT, "text/html").send().await.unwrap()
@@ -116,7 +128,8 @@ pub async fn serve_with_spool(app: service::AppState, data_dir: &std::path::Path
 pub async fn serve_with_options(app: service::AppState, opts: service::ingest::IngestOptions) -> String {
     let ingest = service::ingest::Ingestor::spawn(app.clone(), opts).unwrap();
     let state = ServerState {
-        leptos: leptos::prelude::LeptosOptions::builder().output_name("sceneboard").site_root("target/site").build().into(),
+        leptos: leptos::prelude::LeptosOptions::builder().output_name("sceneboard").build().into(),
+        site: server::site::Site::new(None).into(),
         app,
         ingest,
     };

@@ -3,8 +3,8 @@
 //!
 //! - plotters is built without its font features: the SVG backend writes `<text>` elements
 //!   and a browser draws them with its own fonts, Chinese included; plotters' naive width
-//!   estimate only places them. For PNG, resvg needs real fonts: the system's are loaded once
-//!   and a CJK family preferred for `sans-serif` (Debian's `fonts-noto-cjk`; see README).
+//!   estimate only places them. For PNG, resvg needs real fonts (`raster`): the system's and
+//!   the one built into the server binary, a CJK family preferred for `sans-serif`.
 //! - Each line has its own colour (Okabe–Ito, safe for colour-blind readers) *and* marker
 //!   shape, so lines stay apart in grayscale; the previous period is the same colour dashed.
 //! - Every chart carries `role="img"`, a `<title>` and a `<desc>` (the summary in words).
@@ -18,8 +18,10 @@ use plotters::element::{DashedPathElement, Drawable, PointCollection};
 use plotters::prelude::*;
 use plotters_backend::{BackendCoord, DrawingErrorKind};
 use std::fmt::Write as _;
-use std::sync::{Arc, OnceLock};
 use wechat::xml::escape;
+
+mod raster;
+pub use raster::{font_db, png, png_with, use_font_data, use_font_dir};
 
 /// Width and height of every chart, in CSS pixels (it scales with its container: `viewBox`).
 pub const SIZE: (u32, u32) = (900, 380);
@@ -287,54 +289,6 @@ impl Spec {
     fn previous_label_short(&self) -> &str {
         self.previous_label.split(['（', '(']).next().unwrap_or(&self.previous_label).trim()
     }
-}
-
-/// The folder of fonts PNG charts may use besides the system's (`SCENEBOARD_FONT_DIR`), set
-/// once at startup, before the first chart is drawn.
-static FONT_DIR: OnceLock<std::path::PathBuf> = OnceLock::new();
-
-/// Use the fonts in `dir` too; the first call wins.
-pub fn use_font_dir(dir: std::path::PathBuf) {
-    let _ = FONT_DIR.set(dir);
-}
-
-/// The fonts resvg draws text with, loaded once: the system's, plus [`use_font_dir`]'s;
-/// `sans-serif` (what the charts ask for) mapped to a CJK family when one is installed, so
-/// Chinese labels come out in the PNG too.
-fn fonts() -> Arc<resvg::usvg::fontdb::Database> {
-    static FONTS: OnceLock<Arc<resvg::usvg::fontdb::Database>> = OnceLock::new();
-    FONTS
-        .get_or_init(|| {
-            let mut db = resvg::usvg::fontdb::Database::new();
-            db.load_system_fonts();
-            if let Some(dir) = FONT_DIR.get() {
-                db.load_fonts_dir(dir);
-            }
-            let families: Vec<String> = db.faces().flat_map(|f| f.families.iter().map(|(n, _)| n.clone())).collect();
-            let prefer = ["Noto Sans CJK SC", "Source Han Sans SC", "WenQuanYi Micro Hei", "WenQuanYi Zen Hei", "Noto Sans", "DejaVu Sans"];
-            if let Some(name) = prefer.iter().find(|p| families.iter().any(|f| f == *p)) {
-                db.set_sans_serif_family(*name);
-            }
-            if families.is_empty() {
-                tracing::warn!("no fonts found: PNG charts will have no text (install fonts-noto-cjk or set SCENEBOARD_FONT_DIR)");
-            }
-            Arc::new(db)
-        })
-        .clone()
-}
-
-/// Rasterises a chart's SVG (the [`Variant::Raster`] one) to PNG at `scale` (2 = crisp on
-/// high-density screens and in slides).
-pub fn png(svg: &str, scale: f32) -> Result<Vec<u8>, ServiceError> {
-    use resvg::{tiny_skia, usvg};
-    let opt = usvg::Options { fontdb: fonts(), ..usvg::Options::default() };
-    let tree = usvg::Tree::from_str(svg, &opt).map_err(err)?;
-    let size = tree.size();
-    let (w, h) = ((size.width() * scale).ceil() as u32, (size.height() * scale).ceil() as u32);
-    let mut pixmap = tiny_skia::Pixmap::new(w.max(1), h.max(1)).ok_or_else(|| err("no room for the picture"))?;
-    pixmap.fill(tiny_skia::Color::WHITE);
-    resvg::render(&tree, tiny_skia::Transform::from_scale(scale, scale), &mut pixmap.as_mut());
-    pixmap.encode_png().map_err(err)
 }
 
 #[cfg(test)]
