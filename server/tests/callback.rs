@@ -303,6 +303,9 @@ dual_test!(a_retried_push_is_stored_once, |t: TestDb| async move {
     for result in ["stored", "duplicate"] {
         assert!(metrics.contains(&format!("sceneboard_callback_events_total{{result=\"{result}\"}}")), "{metrics}");
     }
+    // The writer's batches: how many committed, and how many pushes each held.
+    assert!(metrics.contains(r#"sceneboard_ingest_batches_total{source="live",result="committed"}"#), "{metrics}");
+    assert!(metrics.contains(r#"sceneboard_ingest_batch_pushes_bucket{source="live",le="1"}"#), "{metrics}");
 });
 
 dual_test!(follower_lifecycle_counters_and_erasure, |t: TestDb| async move {

@@ -120,6 +120,15 @@ dual_test!(wechat_refusals_are_explained_on_the_settings_page, |t: TestDb| async
     let en = connection_test_page(&r, &admin, id, "en").await;
     assert!(en.contains("Not connected: WeChat error 40125: the AppSecret is wrong"), "{en}");
     assert!(!zh.contains("wrong-secret-000") && !en.contains("wrong-secret-000"), "the secret is never shown");
+
+    // Operators see the refusals in /metrics: calls by endpoint and errcode, failed token fetches.
+    let token_calls = r.metric("sceneboard_wechat_api_calls_total", &[r#"endpoint="cgi-bin/stable_token""#]).await;
+    assert!(token_calls >= 4.0, "every token request is counted: {token_calls}");
+    for errcode in ["40164", "40125"] {
+        let label = format!("outcome=\"{errcode}\"");
+        assert!(r.metric("sceneboard_wechat_api_calls_total", &[&label]).await >= 2.0, "{errcode} counted");
+    }
+    assert!(r.metric("sceneboard_wechat_token_fetches_total", &[r#"result="error""#]).await >= 4.0);
 });
 
 dual_test!(wechat_refusals_are_explained_on_the_campaign_form, |t: TestDb| async move {
@@ -151,4 +160,9 @@ dual_test!(wechat_refusals_are_explained_on_the_campaign_form, |t: TestDb| async
     let html = page.text().await.unwrap();
     assert!(html.contains("微信错误 45029：这个公众号的永久二维码已达到微信的数量上限"), "{html}");
     assert_eq!(service::campaigns::count(&r.t.db, &Default::default()).await.unwrap(), 0, "nothing stored");
+
+    // In /metrics: the token fetched, and qrcode/create refused with 45029 each time.
+    assert!(r.metric("sceneboard_wechat_token_fetches_total", &[r#"forced="false""#, r#"result="ok""#]).await >= 1.0);
+    let refused = r.metric("sceneboard_wechat_api_calls_total", &[r#"endpoint="cgi-bin/qrcode/create""#, r#"outcome="45029""#]).await;
+    assert!(refused >= 3.0, "{refused}");
 });

@@ -258,6 +258,29 @@ struct TagsAnswer {
     tags: Vec<Tag>,
 }
 
+/// The API paths this client calls (also the `endpoint` label of its metrics).
+const QR_CREATE: &str = "cgi-bin/qrcode/create";
+const TAGS_CREATE: &str = "cgi-bin/tags/create";
+const TAGS_GET: &str = "cgi-bin/tags/get";
+const BATCH_TAGGING: &str = "cgi-bin/tags/members/batchtagging";
+
+/// Counts one try of a call: `ok`, WeChat's errcode (a finite set WeChat documents), or
+/// `timeout` / `network` / `answer` (not the expected JSON) when no errcode came back.
+fn count_call<T>(endpoint: &'static str, result: &Result<T, WechatError>) {
+    let outcome = match result {
+        Ok(_) => "ok".to_owned(),
+        Err(e) => match (e.errcode(), e) {
+            // WeChat's codes have at most six digits; anything else is not worth a series.
+            (Some(code), _) if (-1..1_000_000).contains(&code) => code.to_string(),
+            (Some(_), _) => "other".to_owned(),
+            (None, WechatError::Timeout(_)) => "timeout".to_owned(),
+            (None, WechatError::Decode(_)) => "answer".to_owned(),
+            (None, _) => "network".to_owned(),
+        },
+    };
+    metrics::counter!("sceneboard_wechat_api_calls_total", "endpoint" => endpoint, "outcome" => outcome).increment(1);
+}
+
 /// Turns a JSON answer into `T`, or into [`WechatError::Api`] when `errcode` is non-zero.
 fn decode_answer<T: DeserializeOwned>(value: Value) -> Result<T, WechatError> {
     let errcode = value.get("errcode").and_then(Value::as_i64).unwrap_or(0);
@@ -297,8 +320,9 @@ impl WechatClient {
         serde_json::from_slice::<Value>(&bytes).map_err(|_| WechatError::Decode(format!("HTTP {status}, not JSON ({} bytes)", bytes.len())))
     }
 
-    /// Sends with bounded retries while WeChat answers -1 (busy).
-    async fn send_retrying_busy<T, B>(&self, build: B) -> Result<T, WechatError>
+    /// Sends to `endpoint` with bounded retries while WeChat answers -1 (busy); each try is
+    /// counted in `sceneboard_wechat_api_calls_total` by endpoint and outcome.
+    async fn send_retrying_busy<T, B>(&self, endpoint: &'static str, build: B) -> Result<T, WechatError>
     where
         T: DeserializeOwned,
         B: Fn() -> reqwest::RequestBuilder,
@@ -306,6 +330,7 @@ impl WechatClient {
         let mut waits = BUSY_BACKOFF.iter();
         loop {
             let result = self.send(build()).await.and_then(decode_answer::<T>);
+            count_call(endpoint, &result);
             match (result, waits.next()) {
                 (Err(e), Some(wait)) if e.is_busy() => {
                     tracing::debug!(app_id = %self.account.app_id, "WeChat busy; retrying");
@@ -319,6 +344,14 @@ impl WechatClient {
     /// A token from WeChat; `force` asks `stable_token` for a new one even while the current
     /// one has not expired (`cgi-bin/token` hands out a new one every time anyway).
     async fn fetch_token(&self, force: bool) -> Result<FetchedToken, WechatError> {
+        let fetched = self.fetch_token_once(force).await;
+        let result = if fetched.is_ok() { "ok" } else { "error" };
+        metrics::counter!("sceneboard_wechat_token_fetches_total", "forced" => if force { "true" } else { "false" }, "result" => result)
+            .increment(1);
+        fetched
+    }
+
+    async fn fetch_token_once(&self, force: bool) -> Result<FetchedToken, WechatError> {
         let answer: TokenAnswer = match self.account.token_endpoint {
             TokenEndpoint::Stable => {
                 let body = json!({
@@ -327,10 +360,10 @@ impl WechatClient {
                     "secret": self.account.secret.expose_secret(),
                     "force_refresh": force,
                 });
-                self.send_retrying_busy(|| self.http.post(self.url("cgi-bin/stable_token")).json(&body)).await?
+                self.send_retrying_busy("cgi-bin/stable_token", || self.http.post(self.url("cgi-bin/stable_token")).json(&body)).await?
             }
             TokenEndpoint::Classic => {
-                self.send_retrying_busy(|| {
+                self.send_retrying_busy("cgi-bin/token", || {
                     self.http.get(self.url("cgi-bin/token")).query(&[
                         ("grant_type", "client_credential"),
                         ("appid", self.account.app_id.as_str()),
@@ -348,17 +381,17 @@ impl WechatClient {
 
     /// Runs an authenticated call: token, busy retries, and one retry with a new token when
     /// WeChat refuses the current one (none when the account was forced within the minute).
-    async fn call<T, B>(&self, build: B) -> Result<T, WechatError>
+    async fn call<T, B>(&self, endpoint: &'static str, build: B) -> Result<T, WechatError>
     where
         T: DeserializeOwned,
         B: Fn(&str) -> reqwest::RequestBuilder,
     {
         let token = self.access_token().await?;
-        match self.send_retrying_busy(|| build(token.expose_secret())).await {
+        match self.send_retrying_busy(endpoint, || build(token.expose_secret())).await {
             Err(e) if e.is_token_error() => {
                 tracing::info!(app_id = %self.account.app_id, errcode = ?e.errcode(), "access token refused; replacing it");
                 match self.tokens.replace_refused(&token, || self.fetch_token(true)).await? {
-                    Some(token) => self.send_retrying_busy(|| build(token.expose_secret())).await,
+                    Some(token) => self.send_retrying_busy(endpoint, || build(token.expose_secret())).await,
                     None => Err(e),
                 }
             }
@@ -384,7 +417,7 @@ impl WechatApi for WechatClient {
     async fn create_qr_code(&self, request: &QrCodeRequest) -> Result<QrCode, WechatError> {
         let body = request.body()?;
         let requested_at = unix_now();
-        let answer: QrAnswer = self.call(|t| self.authed_post("cgi-bin/qrcode/create", t, &body)).await?;
+        let answer: QrAnswer = self.call(QR_CREATE, |t| self.authed_post(QR_CREATE, t, &body)).await?;
         let expire_seconds = match request.lifetime {
             QrLifetime::Temporary { expire_seconds } => Some(answer.expire_seconds.unwrap_or(i64::from(expire_seconds))),
             QrLifetime::Permanent => None,
@@ -399,19 +432,19 @@ impl WechatApi for WechatClient {
             return Err(WechatError::InvalidInput("a tag name has 1 to 30 characters".into()));
         }
         let body = json!({ "tag": { "name": name } });
-        let answer: TagAnswer = self.call(|t| self.authed_post("cgi-bin/tags/create", t, &body)).await?;
+        let answer: TagAnswer = self.call(TAGS_CREATE, |t| self.authed_post(TAGS_CREATE, t, &body)).await?;
         Ok(answer.tag)
     }
 
     async fn list_tags(&self) -> Result<Vec<Tag>, WechatError> {
-        let answer: TagsAnswer = self.call(|t| self.http.get(self.url("cgi-bin/tags/get")).query(&[("access_token", t)])).await?;
+        let answer: TagsAnswer = self.call(TAGS_GET, |t| self.http.get(self.url(TAGS_GET)).query(&[("access_token", t)])).await?;
         Ok(answer.tags)
     }
 
     async fn batch_tag(&self, tag_id: u64, openids: &[String]) -> Result<(), WechatError> {
         for chunk in openids.chunks(BATCH_TAGGING_LIMIT) {
             let body = json!({ "openid_list": chunk, "tagid": tag_id });
-            let _: Value = self.call(|t| self.authed_post("cgi-bin/tags/members/batchtagging", t, &body)).await?;
+            let _: Value = self.call(BATCH_TAGGING, |t| self.authed_post(BATCH_TAGGING, t, &body)).await?;
         }
         Ok(())
     }

@@ -131,6 +131,7 @@ impl Writer {
         StoreCtx {
             timeout: self.opts.store_timeout * IMPORT_TIMEOUT_FACTOR,
             on: self.importer.as_ref().map_or_else(|| self.main.clone(), |i| i.handle.clone()),
+            source: "import",
             ..self.ctx()
         }
     }

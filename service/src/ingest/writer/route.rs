@@ -36,6 +36,7 @@ impl Writer {
             timeout: self.opts.store_timeout,
             on: self.main.clone(),
             erasures: self.erasures.clone(),
+            source: "live",
         }
     }
 

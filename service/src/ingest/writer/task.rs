@@ -21,6 +21,9 @@ pub(super) struct StoreCtx {
     /// The runtime the store task runs on: the server's, or the import thread's.
     pub(super) on: tokio::runtime::Handle,
     pub(super) erasures: Option<Erasures>,
+    /// Which kind of batch this is, for the metrics: `live` (pushes being answered) or
+    /// `import` (acknowledged pushes moved from the spool).
+    pub(super) source: &'static str,
 }
 
 impl StoreCtx {
@@ -28,7 +31,13 @@ impl StoreCtx {
     /// soon after a batch with an unsubscribe commits (`checkpoint`).
     pub(super) async fn store(self, pushes: Arc<[Push]>) -> Result<Vec<Stored>, StoreError> {
         let erases = self.erasures.is_some() && pushes.iter().any(Push::erases);
+        let size = pushes.len();
         let result = self.store_retrying(pushes).await;
+        let outcome = if result.is_ok() { "committed" } else { "failed" };
+        metrics::counter!("sceneboard_ingest_batches_total", "source" => self.source, "result" => outcome).increment(1);
+        if result.is_ok() {
+            metrics::histogram!("sceneboard_ingest_batch_pushes", "source" => self.source).record(size as f64);
+        }
         if let (true, Ok(_), Some(erasures)) = (erases, &result, &self.erasures) {
             erasures.committed();
         }
