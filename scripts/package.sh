@@ -10,8 +10,8 @@
 #
 #   scripts/package.sh [--debug] [--no-build] [--out DIR]
 #
-# Default: `cargo leptos build --release --precompress` first (the site's files are embedded
-# with brotli and gzip copies made at build time). --debug packages the debug build instead
+# Default: the release build first (scripts/build.sh: the site's files are embedded with
+# brotli and gzip copies made at build time). --debug packages the debug build instead
 # (scripts/package-test.sh in CI: the package's layout and start, not a shippable binary).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -33,13 +33,7 @@ while [ $# -gt 0 ]; do
 done
 
 if [ "$build" = 1 ]; then
-  if [ "$profile" = release ]; then
-    SCENEBOARD_RELEASE=1 "$root/scripts/setup.sh"
-    cargo leptos build --release --precompress
-  else
-    "$root/scripts/setup.sh"
-    cargo leptos build
-  fi
+  if [ "$profile" = release ]; then "$root/scripts/build.sh"; else "$root/scripts/build.sh" --debug; fi
 fi
 bin="$CARGO_TARGET_DIR/$profile/sceneboard"
 [ -x "$bin" ] || { echo "package: $bin missing; build first" >&2; exit 1; }

@@ -63,6 +63,9 @@ fi
 if [ "${SCENEBOARD_RELEASE:-0}" = 1 ] && ! command -v wasm-opt >/dev/null 2>&1; then
   say "installing wasm-opt (npm binaryen)"
   npm install --prefix "$tools" --no-audit --no-fund binaryen@132.0.0 >/dev/null
+  # On PATH beside cargo: cargo-leptos looks for it there (else it tries to download one).
+  mkdir -p "$HOME/.cargo/bin"
+  ln -sf "$tools/node_modules/.bin/wasm-opt" "$HOME/.cargo/bin/wasm-opt"
 fi
 
 if [ ! -d "$root/end2end/node_modules/@playwright/test" ]; then
