@@ -169,7 +169,14 @@ pub async fn serve_with(cfg: &Config, app: AppState, schema: Schema, listener: t
     let ingest = service::ingest::Ingestor::spawn(app.clone(), options)
         .with_context(|| format!("cannot open the callback spool in {}", cfg.data_dir.display()))?;
     let site = crate::site::Site::new(cfg.site_root.as_deref());
-    tracing::info!("site {}", site.describe());
+    match site.folder() {
+        // Pages still work without scripts and styles, so this is a warning, not a refusal.
+        Some(dir) if !dir.join("pkg").is_dir() => tracing::warn!(
+            "the site folder {} holds no pkg/: pages will load without their styles and scripts (point LEPTOS_SITE_ROOT at a built site, or unset it to serve the one built into the binary)",
+            dir.display()
+        ),
+        _ => tracing::info!("site {}", site.describe()),
+    }
     let state = ServerState { leptos: leptos_options(cfg).into(), site: site.into(), app, ingest };
     tokio::spawn(purge_sessions(state.app.db.clone()));
     match schema {
