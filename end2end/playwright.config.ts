@@ -35,12 +35,23 @@ export default defineConfig({
     { name: "hydrated", use: { javaScriptEnabled: true } },
     { name: "no-js", use: { javaScriptEnabled: false } },
   ],
-  webServer: {
-    command: "./start-server.sh",
-    url: `http://${addr}/healthz`,
-    timeout: 60_000,
-    reuseExistingServer: false,
-    stdout: "ignore",
-    stderr: "pipe",
-  },
+  webServer: [
+    {
+      command: "./start-server.sh",
+      url: `http://${addr}/healthz`,
+      timeout: 60_000,
+      reuseExistingServer: false,
+      stdout: "ignore",
+      stderr: "pipe",
+    },
+    // A second server with `sceneboard demo`'s history: charts and accessibility on real data.
+    {
+      command: "./start-server.sh demo",
+      url: `http://${process.env.E2E_DEMO_ADDR ?? "127.0.0.1:3997"}/healthz`,
+      timeout: 180_000,
+      reuseExistingServer: false,
+      stdout: "ignore",
+      stderr: "pipe",
+    },
+  ],
 });

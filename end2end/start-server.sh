@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Starts a throwaway Sceneboard for the browser tests: fresh SQLite data dir, one admin and
 # one staff user, then `serve`. Playwright's webServer runs this and waits for /healthz.
+# `start-server.sh demo` serves `sceneboard demo`'s seeded history instead (the chart and
+# accessibility tests read pages full of data), at E2E_DEMO_ADDR.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/.." && pwd)"
@@ -9,6 +11,8 @@ data="$(mktemp -d)"
 export SCENEBOARD_DATA_DIR="$data"
 export DATABASE_URL="${E2E_DATABASE_URL:-sqlite://$data/e2e.db?mode=rwc}"
 export SCENEBOARD_ADDR="${E2E_ADDR:-127.0.0.1:3999}"
+mode="${1:-}"
+[ "$mode" = demo ] && SCENEBOARD_ADDR="${E2E_DEMO_ADDR:-127.0.0.1:3997}"
 # The binary alone in an empty folder, as an operator might copy it: the site it serves is the
 # one built into it (no LEPTOS_SITE_ROOT), so these tests hydrate pages from that copy.
 unset LEPTOS_SITE_ROOT
@@ -21,6 +25,13 @@ export RUST_LOG="${RUST_LOG:-warn}"
 "$bin" migrate >/dev/null
 echo "admin-password" | "$bin" user add --username admin --role admin >/dev/null
 echo "staff-password" | "$bin" user add --username staff --role staff >/dev/null
+if [ "$mode" = demo ]; then
+  trap 'rm -rf "$copy"' EXIT
+  # Six weeks of history ending now, so charts end in today's bucket, still filling.
+  "$bin" demo --seed-only --days 42 --campaigns 8 --events 12000 >/dev/null
+  "$bin" serve
+  exit
+fi
 # The WeChat simulator stands in for api.weixin.qq.com, with its sandbox app registered as an
 # account, so campaigns get real tickets, and its scans are pushed to our callback route; it
 # stops with this script.

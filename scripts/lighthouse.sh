@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
-# Lighthouse's performance score on its phone profile (simulated slow 4G, 4x CPU slowdown,
-# a 412 px screen) for every page, in Debian's Chromium, against the release binary copied
-# alone into an empty folder and serving `sceneboard demo` data. Prints one row a page (score,
-# first and largest contentful paint, total blocking time, layout shift, bytes on the wire)
-# and fails when a page scores under --min (BENCHMARKS.md, "Pages on a phone").
+# Lighthouse's performance and accessibility scores on its phone profile (simulated slow 4G,
+# 4x CPU slowdown, a 412 px screen) for every page, in Debian's Chromium, against the release
+# binary copied alone into an empty folder and serving `sceneboard demo` data. Prints one row
+# a page (performance score, first and largest contentful paint, total blocking time, layout
+# shift, bytes on the wire, accessibility score) and fails when a page's performance scores
+# under --min or its accessibility under 100 (BENCHMARKS.md, "Pages on a phone").
 #
-#   scripts/lighthouse.sh [--debug] [--no-build] [--min 95] [--runs 3] [PATH ...]
+#   scripts/lighthouse.sh [--debug] [--no-build] [--min 95] [--runs 3] [--accessibility] [PATH ...]
 #
 # --debug measures the debug build (quicker to build, not what ships). Each page is measured
 # --runs times and the median score is kept: Lighthouse's simulation varies by a few points
-# from run to run on a busy machine.
+# from run to run on a busy machine. --accessibility checks accessibility alone, once a page
+# (its score does not vary), and names each failing audit: CI runs it on the debug build.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -20,6 +22,7 @@ profile=release
 build=1
 min=95
 runs=3
+categories=performance,accessibility
 pages=()
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -27,6 +30,7 @@ while [ $# -gt 0 ]; do
     --no-build) build=0 ;;
     --min) min="$2"; shift ;;
     --runs) runs="$2"; shift ;;
+    --accessibility) categories=accessibility; runs=1 ;;
     --*) echo "lighthouse: unknown option $1" >&2; exit 2 ;;
     *) pages+=("$1") ;;
   esac
@@ -72,7 +76,7 @@ session="$(curl -s -D - -o /dev/null -d 'username=lighthouse&password=lighthouse
 [ -n "$session" ] || { echo "lighthouse: cannot sign in" >&2; exit 1; }
 
 echo "Lighthouse $("$root/scripts/lighthouse/node_modules/.bin/lighthouse" --version), phone profile, $profile build, median of $runs runs"
-printf '%-18s %5s %8s %8s %8s %6s %9s\n' page score FCP_ms LCP_ms TBT_ms CLS KB
+printf '%-18s %5s %8s %8s %8s %6s %9s %5s\n' page score FCP_ms LCP_ms TBT_ms CLS KB a11y
 failed=0
 for path in "${pages[@]}"; do
   headers='{}'
@@ -81,24 +85,35 @@ for path in "${pages[@]}"; do
   for run in $(seq 1 "$runs"); do
     # Chromium sometimes hands Lighthouse no trace (NO_NAVSTART) on a busy machine: one retry.
     for try in 1 2; do
-      if "$root/scripts/lighthouse/node_modules/.bin/lighthouse" "$base$path" --quiet --only-categories=performance \
+      if "$root/scripts/lighthouse/node_modules/.bin/lighthouse" "$base$path" --quiet --only-categories="$categories" \
         --chrome-path="$chromium" --chrome-flags="--headless=new --no-sandbox --disable-gpu" \
         --extra-headers="$headers" --output=json --output-path="$work/report.json" >/dev/null 2>"$work/lh.err"; then
         break
       fi
       [ "$try" = 1 ] || { cat "$work/lh.err" >&2; exit 1; }
     done
-    rows+=("$(jq -r '[(.categories.performance.score * 100 | round),
-      (.audits["first-contentful-paint"].numericValue | round),
-      (.audits["largest-contentful-paint"].numericValue | round),
-      (.audits["total-blocking-time"].numericValue | round),
-      (.audits["cumulative-layout-shift"].numericValue * 1000 | round / 1000),
-      (.audits["total-byte-weight"].numericValue / 1024 | round)] | @tsv' "$work/report.json")")
+    # Scores of a category not run read as "-".
+    rows+=("$(jq -r 'def n(f): (first(f?) // "-");
+      [n(.categories.performance.score * 100 | round),
+      n(.audits["first-contentful-paint"].numericValue | round),
+      n(.audits["largest-contentful-paint"].numericValue | round),
+      n(.audits["total-blocking-time"].numericValue | round),
+      n(.audits["cumulative-layout-shift"].numericValue * 1000 | round / 1000),
+      n(.audits["total-byte-weight"].numericValue / 1024 | round),
+      n(.categories.accessibility.score * 100 | round)] | @tsv' "$work/report.json")")
+    # Accessibility audits that failed, by name, with the first element each points at.
+    jq -r '.categories.accessibility.auditRefs // [] | map(select(.weight > 0) | .id) as $ids
+      | $ids[]' "$work/report.json" | while read -r id; do
+      jq -r --arg id "$id" '.audits[$id] | select(.score != null and .score < 1)
+        | "    accessibility: \(.id): \(.title) (\(.details.items[0].node.snippet // "" | .[0:120]))"' "$work/report.json"
+    done | sort -u >> "$work/a11y.txt"
   done
   # The run with the median score.
   row="$(printf '%s\n' "${rows[@]}" | sort -n -k1,1 | sed -n "$(( (runs + 1) / 2 ))p")"
-  read -r score fcp lcp tbt cls kb <<< "$row"
-  printf '%-18s %5s %8s %8s %8s %6s %9s\n' "$path" "$score" "$fcp" "$lcp" "$tbt" "$cls" "$kb"
-  [ "$score" -ge "$min" ] || failed=1
+  read -r score fcp lcp tbt cls kb a11y <<< "$row"
+  printf '%-18s %5s %8s %8s %8s %6s %9s %5s\n' "$path" "$score" "$fcp" "$lcp" "$tbt" "$cls" "$kb" "$a11y"
+  if [ -s "$work/a11y.txt" ]; then sort -u "$work/a11y.txt"; : > "$work/a11y.txt"; fi
+  [ "$score" = - ] || [ "$score" -ge "$min" ] || failed=1
+  [ "$a11y" = - ] || [ "$a11y" -ge 100 ] || failed=1
 done
-[ "$failed" = 0 ] || { echo "lighthouse: a page scored under $min" >&2; exit 1; }
+[ "$failed" = 0 ] || { echo "lighthouse: a page scored under $min, or under 100 for accessibility" >&2; exit 1; }

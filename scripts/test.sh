@@ -5,7 +5,8 @@
 #      with warnings as errors, on the server build and on the wasm (hydrate) build
 #   3. `cargo test` for every crate: unit, property, service and route tests; the database
 #      tests run each case on a fresh SQLite file AND a fresh PostgreSQL database
-#   4. Playwright in Debian's Chromium, hydrated and with JavaScript off
+#   4. Playwright in Debian's Chromium, hydrated and with JavaScript off (axe-core among
+#      them), then Lighthouse's accessibility audit of every page (score 100 required)
 #   5. the callback fault drill (scripts/fault-drill.sh): PostgreSQL stopped and the server
 #      SIGKILLed under load; every acknowledged push must be stored exactly once
 #      then the spool's disk full, and a slow or down WeChat API
@@ -50,6 +51,8 @@ cargo test --workspace --exclude frontend
 echo "==> Playwright (hydrated and JavaScript off)"
 export SCENEBOARD_BIN="$CARGO_TARGET_DIR/debug/sceneboard"
 (cd end2end && npx playwright test)
+echo "==> Lighthouse accessibility (every page, debug build; 100 required)"
+"$root/scripts/lighthouse.sh" --debug --no-build --accessibility
 
 echo "==> fault drill (PostgreSQL stopped, the server killed, a full spool disk, a slow WeChat)"
 "$root/scripts/fault-drill.sh"

@@ -15,10 +15,12 @@
 pub mod api;
 pub mod components;
 pub mod error;
+pub mod format;
 pub mod i18n;
 #[cfg(test)]
 mod locales_test;
 pub mod pages;
+pub mod server_only;
 pub mod urls;
 
 use crate::i18n::*;
@@ -133,7 +135,7 @@ pub fn App() -> impl IntoView {
                 if text.is_empty() { "Sceneboard".to_string() } else { format!("{text} · Sceneboard") }
             } />
             <Router>
-                <Routes fallback=|| view! { <NotFound /> }>
+                <Routes fallback=|| view! { <main class="content"><NotFound /></main> }>
                     <Route path=path!("/login") view=LoginPage ssr=SsrMode::Async />
                     <ParentRoute path=path!("") view=Shell ssr=SsrMode::Async>
                         <Route path=path!("") view=DashboardPage />

@@ -47,7 +47,13 @@ test("range, granularity, compare and the compare CSV", async ({ page, javaScrip
   await expect(page).toHaveURL(/days=today/);
   const today = localDate(0);
   await expect(page.getByTestId("trend-range")).toContainText(today);
-  await expect(page.getByTestId("chart").locator("svg .sb-col")).toHaveCount(24);
+  // Hourly: a readout column for each hour so far, the current one marked as still counting
+  // (the wide drawing is the one a 1280 px window shows).
+  const hour = Number(new Intl.DateTimeFormat("en-GB", { timeZone: "Asia/Shanghai", hour: "2-digit", hourCycle: "h23" }).format(new Date()));
+  const hourly = page.getByTestId("chart").locator("svg.chart-wide .sb-col");
+  const n = await hourly.count();
+  expect(n === hour + 1 || n === hour + 2, `${n} columns at hour ${hour}`).toBe(true); // the hour may turn meanwhile
+  await expect(hourly.last().locator(".sb-tip")).toContainText("本小时（进行中）");
   await expect(page.getByTestId("total-new_followers")).toHaveText("2");
   await expect(page.getByTestId("total-scans")).toHaveText("2");
 
@@ -60,10 +66,10 @@ test("range, granularity, compare and the compare CSV", async ({ page, javaScrip
   await page.getByTestId("apply-range").click();
   await expect(page).toHaveURL(new RegExp(`from=${from}.*granularity=week`));
   await expect(page.getByTestId("trend-range")).toContainText(from);
-  const cols = await page.getByTestId("chart").locator("svg .sb-col").count();
+  const cols = await page.getByTestId("chart").locator("svg.chart-wide .sb-col").count();
   expect(cols === 2 || cols === 3).toBe(true); // 14 days touch 2 or 3 ISO weeks
   await expect(page.getByTestId("total-unique_scanners")).toHaveText("2");
-  await expect(page.getByTestId("chart").locator("svg")).toContainText("扫码人数");
+  await expect(page.getByTestId("chart").locator("svg.chart-wide")).toContainText("扫码人数");
   // The PNG download is a real PNG.
   const png = await page.request.get((await page.getByTestId("chart-png").getAttribute("href"))!);
   expect(png.headers()["content-type"]).toBe("image/png");
@@ -83,7 +89,7 @@ test("range, granularity, compare and the compare CSV", async ({ page, javaScrip
   const cell = (id: number, col: string) => page.getByTestId(`compare-row-${id}`).locator(`td[data-col="${col}"]`);
   await expect(cell(a, "new_followers")).toHaveText("2");
   await expect(cell(b, "new_followers")).toHaveText("1");
-  await expect(page.getByTestId("compare-chart").locator("svg")).toContainText(`对比 A ${p}`);
+  await expect(page.getByTestId("compare-chart").locator("svg.chart-wide")).toContainText(`对比 A ${p}`);
 
   // The CSV has the documented header and the page's totals.
   const href = await page.getByTestId("compare-csv").getAttribute("href");

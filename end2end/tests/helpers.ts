@@ -6,11 +6,18 @@ export const SANDBOX = "Sandbox 沙箱 (wx5ce0b0a4d0000001)";
 /** The WeChat simulator's page (started by start-server.sh). */
 export const SIM = `http://${process.env.E2E_SIM_ADDR ?? "127.0.0.1:3998"}`;
 
-/** Signs in through the login form and waits for the dashboard. */
-export async function login(page: Page, username = "staff", password = "staff-password") {
-  await page.goto("/login");
+/** Signs in through the login form (of the server at `base`, default the test server) and
+ * waits for the dashboard. */
+export async function login(page: Page, username = "staff", password = "staff-password", base = "") {
+  await page.goto(`${base}/login`);
   await page.locator('input[name="username"]').fill(username);
   await page.locator('input[name="password"]').fill(password);
   await page.locator('button[type="submit"]').click();
-  await expect(page).toHaveURL(/\/$/);
+  await expect(page).toHaveURL(base ? `${base}/` : /\/$/);
 }
+
+/** The server with `sceneboard demo`'s history (start-server.sh demo). */
+export const DEMO = `http://${process.env.E2E_DEMO_ADDR ?? "127.0.0.1:3997"}`;
+
+/** Signs in to the demo server as admin, so every page is open. */
+export const demoLogin = (page: Page) => login(page, "admin", "admin-password", DEMO);

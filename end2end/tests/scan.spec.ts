@@ -32,7 +32,7 @@ test("a simulated scan shows up in the campaign's numbers", async ({ page, javaS
   await page.getByTestId("preset-7").click();
   await expect(page).toHaveURL(/\?days=7$/);
   // The chart is drawn on the server, inline, with a readout column per day.
-  const chart = page.getByTestId("chart").locator("svg");
+  const chart = page.getByTestId("chart").locator("svg.chart-wide");
   await expect(chart).toBeVisible();
   await expect(chart.locator(".sb-col")).toHaveCount(7);
   await expect(page.getByTestId("total-scans")).toHaveText("2");

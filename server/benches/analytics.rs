@@ -87,18 +87,18 @@ async fn main() -> anyhow::Result<()> {
     let month = RangeRequest::default();
     bench("campaign page trend view (+ previous period, retention, SVG), 30 days", None, || async {
         let t = analytics::campaign_trend(&st, top, &month, &Metric::DEFAULT, true, Lang::Zh, now).await.unwrap();
-        service::chart::svg(&t.spec, service::chart::Variant::Inline).unwrap()
+        service::chart::inline(&t.spec).unwrap()
     })
     .await;
     let eight: Vec<i32> = totals.iter().take(8).map(|(id, _)| *id).collect();
     bench("compare 8 campaigns, 30 days (+ SVG)", None, || async {
         let c = analytics::compare(&st, &eight, None, Metric::NewFollowers, &month, Lang::Zh, now).await.unwrap();
-        service::chart::svg(&c.spec, service::chart::Variant::Inline).unwrap()
+        service::chart::inline(&c.spec).unwrap()
     })
     .await;
     bench("dashboard data, one account (today, 7 days, top 5, expiring, 30-day chart)", Some(100.0), || async {
         let b = analytics::board(&st, account.id, tz, Lang::Zh, now).await.unwrap();
-        service::chart::svg(&b.chart, service::chart::Variant::Inline).unwrap()
+        service::chart::inline(&b.chart).unwrap()
     })
     .await;
     bench("PNG of the campaign chart", None, || async {

@@ -199,9 +199,15 @@ dual_test!(campaign_chart_is_an_accessible_svg, |t: TestDb| async move {
     assert_eq!(svg.matches("class=\"sb-col\"").count(), 7);
     assert!(svg.contains(">扫码次数: 7 (上一周期 0)</tspan>"), "readout of March 1");
     assert!(svg.contains("<style>.sb-tip"));
-    assert!(svg.contains("03-01") && svg.contains("03-07"), "day labels in the zone");
+    assert!(svg.contains("\n3月1日\n</text>") && svg.contains("2026年3月7日 周六"), "day labels in the zone, in Chinese form");
     let en = r.http.get(format!("{}{path}&lang=en", r.base)).header(COOKIE, &staff).send().await.unwrap().text().await.unwrap();
-    assert!(en.contains("Scans 12 · New followers 5 · Unsubscribes 1") && en.contains("\nScans\n</text>"), "English legend: {en}");
+    assert!(
+        en.contains("Scans 12 · New followers 5 · Unsubscribes 1")
+            && en.contains("\nScans\n</text>")
+            && en.contains("\n1 Mar\n</text>")
+            && en.contains("Sat 7 Mar 2026"),
+        "English legend: {en}"
+    );
     // Only the metrics asked for, without the previous period.
     let only = format!("{path}&metrics=unique_scanners&metrics=net_followers&prev=0&lang=en");
     let svg = r.http.get(format!("{}{only}", r.base)).header(COOKIE, &staff).send().await.unwrap().text().await.unwrap();
@@ -215,7 +221,8 @@ dual_test!(campaign_chart_is_an_accessible_svg, |t: TestDb| async move {
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(res.headers()[CONTENT_TYPE], "image/png");
     let img = image::load_from_memory(&res.bytes().await.unwrap()).unwrap();
-    assert_eq!((img.width(), img.height()), (1800, 760));
+    // The wide drawing (900 units, 380 plus the legend's row) at twice the size.
+    assert_eq!((img.width(), img.height()), (1800, 2 * (380 + 22)));
     let bad = r.http.get(format!("{}{path}&granularity=year", r.base)).header(COOKIE, &staff).send().await.unwrap();
     assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let missing = r.http.get(format!("{}/campaigns/99999/chart.svg", r.base)).header(COOKIE, &staff).send().await.unwrap();
@@ -298,4 +305,28 @@ dual_test!(exports_neutralise_formulas_in_text_cells, |t: TestDb| async move {
     assert!(text.contains(&format!("'{}", formula.replace('"', "\"\""))), "{text}");
     assert!(text.contains(",'+1 poster,"), "{text}");
     assert!(text.contains(",'-group,"), "{text}");
+});
+
+// The analytics pages carry each chart once per drawing size and no serialised copy of their
+// data (docs/design/ssr.md, "Page data stays on the server").
+dual_test!(pages_do_not_repeat_their_data, |t: TestDb| async move {
+    let r = start(t).await;
+    let (_sim, account) = sandbox_account(&r).await;
+    let c = create(&r, account, "海报", "page-once").await;
+    counts(&r, c.id, "2026-03-01T04:00:00Z", (7, 3, 1)).await;
+    let staff = r.login("staff", "staff-password").await;
+    let get = |path: String| {
+        let (http, staff) = (r.http.clone(), staff.clone());
+        async move { http.get(path).header(COOKIE, staff).send().await.unwrap().text().await.unwrap() }
+    };
+    let page = get(format!("{}/campaigns/{}?from=2026-03-01&to=2026-03-07", r.base, c.id)).await;
+    // Each readout line is in each of the three drawings, and nowhere else.
+    assert_eq!(page.matches("class=\"chart-svg ").count(), 3, "compact, medium and wide, once each");
+    assert_eq!(page.matches("扫码次数: 7 (上一周期 0)").count(), 3, "no second (serialised) copy of the chart");
+    let board = get(format!("{}/", r.base)).await;
+    assert_eq!(board.matches("class=\"chart-svg ").count(), 3);
+    assert_eq!(board.matches("公众号近 30 天").count(), 3, "the dashboard's chart title, once per drawing");
+    let compare = get(format!("{}/compare?ids={}&from=2026-03-01&to=2026-03-07", r.base, c.id)).await;
+    assert_eq!(compare.matches("class=\"chart-svg ").count(), 3);
+    assert_eq!(compare.matches("海报: ").count(), 7 * 3, "a readout line a day, once per drawing");
 });

@@ -506,10 +506,11 @@ dual_test!(trend_and_comparison_views, |t: TestDb| async move {
     assert_eq!(tr.spec.lines.len(), 6);
     let dashed_scans = tr.spec.lines.iter().find(|l| l.dashed && l.label == "Scans").unwrap();
     assert_eq!(dashed_scans.values, vec![0, 16, 0, 0, 0, 0, 0]);
-    assert_eq!(tr.spec.x_long[0], "2026-03-12 Thu");
+    assert_eq!(tr.spec.x_long[0], "Thu 12 Mar 2026");
+    assert_eq!(tr.spec.x_labels[0], "12 Mar");
     assert!(tr.spec.summary.contains("Scans 20") && tr.spec.summary.contains("Scans 16"), "{}", tr.spec.summary);
     // The SVG names the campaign escaped and reads out each day.
-    let svg = service::chart::svg(&tr.spec, service::chart::Variant::Inline).unwrap();
+    let svg = service::chart::inline(&tr.spec).unwrap();
     assert!(svg.contains("Scans: 12 (Previous period 0)"), "readout");
 
     // Comparing on new followers: B first (30), then A (10); one line each, in that order.

@@ -91,7 +91,7 @@ pub async fn campaign_trend(id: i32, #[server(flatten)] query: TrendQuery) -> Re
     let metrics = Metric::parse_list(&[query.metrics.clone().unwrap_or_default()])?;
     let lang = Lang::parse(query.lang.as_deref());
     let t = analytics::campaign_trend(&st, id, &query.range(), &metrics, query.with_previous(), lang, chrono::Utc::now()).await?;
-    let svg = service::chart::svg(&t.spec, service::chart::Variant::Inline)?;
+    let svg = service::chart::inline(&t.spec)?;
     let cards = Metric::ALL
         .iter()
         .map(|m| {
@@ -218,7 +218,7 @@ pub async fn compare_campaigns(#[server(flatten)] query: CompareQuery) -> Result
     };
     let lang = Lang::parse(query.lang.as_deref());
     let c = analytics::compare(&st, &wanted, group, metric, &query.range(), lang, chrono::Utc::now()).await?;
-    view.svg = service::chart::svg(&c.spec, service::chart::Variant::Inline)?;
+    view.svg = service::chart::inline(&c.spec)?;
     view.lines = c
         .rows
         .into_iter()

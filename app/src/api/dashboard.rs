@@ -69,7 +69,7 @@ pub async fn dashboard_data(lang: Option<String>) -> Result<Vec<AccountBoard>, A
         };
         let top =
             b.top.into_iter().map(|t| TopCampaign { id: t.id, name: t.name, new_followers: t.new_followers, scans: t.scans }).collect();
-        let chart_svg = service::chart::svg(&b.chart, service::chart::Variant::Inline)?;
+        let chart_svg = service::chart::inline(&b.chart)?;
         boards.push(AccountBoard {
             id: a.id,
             name: a.name,

@@ -21,12 +21,16 @@ pub fn CampaignPage() -> impl IntoView {
     // The query string is part of the key: saving, renewing or archiving comes back to this
     // page with a new query (`?renewed=1`…), and must show the new state.
     let id = move || (params.with(|p| p.get("id").and_then(|s| s.parse::<i32>().ok())), search.get());
-    let data = Resource::new_blocking(id, |(id, _)| async move {
-        match id {
-            Some(id) => Ok((campaign_detail(id).await?, campaign_form_data().await?.groups, public_link(id).await?)),
-            None => Err(crate::error::AppError::NotFound),
-        }
-    });
+    let data = crate::server_only::page_data(
+        id,
+        |(id, _)| async move {
+            match id {
+                Some(id) => Ok((campaign_detail(id).await?, campaign_form_data().await?.groups, public_link(id).await?)),
+                None => Err(crate::error::AppError::NotFound),
+            }
+        },
+        true,
+    );
     view! {
         <Suspense fallback=|| view! { <Loading /> }>
             {move || Suspend::new(async move {
@@ -154,7 +158,7 @@ fn Trend(id: i32) -> impl IntoView {
             }
         })
     };
-    let trend = Resource::new(query, move |query| campaign_trend(id, query));
+    let trend = crate::server_only::page_data(query, move |query| campaign_trend(id, query), false);
     view! {
         <section class="card trend" data-testid="trend">
             <h2>{t!(i18n, trend_title)}</h2>
@@ -244,23 +248,31 @@ fn TrendBody(id: i32, t: TrendView, query: TrendQuery) -> impl IntoView {
         <div class="metric-cards trend-cards">
             {t.cards.iter().map(|c| {
                 let label = metric_word(&c.key);
-                let (cls, change) = match c.change {
-                    Some(p) if p > 0 => ("change up", format!("▲ +{p}%")),
-                    Some(p) if p < 0 => ("change down", format!("▼ {p}%")),
-                    Some(_) => ("change flat", "0%".to_owned()),
-                    None => ("change flat", "—".to_owned()),
+                let (dir, change) = match c.change {
+                    Some(p) if p > 0 => ("up", format!("▲ +{p}%")),
+                    Some(p) if p < 0 => ("down", format!("▼ {p}%")),
+                    Some(_) => ("flat", "0%".to_owned()),
+                    None => ("flat", "—".to_owned()),
                 };
+                // Colour says whether the change is good news: more people leaving is not.
+                let verdict = change_verdict(&c.key, dir);
                 let title = if c.change.is_some() {
                     format!("{} {} – {}: {}", t_string!(i18n, previous_period), t.previous_from, t.previous_to, c.previous)
                 } else {
                     t_string!(i18n, change_none).to_string()
                 };
+                let words = match verdict {
+                    "good" => format!("{change}, {}. {title}", t_string!(i18n, change_better)),
+                    "bad" => format!("{change}, {}. {title}", t_string!(i18n, change_worse)),
+                    _ if c.change.is_some() => format!("{}. {title}", t_string!(i18n, change_same)),
+                    _ => title.clone(),
+                };
                 view! {
                     <div class="metric" data-testid=format!("card-{}", c.key)>
                         <span class="metric-label">{label}</span>
-                        <span class="metric-value" data-testid=format!("total-{}", c.key)>{c.value}</span>
-                        <span class=cls title=title.clone() data-testid=format!("change-{}", c.key)>{change}</span>
-                        <span class="sr-only">{title}</span>
+                        <span class="metric-value" data-testid=format!("total-{}", c.key)>{crate::format::thousands(c.value)}</span>
+                        <span class=format!("change {dir} {verdict}") title=title aria-hidden="true" data-testid=format!("change-{}", c.key)>{change}</span>
+                        <span class="sr-only" data-testid=format!("change-words-{}", c.key)>{words}</span>
                     </div>
                 }
             }).collect_view()}
@@ -287,6 +299,16 @@ fn TrendBody(id: i32, t: TrendView, query: TrendQuery) -> impl IntoView {
                 </div>
             }).collect_view()}
         </div>
+    }
+}
+
+/// Whether a change in `dir` (`up`, `down`, `flat`) of metric `key` is good or bad news:
+/// unsubscribes are the one metric where less is better.
+pub(crate) fn change_verdict(key: &str, dir: &str) -> &'static str {
+    match (dir, key == "unsubscribes") {
+        ("up", false) | ("down", true) => "good",
+        ("up", true) | ("down", false) => "bad",
+        _ => "flat",
     }
 }
 

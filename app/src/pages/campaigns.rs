@@ -188,9 +188,9 @@ fn Row(row: CampaignRow) -> impl IntoView {
             </td>
             <td><code>{row.scene.clone()}</code></td>
             <td><StatusBadge status=row.status.clone() expires_at=row.expires_at.clone() /></td>
-            <td class="num">{row.scans}</td>
-            <td class="num">{row.new_followers}</td>
-            <td class="num">{row.unsubscribes}</td>
+            <td class="num">{crate::format::thousands(row.scans)}</td>
+            <td class="num">{crate::format::thousands(row.new_followers)}</td>
+            <td class="num">{crate::format::thousands(row.unsubscribes)}</td>
         </tr>
     }
 }

@@ -37,7 +37,7 @@ pub fn ComparePage() -> impl IntoView {
             }
         })
     };
-    let data = Resource::new(query, compare_campaigns);
+    let data = crate::server_only::page_data(query, compare_campaigns, false);
     view! {
         <Title text=t_string!(i18n, compare_title).to_string() />
         <PageHeader title=Signal::derive(move || t_string!(i18n, compare_title).to_string()) />
@@ -129,7 +129,7 @@ fn Compare(v: CompareView) -> impl IntoView {
                         <a class="btn btn-sm" href=format!("/compare/chart.png?{params}&lang={lang}") download="compare.png" rel="external">{t!(i18n, download_chart_png)}</a>
                         <a class="btn btn-sm" href=format!("/export/compare.csv?{params}") rel="external" data-testid="compare-csv">{t!(i18n, compare_csv)}</a>
                     </div>
-                    <h3>{t!(i18n, compare_table)}</h3>
+                    <h2>{t!(i18n, compare_table)}</h2>
                     <div class="table-wrap">
                         <table class="table" data-testid="compare-table">
                             <thead><tr>
@@ -150,11 +150,11 @@ fn Compare(v: CompareView) -> impl IntoView {
                                             {(!l.charted).then(|| view! { <span class="small muted">" "{t!(i18n, compare_not_charted)}</span> })}
                                         </td>
                                         <td>{l.group.clone().unwrap_or_default()}</td>
-                                        <td class="num" data-col="scans">{l.scans}</td>
-                                        <td class="num" data-col="new_followers">{l.new_followers}</td>
-                                        <td class="num" data-col="unsubscribes">{l.unsubscribes}</td>
-                                        <td class="num" data-col="net_followers">{l.net_followers}</td>
-                                        <td class="num" data-col="unique_scanners">{l.unique_scanners}</td>
+                                        <td class="num" data-col="scans">{crate::format::thousands(l.scans)}</td>
+                                        <td class="num" data-col="new_followers">{crate::format::thousands(l.new_followers)}</td>
+                                        <td class="num" data-col="unsubscribes">{crate::format::thousands(l.unsubscribes)}</td>
+                                        <td class="num" data-col="net_followers">{crate::format::thousands(l.net_followers)}</td>
+                                        <td class="num" data-col="unique_scanners">{crate::format::thousands(l.unique_scanners)}</td>
                                         <td class="num">{l.retention_7d.map(|p| format!("{p}%")).unwrap_or_else(|| "—".into())}</td>
                                     </tr>
                                 }).collect_view()}

@@ -5,6 +5,7 @@
 use crate::api::dashboard::{AccountBoard, Figures, dashboard_data};
 use crate::components::shell::UserResource;
 use crate::components::ui::{EmptyState, ErrorPanel, Loading, PageHeader};
+use crate::format::thousands;
 use crate::i18n::*;
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -14,7 +15,7 @@ pub fn DashboardPage() -> impl IntoView {
     let i18n = use_i18n();
     let user = use_context::<UserResource>().map(|u| u.0);
     let lang = move || if i18n.get_locale() == Locale::en { "en" } else { "zh" };
-    let boards = Resource::new_blocking(lang, |lang| dashboard_data(Some(lang.to_owned())));
+    let boards = crate::server_only::page_data(lang, |lang| dashboard_data(Some(lang.to_owned())), true);
     view! {
         <Title text=t_string!(i18n, dashboard_title).to_string() />
         <PageHeader title=Signal::derive(move || t_string!(i18n, dashboard_title).to_string()) />
@@ -95,8 +96,8 @@ fn Board(a: AccountBoard) -> impl IntoView {
                                 {a.top.into_iter().map(|c| view! {
                                     <tr>
                                         <td><a href=format!("/campaigns/{}", c.id)>{c.name}</a></td>
-                                        <td class="num">{c.new_followers}</td>
-                                        <td class="num">{c.scans}</td>
+                                        <td class="num">{thousands(c.new_followers)}</td>
+                                        <td class="num">{thousands(c.scans)}</td>
                                     </tr>
                                 }).collect_view()}
                             </tbody>
@@ -116,10 +117,10 @@ fn Period(title: Signal<String>, f: Figures, testid: &'static str) -> impl IntoV
         <div class="card" data-testid=testid>
             <h3>{title}</h3>
             <div class="metric-cards">
-                <div class="metric"><span class="metric-label">{t!(i18n, metric_scans)}</span><span class="metric-value">{f.scans}</span></div>
-                <div class="metric"><span class="metric-label">{t!(i18n, metric_new_followers)}</span><span class="metric-value">{f.new_followers}</span></div>
-                <div class="metric"><span class="metric-label">{t!(i18n, metric_unsubscribes)}</span><span class="metric-value">{f.unsubscribes}</span></div>
-                <div class="metric"><span class="metric-label">{t!(i18n, metric_net)}</span><span class="metric-value">{f.net_followers}</span></div>
+                <div class="metric"><span class="metric-label">{t!(i18n, metric_scans)}</span><span class="metric-value">{thousands(f.scans)}</span></div>
+                <div class="metric"><span class="metric-label">{t!(i18n, metric_new_followers)}</span><span class="metric-value">{thousands(f.new_followers)}</span></div>
+                <div class="metric"><span class="metric-label">{t!(i18n, metric_unsubscribes)}</span><span class="metric-value">{thousands(f.unsubscribes)}</span></div>
+                <div class="metric"><span class="metric-label">{t!(i18n, metric_net)}</span><span class="metric-value">{thousands(f.net_followers)}</span></div>
             </div>
         </div>
     }
@@ -138,9 +139,9 @@ fn Split(f: Figures) -> impl IntoView {
             <span class="split-organic" style=format!("width:{organic}%")></span>
         </div>
         <p class="small" data-testid="split">
-            <span class="dot dot-campaign"></span>{t!(i18n, source_campaign)}" "<strong>{f.campaign_followers}</strong>{format!(" ({campaign}%)")}
+            <span class="dot dot-campaign"></span>{t!(i18n, source_campaign)}" "<strong>{thousands(f.campaign_followers)}</strong>{format!(" ({campaign}%)")}
             " · "
-            <span class="dot dot-organic"></span>{t!(i18n, source_organic)}" "<strong>{f.organic_followers}</strong>{format!(" ({organic}%)")}
+            <span class="dot dot-organic"></span>{t!(i18n, source_organic)}" "<strong>{thousands(f.organic_followers)}</strong>{format!(" ({organic}%)")}
         </p>
     }
 }

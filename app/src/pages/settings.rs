@@ -71,13 +71,13 @@ fn JobsCard(jobs: crate::api::settings::JobsSummary) -> impl IntoView {
                 <div class="metric"><span class="metric-label">{t!(i18n, jobs_failed)}</span><span class="metric-value">{jobs.failed}</span></div>
             </div>
             {(!jobs.problems.is_empty()).then(|| view! {
-                <table class="table">
+                <div class="table-scroll"><table class="table">
                     <tbody>
                         {jobs.problems.into_iter().map(|(kind, attempts, error, at)| view! {
                             <tr><td class="nowrap">{at}</td><td><code>{kind}</code></td><td class="num">{attempts}</td><td>{error}</td></tr>
                         }).collect_view()}
                     </tbody>
-                </table>
+                </table></div>
             })}
         </section>
     }

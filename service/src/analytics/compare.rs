@@ -1,7 +1,7 @@
 //! Campaigns side by side: the ids a request lists, the table of every campaign compared and
 //! the chart of the best of them; and the campaigns a comparison may choose from.
 
-use super::{Lang, Metric, bucket_labels, today, zone};
+use super::{Lang, Metric, bucket_labels, open_bucket, today, zone};
 use crate::chart::{LOOKS, Line, Spec};
 use crate::entity::{campaign, wechat_account};
 use crate::series::{self, Range, RangeRequest, Retention, Totals};
@@ -182,11 +182,13 @@ pub async fn compare(
 
     let mut lines = Vec::new();
     let mut x = (Vec::new(), Vec::new());
+    let mut starts = Vec::new();
     for (k, (row, points)) in rows.iter_mut().take(MAX_COMPARED).enumerate() {
         row.charted = true;
         let points = points.take().unwrap_or_default();
         if k == 0 {
             x = points.iter().map(|p| bucket_labels(&p.bucket, range.granularity, lang)).unzip();
+            starts = points.iter().map(|p| p.bucket).collect();
         }
         lines.push(Line {
             label: row.name.clone(),
@@ -203,6 +205,7 @@ pub async fn compare(
         metric.label(lang),
         rows.iter().map(|r| format!("{} {}", r.name, metric.of_totals(&r.totals))).collect::<Vec<_>>().join(" · ")
     );
+    let (current, current_label) = open_bucket(&starts, range.to, range.granularity, lang, now);
     let spec = Spec {
         title: format!("{} · {}", lang.pick("渠道对比", "Campaigns compared"), metric.label(lang)),
         summary,
@@ -210,6 +213,8 @@ pub async fn compare(
         x_long: x.1,
         lines,
         previous_label: String::new(),
+        current,
+        current_label,
     };
     Ok(Comparison { tz, range, metric, rows, spec })
 }

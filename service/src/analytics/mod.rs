@@ -61,17 +61,48 @@ fn weekday(d: NaiveDate, lang: Lang) -> &'static str {
     }
 }
 
-/// The short (axis) and long (readout) labels of a bucket starting at `b`.
+const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+
+/// The short (axis) and long (readout) labels of a bucket starting at `b`, in the language's
+/// own form: `11月13日` / `13 Nov` on the axis, `2026年11月13日 周五` / `Fri 13 Nov 2026` in
+/// the readout.
 fn bucket_labels(b: &DateTime<Tz>, g: Granularity, lang: Lang) -> (String, String) {
     let d = b.date_naive();
-    match g {
-        Granularity::Hour => (b.format("%m-%d %H:00").to_string(), format!("{} {} {}", d, weekday(d, lang), b.format("%H:00 %Z"))),
-        Granularity::Day => (b.format("%m-%d").to_string(), format!("{d} {}", weekday(d, lang))),
-        Granularity::Week => {
-            (b.format("%m-%d").to_string(), format!("{} {d} – {}", lang.pick("周", "Week of"), (d + chrono::Days::new(6)).format("%m-%d")))
+    let (y, m, day, wd) = (d.year(), d.month(), d.day(), weekday(d, lang));
+    let mon = MONTHS[d.month0() as usize];
+    let hour = b.format("%H:00").to_string();
+    match (g, lang) {
+        (Granularity::Hour, Lang::Zh) => (format!("{day}日 {hour}"), format!("{y}年{m}月{day}日 {wd} {hour} {}", b.format("%Z"))),
+        (Granularity::Hour, Lang::En) => (format!("{day} {mon} {hour}"), format!("{wd} {day} {mon} {y} {hour} {}", b.format("%Z"))),
+        (Granularity::Day, Lang::Zh) => (format!("{m}月{day}日"), format!("{y}年{m}月{day}日 {wd}")),
+        (Granularity::Day, Lang::En) => (format!("{day} {mon}"), format!("{wd} {day} {mon} {y}")),
+        (Granularity::Week, _) => {
+            let end = d + chrono::Days::new(6);
+            match lang {
+                Lang::Zh => (format!("{m}月{day}日"), format!("{y}年{m}月{day}日 – {}月{}日 当周", end.month(), end.day())),
+                Lang::En => (format!("{day} {mon}"), format!("Week of {day} {mon} {y} – {} {}", end.day(), MONTHS[end.month0() as usize])),
+            }
         }
-        Granularity::Month => (b.format("%Y-%m").to_string(), b.format("%Y-%m").to_string()),
+        (Granularity::Month, Lang::Zh) => (format!("{y}年{m}月"), format!("{y}年{m}月")),
+        (Granularity::Month, Lang::En) => (format!("{mon} {y}"), format!("{mon} {y}")),
     }
+}
+
+/// The bucket still filling at `now` (the last one started, when the range reaches today)
+/// and the words for it; `None` for a range that has ended.
+fn open_bucket(starts: &[DateTime<Tz>], to: NaiveDate, g: Granularity, lang: Lang, now: DateTime<Utc>) -> (Option<usize>, String) {
+    let Some(first) = starts.first() else { return (None, String::new()) };
+    if to < today(first.timezone(), now) {
+        return (None, String::new());
+    }
+    let open = starts.iter().rposition(|b| *b <= now);
+    let words = match g {
+        Granularity::Hour => lang.pick("本小时（进行中）", "This hour so far"),
+        Granularity::Day => lang.pick("今天（进行中）", "Today so far"),
+        Granularity::Week => lang.pick("本周（进行中）", "This week so far"),
+        Granularity::Month => lang.pick("本月（进行中）", "This month so far"),
+    };
+    (open, words.to_owned())
 }
 
 fn totals_words(metrics: &[Metric], t: &Totals, lang: Lang) -> String {
@@ -155,6 +186,8 @@ pub async fn campaign_trend(
         lang.pick("上一周期", "Previous period"),
     );
     summary.push_str(&format!(" {pf} – {pt}: {}.", totals_words(&metrics, &previous_totals, lang)));
+    let starts: Vec<DateTime<Tz>> = points.iter().map(|p| p.bucket).collect();
+    let (current, current_label) = open_bucket(&starts, range.to, range.granularity, lang, now);
     let spec = Spec {
         title: format!("{} · {name}", lang.pick("渠道趋势", "Campaign over time")),
         summary,
@@ -166,6 +199,8 @@ pub async fn campaign_trend(
         } else {
             String::new()
         },
+        current,
+        current_label,
     };
     Ok(CampaignTrend { name, tz, range, previous: (pf, pt), metrics, points, totals, previous_totals, retention, spec })
 }
@@ -208,6 +243,8 @@ pub async fn account_chart(
         lines[3].label,
         sum(3)
     );
+    let starts: Vec<DateTime<Tz>> = points.iter().map(|p| p.bucket).collect();
+    let (current, current_label) = open_bucket(&starts, to, Granularity::Day, lang, now);
     Ok(Spec {
         title: lang.pick("公众号近 30 天", "Account, last 30 days").to_owned(),
         summary,
@@ -215,6 +252,8 @@ pub async fn account_chart(
         x_long,
         lines,
         previous_label: String::new(),
+        current,
+        current_label,
     })
 }
 
