@@ -3,7 +3,7 @@
 //! the placement is ours, so nothing of the legend can sit on a line.
 
 use super::layout::{Layout, Ticks, shorten, text_width, thousands, x_label_indices};
-use super::{Line, Marker, Spec, err, marker, rgb};
+use super::{Line, Look, Marker, Spec, err, marker, rgb};
 use crate::ServiceError;
 use plotters::element::DashedPathElement;
 use plotters::prelude::*;
@@ -44,7 +44,7 @@ impl Frame {
 
 /// One legend entry: what its swatch shows, and its words.
 enum Swatch {
-    Line(Line),
+    Line(Look),
     Previous,
     Current,
 }
@@ -60,7 +60,7 @@ fn text(font: i32, color: RGBColor, h: HPos, v: VPos) -> TextStyle<'static> {
 /// The legend's entries laid out in rows across `width`: (row, x, swatch, words).
 fn legend_rows(spec: &Spec, width: i32, font: i32) -> Vec<(i32, i32, Swatch, String)> {
     let mut entries: Vec<(Swatch, String)> =
-        spec.lines.iter().filter(|l| !l.dashed).map(|l| (Swatch::Line(l.clone()), shorten(&l.label, LEGEND_CHARS))).collect();
+        spec.lines.iter().filter(|l| !l.dashed).map(|l| (Swatch::Line(l.look), shorten(&l.label, LEGEND_CHARS))).collect();
     if !spec.previous_label.is_empty() && spec.lines.iter().any(|l| l.dashed) {
         entries.push((Swatch::Previous, spec.previous_label.clone()));
     }
@@ -107,10 +107,10 @@ pub(super) fn draw(spec: &Spec, layout: Layout, out: &mut String) -> Result<Fram
     for (row, x, swatch, words) in &legend {
         let y = PAD + row * row_h + row_h / 2;
         match swatch {
-            Swatch::Line(l) => {
-                let c = rgb(l.look.color);
+            Swatch::Line(look) => {
+                let c = rgb(look.color);
                 root.draw(&PathElement::new(vec![(*x, y), (x + 20, y)], c.stroke_width(2))).map_err(err)?;
-                root.draw(&marker(l.look.marker, (x + 10, y), c)).map_err(err)?;
+                root.draw(&marker(look.marker, (x + 10, y), c)).map_err(err)?;
             }
             Swatch::Previous => {
                 root.draw(&DashedPathElement::new(vec![(*x, y), (x + 20, y)], 4, 3, MUTED.mix(0.6).stroke_width(2))).map_err(err)?;
