@@ -29,6 +29,8 @@ if [ "$mode" = demo ]; then
   trap 'rm -rf "$copy"' EXIT
   # Six weeks of history ending now, so charts end in today's bucket, still filling.
   "$bin" demo --seed-only --days 42 --campaigns 8 --events 12000 >/dev/null
+  # An API key for tests/api.spec.ts, where that test looks for it (the port names the file).
+  "$bin" api-key add --name e2e 2>/dev/null >"${TMPDIR:-/tmp}/sceneboard-e2e-${SCENEBOARD_ADDR##*:}.key"
   "$bin" serve
   exit
 fi

@@ -68,7 +68,8 @@ if [ "${SCENEBOARD_RELEASE:-0}" = 1 ] && ! command -v wasm-opt >/dev/null 2>&1; 
   ln -sf "$tools/node_modules/.bin/wasm-opt" "$HOME/.cargo/bin/wasm-opt"
 fi
 
-if [ ! -d "$root/end2end/node_modules/@playwright/test" ]; then
+# Again whenever package.json names a package that is not installed yet (a test added one).
+if ! (cd "$root/end2end" && node -e 'const p=require("./package.json");for(const d of Object.keys(p.devDependencies))require.resolve(d+"/package.json")' 2>/dev/null); then
   say "installing end2end npm packages"
   (cd "$root/end2end" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund >/dev/null)
 fi

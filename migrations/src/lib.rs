@@ -18,6 +18,8 @@ mod m20261206_000011_no_raw_pushes;
 mod m20261206_000012_token_refresh;
 mod m20261206_000013_public_code_links;
 mod m20261207_000014_sealed_tokens;
+mod m20261207_000015_api_keys;
+mod m20261207_000016_share_links;
 
 /// The ordered list of schema changes.
 pub struct Migrator;
@@ -39,6 +41,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000012_token_refresh::Migration),
             Box::new(m20261206_000013_public_code_links::Migration),
             Box::new(m20261207_000014_sealed_tokens::Migration),
+            Box::new(m20261207_000015_api_keys::Migration),
+            Box::new(m20261207_000016_share_links::Migration),
         ]
     }
 }

@@ -21,7 +21,7 @@ use std::borrow::Cow;
 use std::fmt::Display;
 
 /// Seconds a client is asked to wait before trying a busy request again.
-const RETRY_AFTER: &str = "5";
+pub const RETRY_AFTER: &str = "5";
 
 /// A refused request, as the HTTP answer it gets.
 #[derive(Debug)]
@@ -61,6 +61,16 @@ impl HttpError {
     /// The status of this answer.
     pub fn status(&self) -> StatusCode {
         self.status
+    }
+
+    /// The one line of English the answer says.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// Whether the client is asked to come back later (`Retry-After`).
+    pub fn retry(&self) -> bool {
+        self.retry
     }
 }
 

@@ -2,15 +2,18 @@
 //! app, sign-in, language switching, health and metrics. `main.rs` only parses the command
 //! line and calls in here, so tests build the same router.
 
+pub mod api;
 pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod door;
 pub mod entry;
+pub mod html;
 pub mod http;
 pub mod logging;
 pub mod login_limit;
 pub mod metrics;
+pub mod rate;
 pub mod request_id;
 pub mod routes;
 pub mod secret_input;

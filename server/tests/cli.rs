@@ -211,6 +211,31 @@ fn account_and_campaigns_from_the_command_line() {
     assert!(err.contains("nothing was imported"), "{err}");
     let out = run(d, &["campaign", "add", "--app-id", app_id, "--name", "Ok", "--scene", "500", "--kind", "permanent"], "", &[]);
     assert!(out.status.success(), "row 2 of the bad file was not stored: {}", text(&out.stderr));
+
+    // API keys for scripts: printed alone and once; the list shows a hint, never the key.
+    let out = run(d, &["api-key", "add", "--name", "BI", "--app-id", app_id, "--expires-days", "30"], "", &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let key = text(&out.stdout).trim_end().to_owned();
+    assert!(key.starts_with("sbk_") && key.len() == 36 && key.lines().count() == 1, "{key}");
+    assert!(text(&out.stderr).contains("shown only now"), "{}", text(&out.stderr));
+    let list = text(&run(d, &["api-key", "list"], "", &[]).stdout);
+    let row = list.lines().find(|l| l.contains("\tBI\t")).unwrap_or_else(|| panic!("{list}"));
+    assert!(row.contains(&key[..8]) && !list.contains(&key[8..]), "a hint only: {row}");
+    assert!(row.contains("\tSandbox\t") && row.ends_with("\tactive"), "{row}");
+    let id = row.split('\t').next().unwrap().to_owned();
+    for (args, expect) in [
+        (vec!["api-key", "add", "--name", "BI", "--expires-days", "0"], "expires_days"),
+        (vec!["api-key", "add", "--name", " "], "name"),
+        (vec!["api-key", "add", "--name", "X", "--app-id", "wx0000000000000000"], "no WeChat account"),
+        (vec!["api-key", "revoke", "99999"], "not found"),
+    ] {
+        one_error_line(&run(d, &args, "", &[]), expect);
+    }
+    let out = run(d, &["api-key", "revoke", &id], "", &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let list = text(&run(d, &["api-key", "list"], "", &[]).stdout);
+    assert!(list.lines().any(|l| l.starts_with(&format!("{id}\t")) && l.ends_with("\trevoked")), "{list}");
+    one_error_line(&run(d, &["api-key", "revoke", &id], "", &[]), "already revoked");
 }
 
 /// The benchmark modes (acknowledge a push without storing it) are not in the binary that

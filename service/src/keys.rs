@@ -24,6 +24,7 @@ pub struct Keys {
     pub(crate) sessions: [u8; 32],
     pub(crate) openids: [u8; 32],
     pub(crate) devices: [u8; 32],
+    pub(crate) shares: [u8; 32],
 }
 
 impl fmt::Debug for Keys {
@@ -56,6 +57,7 @@ impl Keys {
             sessions: expand(b"session-ids v1"),
             openids: expand(b"openid-hash v1"),
             devices: expand(b"device-cookies v1"),
+            shares: expand(b"share-unlock v1"),
         }
     }
 
@@ -112,6 +114,12 @@ impl Keys {
     /// learns nothing from how long the comparison took).
     pub fn device_tag_matches(&self, text: &[u8], tag: &[u8]) -> bool {
         device_mac(&self.devices, text).verify_slice(tag).is_ok()
+    }
+
+    /// The cookie that says a share link's password was given: a MAC of the link and its
+    /// password hash, so it opens that link only, and no longer once the password changes.
+    pub fn share_unlock(&self, text: &str) -> String {
+        hmac_hex(&self.shares, text.as_bytes())
     }
 
     /// The stored id of a session token.

@@ -7,6 +7,7 @@
 
 pub mod accounts;
 pub mod analytics;
+pub mod api_keys;
 pub mod audit;
 pub mod backup;
 pub mod campaigns;
@@ -30,6 +31,7 @@ pub mod scenes;
 pub mod secrets;
 pub mod series;
 pub mod sessions;
+pub mod share_links;
 pub mod state;
 pub mod tagging;
 #[cfg(feature = "testing")]

@@ -121,7 +121,8 @@ pub async fn hash_password(password: &str) -> Result<String, ServiceError> {
     .await?
 }
 
-async fn verify_password(password: &str, hash: &str) -> bool {
+/// Whether `password` matches an argon2 `hash` (on the bounded hashing pool).
+pub async fn verify_password(password: &str, hash: &str) -> bool {
     let (password, hash) = (password.to_owned(), hash.to_owned());
     with_hashing(move || {
         PasswordHash::new(&hash).is_ok_and(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())

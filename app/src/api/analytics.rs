@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 /// A number of the range next to the same number of the period before.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct MetricCard {
     /// docs/contract.md name: `scans`, `new_followers`, `unsubscribes`, `net_followers`, `unique_scanners`.
     pub key: String,
@@ -18,8 +19,10 @@ pub struct MetricCard {
     pub change: Option<i64>,
 }
 
-/// Retention after `days` days.
+/// Retention after `days` days: of the range's new followers old enough (`eligible`), how many
+/// still follow (`retained`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct RetentionCell {
     pub days: i64,
     pub eligible: i64,
@@ -27,10 +30,49 @@ pub struct RetentionCell {
     pub percent: Option<i64>,
 }
 
-/// The trend section of a campaign page.
+/// One bucket of a campaign's series (what the trend chart draws and `/api/v1` lists).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct SeriesPoint {
+    /// Start of the bucket, RFC 3339 with the zone's offset (weeks start on Monday, months on
+    /// the 1st, even when the range starts later).
+    #[cfg_attr(feature = "ssr", schema(example = "2026-11-13T00:00:00+08:00"))]
+    pub bucket: String,
+    pub scans: i64,
+    pub new_followers: i64,
+    pub unsubscribes: i64,
+    /// `new_followers - unsubscribes`.
+    pub net_followers: i64,
+    /// Distinct scanners within this bucket (buckets do not add up to a range's count).
+    pub unique_scanners: i64,
+}
+
+#[cfg(feature = "ssr")]
+impl From<&service::series::Point> for SeriesPoint {
+    fn from(p: &service::series::Point) -> Self {
+        SeriesPoint {
+            bucket: p.bucket.to_rfc3339_opts(chrono::SecondsFormat::Secs, false),
+            scans: p.scans,
+            new_followers: p.new_followers,
+            unsubscribes: p.unsubscribes,
+            net_followers: p.net_followers,
+            unique_scanners: p.unique_scanners,
+        }
+    }
+}
+
+/// The trend section of a campaign page: the chart, and the numbers (shared with `/api/v1`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TrendView {
     pub svg: String,
+    pub numbers: TrendNumbers,
+}
+
+/// A campaign's numbers over a range: its totals beside the period before, and retention.
+/// Dates are the account's local days (`YYYY-MM-DD`), inclusive.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct TrendNumbers {
     pub from: String,
     pub to: String,
     pub previous_from: String,
@@ -85,13 +127,20 @@ impl TrendQuery {
 #[server(endpoint = "campaign_trend")]
 pub async fn campaign_trend(id: i32, #[server(flatten)] query: TrendQuery) -> Result<TrendView, AppError> {
     use service::analytics::{self, Lang, Metric};
-    use service::series::change_percent;
     crate::api::auth::ssr::require_user().await?;
     let st = crate::api::auth::ssr::state()?;
     let metrics = Metric::parse_list(&[query.metrics.clone().unwrap_or_default()])?;
     let lang = Lang::parse(query.lang.as_deref());
     let t = analytics::campaign_trend(&st, id, &query.range(), &metrics, query.with_previous(), lang, chrono::Utc::now()).await?;
     let svg = service::chart::inline(&t.spec)?;
+    Ok(TrendView { svg, numbers: trend_numbers(&t) })
+}
+
+/// The numbers of a trend, as the campaign page and `/api/v1` show them.
+#[cfg(feature = "ssr")]
+pub fn trend_numbers(t: &service::analytics::CampaignTrend) -> TrendNumbers {
+    use service::analytics::Metric;
+    use service::series::change_percent;
     let cards = Metric::ALL
         .iter()
         .map(|m| {
@@ -104,8 +153,7 @@ pub async fn campaign_trend(id: i32, #[server(flatten)] query: TrendQuery) -> Re
         .iter()
         .map(|r| RetentionCell { days: r.days, eligible: r.eligible, retained: r.retained, percent: r.percent() })
         .collect();
-    Ok(TrendView {
-        svg,
+    TrendNumbers {
         from: t.range.from.to_string(),
         to: t.range.to.to_string(),
         previous_from: t.previous.0.to_string(),
@@ -115,7 +163,7 @@ pub async fn campaign_trend(id: i32, #[server(flatten)] query: TrendQuery) -> Re
         metrics: t.metrics.iter().map(|m| m.as_str().to_owned()).collect(),
         cards,
         retention,
-    })
+    }
 }
 
 /// A campaign that can be picked for a comparison.
@@ -126,8 +174,10 @@ pub struct CompareChoice {
     pub group: Option<String>,
 }
 
-/// One campaign's line of the compare table.
+/// One campaign's line of the compare table: its totals over the range, and the share of its
+/// new followers still following after 7 days (whole percent, when measurable).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct CompareLine {
     pub id: i32,
     pub name: String,
@@ -148,6 +198,14 @@ pub struct CompareView {
     pub groups: Vec<String>,
     /// Empty until campaigns or a group are chosen.
     pub svg: String,
+    pub table: CompareTable,
+}
+
+/// Campaigns side by side (shared with `/api/v1`): best first by the metric compared, over the
+/// account's local days `from`–`to`, inclusive.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct CompareTable {
     pub lines: Vec<CompareLine>,
     pub from: String,
     pub to: String,
@@ -200,11 +258,7 @@ pub async fn compare_campaigns(#[server(flatten)] query: CompareQuery) -> Result
         choices: choices.into_iter().map(|(id, name, group)| CompareChoice { id, name, group }).collect(),
         groups: service::campaigns::groups(&st.db).await?,
         svg: String::new(),
-        lines: Vec::new(),
-        from: String::new(),
-        to: String::new(),
-        granularity: String::new(),
-        timezone: String::new(),
+        table: CompareTable::default(),
     };
     let max = analytics::MAX_COMPARE_ROWS;
     let wanted = analytics::campaign_ids(query.ids.as_deref(), max, || service::Msg::CompareTooMany { max })?;
@@ -219,7 +273,14 @@ pub async fn compare_campaigns(#[server(flatten)] query: CompareQuery) -> Result
     let lang = Lang::parse(query.lang.as_deref());
     let c = analytics::compare(&st, &wanted, group, metric, &query.range(), lang, chrono::Utc::now()).await?;
     view.svg = service::chart::inline(&c.spec)?;
-    view.lines = c
+    view.table = compare_table(c);
+    Ok(view)
+}
+
+/// The table of a comparison, as the compare page and `/api/v1` show it.
+#[cfg(feature = "ssr")]
+pub fn compare_table(c: service::analytics::Comparison) -> CompareTable {
+    let lines = c
         .rows
         .into_iter()
         .map(|r| CompareLine {
@@ -235,9 +296,11 @@ pub async fn compare_campaigns(#[server(flatten)] query: CompareQuery) -> Result
             charted: r.charted,
         })
         .collect();
-    view.from = c.range.from.to_string();
-    view.to = c.range.to.to_string();
-    view.granularity = c.range.granularity.as_str().to_owned();
-    view.timezone = c.tz.name().to_owned();
-    Ok(view)
+    CompareTable {
+        lines,
+        from: c.range.from.to_string(),
+        to: c.range.to.to_string(),
+        granularity: c.range.granularity.as_str().to_owned(),
+        timezone: c.tz.name().to_owned(),
+    }
 }

@@ -10,18 +10,20 @@ use crate::error::AppError;
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
-/// A row of the campaigns list.
+/// A campaign as the list shows it (shared with `/api/v1`), with its all-time counts.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct CampaignRow {
     pub id: i32,
     pub name: String,
     pub group: Option<String>,
+    pub account_id: i32,
     pub account_name: String,
     pub kind: String,
     pub scene: String,
     /// `active`, `expiring`, `expired`, `archived` or `no_code`.
     pub status: String,
-    /// When the current code stops working, in the account's time zone.
+    /// When the current code stops working: RFC 3339 in the account's time zone.
     pub expires_at: Option<String>,
     pub scans: i64,
     pub new_followers: i64,
@@ -61,12 +63,23 @@ pub struct CampaignInfo {
     pub has_logo: bool,
 }
 
-/// A WeChat account to pick in the new-campaign and import forms.
+/// A WeChat account, as the new-campaign and import forms offer it and `/api/v1` lists it
+/// (never its secrets).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct AccountChoice {
     pub id: i32,
     pub name: String,
     pub app_id: String,
+    /// The IANA zone its days are counted in.
+    pub timezone: String,
+}
+
+#[cfg(feature = "ssr")]
+impl From<service::accounts::AccountView> for AccountChoice {
+    fn from(a: service::accounts::AccountView) -> Self {
+        AccountChoice { id: a.id, name: a.name, app_id: a.app_id, timezone: a.timezone }
+    }
 }
 
 /// What the new-campaign and import forms offer.
@@ -152,8 +165,7 @@ pub async fn campaign_detail(id: i32) -> Result<CampaignInfo, AppError> {
 pub async fn campaign_form_data() -> Result<FormChoices, AppError> {
     ssr::require_user().await?;
     let st = crate::api::auth::ssr::state()?;
-    let accounts =
-        service::accounts::list(&st.db).await?.into_iter().map(|a| AccountChoice { id: a.id, name: a.name, app_id: a.app_id }).collect();
+    let accounts = service::accounts::list(&st.db).await?.into_iter().map(AccountChoice::from).collect();
     Ok(FormChoices { accounts, groups: service::campaigns::groups(&st.db).await? })
 }
 
@@ -397,7 +409,7 @@ pub async fn import_campaigns(account_id: String, csv: String, preview: Option<S
 }
 
 #[cfg(feature = "ssr")]
-pub(crate) mod ssr {
+pub mod ssr {
     use super::{CampaignInfo, CampaignRow};
     use crate::error::{AppError, RowProblem};
     use service::AppState;
@@ -424,17 +436,23 @@ pub(crate) mod ssr {
         t.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string()
     }
 
+    /// A time in the account's zone, RFC 3339 with its offset (what the shared types carry).
+    pub fn rfc3339(t: chrono::DateTime<chrono::Utc>, tz: chrono_tz::Tz) -> String {
+        t.with_timezone(&tz).to_rfc3339_opts(chrono::SecondsFormat::Secs, false)
+    }
+
     pub fn row(c: &CampaignView, zones: &HashMap<i32, chrono_tz::Tz>) -> CampaignRow {
         let tz = zones.get(&c.account_id).copied().unwrap_or(chrono_tz::Asia::Shanghai);
         CampaignRow {
             id: c.id,
             name: c.name.clone(),
             group: c.group.clone(),
+            account_id: c.account_id,
             account_name: c.account_name.clone(),
             kind: c.kind.clone(),
             scene: c.scene.clone(),
             status: c.status.as_str().to_owned(),
-            expires_at: c.code.as_ref().and_then(|k| k.expires_at).map(|t| local(t, tz)),
+            expires_at: c.code.as_ref().and_then(|k| k.expires_at).map(|t| rfc3339(t, tz)),
             scans: c.scans,
             new_followers: c.new_followers,
             unsubscribes: c.unsubscribes,

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 /// An account's headline numbers over one period.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct Figures {
     pub scans: i64,
     pub new_followers: i64,
@@ -22,6 +23,7 @@ pub struct Figures {
 
 /// A campaign among the best of the week.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct TopCampaign {
     pub id: i32,
     pub name: String,
@@ -29,9 +31,19 @@ pub struct TopCampaign {
     pub scans: i64,
 }
 
-/// One account on the dashboard.
+/// One account on the dashboard: its numbers and its chart.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccountBoard {
+    pub numbers: BoardNumbers,
+    /// The last 30 days by day, drawn on the server (SVG).
+    pub chart_svg: String,
+}
+
+/// One account's headline numbers (shared with `/api/v1`): today and the last 7 days (today
+/// included) in the account's time zone, the week's best campaigns, and codes needing care.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct BoardNumbers {
     pub id: i32,
     pub name: String,
     pub timezone: String,
@@ -42,8 +54,6 @@ pub struct AccountBoard {
     pub expiring: u64,
     /// Codes that have expired and are not archived.
     pub expired: u64,
-    /// The last 30 days by day, drawn on the server (SVG).
-    pub chart_svg: String,
 }
 
 /// Every account's board (signed-in users); `lang` (`en` or `zh`) is the charts' language.
@@ -58,29 +68,33 @@ pub async fn dashboard_data(lang: Option<String>) -> Result<Vec<AccountBoard>, A
     for a in service::accounts::list(&st.db).await? {
         let tz = analytics::zone(&st, Some(&a.timezone));
         let b = analytics::board(&st, a.id, tz, lang, now).await?;
-        let figures = |t: service::series::AccountTotals| Figures {
-            scans: t.scans,
-            new_followers: t.new_followers,
-            organic_followers: t.organic_followers,
-            campaign_followers: t.new_followers - t.organic_followers,
-            unsubscribes: t.unsubscribes,
-            net_followers: t.net_followers,
-            unknown_scene: t.unknown_scene_events,
-        };
-        let top =
-            b.top.into_iter().map(|t| TopCampaign { id: t.id, name: t.name, new_followers: t.new_followers, scans: t.scans }).collect();
         let chart_svg = service::chart::inline(&b.chart)?;
-        boards.push(AccountBoard {
-            id: a.id,
-            name: a.name,
-            timezone: a.timezone,
-            today: figures(b.today),
-            week: figures(b.week),
-            top,
-            expiring: b.expiring,
-            expired: b.expired,
-            chart_svg,
-        });
+        boards.push(AccountBoard { numbers: board_numbers(a, b), chart_svg });
     }
     Ok(boards)
+}
+
+/// An account's board as the dashboard and `/api/v1` show its numbers.
+#[cfg(feature = "ssr")]
+pub fn board_numbers(a: service::accounts::AccountView, b: service::analytics::Board) -> BoardNumbers {
+    let figures = |t: service::series::AccountTotals| Figures {
+        scans: t.scans,
+        new_followers: t.new_followers,
+        organic_followers: t.organic_followers,
+        campaign_followers: t.new_followers - t.organic_followers,
+        unsubscribes: t.unsubscribes,
+        net_followers: t.net_followers,
+        unknown_scene: t.unknown_scene_events,
+    };
+    let top = b.top.into_iter().map(|t| TopCampaign { id: t.id, name: t.name, new_followers: t.new_followers, scans: t.scans }).collect();
+    BoardNumbers {
+        id: a.id,
+        name: a.name,
+        timezone: a.timezone,
+        today: figures(b.today),
+        week: figures(b.week),
+        top,
+        expiring: b.expiring,
+        expired: b.expired,
+    }
 }

@@ -8,14 +8,18 @@
 //! - [`campaigns`]: the campaign list, one campaign, creating, editing, renewing, the public
 //!   image link, archiving and the CSV import.
 //! - [`dashboard`]: the dashboard's numbers.
+//! - [`keys`]: the read-only API keys admins create and revoke in Settings.
 //! - [`settings`]: WeChat accounts, the job queue at a glance, the audit log (admins).
+//! - [`share`]: a campaign's share links (read-only views without an account).
 //! - [`status`]: what is degraded right now, for the banner above every signed-in page.
 
 pub mod analytics;
 pub mod auth;
 pub mod campaigns;
 pub mod dashboard;
+pub mod keys;
 pub mod settings;
+pub mod share;
 pub mod status;
 
 /// An optional form field read the way `serde_qs` reads a server function's own argument: an

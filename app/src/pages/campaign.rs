@@ -25,7 +25,12 @@ pub fn CampaignPage() -> impl IntoView {
         id,
         |(id, _)| async move {
             match id {
-                Some(id) => Ok((campaign_detail(id).await?, campaign_form_data().await?.groups, public_link(id).await?)),
+                Some(id) => Ok((
+                    campaign_detail(id).await?,
+                    campaign_form_data().await?.groups,
+                    public_link(id).await?,
+                    crate::api::share::share_links(id).await?,
+                )),
                 None => Err(crate::error::AppError::NotFound),
             }
         },
@@ -36,9 +41,9 @@ pub fn CampaignPage() -> impl IntoView {
             {move || Suspend::new(async move {
                 match data.await {
                     Err(e) => view! { <ErrorPanel error=e /> }.into_any(),
-                    Ok((d, groups, link)) => view! {
+                    Ok((d, groups, link, shares)) => view! {
                         <Title text=d.row.name.clone() />
-                        <Detail d=d groups=groups link=link />
+                        <Detail d=d groups=groups link=link shares=shares />
                     }.into_any(),
                 }
             })}
@@ -47,7 +52,7 @@ pub fn CampaignPage() -> impl IntoView {
 }
 
 #[component]
-fn Detail(d: CampaignInfo, groups: Vec<String>, link: PublicLinkInfo) -> impl IntoView {
+fn Detail(d: CampaignInfo, groups: Vec<String>, link: PublicLinkInfo, shares: Vec<crate::api::share::ShareRow>) -> impl IntoView {
     let i18n = use_i18n();
     let id = d.row.id;
     let name = d.row.name.clone();
@@ -113,7 +118,7 @@ fn Detail(d: CampaignInfo, groups: Vec<String>, link: PublicLinkInfo) -> impl In
                     <dt>{t!(i18n, field_kind)}</dt>
                     <dd>{if temporary { t_string!(i18n, kind_temporary) } else { t_string!(i18n, kind_permanent) }}</dd>
                     <dt>{t!(i18n, field_scene)}</dt><dd><code data-testid="scene-value">{d.row.scene.clone()}</code></dd>
-                    {d.row.expires_at.clone().map(|t| view! { <dt>{t!(i18n, expires_on)}</dt><dd data-testid="expires-at">{t}</dd> })}
+                    {d.row.expires_at.clone().map(|t| view! { <dt>{t!(i18n, expires_on)}</dt><dd data-testid="expires-at">{crate::format::minute(&t)}</dd> })}
                     <dt>{t!(i18n, created_on)}</dt><dd>{d.created_at.clone()}</dd>
                 </dl>
                 <div class="metric-cards">
@@ -125,6 +130,7 @@ fn Detail(d: CampaignInfo, groups: Vec<String>, link: PublicLinkInfo) -> impl In
             </section>
         </div>
         <PublicLinkCard id=id link=link archived=archived />
+        <crate::pages::campaign_share::ShareCard id=id group=d.row.group.clone() links=shares archived=archived />
         <Trend id=id />
         <EditForm d=d.clone() groups=groups />
         <LifecycleForm id=id archived=archived />
@@ -177,6 +183,7 @@ fn Trend(id: i32) -> impl IntoView {
 #[component]
 fn TrendBody(id: i32, t: TrendView, query: TrendQuery) -> impl IntoView {
     let i18n = use_i18n();
+    let TrendView { svg, numbers: t } = t;
     let q = use_query_map();
     // The range as resolved by the server, so downloads match the screen exactly.
     let mut parts = vec![format!("from={}", t.from), format!("to={}", t.to), format!("granularity={}", t.granularity)];
@@ -277,7 +284,7 @@ fn TrendBody(id: i32, t: TrendView, query: TrendQuery) -> impl IntoView {
                 }
             }).collect_view()}
         </div>
-        <div class="chart" data-testid="chart" inner_html=t.svg.clone()></div>
+        <div class="chart" data-testid="chart" inner_html=svg></div>
         <p class="small muted">{t!(i18n, trend_definitions)}</p>
         <div class="downloads">
             <a class="btn btn-sm" href=chart_svg download=format!("campaign-{id}-chart.svg") rel="external" data-testid="chart-svg">{t!(i18n, download_chart)}</a>

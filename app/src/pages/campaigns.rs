@@ -208,6 +208,6 @@ pub fn StatusBadge(status: String, expires_at: Option<String>) -> impl IntoView 
     };
     view! {
         <span class=class data-status=status.clone()>{label}</span>
-        {expires_at.map(|t| view! { <div class="muted small">{t_string!(i18n, expires_on).to_string()}" "{t}</div> })}
+        {expires_at.map(|t| view! { <div class="muted small">{t_string!(i18n, expires_on).to_string()}" "{crate::format::minute(&t)}</div> })}
     }
 }

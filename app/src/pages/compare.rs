@@ -56,6 +56,7 @@ pub fn ComparePage() -> impl IntoView {
 #[component]
 fn Compare(v: CompareView) -> impl IntoView {
     let i18n = use_i18n();
+    let CompareView { choices, groups, svg, table: v } = v;
     let q = use_query_map();
     let get = move |k: &str| q.with(|q| q.get(k).unwrap_or_default());
     let chosen: Vec<String> = q.with(|q| q.get_all("ids").unwrap_or_default());
@@ -81,7 +82,7 @@ fn Compare(v: CompareView) -> impl IntoView {
             <fieldset class="field">
                 <legend>{t!(i18n, compare_pick)}</legend>
                 <div class="compare-picks">
-                    {v.choices.iter().map(|c| {
+                    {choices.iter().map(|c| {
                         let checked = chosen.iter().any(|x| x == &c.id.to_string());
                         let label = match &c.group {
                             Some(g) => format!("{} · {g}", c.name),
@@ -98,7 +99,7 @@ fn Compare(v: CompareView) -> impl IntoView {
                     <span>{t!(i18n, compare_group)}</span>
                     <select name="group" data-testid="compare-group">
                         <option value="">{t!(i18n, compare_group_none)}</option>
-                        {v.groups.iter().map(|g| view! { <option value=g.clone() selected=*g == group>{g.clone()}</option> }).collect_view()}
+                        {groups.iter().map(|g| view! { <option value=g.clone() selected=*g == group>{g.clone()}</option> }).collect_view()}
                     </select>
                 </label>
                 <label class="field">
@@ -123,7 +124,7 @@ fn Compare(v: CompareView) -> impl IntoView {
             view! {
                 <section class="card trend" data-testid="compare-result">
                     <p class="small muted">{format!("{} – {} · {}", v.from, v.to, v.timezone)}</p>
-                    <div class="chart" data-testid="compare-chart" inner_html=v.svg.clone()></div>
+                    <div class="chart" data-testid="compare-chart" inner_html=svg.clone()></div>
                     <div class="downloads">
                         <a class="btn btn-sm" href=format!("/compare/chart.svg?{params}&lang={lang}") download="compare.svg" rel="external">{t!(i18n, download_chart)}</a>
                         <a class="btn btn-sm" href=format!("/compare/chart.png?{params}&lang={lang}") download="compare.png" rel="external">{t!(i18n, download_chart_png)}</a>

@@ -53,6 +53,7 @@ pub fn DashboardPage() -> impl IntoView {
 #[component]
 fn Board(a: AccountBoard) -> impl IntoView {
     let i18n = use_i18n();
+    let AccountBoard { numbers: a, chart_svg } = a;
     let warn = a.expiring + a.expired;
     let lang = if i18n.get_locale_untracked() == Locale::en { "en" } else { "zh" };
     view! {
@@ -70,7 +71,7 @@ fn Board(a: AccountBoard) -> impl IntoView {
             </div>
             <div class="card trend">
                 <h3>{t!(i18n, dashboard_chart)}</h3>
-                <div class="chart" data-testid="account-chart" inner_html=a.chart_svg.clone()></div>
+                <div class="chart" data-testid="account-chart" inner_html=chart_svg.clone()></div>
                 <div class="downloads">
                     <a class="btn btn-sm" href=format!("/accounts/{}/chart.svg?lang={}", a.id, lang) download=format!("account-{}.svg", a.id) rel="external">{t!(i18n, download_chart)}</a>
                     <a class="btn btn-sm" href=format!("/accounts/{}/chart.png?lang={}", a.id, lang) download=format!("account-{}.png", a.id) rel="external">{t!(i18n, download_chart_png)}</a>

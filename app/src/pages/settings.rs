@@ -1,10 +1,12 @@
-//! Settings (admins only): the WeChat accounts, how to point WeChat at Sceneboard, and a
-//! connection test against WeChat (or the simulator).
+//! Settings (admins only): the WeChat accounts, how to point WeChat at Sceneboard, a
+//! connection test against WeChat (or the simulator), and the API keys (`settings_keys`).
 
+use crate::api::keys::api_keys_overview;
 use crate::api::settings::{AccountSummary, SaveAccount, TestAccount, settings_overview};
 use crate::components::ui::{ErrorPanel, FieldError, FormError, IslandI18n, Loading, Notice, PageHeader, action_error};
 use crate::error::AppError;
 use crate::i18n::*;
+use crate::pages::settings_keys::ApiKeysCard;
 use leptos::form::ActionForm;
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -19,13 +21,16 @@ pub fn SettingsPage() -> impl IntoView {
     // route with a new query, and the data must be fetched again.
     let search = leptos_router::hooks::use_location().search;
     let data = Resource::new_blocking(move || search.get(), |_| settings_overview());
+    // Blocking, so the flash cookie of a new key is cleared in this response's headers; and
+    // server-only, so its secret is not written into the page a second time as resource JSON.
+    let keys = crate::server_only::page_data(move || search.get(), |_| api_keys_overview(), true);
     view! {
         <Title text=t_string!(i18n, settings_title).to_string() />
         <Suspense fallback=|| view! { <Loading /> }>
             {move || Suspend::new(async move {
-                match data.await {
-                    Err(e) => view! { <ErrorPanel error=e /> }.into_any(),
-                    Ok(o) => {
+                match (data.await, keys.await) {
+                    (Err(e), _) | (_, Err(e)) => view! { <ErrorPanel error=e /> }.into_any(),
+                    (Ok(o), Ok(keys)) => {
                         let default_tz = o.default_timezone.clone();
                         let sim = o.simulator_url.clone();
                         view! {
@@ -49,6 +54,7 @@ pub fn SettingsPage() -> impl IntoView {
                                 <h2>{t!(i18n, account_add)}</h2>
                                 <AccountForm account=None default_tz=default_tz simulator=sim />
                             </section>
+                            <ApiKeysCard data=keys />
                         }.into_any()
                     }
                 }

@@ -37,6 +37,11 @@ pub enum Command {
         #[command(subcommand)]
         command: CampaignCommand,
     },
+    /// Manage read-only API keys (`/api/v1` and the CSV exports).
+    ApiKey {
+        #[command(subcommand)]
+        command: ApiKeyCommand,
+    },
     /// Re-encrypt every stored secret under a new secret key, all or nothing. Stop every
     /// instance first; everyone signs in again afterwards.
     RotateKey {
@@ -94,6 +99,26 @@ pub enum Command {
         #[arg(long)]
         app_id: Option<String>,
     },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ApiKeyCommand {
+    /// Create a key and print it, alone, on standard output: it is shown this once (only its
+    /// hash is kept), so store it now.
+    Add {
+        #[arg(long)]
+        name: String,
+        /// Only this account (its AppID); omit for every account.
+        #[arg(long)]
+        app_id: Option<String>,
+        /// Days until the key stops working (1-3650); omit for a key that does not expire.
+        #[arg(long)]
+        expires_days: Option<String>,
+    },
+    /// List every key (never a secret): id, name, hint, scope, created, expires, last used, state.
+    List,
+    /// Revoke key ID: its next request is refused.
+    Revoke { id: i32 },
 }
 
 #[derive(Subcommand, Debug)]

@@ -1,13 +1,15 @@
 //! The command line (docs/contract.md, "Command line"): `serve`, `migrate`, `demo`, `user add`,
-//! `account add`, `campaign add|import`, `wechat-sim`, and the operator's `rotate-key`, `backup`
-//! and `restore`.
+//! `account add`, `campaign add|import`, `api-key add|list|revoke`, `wechat-sim`, and the
+//! operator's `rotate-key`, `backup` and `restore`.
 //!
-//! Files: `args` — the subcommands and their options (clap); this file runs them: [`run`]
-//! dispatches, then the handlers of `account`, `campaign`, `rotate-key`, `backup` and `restore`.
+//! Files: `args` — the subcommands and their options (clap); `api_key` — the API key commands;
+//! this file runs the rest: [`run`] dispatches, then the handlers of `account`, `campaign`,
+//! `rotate-key`, `backup` and `restore`.
 
+mod api_key;
 mod args;
 
-pub use args::{AccountCommand, CampaignCommand, Cli, Command, DemoArgs, UserCommand};
+pub use args::{AccountCommand, ApiKeyCommand, CampaignCommand, Cli, Command, DemoArgs, UserCommand};
 
 use crate::config::Config;
 use crate::secret_input::{self, read_stdin_line};
@@ -61,6 +63,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Account { command } => account_command(&cfg, command).await,
         Command::Campaign { command } => campaign_command(&cfg, command).await,
+        Command::ApiKey { command } => api_key::run(&cfg, command).await,
         Command::RotateKey { new_key, new_key_file } => {
             let new_key = secret_input::NEW_KEY.resolve(new_key, new_key_file.as_deref())?;
             rotate_key(&cfg, new_key).await

@@ -1,14 +1,16 @@
 //! CSV exports (docs/contract.md): a campaign's series (`/export/campaigns/{id}/stats.csv`) and
 //! every campaign with its all-time totals (`/export/campaigns.csv`).
 //!
-//! Behind login like every page. Files are UTF-8 with a byte-order mark, because Excel reads
+//! Behind login like every page, or read with an API key (`Authorization: Bearer`, only the
+//! key's accounts). Files are UTF-8 with a byte-order mark, because Excel reads
 //! a CSV without one in the system's ANSI code page and garbles Chinese names; fields are
 //! written by the `csv` crate so names with commas, quotes or line breaks stay one field.
 //! Bodies are streamed: the rows are rendered a chunk at a time as the client reads.
 
 use super::ServerState;
 use super::charts::{compare_ids, compare_metric};
-use crate::door::{HttpError, Params, SignedIn};
+use crate::api::key::Reader;
+use crate::door::{HttpError, Params};
 use crate::stream::chunked_stream;
 use axum::Router;
 use axum::body::Body;
@@ -94,23 +96,19 @@ async fn resolve_range(st: &AppState, id: i32, req: &RangeRequest) -> Result<(Na
 
 /// `GET /export/campaigns/{id}/stats.csv?from=&to=&granularity=`: the campaign's series in its
 /// account's zone, one row per bucket, zero-filled.
-async fn campaign_stats(
-    SignedIn(user): SignedIn,
-    State(s): State<ServerState>,
-    Path(id): Path<i32>,
-    p: Params,
-) -> Result<Response, HttpError> {
+async fn campaign_stats(reader: Reader, State(s): State<ServerState>, Path(id): Path<i32>, p: Params) -> Result<Response, HttpError> {
     let db = &s.app.db;
+    reader.check_campaign(&s, id).await?;
     let (from, to, gran, tz) = resolve_range(&s.app, id, &p.range()).await?;
     let points = series::campaign_series(db, id, from, to, gran, tz).await?;
 
     service::audit::record(
         db,
-        Some(user.id),
+        reader.user_id,
         "export.campaign_stats",
         "campaign",
         Some(id.to_string()),
-        serde_json::json!({ "from": from.to_string(), "to": to.to_string(), "granularity": gran.as_str() }),
+        serde_json::json!({ "from": from.to_string(), "to": to.to_string(), "granularity": gran.as_str(), "api_key": reader.audit() }),
     )
     .await
     .map_err(ServiceError::from)?;
@@ -132,13 +130,12 @@ async fn campaign_stats(
 
 /// `GET /export/campaigns.csv`: every campaign of every account, archived ones included, with
 /// all-time totals.
-async fn campaigns_csv(SignedIn(user): SignedIn, State(s): State<ServerState>) -> Result<Response, HttpError> {
+async fn campaigns_csv(reader: Reader, State(s): State<ServerState>) -> Result<Response, HttpError> {
     let db = &s.app.db;
-    let rows = service::campaigns::export_rows(db).await?;
+    let rows = service::campaigns::export_rows(db, reader.scope.account()).await?;
 
-    service::audit::record(db, Some(user.id), "export.campaigns", "campaign", None, serde_json::json!({ "rows": rows.len() }))
-        .await
-        .map_err(ServiceError::from)?;
+    let detail = serde_json::json!({ "rows": rows.len(), "api_key": reader.audit() });
+    service::audit::record(db, reader.user_id, "export.campaigns", "campaign", None, detail).await.map_err(ServiceError::from)?;
 
     let body = chunked_stream(preamble(&CAMPAIGNS_HEADER)?, rows, ROWS_PER_CHUNK, |batch: &[ExportRow]| {
         render(batch.iter().map(|r| {
@@ -165,17 +162,29 @@ pub const COMPARE_HEADER: [&str; 10] =
 /// `GET /export/compare.csv?ids=&group=&metric=&from=&to=&days=`: the compare view's table,
 /// one row per campaign in the page's order (best first by the metric), unique scanners
 /// exact over the range.
-async fn compare_csv(SignedIn(user): SignedIn, State(s): State<ServerState>, p: Params) -> Result<Response, HttpError> {
+async fn compare_csv(reader: Reader, State(s): State<ServerState>, p: Params) -> Result<Response, HttpError> {
     let metric = compare_metric(&p)?;
-    let view = analytics::compare(&s.app, &compare_ids(&p)?, p.get("group").as_deref(), metric, &p.range(), Lang::Zh, Utc::now()).await?;
+    let mut ids = compare_ids(&p)?;
+    let group = p.get("group");
+    // A key of one account compares that account's campaigns only, a group's included.
+    if let (Some(account), true, Some(g)) = (reader.scope.account(), ids.is_empty(), group.as_deref()) {
+        ids = service::campaigns::group_members(&s.app.db, g, Some(account)).await?;
+        if ids.is_empty() {
+            return Err(ServiceError::invalid("group", service::Msg::CompareGroupEmpty { group: g.to_owned() }).into());
+        }
+    }
+    for id in &ids {
+        reader.check_campaign(&s, *id).await?;
+    }
+    let view = analytics::compare(&s.app, &ids, group.as_deref(), metric, &p.range(), Lang::Zh, Utc::now()).await?;
     let (from, to) = (view.range.from, view.range.to);
     service::audit::record(
         &s.app.db,
-        Some(user.id),
+        reader.user_id,
         "export.compare",
         "campaign",
         None,
-        serde_json::json!({ "ids": view.rows.iter().map(|r| r.id).collect::<Vec<_>>(), "from": from.to_string(), "to": to.to_string() }),
+        serde_json::json!({ "ids": view.rows.iter().map(|r| r.id).collect::<Vec<_>>(), "from": from.to_string(), "to": to.to_string(), "api_key": reader.audit() }),
     )
     .await
     .map_err(ServiceError::from)?;

@@ -10,6 +10,7 @@ pub mod export;
 pub mod health;
 pub mod lang;
 pub mod public_code;
+pub mod share;
 
 use crate::metrics::track_requests;
 use app::{App, shell};
@@ -103,6 +104,8 @@ pub fn router(state: ServerState) -> Router {
         .merge(public_code::routes())
         .merge(charts::routes())
         .merge(export::routes())
+        .merge(crate::api::routes())
+        .merge(share::routes())
         .leptos_routes_with_context(&state, routes, pages.clone(), move || shell(leptos.clone()))
         .fallback_service(site_files(&state, pages))
         // Pages, server functions, SVG charts and CSV exports go out compressed when the
@@ -124,6 +127,9 @@ pub fn router(state: ServerState) -> Router {
         .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
         // One sign-in limiter per router (so per instance, and per test server).
         .layer(axum::Extension(crate::login_limit::LoginLimiter::default()))
+        // And one rate limit per API key per router.
+        .layer(axum::Extension(crate::api::key::Limiter::default()))
+        .layer(axum::Extension(share::PasswordTries::default()))
         // Inside the metrics and trace layers, so refusals are counted and traced too.
         .layer(middleware::from_fn_with_state(
             std::sync::Arc::new(crate::security::Guard::new(&state.app.settings.public_url)),

@@ -135,7 +135,13 @@ async fn image(State(s): State<ServerState>, Path(file): Path<String>, Query(q):
 /// The path to log for a request: a public link's token is a capability, so it never reaches
 /// a log line (`/q/…` instead).
 pub fn loggable_path(path: &str) -> &str {
-    if path.starts_with(PREFIX) { "/q/…" } else { path }
+    if path.starts_with(PREFIX) {
+        "/q/…"
+    } else if path.starts_with(super::share::PREFIX) {
+        "/s/…"
+    } else {
+        path
+    }
 }
 
 #[cfg(test)]

@@ -105,16 +105,7 @@ pub async fn compare(
         let Some(g) = group else {
             return Err(ServiceError::invalid("ids", crate::Msg::CompareTooFew));
         };
-        wanted = campaign::Entity::find()
-            .select_only()
-            .column(campaign::Column::Id)
-            .filter(campaign::Column::GroupName.eq(g))
-            .filter(campaign::Column::ArchivedAt.is_null())
-            .order_by_asc(campaign::Column::Id)
-            .limit(MAX_COMPARE_ROWS as u64 + 1)
-            .into_tuple()
-            .all(db)
-            .await?;
+        wanted = crate::campaigns::group_members(db, g, None).await?;
         if wanted.is_empty() {
             return Err(ServiceError::invalid("group", crate::Msg::CompareGroupEmpty { group: g.to_string() }));
         }

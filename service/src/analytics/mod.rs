@@ -127,6 +127,8 @@ pub struct CampaignTrend {
     pub totals: Totals,
     pub previous_totals: Totals,
     pub retention: Vec<Retention>,
+    /// The previous period's series, bucket for bucket (empty unless asked for).
+    pub previous_points: Vec<series::Point>,
     /// The chart; its dashed lines only when asked for.
     pub spec: Spec,
 }
@@ -143,7 +145,23 @@ pub async fn campaign_trend(
     lang: Lang,
     now: DateTime<Utc>,
 ) -> Result<CampaignTrend, ServiceError> {
-    let (name, _, tz) = campaign_zone(st, id).await?;
+    campaign_trend_in(st, id, req, metrics, with_previous, lang, now, None).await
+}
+
+/// [`campaign_trend`] with days counted in `zone` instead of the account's (`/api/v1`'s `tz`).
+#[allow(clippy::too_many_arguments)]
+pub async fn campaign_trend_in(
+    st: &AppState,
+    id: i32,
+    req: &RangeRequest,
+    metrics: &[Metric],
+    with_previous: bool,
+    lang: Lang,
+    now: DateTime<Utc>,
+    zone: Option<Tz>,
+) -> Result<CampaignTrend, ServiceError> {
+    let (name, _, account_tz) = campaign_zone(st, id).await?;
+    let tz = zone.unwrap_or(account_tz);
     let range = series::resolve_range(req, today(tz, now))?;
     let (pf, pt) = series::previous_range(range.from, range.to);
     let db = &st.db;
@@ -202,7 +220,19 @@ pub async fn campaign_trend(
         current,
         current_label,
     };
-    Ok(CampaignTrend { name, tz, range, previous: (pf, pt), metrics, points, totals, previous_totals, retention, spec })
+    Ok(CampaignTrend {
+        name,
+        tz,
+        range,
+        previous: (pf, pt),
+        metrics,
+        points,
+        totals,
+        previous_totals,
+        retention,
+        previous_points: prev_points,
+        spec,
+    })
 }
 
 /// An account's last `days` days by day: scans, new followers, organic followers and

@@ -5,7 +5,7 @@ use super::types::CampaignView;
 use crate::ServiceError;
 use crate::entity::{campaign, wechat_account};
 use crate::series::{Totals, all_campaign_totals};
-use sea_orm::{ConnectionTrait, EntityTrait, QueryOrder, QuerySelect};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use std::collections::{HashMap, HashSet};
 use std::io::Write;
 
@@ -33,9 +33,13 @@ pub struct ExportRow {
     pub totals: Totals,
 }
 
-/// Every campaign with its all-time totals, by id.
-pub async fn export_rows<C: ConnectionTrait>(db: &C) -> Result<Vec<ExportRow>, ServiceError> {
-    let list: Vec<(i32, String, String, String)> = campaign::Entity::find()
+/// Every campaign (of `account`, or of all) with its all-time totals, by id.
+pub async fn export_rows<C: ConnectionTrait>(db: &C, account: Option<i32>) -> Result<Vec<ExportRow>, ServiceError> {
+    let mut query = campaign::Entity::find();
+    if let Some(a) = account {
+        query = query.filter(campaign::Column::AccountId.eq(a));
+    }
+    let list: Vec<(i32, String, String, String)> = query
         .select_only()
         .columns([campaign::Column::Id, campaign::Column::Name, campaign::Column::Kind, campaign::Column::Scene])
         .order_by_asc(campaign::Column::Id)

@@ -60,3 +60,34 @@ const MAX_TAG: usize = 30;
 const MAX_WELCOME_TEXT: usize = 600;
 const MAX_NEWS_TITLE: usize = 64;
 const MAX_NEWS_DESCRIPTION: usize = 120;
+
+/// The account campaign `id` belongs to; `NotFound` when there is no such campaign.
+pub async fn account_of<C: sea_orm::ConnectionTrait>(db: &C, id: i32) -> Result<i32, crate::ServiceError> {
+    use sea_orm::{EntityTrait, QuerySelect};
+    crate::entity::campaign::Entity::find_by_id(id)
+        .select_only()
+        .column(crate::entity::campaign::Column::AccountId)
+        .into_tuple()
+        .one(db)
+        .await?
+        .ok_or(crate::ServiceError::NotFound)
+}
+
+/// The live (not archived) campaigns of `group` in `account` (or in any), by id.
+pub async fn group_members<C: sea_orm::ConnectionTrait>(
+    db: &C,
+    group: &str,
+    account: Option<i32>,
+) -> Result<Vec<i32>, crate::ServiceError> {
+    use crate::entity::campaign;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+    let mut query = campaign::Entity::find()
+        .select_only()
+        .column(campaign::Column::Id)
+        .filter(campaign::Column::GroupName.eq(group.trim()))
+        .filter(campaign::Column::ArchivedAt.is_null());
+    if let Some(a) = account {
+        query = query.filter(campaign::Column::AccountId.eq(a));
+    }
+    Ok(query.order_by_asc(campaign::Column::Id).into_tuple().all(db).await?)
+}

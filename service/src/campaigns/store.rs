@@ -142,6 +142,7 @@ pub async fn list<C: ConnectionTrait>(db: &C, query: &ListQuery) -> Result<Page,
     let order = match query.sort {
         Sort::Name => format!("LOWER(c.name) {dir}, c.id {dir}"),
         Sort::Created => format!("c.created_at {dir}, c.id {dir}"),
+        Sort::Id => format!("c.id {dir}"),
         Sort::Scans => {
             format!("(SELECT COALESCE(SUM(h.scans), 0) FROM campaign_hourly h WHERE h.campaign_id = c.id) {dir}, c.id {dir}")
         }
@@ -165,6 +166,10 @@ fn list_filter(query: &ListQuery, now: chrono::DateTime<Utc>) -> Result<(String,
     if let Some(a) = query.account_id {
         conds.push("c.account_id = ?".into());
         vals.push(a.into());
+    }
+    if let Some(after) = query.after_id {
+        conds.push("c.id > ?".into());
+        vals.push(after.into());
     }
     if let Some(q) = query.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
         let escaped: String = q

@@ -240,6 +240,8 @@ pub enum Sort {
     #[default]
     Created,
     Scans,
+    /// By id: the order of [`ListQuery::after_id`] paging.
+    Id,
 }
 
 /// Filters, order and page of [`list`].
@@ -258,12 +260,25 @@ pub struct ListQuery {
     pub page: u64,
     /// Capped at [`MAX_PER_PAGE`].
     pub per_page: u64,
+    /// Only campaigns with a greater id (keyset paging: with [`Sort::Id`] ascending and page 1,
+    /// a page starts after the last id of the one before, whatever was added meanwhile).
+    pub after_id: Option<i32>,
 }
 
 impl Default for ListQuery {
     /// Newest first, 50 a page, archived campaigns hidden.
     fn default() -> Self {
-        Self { account_id: None, q: None, group: None, status: None, sort: Sort::Created, desc: true, page: 1, per_page: 50 }
+        Self {
+            account_id: None,
+            q: None,
+            group: None,
+            status: None,
+            sort: Sort::Created,
+            desc: true,
+            page: 1,
+            per_page: 50,
+            after_id: None,
+        }
     }
 }
 

@@ -3,6 +3,7 @@
 
 pub mod access_token;
 pub mod account_hourly;
+pub mod api_key;
 pub mod audit_log;
 pub mod campaign;
 pub mod campaign_hourly;
@@ -12,6 +13,7 @@ pub mod public_code_link;
 pub mod qr_code;
 pub mod scanner_hour;
 pub mod session;
+pub mod share_link;
 pub mod subscription;
 pub mod user;
 pub mod wechat_account;

@@ -41,7 +41,7 @@ impl Lang {
         }
     }
 
-    pub(crate) fn pick(self, zh: &'static str, en: &'static str) -> &'static str {
+    pub fn pick(self, zh: &'static str, en: &'static str) -> &'static str {
         match self {
             Lang::Zh => zh,
             Lang::En => en,

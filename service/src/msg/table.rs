@@ -32,6 +32,19 @@ messages! {
     SceneTextControl => zh "文字场景值里不能有控制字符", en "scene string contains a control character";
     SceneTaken { scene: String, holder: String }
         => zh "场景值 {scene} 已被活动“{holder}”使用", en "scene {scene} is already used by campaign \"{holder}\"";
+    ApiKeyNameEmpty => zh "请给这个 API 密钥起个名字（比如用它的报表或工具）", en "enter a name for the key (the report or tool that uses it)";
+    ApiKeyNameTooLong { n: usize, max: usize }
+        => zh "密钥名称有 {n} 个字，最多 {max} 个", en "the key's name has {n} characters; at most {max} are allowed";
+    ApiKeyNameControl => zh "密钥名称里不能有换行或其他控制字符", en "the key's name may not contain line breaks or other control characters";
+    ApiKeyDays { days: String, max: i64 }
+        => zh "有效天数要是 1 到 {max} 的整数，不能是 {days:?}；留空则永不过期", en "expires_days must be a whole number from 1 to {max}, not {days:?}; leave it blank for a key that does not expire";
+    ApiKeyRevoked => zh "这个密钥已经撤销了", en "this key is already revoked";
+    ShareDays { days: String, max: i64 }
+        => zh "有效天数要是 1 到 {max} 的整数，不能是 {days:?}；留空则一直有效，直到撤销", en "expires_days must be a whole number from 1 to {max}, not {days:?}; leave it blank for a link that works until revoked";
+    ShareArchived
+        => zh "这个活动已归档：请先恢复它，再分享", en "this campaign is archived; restore it before sharing it";
+    ShareNoGroup => zh "这个活动不属于任何分组", en "this campaign is in no group";
+    ShareRevoked => zh "这个分享链接已经撤销了", en "this share link is already revoked";
     PublicLinkArchived
         => zh "这个活动已归档：请先恢复它，再开启公开图片链接",
            en "this campaign is archived; restore it before turning its public link on";

@@ -100,7 +100,8 @@ pub struct Rotation {
     pub tokens_resealed: usize,
     /// Access tokens dropped because they did not open (fetched again on next use).
     pub tokens_dropped: usize,
-    /// Public image links whose shown token was re-sealed ([`crate::public_codes::reseal`]).
+    /// Public image and share links whose shown token was re-sealed
+    /// ([`crate::public_codes::reseal`], [`crate::share_links::reseal`]).
     pub links_resealed: usize,
     /// Sessions ended.
     pub sessions_ended: u64,
@@ -284,6 +285,8 @@ pub async fn rotate(
     // 2b. Public image links: their tokens are shown to staff sealed; lookups use an unkeyed
     // hash, so the links themselves keep working either way.
     report.links_resealed = crate::public_codes::reseal(&txn, old, new).await?;
+    // Share links likewise.
+    report.links_resealed += crate::share_links::reseal(&txn, old, new).await?;
 
     // 3. Sessions: unreachable under the new key; end them all.
     report.sessions_ended = txn.execute_raw(stmt(backend, "DELETE FROM sessions", vec![])).await?.rows_affected();
