@@ -4,26 +4,7 @@
 // the pages' HTML is the same without JavaScript, and Lighthouse's audit (scripts/
 // lighthouse.sh --accessibility, in CI) covers the pages once more.
 import { expect, Page, test } from "@playwright/test";
-import { readFileSync } from "node:fs";
-import { DEMO, demoLogin } from "./helpers";
-
-const AXE = readFileSync(require.resolve("axe-core/axe.min.js"), "utf8");
-
-type Violation = { id: string; impact: string; help: string; nodes: { target: string[] }[] };
-
-/** axe's serious and critical violations on the page as it is now. */
-async function violations(page: Page): Promise<string[]> {
-  // Evaluated through the DevTools protocol, so the page's strict CSP does not block it.
-  await page.evaluate(AXE);
-  const found: Violation[] = await page.evaluate(async () => {
-    // @ts-expect-error axe is the script evaluated above
-    const r = await window.axe.run(document, { resultTypes: ["violations"] });
-    return r.violations;
-  });
-  return found
-    .filter((v) => v.impact === "serious" || v.impact === "critical")
-    .map((v) => `${v.id} (${v.impact}): ${v.help} at ${v.nodes.map((n) => n.target.join(" ")).slice(0, 3).join(", ")}`);
-}
+import { DEMO, demoLogin, violations } from "./helpers";
 
 async function allPages(page: Page): Promise<string[]> {
   await page.goto(`${DEMO}/campaigns`);
@@ -42,6 +23,7 @@ async function allPages(page: Page): Promise<string[]> {
     "/users",
     "/audit",
     "/no-such-page",
+    "/api/v1/docs",
   ];
 }
 

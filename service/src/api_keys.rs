@@ -151,7 +151,10 @@ pub async fn create(
     let days = clean_days(new.expires_days.as_deref())?;
     let txn = db.begin().await?;
     let account_name = match new.account_id {
-        Some(id) => Some(wechat_account::Entity::find_by_id(id).one(&txn).await?.ok_or(ServiceError::NotFound)?.name),
+        // An account deleted while the form was open: said next to the field.
+        Some(id) => Some(
+            wechat_account::Entity::find_by_id(id).one(&txn).await?.ok_or(ServiceError::invalid("account_id", Msg::AccountRequired))?.name,
+        ),
         None => None,
     };
     let token = new_token();

@@ -154,8 +154,8 @@ fn route(h: &mut String, path: &str, method: &str, op: &Value) {
 
 const CSS: &str = "body{font:15px/1.5 system-ui,sans-serif;margin:0;color:#1d2129;background:#fff}\
 main{max-width:960px;margin:0 auto;padding:16px}h1{font-size:1.6em}h2{margin-top:2em;border-bottom:1px solid #ddd}\
-table{border-collapse:collapse;width:100%;margin:8px 0;display:block;overflow-x:auto}td,th{border:1px solid #ddd;padding:4px 8px;text-align:left;vertical-align:top}\
-pre{background:#f4f5f7;padding:8px;overflow-x:auto}code{font-size:.95em}a{color:#04692f}\
+table{border-collapse:collapse;width:100%;margin:8px 0}td,th{border:1px solid #ddd;padding:4px 8px;text-align:left;vertical-align:top;overflow-wrap:anywhere}\
+pre{background:#f4f5f7;padding:8px;white-space:pre-wrap;overflow-wrap:anywhere}code{font-size:.95em}a{color:#04692f}\
 @media (prefers-color-scheme:dark){body{background:#15171a;color:#e8e8e8}pre{background:#22252a}td,th{border-color:#444}a{color:#5fd08e}}";
 
 #[cfg(test)]

@@ -143,9 +143,11 @@ impl Frame<'_> {
             write!(b, "<p class=\"small muted\" data-testid=\"share-range\">{} – {} ({})</p>", c.range.from, c.range.to, esc(c.tz.name()));
         let _ = write!(b, "<div class=\"chart\" data-testid=\"share-chart\">{svg}</div>");
         let heads = [Metric::Scans, Metric::NewFollowers, Metric::Unsubscribes, Metric::NetFollowers, Metric::UniqueScanners];
+        // Scrolls sideways on a phone: focusable, so a keyboard can scroll it too.
         let _ = write!(
             b,
-            "<div class=\"table-scroll\"><table class=\"table\" data-testid=\"share-table\"><thead><tr><th>{}</th>",
+            "<div class=\"table-scroll\" tabindex=\"0\" role=\"region\" aria-label=\"{}\"><table class=\"table\" data-testid=\"share-table\"><thead><tr><th>{}</th>",
+            lang.pick("各活动合计", "Totals by campaign"),
             lang.pick("活动", "Campaign")
         );
         for m in heads {
