@@ -10,11 +10,10 @@ use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
 use serde_json::Value;
 use service::api_keys::{self, NewKey};
-use service::campaigns::{CampaignInput, CampaignView};
 use service::dual_test;
 use service::entity::{api_key, audit_log, campaign_hourly};
 use service::testing::TestDb;
-use support::{Running, start};
+use support::{Running, campaign as create, start};
 
 /// Two accounts on one simulator: the sandbox (Asia/Shanghai) and a second one.
 async fn two_accounts(r: &Running) -> (wechat::sim::SimHandle, i32, i32) {
@@ -33,19 +32,6 @@ async fn two_accounts(r: &Running) -> (wechat::sim::SimHandle, i32, i32) {
     };
     let b = service::accounts::create(&r.state, input, None).await.unwrap().id;
     (sim, a, b)
-}
-
-async fn create(r: &Running, account: i32, name: &str, group: Option<&str>) -> CampaignView {
-    let model = service::accounts::model(&r.t.db, account).await.unwrap();
-    let api = service::accounts::api_client(&r.state, &model).unwrap();
-    let input = CampaignInput {
-        account_id: account,
-        name: name.into(),
-        kind: "permanent".into(),
-        group: group.map(str::to_owned),
-        ..Default::default()
-    };
-    service::campaigns::create(&r.state, api.as_ref(), input, None).await.unwrap()
 }
 
 async fn counts(r: &Running, c: i32, when: &str, (scans, new_followers, unsubscribes): (i64, i64, i64)) {

@@ -8,25 +8,11 @@ use chrono::{Duration, Utc};
 use reqwest::StatusCode;
 use reqwest::header::{CACHE_CONTROL, COOKIE, LOCATION, REFERRER_POLICY, RETRY_AFTER, SET_COOKIE};
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
-use service::campaigns::{CampaignInput, CampaignView};
 use service::dual_test;
 use service::entity::{audit_log, campaign_hourly, share_link};
 use service::share_links::{self, NewShare, Target};
 use service::testing::TestDb;
-use support::{Running, sandbox_account, start};
-
-async fn create(r: &Running, account: i32, name: &str, group: Option<&str>) -> CampaignView {
-    let model = service::accounts::model(&r.t.db, account).await.unwrap();
-    let api = service::accounts::api_client(&r.state, &model).unwrap();
-    let input = CampaignInput {
-        account_id: account,
-        name: name.into(),
-        kind: "permanent".into(),
-        group: group.map(str::to_owned),
-        ..Default::default()
-    };
-    service::campaigns::create(&r.state, api.as_ref(), input, None).await.unwrap()
-}
+use support::{Running, campaign as create, sandbox_account, start};
 
 async fn followed(r: &Running, c: i32, n: i64) {
     let hour = (Utc::now() - Duration::days(2)).timestamp() / 3600 * 3600;

@@ -107,19 +107,25 @@ impl Keys {
     /// The tag of a device cookie's text (the server's sign-in limiter): proof that this
     /// server issued it, to that user, then.
     pub fn device_tag(&self, text: &[u8]) -> [u8; 32] {
-        device_mac(&self.devices, text).finalize().into_bytes().into()
+        keyed_mac(&self.devices, text).finalize().into_bytes().into()
     }
 
     /// Whether `tag` is [`Self::device_tag`] of `text`, compared in constant time (a guess
     /// learns nothing from how long the comparison took).
     pub fn device_tag_matches(&self, text: &[u8], tag: &[u8]) -> bool {
-        device_mac(&self.devices, text).verify_slice(tag).is_ok()
+        keyed_mac(&self.devices, text).verify_slice(tag).is_ok()
     }
 
     /// The cookie that says a share link's password was given: a MAC of the link and its
     /// password hash, so it opens that link only, and no longer once the password changes.
     pub fn share_unlock(&self, text: &str) -> String {
         hmac_hex(&self.shares, text.as_bytes())
+    }
+
+    /// Whether `tag` (hex) is [`Self::share_unlock`] of `text`, compared in constant time.
+    pub fn share_unlock_matches(&self, text: &str, tag: &str) -> bool {
+        let Ok(tag) = hex::decode(tag) else { return false };
+        keyed_mac(&self.shares, text.as_bytes()).verify_slice(&tag).is_ok()
     }
 
     /// The stored id of a session token.
@@ -148,16 +154,15 @@ pub fn scanner_key(openid_hash: &str) -> i64 {
     bits as i64
 }
 
-fn device_mac(key: &[u8; 32], data: &[u8]) -> Hmac<Sha256> {
+/// HMAC-SHA256 of `data` under one of the purpose keys, ready to finish or verify.
+fn keyed_mac(key: &[u8; 32], data: &[u8]) -> Hmac<Sha256> {
     let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes any key length");
     mac.update(data);
     mac
 }
 
 fn hmac_hex(key: &[u8; 32], data: &[u8]) -> String {
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes any key length");
-    mac.update(data);
-    hex::encode(mac.finalize().into_bytes())
+    hex::encode(keyed_mac(key, data).finalize().into_bytes())
 }
 
 /// From now on, files and directories this process creates are its user's only (umask 077):

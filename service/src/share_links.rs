@@ -227,6 +227,12 @@ pub fn unlock_tag(keys: &Keys, shared: &Shared) -> Option<String> {
     shared.password_hash.as_ref().map(|p| keys.share_unlock(&format!("{}\0{p}", shared.token_hash)))
 }
 
+/// Whether a cookie `value` is [`unlock_tag`] of `shared`, compared in constant time (a guess
+/// learns nothing from how long the comparison took). A link without a password: never.
+pub fn unlocks(keys: &Keys, shared: &Shared, value: &str) -> bool {
+    shared.password_hash.as_ref().is_some_and(|p| keys.share_unlock_matches(&format!("{}\0{p}", shared.token_hash), value))
+}
+
 /// Re-seals every stored token under `new` (a key rotation). One that does not open under
 /// `old` is left as it is: the link keeps working (lookups use the hash). Returns how many.
 pub async fn reseal<C: ConnectionTrait>(db: &C, old: &Keys, new: &Keys) -> Result<usize, DbErr> {
@@ -273,5 +279,10 @@ mod tests {
         assert_ne!(Some(a.clone()), unlock_tag(&keys, &shared("h1", Some("p2"))), "a new password");
         assert_ne!(Some(a), unlock_tag(&Keys::random(), &shared("h1", Some("p1"))), "another secret key");
         assert_eq!(unlock_tag(&keys, &shared("h1", None)), None);
+        let tag = unlock_tag(&keys, &shared("h1", Some("p1"))).unwrap();
+        assert!(unlocks(&keys, &shared("h1", Some("p1")), &tag));
+        assert!(!unlocks(&keys, &shared("h1", Some("p2")), &tag));
+        assert!(!unlocks(&keys, &shared("h1", Some("p1")), &tag[..tag.len() - 1]));
+        assert!(!unlocks(&keys, &shared("h1", None), &tag));
     }
 }

@@ -189,3 +189,18 @@ pub fn signed_encrypted_now(token: &str, encrypt: &str) -> Vec<(&'static str, St
 pub fn query_string(pairs: &[(&str, String)]) -> String {
     pairs.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("&")
 }
+
+/// A permanent campaign of `account` named `name` (in `group`), its code issued by the
+/// account's API (the simulator).
+pub async fn campaign(r: &Running, account: i32, name: &str, group: Option<&str>) -> service::campaigns::CampaignView {
+    let model = service::accounts::model(&r.t.db, account).await.unwrap();
+    let api = service::accounts::api_client(&r.state, &model).unwrap();
+    let input = service::campaigns::CampaignInput {
+        account_id: account,
+        name: name.into(),
+        kind: "permanent".into(),
+        group: group.map(str::to_owned),
+        ..Default::default()
+    };
+    service::campaigns::create(&r.state, api.as_ref(), input, None).await.unwrap()
+}

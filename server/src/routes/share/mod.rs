@@ -92,14 +92,7 @@ fn cookie_name(shared: &Shared) -> String {
 
 /// Whether the link asks for a password this request has not given.
 fn locked(s: &ServerState, shared: &Shared, jar: &CookieJar) -> bool {
-    match share_links::unlock_tag(&s.app.keys, shared) {
-        None => false,
-        Some(tag) => jar.get(&cookie_name(shared)).is_none_or(|c| !constant_eq(c.value().as_bytes(), tag.as_bytes())),
-    }
-}
-
-fn constant_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    shared.password_hash.is_some() && !jar.get(&cookie_name(shared)).is_some_and(|c| share_links::unlocks(&s.app.keys, shared, c.value()))
 }
 
 fn until_words(shared: &Shared, lang: Lang, tz: chrono_tz::Tz) -> Option<String> {
@@ -119,6 +112,26 @@ fn failed(e: ServiceError, lang: Lang) -> Response {
     html(status, lang.pick("暂时无法显示，请稍后再试。", "This view cannot be shown right now; try again later.").to_owned())
 }
 
+/// What both routes start from: the link `token` opens, in the language and preset asked for;
+/// or the answer for a token that opens nothing (or a database that does not answer).
+struct Opened {
+    shared: Shared,
+    lang: Lang,
+    css: String,
+    days: &'static str,
+}
+
+async fn open(s: &ServerState, token: &str, q: Result<Query<ShareQuery>, QueryRejection>, headers: &HeaderMap) -> Result<Opened, Response> {
+    let q = q.map(|Query(q)| q).unwrap_or_default();
+    let lang = language(&q, headers);
+    let css = s.site.assets().css.clone();
+    match share_links::resolve(&s.app.db, token, Utc::now()).await {
+        Ok(Some(shared)) => Ok(Opened { shared, lang, css, days: preset(&q) }),
+        Ok(None) => Err(html(StatusCode::NOT_FOUND, page::gone(lang, &css))),
+        Err(e) => Err(failed(e, lang)),
+    }
+}
+
 async fn view(
     State(s): State<ServerState>,
     Path(token): Path<String>,
@@ -126,15 +139,10 @@ async fn view(
     headers: HeaderMap,
     jar: CookieJar,
 ) -> Response {
-    let q = q.map(|Query(q)| q).unwrap_or_default();
-    let lang = language(&q, &headers);
-    let css = s.site.assets().css.clone();
-    let shared = match share_links::resolve(&s.app.db, &token, Utc::now()).await {
-        Ok(Some(shared)) => shared,
-        Ok(None) => return html(StatusCode::NOT_FOUND, page::gone(lang, &css)),
-        Err(e) => return failed(e, lang),
+    let Opened { shared, lang, css, days } = match open(&s, &token, q, &headers).await {
+        Ok(opened) => opened,
+        Err(answer) => return answer,
     };
-    let days = preset(&q);
     let tz = analytics::zone(&s.app, None);
     let frame = Frame { lang, css: &css, token: &token, days, until: until_words(&shared, lang, tz) };
     if locked(&s, &shared, &jar) {
@@ -179,15 +187,10 @@ async fn unlock(
     headers: HeaderMap,
     Form(form): Form<Unlock>,
 ) -> Response {
-    let q = q.map(|Query(q)| q).unwrap_or_default();
-    let lang = language(&q, &headers);
-    let css = s.site.assets().css.clone();
-    let shared = match share_links::resolve(&s.app.db, &token, Utc::now()).await {
-        Ok(Some(shared)) => shared,
-        Ok(None) => return html(StatusCode::NOT_FOUND, page::gone(lang, &css)),
-        Err(e) => return failed(e, lang),
+    let Opened { shared, lang, css, days } = match open(&s, &token, q, &headers).await {
+        Ok(opened) => opened,
+        Err(answer) => return answer,
     };
-    let days = preset(&q);
     let back = format!("/s/{token}?days={days}&lang={}", lang.code());
     let (Some(hash), Some(tag)) = (shared.password_hash.clone(), share_links::unlock_tag(&s.app.keys, &shared)) else {
         return Redirect::to(&back).into_response();
@@ -227,6 +230,5 @@ mod tests {
         assert_eq!(preset(&q("month")), "month");
         assert_eq!(preset(&q("3650")), "30");
         assert_eq!(preset(&ShareQuery::default()), "30");
-        assert!(constant_eq(b"abc", b"abc") && !constant_eq(b"abc", b"abd") && !constant_eq(b"ab", b"abc"));
     }
 }
