@@ -160,6 +160,7 @@ dual_test!(a_password_keeps_the_numbers_behind_it, |t: TestDb| async move {
     assert_eq!(right.status(), StatusCode::SEE_OTHER);
     let set = right.headers()[SET_COOKIE].to_str().unwrap().to_owned();
     assert!(set.contains(&format!("Path=/s/{token}")) && set.contains("HttpOnly") && set.contains("SameSite=Lax"), "{set}");
+    assert!(set.contains("Max-Age=43200"), "remembered 12 hours, as README says: {set}");
     let cookie = set.split(';').next().unwrap().to_owned();
     let (status, _, page) = open(&r, &path, &cookie).await;
     assert_eq!(status, StatusCode::OK);
