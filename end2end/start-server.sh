@@ -34,6 +34,10 @@ if [ "$mode" = demo ]; then
   "$bin" serve
   exit
 fi
+# Digest emails go to the SMTP sink tests/digests.spec.ts listens with on this port (plain
+# text: the server allows it to this machine only).
+export SCENEBOARD_SMTP_URL="smtp://127.0.0.1:${E2E_SMTP_PORT:-3996}?tls=none"
+export SCENEBOARD_SMTP_FROM="Sceneboard <digest@example.com>"
 # The WeChat simulator stands in for api.weixin.qq.com, with its sandbox app registered as an
 # account, so campaigns get real tickets, and its scans are pushed to our callback route; it
 # stops with this script.

@@ -20,6 +20,7 @@ mod m20261206_000013_public_code_links;
 mod m20261207_000014_sealed_tokens;
 mod m20261207_000015_api_keys;
 mod m20261207_000016_share_links;
+mod m20261208_000017_digests;
 
 /// The ordered list of schema changes.
 pub struct Migrator;
@@ -43,6 +44,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000014_sealed_tokens::Migration),
             Box::new(m20261207_000015_api_keys::Migration),
             Box::new(m20261207_000016_share_links::Migration),
+            Box::new(m20261208_000017_digests::Migration),
         ]
     }
 }

@@ -40,6 +40,9 @@ pub struct Config {
     /// `SCENEBOARD_ADMIN_PASSWORD_FILE`'s content: the password of the user `admin` that
     /// `serve` creates when the database has no users yet.
     pub admin_password: Option<String>,
+    /// `SCENEBOARD_SMTP_URL` (or `_FILE`), `SCENEBOARD_SMTP_FROM` and `SCENEBOARD_SMTP_CA`: the
+    /// mail server digests are sent through; `None` when no URL is set.
+    pub mail: Option<service::digests::MailConfig>,
 }
 
 /// `Debug` that never prints the secret key.
@@ -59,6 +62,7 @@ impl std::fmt::Debug for Config {
             .field("site_root", &self.site_root)
             .field("font_dir", &self.font_dir)
             .field("admin_password", &self.admin_password.as_ref().map(|_| "<set>"))
+            .field("mail", &self.mail)
             .finish()
     }
 }
@@ -86,10 +90,14 @@ pub const KEYS: &[&str] = &[
     "SCENEBOARD_TRUSTED_PROXIES",
     "LEPTOS_SITE_ROOT",
     "SCENEBOARD_FONT_DIR",
+    "SCENEBOARD_SMTP_URL",
+    "SCENEBOARD_SMTP_FROM",
+    "SCENEBOARD_SMTP_CA",
     "DATABASE_URL_FILE",
     "SCENEBOARD_SECRET_KEY_FILE",
     "SCENEBOARD_METRICS_TOKEN_FILE",
     "SCENEBOARD_ADMIN_PASSWORD_FILE",
+    "SCENEBOARD_SMTP_URL_FILE",
 ];
 
 /// The secrets that may come from a file instead: `(KEY, KEY_FILE)`. The admin password has
@@ -98,6 +106,7 @@ const FROM_FILE: &[(&str, &str)] = &[
     ("DATABASE_URL", "DATABASE_URL_FILE"),
     ("SCENEBOARD_SECRET_KEY", "SCENEBOARD_SECRET_KEY_FILE"),
     ("SCENEBOARD_METRICS_TOKEN", "SCENEBOARD_METRICS_TOKEN_FILE"),
+    ("SCENEBOARD_SMTP_URL", "SCENEBOARD_SMTP_URL_FILE"),
 ];
 
 impl Config {
@@ -153,7 +162,9 @@ impl Config {
         }
         let trusted_proxies = crate::login_limit::client::parse_proxies(&get("SCENEBOARD_TRUSTED_PROXIES").unwrap_or_default())
             .map_err(|reason| ConfigError::Invalid { key: "SCENEBOARD_TRUSTED_PROXIES", reason })?;
+        let mail = mail(&get)?;
         Ok(Config {
+            mail,
             callback_max_skew,
             spool_max_bytes: spool_mb.saturating_mul(1 << 20),
             database_url,
@@ -174,6 +185,21 @@ impl Config {
     pub fn secure_cookies(&self) -> bool {
         self.public_url.starts_with("https://")
     }
+}
+
+/// The mail server, when `SCENEBOARD_SMTP_URL` is set: it then needs a sender, and the CA
+/// file, when named, must hold a certificate.
+fn mail(get: &impl Fn(&str) -> Option<String>) -> Result<Option<service::digests::MailConfig>, ConfigError> {
+    let Some(url) = get("SCENEBOARD_SMTP_URL") else { return Ok(None) };
+    let invalid = |key, reason| ConfigError::Invalid { key, reason };
+    let from = get("SCENEBOARD_SMTP_FROM").ok_or_else(|| {
+        invalid("SCENEBOARD_SMTP_FROM", "must be set with SCENEBOARD_SMTP_URL: the sender, as 'Sceneboard <digest@example.com>'".into())
+    })?;
+    let ca = match get("SCENEBOARD_SMTP_CA") {
+        Some(path) => Some(std::fs::read(&path).map_err(|e| invalid("SCENEBOARD_SMTP_CA", format!("cannot read {path}: {e}")))?),
+        None => None,
+    };
+    service::digests::MailConfig::parse(&url, &from, ca).map(Some).map_err(|reason| invalid("SCENEBOARD_SMTP_URL", reason))
 }
 
 /// `key` as one source gives it, trimmed; blank counts as unset.
@@ -406,6 +432,31 @@ mod tests {
             let err = Config::from_sources(&env(&pairs), &HashMap::new()).unwrap_err().to_string();
             assert!(err.starts_with(&expect), "{err}");
         }
+    }
+
+    #[test]
+    fn a_mail_server_needs_a_sender_and_is_shown_without_its_password() {
+        assert!(Config::from_sources(&HashMap::new(), &HashMap::new()).unwrap().mail.is_none());
+        let url = ("SCENEBOARD_SMTP_URL", "smtp://digest:hunter2@smtp.example.com");
+        let err = Config::from_sources(&env(&[url]), &HashMap::new()).unwrap_err().to_string();
+        assert!(err.starts_with("SCENEBOARD_SMTP_FROM is invalid: must be set"), "{err}");
+        let c = Config::from_sources(&env(&[url, ("SCENEBOARD_SMTP_FROM", "Sceneboard <digest@example.com>")]), &HashMap::new()).unwrap();
+        assert_eq!(c.mail.as_ref().unwrap().describe(), "smtp.example.com:587 (STARTTLS), from Sceneboard <digest@example.com>");
+        assert!(!format!("{c:?}").contains("hunter2"));
+        let err = Config::from_sources(
+            &env(&[("SCENEBOARD_SMTP_URL", "smtp://smtp.example.com?tls=none"), ("SCENEBOARD_SMTP_FROM", "a@example.com")]),
+            &HashMap::new(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.starts_with("SCENEBOARD_SMTP_URL is invalid: tls=none is allowed only to this machine"), "{err}");
+        let err = Config::from_sources(
+            &env(&[url, ("SCENEBOARD_SMTP_FROM", "a@example.com"), ("SCENEBOARD_SMTP_CA", "/nonexistent/ca.pem")]),
+            &HashMap::new(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.starts_with("SCENEBOARD_SMTP_CA is invalid: cannot read /nonexistent/ca.pem"), "{err}");
     }
 
     #[test]

@@ -91,6 +91,11 @@ async fn sample(app: &service::AppState) {
         }
         _ => false,
     };
+    if let Ok(Ok(failing)) = tokio::time::timeout(std::time::Duration::from_secs(2), service::digests::failing(app)).await {
+        for (state, n) in failing {
+            metrics::gauge!("sceneboard_digest_deliveries_unsent", "state" => state).set(n as f64);
+        }
+    }
     metrics::gauge!("sceneboard_database_up").set(if up { 1.0 } else { 0.0 });
 }
 

@@ -116,6 +116,7 @@ fn state_on(cfg: &Config, keys: Keys, db: service::DatabaseConnection) -> AppSta
             secure_cookies: cfg.secure_cookies(),
             metrics_token: cfg.metrics_token.as_deref().map(service::state::MetricsToken::new),
             trusted_proxies: cfg.trusted_proxies.clone(),
+            mail: cfg.mail.clone().map(Arc::new),
         }),
         health: Default::default(),
         clock: service::Clock::system(),

@@ -1,10 +1,12 @@
 //! Background work, outside any request: renewing temporary codes before they expire (once
-//! per code, `service::renewal`) and tagging followers in WeChat (`service::tagging`). Jobs
+//! per code, `service::renewal`), tagging followers in WeChat (`service::tagging`) and sending
+//! digests (`service::digests`). Jobs
 //! live in the database queue (`service::jobs`), so with several instances each job still runs
 //! once, and a crash only delays it.
 
 use async_trait::async_trait;
 use sea_orm::EntityTrait;
+use service::digests;
 use service::entity::job;
 use service::jobs::{self, Job, JobHandler, RenewCode, TagFollower};
 use service::renewal::{self, AutoRenewal};
@@ -14,6 +16,8 @@ use std::time::Duration;
 
 /// How often due renewals are looked for.
 const SCHEDULE_EVERY: Duration = Duration::from_secs(600);
+/// How often due digests are looked for: a digest goes out within this of its hour.
+const DIGESTS_EVERY: Duration = Duration::from_secs(60);
 /// How often the queue is polled when idle.
 const POLL: Duration = Duration::from_secs(5);
 
@@ -27,6 +31,8 @@ impl JobHandler for Handler {
             Job::RenewCode(r) => renew(st, r).await,
             Job::RenewUnkeyed => Ok(()),
             Job::TagFollower(t) => tag(st, &t).await,
+            // The queue's own limit decides the last attempt (the worker is built with the default).
+            Job::SendDigest(d) => digests::deliver(st, &d, job.attempts, job.attempts >= jobs::DEFAULT_MAX_ATTEMPTS).await,
         }
     }
 }
@@ -68,9 +74,21 @@ pub async fn schedule_renewals(st: &AppState) -> Result<usize, String> {
     Ok(queued)
 }
 
-/// Start the job worker and the renewal scheduler.
+/// Start the job worker, the renewal scheduler and the digest scheduler.
 pub fn spawn(st: AppState) {
     jobs::spawn_worker(st.clone(), Arc::new(Handler), POLL);
+    let digest_state = st.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(DIGESTS_EVERY);
+        loop {
+            tick.tick().await;
+            match digests::schedule(&digest_state).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(digests = n, "digests queued"),
+                Err(e) => tracing::warn!(error = %e, "cannot look for digests to send"),
+            }
+        }
+    });
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(SCHEDULE_EVERY);
         loop {

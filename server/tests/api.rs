@@ -11,9 +11,9 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
 use serde_json::Value;
 use service::api_keys::{self, NewKey};
 use service::dual_test;
-use service::entity::{api_key, audit_log, campaign_hourly};
+use service::entity::{api_key, audit_log};
 use service::testing::TestDb;
-use support::{Running, campaign as create, start};
+use support::{Running, campaign as create, counts, start};
 
 /// Two accounts on one simulator: the sandbox (Asia/Shanghai) and a second one.
 async fn two_accounts(r: &Running) -> (wechat::sim::SimHandle, i32, i32) {
@@ -32,20 +32,6 @@ async fn two_accounts(r: &Running) -> (wechat::sim::SimHandle, i32, i32) {
     };
     let b = service::accounts::create(&r.state, input, None).await.unwrap().id;
     (sim, a, b)
-}
-
-async fn counts(r: &Running, c: i32, when: &str, (scans, new_followers, unsubscribes): (i64, i64, i64)) {
-    let hour = chrono::DateTime::parse_from_rfc3339(when).unwrap().timestamp();
-    campaign_hourly::ActiveModel {
-        campaign_id: Set(c),
-        hour: Set(hour),
-        scans: Set(scans),
-        new_followers: Set(new_followers),
-        unsubscribes: Set(unsubscribes),
-    }
-    .insert(&r.t.db)
-    .await
-    .unwrap();
 }
 
 async fn key(r: &Running, name: &str, account: Option<i32>, days: Option<&str>) -> (i32, String) {

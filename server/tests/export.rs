@@ -8,10 +8,10 @@ use reqwest::header::{CONTENT_DISPOSITION, CONTENT_TYPE, COOKIE};
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, Set};
 use service::campaigns::{CampaignInput, CampaignView};
 use service::dual_test;
-use service::entity::{audit_log, campaign_hourly, scanner_hour};
+use service::entity::{audit_log, scanner_hour};
 use service::keys::scanner_key;
 use service::testing::TestDb;
-use support::{Running, sandbox_account, start};
+use support::{Running, counts, sandbox_account, start};
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
 
@@ -25,19 +25,6 @@ async fn create(r: &Running, account: i32, name: &str, scene: &str) -> CampaignV
 
 fn at(s: &str) -> i64 {
     chrono::DateTime::parse_from_rfc3339(s).unwrap().timestamp()
-}
-
-async fn counts(r: &Running, c: i32, when: &str, (scans, new_followers, unsubscribes): (i64, i64, i64)) {
-    campaign_hourly::ActiveModel {
-        campaign_id: Set(c),
-        hour: Set(at(when)),
-        scans: Set(scans),
-        new_followers: Set(new_followers),
-        unsubscribes: Set(unsubscribes),
-    }
-    .insert(&r.t.db)
-    .await
-    .unwrap();
 }
 
 async fn scanned(r: &Running, c: i32, when: &str, who: &str) {

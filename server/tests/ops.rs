@@ -147,6 +147,7 @@ fn state(db: &DatabaseConnection, keys: Keys) -> AppState {
             secure_cookies: false,
             metrics_token: None,
             trusted_proxies: Vec::new(),
+            mail: None,
         }),
         health: Default::default(),
         clock: service::Clock::system(),

@@ -12,7 +12,7 @@ use service::dual_test;
 use service::entity::{audit_log, campaign_hourly, share_link};
 use service::share_links::{self, NewShare, Target};
 use service::testing::TestDb;
-use support::{Running, campaign as create, sandbox_account, start};
+use support::{Running, campaign as create, refused_field, sandbox_account, start};
 
 async fn followed(r: &Running, c: i32, n: i64) {
     let hour = (Utc::now() - Duration::days(2)).timestamp() / 3600 * 3600;
@@ -184,16 +184,6 @@ dual_test!(a_password_keeps_the_numbers_behind_it, |t: TestDb| async move {
     let (i, wait) = limited.expect("refused after a burst");
     assert!(i >= 3 && (1..=60).contains(&wait), "refused after {i} tries, wait {wait}");
 });
-
-/// The field named by the error a form post was sent back with (`__err`, base64 of its JSON).
-fn refused_field(location: &str) -> String {
-    use base64::Engine;
-    let url = url::Url::parse(location).unwrap();
-    let err = url.query_pairs().find(|(k, _)| k == "__err").unwrap_or_else(|| panic!("no error in {location}")).1;
-    let json = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(err.trim_end_matches('=')).unwrap();
-    let v: serde_json::Value = serde_json::from_slice(&json).unwrap();
-    v["Field"]["field"].as_str().unwrap_or_else(|| panic!("{v}")).to_owned()
-}
 
 async fn share_id(r: &Running, token: &str) -> i32 {
     share_link::Entity::find()

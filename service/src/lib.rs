@@ -15,6 +15,7 @@ pub mod chart;
 pub mod clock;
 pub mod db;
 pub mod demo;
+pub mod digests;
 pub mod entity;
 pub mod error;
 pub mod health;

@@ -21,6 +21,9 @@ pub struct Settings {
     /// `SCENEBOARD_TRUSTED_PROXIES`: peers whose `X-Forwarded-For` names the client (the
     /// sign-in limiter's address); empty: no one's.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// `SCENEBOARD_SMTP_URL` and `SCENEBOARD_SMTP_FROM`: the mail server digests are sent
+    /// through; `None`: digests go to WeCom only.
+    pub mail: Option<Arc<crate::digests::MailConfig>>,
 }
 
 /// The token `/metrics` asks for, kept as its SHA-256: comparing digests takes the same time

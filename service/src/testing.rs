@@ -65,6 +65,7 @@ impl TestDb {
                 secure_cookies: false,
                 metrics_token: None,
                 trusted_proxies: Vec::new(),
+                mail: None,
             }),
             health: Default::default(),
             clock: crate::Clock::system(),

@@ -22,12 +22,12 @@ async fn up_down_up(backend: Backend) {
     let t = TestDb::new(backend, false).await;
     assert_eq!(table_count(&t).await, 0);
     Migrator::up(&t.db, None).await.unwrap();
-    assert_eq!(table_count(&t).await, 17, "every domain table exists after up");
+    assert_eq!(table_count(&t).await, 19, "every domain table exists after up");
     assert!(Migrator::get_pending_migrations(&t.db).await.unwrap().is_empty());
     Migrator::down(&t.db, None).await.unwrap();
     assert_eq!(table_count(&t).await, 0, "down removes every table");
     Migrator::up(&t.db, None).await.unwrap();
-    assert_eq!(table_count(&t).await, 17);
+    assert_eq!(table_count(&t).await, 19);
     // Running up again is a no-op.
     Migrator::up(&t.db, None).await.unwrap();
 }

@@ -8,6 +8,7 @@
 //! - [`campaigns`]: the campaign list, one campaign, creating, editing, renewing, the public
 //!   image link, archiving and the CSV import.
 //! - [`dashboard`]: the dashboard's numbers.
+//! - [`digests`]: the daily and weekly digests' settings, *Send test* and deliveries (admins).
 //! - [`keys`]: the read-only API keys admins create and revoke in Settings.
 //! - [`settings`]: WeChat accounts, the job queue at a glance, the audit log (admins).
 //! - [`share`]: a campaign's share links (read-only views without an account).
@@ -17,6 +18,7 @@ pub mod analytics;
 pub mod auth;
 pub mod campaigns;
 pub mod dashboard;
+pub mod digests;
 pub mod keys;
 pub mod settings;
 pub mod share;

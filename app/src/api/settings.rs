@@ -221,8 +221,9 @@ pub async fn audit_log(page: Option<u64>, kind: Option<String>) -> Result<AuditP
     crate::api::auth::ssr::require_admin().await?;
     let st = crate::api::auth::ssr::state()?;
     let page = page.unwrap_or(1).max(1);
-    let prefix =
-        kind.filter(|k| ["campaign", "account", "user", "export", "api_key", "share_link"].contains(&k.as_str())).map(|k| format!("{k}."));
+    let prefix = kind
+        .filter(|k| ["campaign", "account", "user", "export", "api_key", "share_link", "digest"].contains(&k.as_str()))
+        .map(|k| format!("{k}."));
     let (rows, total) =
         service::audit::list(&st.db, prefix.as_deref(), PER_PAGE, (page - 1) * PER_PAGE).await.map_err(service::ServiceError::from)?;
     let tz: chrono_tz::Tz = st.settings.timezone.parse().unwrap_or(chrono_tz::Asia::Shanghai);

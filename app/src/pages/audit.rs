@@ -26,6 +26,7 @@ pub fn AuditPage() -> impl IntoView {
             <a href="/audit?kind=export">{t!(i18n, audit_exports)}</a>
             <a href="/audit?kind=api_key">{t!(i18n, audit_api_keys)}</a>
             <a href="/audit?kind=share_link">{t!(i18n, share_title)}</a>
+            <a href="/audit?kind=digest">{t!(i18n, digests_title)}</a>
         </nav>
         <Suspense fallback=|| view! { <Loading /> }>
             {move || Suspend::new(async move {

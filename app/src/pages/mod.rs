@@ -11,5 +11,6 @@ pub mod dashboard;
 pub mod errors;
 pub mod login;
 pub mod settings;
+pub mod settings_digests;
 pub mod settings_keys;
 pub mod users;

@@ -1,11 +1,14 @@
 //! Settings (admins only): the WeChat accounts, how to point WeChat at Sceneboard, a
-//! connection test against WeChat (or the simulator), and the API keys (`settings_keys`).
+//! connection test against WeChat (or the simulator), the digests (`settings_digests`) and
+//! the API keys (`settings_keys`).
 
+use crate::api::digests::digests_overview;
 use crate::api::keys::api_keys_overview;
 use crate::api::settings::{AccountSummary, SaveAccount, TestAccount, settings_overview};
 use crate::components::ui::{ErrorPanel, FieldError, FormError, IslandI18n, Loading, Notice, PageHeader, action_error};
 use crate::error::AppError;
 use crate::i18n::*;
+use crate::pages::settings_digests::DigestsCard;
 use crate::pages::settings_keys::ApiKeysCard;
 use leptos::form::ActionForm;
 use leptos::prelude::*;
@@ -21,6 +24,7 @@ pub fn SettingsPage() -> impl IntoView {
     // route with a new query, and the data must be fetched again.
     let search = leptos_router::hooks::use_location().search;
     let data = Resource::new_blocking(move || search.get(), |_| settings_overview());
+    let digests = Resource::new_blocking(move || search.get(), |_| digests_overview());
     // Blocking, so the flash cookie of a new key is cleared in this response's headers; and
     // server-only, so its secret is not written into the page a second time as resource JSON.
     let keys = crate::server_only::page_data(move || search.get(), |_| api_keys_overview(), true);
@@ -28,9 +32,9 @@ pub fn SettingsPage() -> impl IntoView {
         <Title text=t_string!(i18n, settings_title).to_string() />
         <Suspense fallback=|| view! { <Loading /> }>
             {move || Suspend::new(async move {
-                match (data.await, keys.await) {
-                    (Err(e), _) | (_, Err(e)) => view! { <ErrorPanel error=e /> }.into_any(),
-                    (Ok(o), Ok(keys)) => {
+                match (data.await, keys.await, digests.await) {
+                    (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => view! { <ErrorPanel error=e /> }.into_any(),
+                    (Ok(o), Ok(keys), Ok(digests)) => {
                         let default_tz = o.default_timezone.clone();
                         let sim = o.simulator_url.clone();
                         view! {
@@ -49,6 +53,7 @@ pub fn SettingsPage() -> impl IntoView {
                                 <p class="small">{t!(i18n, settings_callback_hint)}</p>
                                 <pre class="code" data-testid="callback-template">{o.callback_template}</pre>
                             </section>
+                            <DigestsCard data=digests />
                             <JobsCard jobs=o.jobs />
                             <section class="card">
                                 <h2>{t!(i18n, account_add)}</h2>

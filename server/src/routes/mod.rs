@@ -81,6 +81,8 @@ fn route_list() -> Vec<AxumRouteListing> {
 
 /// The whole application router.
 pub fn router(state: ServerState) -> Router {
+    // The recorder before anything counts: background jobs may count before the first request.
+    crate::metrics::handle();
     let routes = route_list();
     let app_state = state.app.clone();
     let ingest = state.ingest.clone();

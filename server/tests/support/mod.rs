@@ -2,6 +2,9 @@
 //! by the HTTP test files that need them.
 #![allow(dead_code, reason = "each test file uses only some of these helpers; `expect` would fail in the others")]
 
+pub mod smtp;
+pub mod wecom;
+
 use reqwest::StatusCode;
 use reqwest::header::{ACCEPT, COOKIE, LOCATION, SET_COOKIE};
 use server::routes::{ServerState, router};
@@ -203,4 +206,30 @@ pub async fn campaign(r: &Running, account: i32, name: &str, group: Option<&str>
         ..Default::default()
     };
     service::campaigns::create(&r.state, api.as_ref(), input, None).await.unwrap()
+}
+
+/// The field named by the error a form post was sent back with (`__err`, base64 of its JSON).
+pub fn refused_field(location: &str) -> String {
+    use base64::Engine;
+    let url = url::Url::parse(location).unwrap();
+    let err = url.query_pairs().find(|(k, _)| k == "__err").unwrap_or_else(|| panic!("no error in {location}")).1;
+    let json = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(err.trim_end_matches('=')).unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&json).unwrap();
+    v["Field"]["field"].as_str().unwrap_or_else(|| panic!("{v}")).to_owned()
+}
+
+/// Counters of campaign `c` for the hour starting at `when` (RFC 3339): scans, new followers,
+/// unsubscribes, inserted as the callback's writer would have summed them.
+pub async fn counts(r: &Running, c: i32, when: &str, (scans, new_followers, unsubscribes): (i64, i64, i64)) {
+    use sea_orm::{ActiveModelTrait, Set};
+    service::entity::campaign_hourly::ActiveModel {
+        campaign_id: Set(c),
+        hour: Set(chrono::DateTime::parse_from_rfc3339(when).unwrap().timestamp()),
+        scans: Set(scans),
+        new_followers: Set(new_followers),
+        unsubscribes: Set(unsubscribes),
+    }
+    .insert(&r.t.db)
+    .await
+    .unwrap();
 }

@@ -7,6 +7,8 @@ pub mod api_key;
 pub mod audit_log;
 pub mod campaign;
 pub mod campaign_hourly;
+pub mod digest_delivery;
+pub mod digest_setting;
 pub mod event;
 pub mod job;
 pub mod public_code_link;

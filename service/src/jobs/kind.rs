@@ -13,6 +13,8 @@ pub enum Job {
     RenewUnkeyed,
     /// Give a follower the campaign's WeChat tag.
     TagFollower(TagFollower),
+    /// Send one digest through one channel, unless it was sent already.
+    SendDigest(SendDigest),
 }
 
 /// The payload of a code renewal.
@@ -39,15 +41,40 @@ impl TagFollower {
     }
 }
 
+/// The payload of a digest job (`crate::digests`). Fields in alphabetical order, as the
+/// stored JSON has them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SendDigest {
+    pub account_id: i32,
+    /// `wecom` or `email`.
+    pub channel: String,
+    /// The first local day the digest covers.
+    pub from: chrono::NaiveDate,
+    /// `daily` or `weekly`.
+    pub period: String,
+}
+
+impl SendDigest {
+    /// `digest:<account>:<period>:<first day>:<channel>`: one job per digest and channel,
+    /// whichever instance queues it.
+    pub fn dedupe_key(&self) -> String {
+        format!("digest:{}:{}:{}:{}", self.account_id, self.period, self.from, self.channel)
+    }
+}
+
 impl Job {
     pub const RENEW_CODE: &'static str = "renew_code";
     pub const TAG_FOLLOWER: &'static str = "tag_follower";
+    pub const SEND_DIGEST: &'static str = "send_digest";
+    /// Every kind this build runs (the queue's gauges list each).
+    pub const KINDS: [&'static str; 3] = [Self::RENEW_CODE, Self::TAG_FOLLOWER, Self::SEND_DIGEST];
 
     /// The kind's name in the `jobs` table.
     pub fn kind(&self) -> &'static str {
         match self {
             Job::RenewCode(_) | Job::RenewUnkeyed => Self::RENEW_CODE,
             Job::TagFollower(_) => Self::TAG_FOLLOWER,
+            Job::SendDigest(_) => Self::SEND_DIGEST,
         }
     }
 
@@ -57,6 +84,7 @@ impl Job {
             Job::RenewCode(p) => serde_json::to_value(p),
             Job::RenewUnkeyed => Ok(serde_json::json!({})),
             Job::TagFollower(p) => serde_json::to_value(p),
+            Job::SendDigest(p) => serde_json::to_value(p),
         };
         value.unwrap_or_default()
     }
@@ -79,6 +107,7 @@ impl Job {
                 }
                 Ok(Job::TagFollower(p))
             }
+            Self::SEND_DIGEST => Ok(Job::SendDigest(serde_json::from_str(payload).map_err(bad)?)),
             other => Err(format!("unknown job kind {other}")),
         }
     }
@@ -105,5 +134,10 @@ mod tests {
         assert!(Job::parse("tag_follower", r#"{"account_id":1,"campaign_id":2,"openid":""}"#).is_err());
         assert!(Job::parse("tag_follower", "not json").unwrap_err().starts_with("bad payload"));
         assert_eq!(Job::parse("mystery", "{}"), Err("unknown job kind mystery".into()));
+        let digest = SendDigest { account_id: 7, channel: "wecom".into(), from: "2026-12-06".parse().unwrap(), period: "daily".into() };
+        let stored = Job::SendDigest(digest.clone()).payload().to_string();
+        assert_eq!(stored, r#"{"account_id":7,"channel":"wecom","from":"2026-12-06","period":"daily"}"#);
+        assert_eq!(Job::parse("send_digest", &stored), Ok(Job::SendDigest(digest.clone())));
+        assert_eq!(digest.dedupe_key(), "digest:7:daily:2026-12-06:wecom");
     }
 }

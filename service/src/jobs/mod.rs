@@ -14,7 +14,7 @@
 
 mod kind;
 
-pub use kind::{Job, RenewCode, TagFollower};
+pub use kind::{Job, RenewCode, SendDigest, TagFollower};
 
 use std::future::Future;
 use std::sync::Arc;
@@ -310,7 +310,7 @@ pub async fn depth<C: ConnectionTrait>(db: &C) -> Result<Vec<(&'static str, &'st
         .all(db)
         .await?;
     let mut out = Vec::new();
-    for kind in [Job::RENEW_CODE, Job::TAG_FOLLOWER] {
+    for kind in Job::KINDS {
         for status in [QUEUED, RUNNING, FAILED] {
             let n = rows.iter().find(|(k, s, _)| k == kind && s == status).map_or(0, |(_, _, n)| std::cmp::max(*n, 0) as u64);
             out.push((kind, status, n));

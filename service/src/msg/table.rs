@@ -244,6 +244,24 @@ messages! {
     ImageProblem { detail: String } => zh "无法生成二维码图片：{detail}", en "{detail}";
     NotFound => zh "找不到", en "not found";
 
+    // --- Digests -------------------------------------------------------------------------
+    DigestHour => zh "发送时间请选 0 到 23 点", en "choose a sending hour from 0 to 23";
+    DigestWebhookNotUrl => zh "企业微信机器人地址不是有效的网址", en "the WeCom robot address is not a valid URL";
+    DigestWebhookHttps
+        => zh "企业微信机器人地址必须以 https:// 开头（http 只允许本机地址）",
+           en "the WeCom robot address must start with https:// (http only for this machine)";
+    DigestWebhookNoKey
+        => zh "地址里缺少 key 参数：请复制群机器人的完整 Webhook 地址",
+           en "the address has no key parameter: copy the group robot's whole webhook address";
+    DigestEmailInvalid { address: String } => zh "“{address}” 不是有效的邮箱地址", en "“{address}” is not a valid email address";
+    DigestEmailTooMany { max: usize } => zh "最多填写 {max} 个收件人", en "at most {max} recipients";
+    DigestNoSmtp
+        => zh "这台服务器没有配置发信（SCENEBOARD_SMTP_URL），暂时不能发邮件",
+           en "this server has no mail server configured (SCENEBOARD_SMTP_URL), so it cannot send email";
+    DigestNoChannel
+        => zh "请先填写企业微信机器人地址或收件人，保存后再发送测试",
+           en "enter a WeCom robot address or recipients and save them before sending a test";
+
     // --- Demo data ------------------------------------------------------------------------
     SimulatorNoCode { detail: String }
         => zh "模拟器没有生成二维码：{detail}", en "the simulator did not issue a code: {detail}";

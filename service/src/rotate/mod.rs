@@ -103,6 +103,8 @@ pub struct Rotation {
     /// Public image and share links whose shown token was re-sealed
     /// ([`crate::public_codes::reseal`], [`crate::share_links::reseal`]).
     pub links_resealed: usize,
+    /// Digest webhooks re-sealed ([`crate::digests::reseal`]).
+    pub webhooks_resealed: usize,
     /// Sessions ended.
     pub sessions_ended: u64,
     /// Followers (OpenIDs still stored) whose hashes were recomputed.
@@ -287,6 +289,8 @@ pub async fn rotate(
     report.links_resealed = crate::public_codes::reseal(&txn, old, new).await?;
     // Share links likewise.
     report.links_resealed += crate::share_links::reseal(&txn, old, new).await?;
+    // Digest webhooks: sealed secrets like an account's.
+    report.webhooks_resealed = crate::digests::reseal(&txn, old, new).await?;
 
     // 3. Sessions: unreachable under the new key; end them all.
     report.sessions_ended = txn.execute_raw(stmt(backend, "DELETE FROM sessions", vec![])).await?.rows_affected();
@@ -307,6 +311,7 @@ pub async fn rotate(
             "tokens_resealed": report.tokens_resealed,
             "tokens_dropped": report.tokens_dropped,
             "links_resealed": report.links_resealed,
+            "webhooks_resealed": report.webhooks_resealed,
             "sessions_ended": report.sessions_ended,
             "followers_rehashed": report.followers_rehashed,
             "at": Utc::now().to_rfc3339(),
