@@ -286,8 +286,13 @@ dual_test!(settings_are_checked_field_by_field_and_the_webhook_stays_on_the_serv
     assert_eq!(digests::get(&rotated, account).await.unwrap().webhook.as_deref(), Some(webhook.as_str()));
     service::rotate::rotate(&r.t.db, &new_keys, &r.state.keys, |_| Ok(())).await.unwrap();
     let admin = r.login("admin", "admin-password").await; // the rotations ended every session
-    post(vec![("account_id", id.clone()), ("remove_webhook", "on".into())], admin.clone()).await;
+    let page = r.get("/settings", &admin).await.text().await.unwrap();
+    let next = page.split("data-testid=\"digest-next\"").nth(1).unwrap_or_default().chars().take(300).collect::<String>();
+    assert!(next.contains("每周简报") && next.contains("下次发送") && next.contains(" 09:00"), "when the weekly digest goes out: {next}");
+    post(vec![("account_id", id.clone()), ("weekly", "on".into()), ("remove_webhook", "on".into())], admin.clone()).await;
     assert_eq!(digests::get(&r.state, account).await.unwrap().webhook, None);
+    let page = r.get("/settings", &admin).await.text().await.unwrap();
+    assert!(page.contains("还没有发送目标"), "turned on with nowhere to send is said");
     let audit = service::audit::list(&r.t.db, Some("digest."), 10, 0).await.unwrap().0;
     assert_eq!(audit.len(), 3);
     assert!(audit.iter().all(|e| !e.entry.detail.contains(ROBOT_KEY)));

@@ -42,6 +42,8 @@ pub struct DigestAccount {
     pub email_to: String,
     /// When each enabled digest goes out next, local: (`daily`/`weekly`, time).
     pub next: Vec<(String, String)>,
+    /// A robot, or recipients and a mail server: somewhere a digest can go.
+    pub has_destination: bool,
     pub deliveries: Vec<DeliveryRow>,
 }
 
@@ -98,6 +100,7 @@ pub async fn digests_overview() -> Result<DigestsView, AppError> {
             weekly: c.weekly,
             send_hour: c.send_hour,
             lang: c.lang.code().into(),
+            has_destination: c.webhook.is_some() || (!c.email_to.is_empty() && st.settings.mail.is_some()),
             webhook_hint: c.webhook_hint(),
             email_to: c.email_to.join("\n"),
             next,

@@ -51,6 +51,8 @@ fn DigestAccountBlock(a: DigestAccount, mail_ready: bool) -> impl IntoView {
             <TestOutcome account_id=id />
             {if next.is_empty() {
                 view! { <p class="small muted" data-testid="digest-next">{t!(i18n, digests_off)}</p> }.into_any()
+            } else if !a.has_destination {
+                view! { <p class="alert alert-warn" data-testid="digest-next">{t!(i18n, digests_no_destination)}</p> }.into_any()
             } else {
                 view! {
                     <ul class="small plain-list" data-testid="digest-next">
