@@ -162,14 +162,7 @@ dual_test!(keys_read_their_accounts_only, |t: TestDb| async move {
     row.expires_at = Set(Some(Utc::now() - Duration::seconds(1)));
     row.update(&r.t.db).await.unwrap();
     problem(&r, "/api/v1/accounts", &old, StatusCode::UNAUTHORIZED).await;
-    let actions: Vec<String> = audit_log::Entity::find()
-        .filter(audit_log::Column::Action.starts_with("api_key."))
-        .all(&r.t.db)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|e| e.action)
-        .collect();
+    let actions = support::audit_actions(&r, "api_key.").await;
     assert_eq!(actions, ["api_key.create", "api_key.create", "api_key.revoke", "api_key.create"]);
     assert!(
         !audit_log::Entity::find().all(&r.t.db).await.unwrap().iter().any(|e| e.detail.contains(&all[4..])),

@@ -9,7 +9,7 @@ use reqwest::StatusCode;
 use reqwest::header::{CACHE_CONTROL, COOKIE, LOCATION, REFERRER_POLICY, RETRY_AFTER, SET_COOKIE};
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
 use service::dual_test;
-use service::entity::{audit_log, campaign_hourly, share_link};
+use service::entity::{campaign_hourly, share_link};
 use service::share_links::{self, NewShare, Target};
 use service::testing::TestDb;
 use support::{Running, campaign as create, refused_field, sandbox_account, start};
@@ -243,13 +243,6 @@ dual_test!(staff_share_and_revoke_from_the_campaign_page, |t: TestDb| async move
     assert_eq!(open(&r, path, "").await.0, StatusCode::NOT_FOUND);
     assert_eq!(r.call("share_links", "", &[("id", &id)]).await.status(), StatusCode::UNAUTHORIZED, "the list wants a session");
 
-    let actions: Vec<String> = audit_log::Entity::find()
-        .filter(audit_log::Column::Action.starts_with("share_link."))
-        .all(&r.t.db)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|e| e.action)
-        .collect();
+    let actions = support::audit_actions(&r, "share_link.").await;
     assert_eq!(actions, ["share_link.create", "share_link.create", "share_link.revoke"]);
 });

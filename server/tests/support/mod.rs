@@ -233,3 +233,17 @@ pub async fn counts(r: &Running, c: i32, when: &str, (scans, new_followers, unsu
     .await
     .unwrap();
 }
+
+/// The actions of the audit log that start with `prefix` (`api_key.`), oldest first.
+pub async fn audit_actions(r: &Running, prefix: &str) -> Vec<String> {
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    use service::entity::audit_log;
+    audit_log::Entity::find()
+        .filter(audit_log::Column::Action.starts_with(prefix))
+        .all(&r.t.db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.action)
+        .collect()
+}

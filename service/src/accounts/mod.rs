@@ -25,6 +25,7 @@ use serde_json::json;
 mod edit;
 mod token;
 mod validate;
+pub(crate) use validate::is_loopback;
 
 pub use edit::{create, update};
 pub use token::{callback_token, callback_tokens, seal_plaintext_tokens};

@@ -96,8 +96,9 @@ pub(super) fn check_timezone(st: &AppState, tz: Option<&str>) -> Result<String, 
     Ok(tz.name().to_owned())
 }
 
-/// Whether the URL's host is this machine: 127.0.0.0/8, ::1 or `localhost`.
-fn is_loopback(url: &url::Url) -> bool {
+/// Whether the URL's host is this machine: 127.0.0.0/8, ::1 or `localhost`. The one rule for
+/// where plain text may go (a WeChat API base, a digest's robot and mail server).
+pub(crate) fn is_loopback(url: &url::Url) -> bool {
     match url.host() {
         Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
         Some(url::Host::Ipv6(ip)) => ip.is_loopback(),

@@ -200,15 +200,12 @@ pub(crate) fn check_webhook(text: &str) -> Result<String, ServiceError> {
         return Err(bad(Msg::DigestWebhookNotUrl));
     }
     let url = url::Url::parse(text).map_err(|_| bad(Msg::DigestWebhookNotUrl))?;
-    let loopback = match url.host() {
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        None => return Err(bad(Msg::DigestWebhookNotUrl)),
-    };
+    if url.host().is_none() {
+        return Err(bad(Msg::DigestWebhookNotUrl));
+    }
     match url.scheme() {
         "https" => {}
-        "http" if loopback => {}
+        "http" if crate::accounts::is_loopback(&url) => {}
         _ => return Err(bad(Msg::DigestWebhookHttps)),
     }
     if !url.query_pairs().any(|(k, v)| k == "key" && !v.trim().is_empty()) {

@@ -204,10 +204,7 @@ pub async fn deliver(st: &AppState, job: &SendDigest, attempt: i32, last: bool) 
     let (Some(period), Some(channel)) = (Period::parse(&job.period), Channel::parse(&job.channel)) else {
         return Err(format!("bad payload: period {} or channel {}", job.period, job.channel));
     };
-    let config = match super::get(st, job.account_id).await {
-        Ok(c) => c,
-        Err(e) => return Err(e.to_string()),
-    };
+    let config = super::get(st, job.account_id).await.map_err(|e| e.to_string())?;
     // Turned off, or the destination removed, since the job was queued.
     if !enabled(&config, period) || !channel.configured(&config) {
         return Ok(());

@@ -157,10 +157,6 @@ impl MailConfig {
     }
 }
 
-fn is_loopback(host: &str) -> bool {
-    host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
-}
-
 /// The URL with its password replaced, for an error message.
 fn redact(url: &str) -> String {
     match url.split_once('@') {
@@ -170,6 +166,12 @@ fn redact(url: &str) -> String {
         }
         _ => url.to_owned(),
     }
+}
+
+/// The loopback rule of `accounts::is_loopback`, on a host string: `smtp:` is not a scheme the
+/// URL standard knows, so its host stays text (`127.0.0.1` is not parsed as an address).
+fn is_loopback(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 fn escape(text: &str) -> String {
